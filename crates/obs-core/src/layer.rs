@@ -1,0 +1,733 @@
+//! [`SpanLayer`]: turns `tracing` spans into [`SpanRecord`]s.
+//!
+//! The layer gives every span a W3C-style trace id and span id, follows the
+//! `tracing` span tree for parent links (so `.instrument()`ed tasks and spans
+//! entered on other threads link up), carries the correlation id down the
+//! tree, collects fields as attributes and events, and hands each finished
+//! span to a [`SpanExporter`].
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes as SpanAttributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::Registry;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::{Extensions, LookupSpan};
+
+use crate::clock::{Clock, SystemClock};
+use crate::correlation::{CorrelationContext, CorrelationId};
+use crate::error::BuildError;
+use crate::export::{NoopSpanExporter, SpanExporter};
+use crate::names::attr;
+use crate::record::{AttrValue, Attributes, SpanEvent, SpanKind, SpanRecord, SpanStatus};
+use crate::{SpanId, TraceId};
+
+/// Lets another layer decide a span's ids, so ours equal its ids.
+///
+/// obs-otel implements this to make the trace and span ids in span records
+/// and log lines exactly the OpenTelemetry ids a collector receives, without
+/// obs-core depending on OpenTelemetry. Install the other layer *below*
+/// [`SpanLayer`] (`registry().with(otel).with(span_layer)`) so its data is in
+/// the span's extensions when [`SpanLayer`] asks.
+pub trait TraceContextHook: Send + Sync + 'static {
+    /// Returns the ids to use for a newly opened span, or `None` to keep ours.
+    ///
+    /// `extensions` are the span's own; `parent` is the parent span's ids as
+    /// [`SpanLayer`] recorded them.
+    fn span_ids(
+        &self,
+        extensions: &Extensions<'_>,
+        parent: Option<(TraceId, SpanId)>,
+    ) -> Option<(TraceId, SpanId)>;
+}
+
+/// The identity of a span as [`SpanLayer`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanContext {
+    /// The trace id.
+    pub trace_id: TraceId,
+    /// The span id.
+    pub span_id: SpanId,
+    /// The correlation id in effect for the span.
+    pub correlation_id: Option<CorrelationId>,
+    /// Whether the span's record will be exported.
+    pub sampled: bool,
+}
+
+/// Per-span state, stored in the span's registry extensions.
+#[derive(Debug)]
+pub(crate) struct SpanData {
+    pub(crate) trace_id: TraceId,
+    pub(crate) span_id: SpanId,
+    parent_span_id: Option<SpanId>,
+    pub(crate) correlation_id: Option<CorrelationId>,
+    sampled: bool,
+    start_unix_nanos: u64,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    status: SpanStatus,
+    attributes: Attributes,
+    events: Vec<SpanEvent>,
+    dropped_events: u32,
+}
+
+impl SpanData {
+    fn context(&self) -> SpanContext {
+        SpanContext {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            correlation_id: self.correlation_id.clone(),
+            sampled: self.sampled,
+        }
+    }
+}
+
+/// The [`SpanContext`] of the current span, when [`SpanLayer`] is installed.
+///
+/// ```
+/// use flightdeck_obs_core::{current_span_context, SpanLayer};
+/// use tracing_subscriber::layer::SubscriberExt;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let subscriber = tracing_subscriber::registry().with(SpanLayer::builder().build()?);
+/// tracing::subscriber::with_default(subscriber, || {
+///     assert!(current_span_context().is_none());
+///     tracing::info_span!("work").in_scope(|| {
+///         let ctx = current_span_context().expect("inside a span");
+///         assert_eq!(ctx.trace_id.to_string().len(), 32);
+///     });
+/// });
+/// # Ok(())
+/// # }
+/// ```
+pub fn current_span_context() -> Option<SpanContext> {
+    with_current_span_data(SpanData::context)
+}
+
+pub(crate) fn current_span_correlation() -> Option<CorrelationId> {
+    with_current_span_data(|d| d.correlation_id.clone()).flatten()
+}
+
+fn with_current_span_data<T>(f: impl FnOnce(&SpanData) -> T) -> Option<T> {
+    let mut f = Some(f);
+    tracing::dispatcher::get_default(|dispatch| {
+        let registry = dispatch.downcast_ref::<Registry>()?;
+        let current = dispatch.current_span();
+        let span = registry.span(current.id()?)?;
+        let ext = span.extensions();
+        let data = ext.get::<SpanData>()?;
+        f.take().map(|f| f(data))
+    })
+}
+
+/// Reads [`SpanData`] ids from an extensions map (for the JSON log layer).
+pub(crate) fn span_data_ids(ext: &Extensions<'_>) -> Option<(TraceId, SpanId, Option<CorrelationId>)> {
+    ext.get::<SpanData>()
+        .map(|d| (d.trace_id, d.span_id, d.correlation_id.clone()))
+}
+
+struct Config {
+    service_name: Arc<str>,
+    exporter: Box<dyn SpanExporter>,
+    sample_rate: f64,
+    max_events_per_span: usize,
+    hook: Option<Arc<dyn TraceContextHook>>,
+    clock: Arc<dyn Clock>,
+}
+
+/// A `tracing-subscriber` layer that records spans and exports them.
+///
+/// Build it with [`SpanLayer::builder`]. Install exactly one per subscriber.
+pub struct SpanLayer {
+    service_name: Arc<str>,
+    exporter: Box<dyn SpanExporter>,
+    /// Traces whose id hashes below this threshold are sampled (as OTel's
+    /// `TraceIdRatioBased`: compares the low 63 bits of the trace id).
+    sample_threshold: u64,
+    max_events_per_span: usize,
+    hook: Option<Arc<dyn TraceContextHook>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for SpanLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanLayer")
+            .field("service_name", &self.service_name)
+            .field("sample_threshold", &self.sample_threshold)
+            .field("max_events_per_span", &self.max_events_per_span)
+            .field("hook", &self.hook.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`SpanLayer`].
+///
+/// | setting | default |
+/// |---|---|
+/// | service name | `rag-service` |
+/// | exporter | [`NoopSpanExporter`] |
+/// | sample rate | 1.0 (every trace) |
+/// | events kept per span | 128 |
+/// | trace context hook | none (our own random ids) |
+/// | clock | [`SystemClock`] |
+pub struct SpanLayerBuilder {
+    config: Config,
+}
+
+impl fmt::Debug for SpanLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanLayerBuilder")
+            .field("service_name", &self.config.service_name)
+            .field("sample_rate", &self.config.sample_rate)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for SpanLayerBuilder {
+    fn default() -> Self {
+        Self {
+            config: Config {
+                service_name: Arc::from(crate::settings::DEFAULT_SERVICE_NAME),
+                exporter: Box::new(NoopSpanExporter),
+                sample_rate: 1.0,
+                max_events_per_span: 128,
+                hook: None,
+                clock: Arc::new(SystemClock),
+            },
+        }
+    }
+}
+
+impl SpanLayerBuilder {
+    /// The `service_name` written on every record. Defaults to `rag-service`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let layer = flightdeck_obs_core::SpanLayer::builder().with_service_name("search-api").build()?;
+    /// # drop(layer); Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.config.service_name = Arc::from(name.into());
+        self
+    }
+
+    /// Where finished spans go. Defaults to [`NoopSpanExporter`].
+    #[must_use]
+    pub fn with_exporter(mut self, exporter: impl SpanExporter) -> Self {
+        self.config.exporter = Box::new(exporter);
+        self
+    }
+
+    /// The share of traces exported, from 0.0 to 1.0, decided once per trace
+    /// from its trace id (children follow their root). Defaults to 1.0.
+    #[must_use]
+    pub fn with_sample_rate(mut self, rate: f64) -> Self {
+        self.config.sample_rate = rate;
+        self
+    }
+
+    /// Events kept per span; later ones are counted in `dropped_events`.
+    /// Defaults to 128.
+    #[must_use]
+    pub fn with_max_events_per_span(mut self, max: usize) -> Self {
+        self.config.max_events_per_span = max;
+        self
+    }
+
+    /// Lets another layer choose span ids (see [`TraceContextHook`]). Defaults to none.
+    #[must_use]
+    pub fn with_trace_context_hook(mut self, hook: impl TraceContextHook) -> Self {
+        self.config.hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// The clock for start and end times. Defaults to [`SystemClock`].
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.config.clock = Arc::new(clock);
+        self
+    }
+
+    /// Validates the settings and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::InvalidValue`] when the sample rate is not within 0.0 to 1.0.
+    pub fn build(self) -> Result<SpanLayer, BuildError> {
+        let c = self.config;
+        if !(0.0..=1.0).contains(&c.sample_rate) {
+            return Err(BuildError::InvalidValue {
+                name: "sample rate",
+                value: c.sample_rate.to_string(),
+                expected: "a number from 0.0 to 1.0",
+            });
+        }
+        Ok(SpanLayer {
+            service_name: c.service_name,
+            exporter: c.exporter,
+            sample_threshold: sample_threshold(c.sample_rate),
+            max_events_per_span: c.max_events_per_span,
+            hook: c.hook,
+            clock: c.clock,
+        })
+    }
+}
+
+fn sample_threshold(rate: f64) -> u64 {
+    if rate >= 1.0 {
+        u64::MAX
+    } else {
+        (rate * (1u64 << 63) as f64) as u64
+    }
+}
+
+impl SpanLayer {
+    /// A builder with the defaults in [`SpanLayerBuilder`].
+    pub fn builder() -> SpanLayerBuilder {
+        SpanLayerBuilder::default()
+    }
+
+    fn sampled(&self, trace_id: TraceId) -> bool {
+        if self.sample_threshold == u64::MAX {
+            return true;
+        }
+        let low = (trace_id.to_u128() as u64) >> 1;
+        low < self.sample_threshold
+    }
+}
+
+impl<S> Layer<S> for SpanLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &SpanAttributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let parent = span.parent().and_then(|p| {
+            let ext = p.extensions();
+            ext.get::<SpanData>()
+                .map(|d| (d.trace_id, d.span_id, d.correlation_id.clone(), d.sampled))
+        });
+        let metadata = attrs.metadata();
+        let mut visitor = SpanVisitor {
+            attributes: Attributes::with_capacity(metadata.fields().len()),
+            correlation_id: None,
+            kind: None,
+            status: None,
+            name: None,
+        };
+        attrs.record(&mut visitor);
+
+        let (mut trace_id, mut span_id, parent_span_id, inherited, mut sampled) = match parent {
+            Some((t, s, c, sampled)) => (t, SpanId::random(), Some(s), c, sampled),
+            None => {
+                let t = TraceId::random();
+                (t, SpanId::random(), None, CorrelationContext::current_scope(), self.sampled(t))
+            }
+        };
+        if let Some(hook) = &self.hook {
+            let parent_ids = parent_span_id.map(|p| (trace_id, p));
+            let ids = hook.span_ids(&span.extensions(), parent_ids);
+            if let Some((t, s)) = ids {
+                if parent_span_id.is_none() && t != trace_id {
+                    sampled = self.sampled(t);
+                }
+                trace_id = t;
+                span_id = s;
+            }
+        }
+        let data = SpanData {
+            trace_id,
+            span_id,
+            parent_span_id,
+            correlation_id: visitor.correlation_id.or(inherited),
+            sampled,
+            start_unix_nanos: self.clock.now_unix_nanos(),
+            name: visitor.name.map_or(Cow::Borrowed(metadata.name()), Cow::Owned),
+            kind: visitor.kind.unwrap_or_default(),
+            status: visitor.status.unwrap_or_default(),
+            attributes: visitor.attributes,
+            events: Vec::new(),
+            dropped_events: 0,
+        };
+        span.extensions_mut().insert(data);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        let Some(data) = ext.get_mut::<SpanData>() else { return };
+        let mut visitor = SpanVisitor {
+            attributes: std::mem::take(&mut data.attributes),
+            correlation_id: None,
+            kind: None,
+            status: None,
+            name: None,
+        };
+        values.record(&mut visitor);
+        data.attributes = visitor.attributes;
+        if let Some(c) = visitor.correlation_id {
+            data.correlation_id = Some(c);
+        }
+        if let Some(k) = visitor.kind {
+            data.kind = k;
+        }
+        if let Some(s) = visitor.status {
+            data.status = s;
+        }
+        if let Some(n) = visitor.name {
+            data.name = Cow::Owned(n);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.event_span(event) else { return };
+        let mut ext = span.extensions_mut();
+        let Some(data) = ext.get_mut::<SpanData>() else { return };
+        let is_error = *event.metadata().level() == tracing::Level::ERROR;
+        if !data.sampled {
+            return;
+        }
+        let mut visitor = EventVisitor::default();
+        event.record(&mut visitor);
+        if is_error && !data.status.is_error() {
+            data.status = SpanStatus::Error {
+                message: visitor.message.clone(),
+            };
+        }
+        if data.events.len() >= self.max_events_per_span {
+            data.dropped_events = data.dropped_events.saturating_add(1);
+            return;
+        }
+        data.events.push(SpanEvent {
+            name: visitor.message,
+            time_unix_nanos: self.clock.now_unix_nanos(),
+            level: Cow::Borrowed(event.metadata().level().as_str()),
+            attributes: visitor.attributes,
+        });
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let data = span.extensions_mut().remove::<SpanData>();
+        let Some(data) = data else { return };
+        if !data.sampled {
+            return;
+        }
+        let end = self.clock.now_unix_nanos().max(data.start_unix_nanos);
+        self.exporter.export(SpanRecord {
+            trace_id: data.trace_id,
+            span_id: data.span_id,
+            parent_span_id: data.parent_span_id,
+            name: data.name,
+            kind: data.kind,
+            start_unix_nanos: data.start_unix_nanos,
+            end_unix_nanos: end,
+            duration_nanos: end - data.start_unix_nanos,
+            attributes: data.attributes,
+            events: data.events,
+            dropped_events: data.dropped_events,
+            status: data.status,
+            correlation_id: data.correlation_id,
+            service_name: Arc::clone(&self.service_name),
+        });
+    }
+}
+
+/// Collects span fields, routing the special `otel.*` and `correlation_id` ones.
+struct SpanVisitor {
+    attributes: Attributes,
+    correlation_id: Option<CorrelationId>,
+    kind: Option<SpanKind>,
+    status: Option<SpanStatus>,
+    name: Option<String>,
+}
+
+impl SpanVisitor {
+    fn special_str(&mut self, field: &Field, value: &str) -> bool {
+        match field.name() {
+            attr::CORRELATION_ID => {
+                // An invalid id is replaced, never copied, as for inbound headers.
+                self.correlation_id = Some(CorrelationId::from_inbound(Some(value.as_bytes())).0);
+            }
+            attr::OTEL_KIND => self.kind = SpanKind::parse(value),
+            attr::OTEL_STATUS_CODE => {
+                if value.eq_ignore_ascii_case("error") {
+                    let message = match self.status.take() {
+                        Some(SpanStatus::Error { message }) => message,
+                        _ => String::new(),
+                    };
+                    self.status = Some(SpanStatus::Error { message });
+                } else if value.eq_ignore_ascii_case("ok") {
+                    self.status = Some(SpanStatus::Ok);
+                }
+            }
+            attr::OTEL_STATUS_MESSAGE => {
+                self.status = Some(SpanStatus::Error {
+                    message: value.to_owned(),
+                });
+            }
+            attr::OTEL_NAME => self.name = Some(value.to_owned()),
+            _ => return false,
+        }
+        true
+    }
+}
+
+impl Visit for SpanVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if !self.special_str(field, value) {
+            self.attributes.set(field.name(), AttrValue::Str(value.to_owned()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let s = format!("{value:?}");
+        self.record_str(field, &s);
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.attributes.set(field.name(), AttrValue::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let v = i64::try_from(value).map_or(AttrValue::U64(value), AttrValue::I64);
+        self.attributes.set(field.name(), v);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.attributes.set(field.name(), AttrValue::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.attributes.set(field.name(), AttrValue::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_str(field, &error_chain(value));
+    }
+}
+
+/// `error: cause: root cause`, as people expect to read an error.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
+}
+
+#[derive(Default)]
+struct EventVisitor {
+    message: String,
+    attributes: Attributes,
+}
+
+impl Visit for EventVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            value.clone_into(&mut self.message);
+        } else if !field.name().starts_with("log.") {
+            self.attributes.set(field.name(), AttrValue::Str(value.to_owned()));
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.attributes.set(field.name(), AttrValue::I64(value));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let v = i64::try_from(value).map_or(AttrValue::U64(value), AttrValue::I64);
+        self.attributes.set(field.name(), v);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.attributes.set(field.name(), AttrValue::F64(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.attributes.set(field.name(), AttrValue::Bool(value));
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_str(field, &error_chain(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::export::InMemoryExporter;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    fn capture(rate: f64, f: impl FnOnce()) -> Vec<SpanRecord> {
+        let spans = InMemoryExporter::new();
+        let layer = SpanLayer::builder()
+            .with_exporter(spans.clone())
+            .with_sample_rate(rate)
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
+        spans.take()
+    }
+
+    #[test]
+    fn special_fields_set_kind_status_and_name() {
+        let records = capture(1.0, || {
+            let s = tracing::info_span!(
+                "x",
+                otel.kind = "client",
+                otel.status_code = "ERROR",
+                otel.status_message = "upstream 503",
+                otel.name = "GET /search",
+                plain = 3u64
+            );
+            drop(s);
+        });
+        let r = &records[0];
+        assert_eq!(r.kind, SpanKind::Client);
+        assert_eq!(r.name, "GET /search");
+        assert_eq!(
+            r.status,
+            SpanStatus::Error {
+                message: "upstream 503".into()
+            }
+        );
+        assert_eq!(r.attributes.len(), 1, "otel.* fields are not attributes");
+        assert_eq!(r.attribute("plain"), Some(&AttrValue::I64(3)));
+    }
+
+    #[test]
+    fn error_events_mark_the_span_failed_and_are_kept_as_events() {
+        let records = capture(1.0, || {
+            tracing::info_span!("op").in_scope(|| {
+                tracing::info!(attempt = 1, "retrying");
+                tracing::error!("gave up");
+            });
+        });
+        let r = &records[0];
+        assert_eq!(r.events.len(), 2);
+        assert_eq!(r.events[0].name, "retrying");
+        assert_eq!(r.events[0].attributes.get("attempt"), Some(&AttrValue::I64(1)));
+        assert_eq!(r.status, SpanStatus::Error { message: "gave up".into() });
+    }
+
+    #[test]
+    fn events_beyond_the_limit_are_counted() {
+        let spans = InMemoryExporter::new();
+        let layer = SpanLayer::builder()
+            .with_exporter(spans.clone())
+            .with_max_events_per_span(2)
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            tracing::info_span!("op").in_scope(|| {
+                for i in 0..5 {
+                    tracing::info!(i, "tick");
+                }
+            });
+        });
+        let r = &spans.take()[0];
+        assert_eq!(r.events.len(), 2);
+        assert_eq!(r.dropped_events, 3);
+    }
+
+    #[test]
+    fn late_recorded_fields_and_correlation_are_kept() {
+        let records = capture(1.0, || {
+            let s = tracing::info_span!("op", result = tracing::field::Empty, correlation_id = tracing::field::Empty);
+            s.record("result", "hit");
+            s.record("correlation_id", "late-1");
+            drop(s);
+        });
+        assert_eq!(records[0].attribute("result"), Some(&AttrValue::Str("hit".into())));
+        assert_eq!(records[0].correlation_id.as_ref().map(|c| c.as_str()), Some("late-1"));
+    }
+
+    #[test]
+    fn sampling_is_per_trace_and_respects_the_rate() {
+        let none = capture(0.0, || {
+            tracing::info_span!("root").in_scope(|| drop(tracing::info_span!("child")));
+        });
+        assert!(none.is_empty());
+        let records = capture(0.5, || {
+            for _ in 0..2000 {
+                tracing::info_span!("root").in_scope(|| drop(tracing::info_span!("child")));
+            }
+        });
+        let roots = records.iter().filter(|r| r.parent_span_id.is_none()).count();
+        // Binomial(2000, 0.5): 99.99% of runs fall within 1000 +- 90.
+        assert!((910..=1090).contains(&roots), "{roots}");
+        // Children follow their root: exactly one child per exported root.
+        assert_eq!(records.len(), roots * 2);
+    }
+
+    #[test]
+    fn invalid_sample_rate_is_a_build_error() {
+        let err = SpanLayer::builder().with_sample_rate(1.5).build().unwrap_err();
+        assert_eq!(err.to_string(), "invalid sample rate = 1.5: a number from 0.0 to 1.0");
+    }
+
+    #[test]
+    fn times_come_from_the_injected_clock() {
+        let clock = ManualClock::new(1_000_000);
+        let spans = InMemoryExporter::new();
+        let layer = SpanLayer::builder()
+            .with_exporter(spans.clone())
+            .with_clock(clock.clone())
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            let s = tracing::info_span!("op");
+            clock.advance_nanos(250);
+            drop(s);
+        });
+        let r = &spans.take()[0];
+        assert_eq!((r.start_unix_nanos, r.end_unix_nanos, r.duration_nanos), (1_000_000, 1_000_250, 250));
+    }
+
+    struct FixedIds;
+    impl TraceContextHook for FixedIds {
+        fn span_ids(
+            &self,
+            _ext: &Extensions<'_>,
+            parent: Option<(TraceId, SpanId)>,
+        ) -> Option<(TraceId, SpanId)> {
+            let trace = parent.map_or(TraceId::from_u128(7).unwrap(), |(t, _)| t);
+            let span = SpanId::from_u64(if parent.is_some() { 9 } else { 8 }).unwrap();
+            Some((trace, span))
+        }
+    }
+
+    #[test]
+    fn a_hook_decides_the_ids() {
+        let spans = InMemoryExporter::new();
+        let layer = SpanLayer::builder()
+            .with_exporter(spans.clone())
+            .with_trace_context_hook(FixedIds)
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+            tracing::info_span!("root").in_scope(|| drop(tracing::info_span!("child")));
+        });
+        let records = spans.take();
+        let child = &records[0];
+        let root = &records[1];
+        assert_eq!(root.trace_id.to_u128(), 7);
+        assert_eq!(root.span_id.to_u64(), 8);
+        assert_eq!(child.trace_id.to_u128(), 7);
+        assert_eq!(child.parent_span_id, Some(root.span_id));
+        assert_eq!(child.span_id.to_u64(), 9);
+    }
+}

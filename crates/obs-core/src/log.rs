@@ -1,0 +1,733 @@
+//! [`JsonLogLayer`]: one JSON object per `tracing` event, with the request's
+//! correlation id and trace context on every line.
+//!
+//! A line looks like this (one line; wrapped here):
+//!
+//! ```json
+//! {"timestamp":"2026-11-23T22:46:10.123456Z","level":"INFO","target":"rag.retrieval",
+//!  "message":"found documents","service":"rag-service","correlation_id":"req-1",
+//!  "trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7",
+//!  "span":"rag.retrieve","fields":{"documents":5},"span_fields":{"rag.retrieval.top_k":10}}
+//! ```
+//!
+//! `fields` holds the event's own fields; `span_fields` holds the fields of the
+//! enclosing spans merged from the root down (an inner span's field wins over
+//! an outer one of the same name). `correlation_id`, `trace_id`, `span_id` and
+//! `span` are left out when there is no value (outside any span and scope).
+//! Every string is JSON-escaped, so a message with quotes or newlines can never
+//! forge a second line.
+//!
+//! Span fields are rendered to JSON once when the span opens (and again when
+//! `Span::record` changes one), not on every event; that is what makes this
+//! layer several times faster than re-serializing span fields per event.
+
+use std::cell::RefCell;
+use std::fmt::{self, Write as _};
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes as SpanAttributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::clock::{Clock, SystemClock};
+use crate::correlation::CorrelationContext;
+use crate::error::{BuildError, ExportError};
+use crate::export::open_append;
+use crate::layer::{error_chain, span_data_ids};
+use crate::names::{attr, metric};
+use crate::writer::{BackgroundWriter, LossCounters, WriterStats};
+
+/// Default number of log lines the non-blocking queue holds.
+pub const DEFAULT_LOG_QUEUE_CAPACITY: usize = 65_536;
+
+/// Where log lines go.
+enum Output {
+    /// A writer thread behind a bounded queue (stdout or a file).
+    Background(Arc<BackgroundWriter<Vec<u8>>>),
+    /// Written in place under a lock (for benchmarks and simple tools).
+    Blocking(Mutex<Box<dyn Write + Send>>),
+    /// Kept in memory (tests).
+    Memory(InMemoryLogs),
+}
+
+/// Log lines kept in memory. Clones share storage.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryLogs {
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl InMemoryLogs {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every line so far, without trailing newlines.
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Every line parsed as JSON.
+    ///
+    /// # Panics
+    ///
+    /// Never for lines this layer wrote; a line that is not JSON would be a bug.
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("the JSON log layer writes valid JSON lines"))
+            .collect()
+    }
+
+    fn push(&self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
+        self.lines.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+    }
+}
+
+/// Flushes or shuts down a [`JsonLogLayer`]'s output after the layer has
+/// been moved into a subscriber.
+#[derive(Debug, Clone)]
+pub struct LogHandle {
+    writer: Option<Arc<BackgroundWriter<Vec<u8>>>>,
+}
+
+impl LogHandle {
+    /// Waits until every line logged so far is written.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError`] when the deadline passes or the writer is shut down.
+    pub fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
+        self.writer.as_ref().map_or(Ok(()), |w| w.flush(timeout))
+    }
+
+    /// Writes every accepted line and stops the writer thread.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Lost`] when lines were dropped or failed to write.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
+        self.writer.as_ref().map_or(Ok(()), |w| w.shutdown(timeout).map(|_| ()))
+    }
+
+    /// What happened to the lines so far (zeros for blocking or memory output).
+    pub fn stats(&self) -> WriterStats {
+        self.writer.as_ref().map(|w| w.stats()).unwrap_or_default()
+    }
+}
+
+/// A `tracing-subscriber` layer writing structured JSON logs.
+///
+/// Install [`SpanLayer`](crate::SpanLayer) too: it supplies the trace and span
+/// ids and the span's correlation id. Without it, lines carry only the
+/// [`CorrelationContext`] scope's id.
+///
+/// ```
+/// use flightdeck_obs_core::{InMemoryLogs, JsonLogLayer, SpanLayer};
+/// use tracing_subscriber::layer::SubscriberExt;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let logs = InMemoryLogs::new();
+/// let subscriber = tracing_subscriber::registry()
+///     .with(SpanLayer::builder().build()?)
+///     .with(JsonLogLayer::builder().with_in_memory(logs.clone()).build()?);
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("rag.request", correlation_id = "req-1", user = "ada");
+///     span.in_scope(|| tracing::info!(target: "rag.retrieval", documents = 5, "found \"docs\""));
+/// });
+/// let line = &logs.json()[0];
+/// assert_eq!(line["message"], "found \"docs\"");
+/// assert_eq!(line["correlation_id"], "req-1");
+/// assert_eq!(line["fields"]["documents"], 5);
+/// assert_eq!(line["span_fields"]["user"], "ada");
+/// # Ok(())
+/// # }
+/// ```
+pub struct JsonLogLayer {
+    service_name: Arc<str>,
+    output: Output,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for JsonLogLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLogLayer")
+            .field("service_name", &self.service_name)
+            .finish_non_exhaustive()
+    }
+}
+
+enum OutputChoice {
+    Stdout,
+    File(std::path::PathBuf),
+    NonBlocking(Box<dyn Write + Send>),
+    Blocking(Box<dyn Write + Send>),
+    Memory(InMemoryLogs),
+}
+
+/// Builds a [`JsonLogLayer`].
+///
+/// | setting | default |
+/// |---|---|
+/// | output | standard output, through a non-blocking queue |
+/// | queue capacity | 65,536 lines; a full queue drops and counts |
+/// | service name | `rag-service` |
+/// | clock | [`SystemClock`] |
+pub struct JsonLogLayerBuilder {
+    service_name: Arc<str>,
+    output: OutputChoice,
+    capacity: usize,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for JsonLogLayerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonLogLayerBuilder")
+            .field("service_name", &self.service_name)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for JsonLogLayerBuilder {
+    fn default() -> Self {
+        Self {
+            service_name: Arc::from(crate::settings::DEFAULT_SERVICE_NAME),
+            output: OutputChoice::Stdout,
+            capacity: DEFAULT_LOG_QUEUE_CAPACITY,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl JsonLogLayerBuilder {
+    /// The `service` on every line. Defaults to `rag-service`.
+    #[must_use]
+    pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
+        self.service_name = Arc::from(name.into());
+        self
+    }
+
+    /// Writes to standard output through the non-blocking queue. The default.
+    #[must_use]
+    pub fn with_stdout(mut self) -> Self {
+        self.output = OutputChoice::Stdout;
+        self
+    }
+
+    /// Appends to the file at `path` (created with its parent directories)
+    /// through the non-blocking queue. Defaults to standard output.
+    #[must_use]
+    pub fn with_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.output = OutputChoice::File(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Writes to `out` through the non-blocking queue. Defaults to standard output.
+    #[must_use]
+    pub fn with_non_blocking_writer(mut self, out: impl Write + Send + 'static) -> Self {
+        self.output = OutputChoice::NonBlocking(Box::new(out));
+        self
+    }
+
+    /// Writes to `out` on the logging thread, under a lock. Defaults to
+    /// standard output through the non-blocking queue.
+    #[must_use]
+    pub fn with_blocking_writer(mut self, out: impl Write + Send + 'static) -> Self {
+        self.output = OutputChoice::Blocking(Box::new(out));
+        self
+    }
+
+    /// Keeps lines in `logs`. Defaults to standard output.
+    #[must_use]
+    pub fn with_in_memory(mut self, logs: InMemoryLogs) -> Self {
+        self.output = OutputChoice::Memory(logs);
+        self
+    }
+
+    /// Lines the non-blocking queue holds before it drops. Defaults to 65,536.
+    #[must_use]
+    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// The clock for timestamps. Defaults to [`SystemClock`].
+    #[must_use]
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Opens the output and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::OpenFile`] naming the path when the log file cannot be
+    /// opened; [`BuildError::InvalidValue`] for a zero queue capacity.
+    pub fn build(self) -> Result<JsonLogLayer, BuildError> {
+        if self.capacity == 0 {
+            return Err(BuildError::InvalidValue {
+                name: "log queue capacity",
+                value: "0".into(),
+                expected: "at least 1 line",
+            });
+        }
+        let background = |out: Box<dyn Write + Send>| -> Result<Output, BuildError> {
+            let loss = LossCounters {
+                dropped: metrics::counter!(metric::LOG_LINES_DROPPED_TOTAL),
+                failed: metrics::Counter::noop(),
+            };
+            let encode = Box::new(|line: &Vec<u8>, buf: &mut Vec<u8>| buf.extend_from_slice(line));
+            let w = BackgroundWriter::spawn("flightdeck-logs", self.capacity, out, encode, loss)?;
+            Ok(Output::Background(Arc::new(w)))
+        };
+        let output = match self.output {
+            OutputChoice::Stdout => background(Box::new(std::io::stdout()))?,
+            OutputChoice::File(path) => background(Box::new(open_append(&path)?))?,
+            OutputChoice::NonBlocking(out) => background(out)?,
+            OutputChoice::Blocking(out) => Output::Blocking(Mutex::new(out)),
+            OutputChoice::Memory(logs) => Output::Memory(logs),
+        };
+        Ok(JsonLogLayer {
+            service_name: self.service_name,
+            output,
+            clock: self.clock,
+        })
+    }
+}
+
+impl JsonLogLayer {
+    /// A builder with the defaults in [`JsonLogLayerBuilder`].
+    pub fn builder() -> JsonLogLayerBuilder {
+        JsonLogLayerBuilder::default()
+    }
+
+    /// A handle to flush and shut down the output once the layer is installed.
+    pub fn handle(&self) -> LogHandle {
+        LogHandle {
+            writer: match &self.output {
+                Output::Background(w) => Some(Arc::clone(w)),
+                _ => None,
+            },
+        }
+    }
+
+    fn write_line(&self, line: &[u8]) {
+        match &self.output {
+            Output::Background(w) => {
+                w.send(line.to_vec());
+            }
+            Output::Blocking(out) => {
+                if let Ok(mut out) = out.lock() {
+                    // Logging is best effort: a failed write must not fail the caller.
+                    let _ = out.write_all(line);
+                }
+            }
+            Output::Memory(logs) => logs.push(line),
+        }
+    }
+
+    /// Formats one event into `buf` (which ends with a newline).
+    fn format_event<S>(&self, event: &Event<'_>, ctx: &Context<'_, S>, buf: &mut Vec<u8>)
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let meta = event.metadata();
+        let mut visitor = JsonFieldVisitor::new();
+        event.record(&mut visitor);
+
+        buf.extend_from_slice(b"{\"timestamp\":\"");
+        write_rfc3339_micros(buf, self.clock.now_unix_nanos());
+        buf.extend_from_slice(b"\",\"level\":\"");
+        buf.extend_from_slice(meta.level().as_str().as_bytes());
+        buf.extend_from_slice(b"\",\"target\":");
+        write_json_str(buf, meta.target());
+        buf.extend_from_slice(b",\"message\":");
+        match &visitor.message {
+            Some(m) => buf.extend_from_slice(m),
+            None => buf.extend_from_slice(b"\"\""),
+        }
+        buf.extend_from_slice(b",\"service\":");
+        write_json_str(buf, &self.service_name);
+
+        let span = ctx.event_span(event);
+        let (ids, span_fields) = match &span {
+            Some(span) => {
+                let ext = span.extensions();
+                let ids = span_data_ids(&ext);
+                let fields = ext.get::<LogSpanFields>().map(|f| f.rendered.clone());
+                (ids, fields)
+            }
+            None => (None, None),
+        };
+        let correlation = match &ids {
+            Some((_, _, Some(c))) => Some(c.clone()),
+            _ => CorrelationContext::current_scope(),
+        };
+        if let Some(c) = correlation {
+            buf.extend_from_slice(b",\"correlation_id\":");
+            write_json_str(buf, c.as_str());
+        }
+        if let Some((trace_id, span_id, _)) = ids {
+            let _ = write!(buf, ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"");
+        }
+        if let Some(span) = &span {
+            buf.extend_from_slice(b",\"span\":");
+            write_json_str(buf, span.name());
+        }
+        if !visitor.fields.is_empty() {
+            buf.extend_from_slice(b",\"fields\":{");
+            buf.extend_from_slice(&visitor.fields);
+            buf.push(b'}');
+        }
+        if let Some(fields) = span_fields.filter(|f| !f.is_empty()) {
+            buf.extend_from_slice(b",\"span_fields\":{");
+            buf.extend_from_slice(fields.as_bytes());
+            buf.push(b'}');
+        }
+        buf.extend_from_slice(b"}\n");
+    }
+}
+
+/// A span's fields for log lines, pre-rendered as `"k":v,...` (no braces),
+/// merged with its ancestors' fields.
+struct LogSpanFields {
+    /// (name, JSON value) pairs: ancestors' first, this span's overriding.
+    pairs: Vec<(&'static str, Box<str>)>,
+    rendered: Arc<str>,
+}
+
+impl LogSpanFields {
+    fn render(pairs: &[(&'static str, Box<str>)]) -> Arc<str> {
+        let mut buf = Vec::with_capacity(pairs.len() * 24);
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            write_json_str(&mut buf, k);
+            buf.push(b':');
+            buf.extend_from_slice(v.as_bytes());
+        }
+        // Every piece is valid UTF-8 (escaped JSON), so this cannot fail.
+        Arc::from(String::from_utf8(buf).unwrap_or_default())
+    }
+
+    fn set(pairs: &mut Vec<(&'static str, Box<str>)>, key: &'static str, value: Box<str>) {
+        if let Some(slot) = pairs.iter_mut().find(|(k, _)| *k == key) {
+            slot.1 = value;
+        } else {
+            pairs.push((key, value));
+        }
+    }
+}
+
+/// Collects span fields as (name, JSON value) pairs.
+struct SpanFieldCollector<'a>(&'a mut Vec<(&'static str, Box<str>)>);
+
+impl SpanFieldCollector<'_> {
+    fn keep(name: &str) -> bool {
+        // These are routed elsewhere: correlation_id has its own key, otel.*
+        // are span metadata, log.* come from the `log` crate bridge.
+        name != attr::CORRELATION_ID && !name.starts_with("otel.") && !name.starts_with("log.")
+    }
+
+    fn put(&mut self, field: &Field, json: Vec<u8>) {
+        if Self::keep(field.name()) {
+            let value = String::from_utf8(json).unwrap_or_default().into_boxed_str();
+            LogSpanFields::set(self.0, field.name(), value);
+        }
+    }
+}
+
+impl Visit for SpanFieldCollector<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        let mut v = Vec::with_capacity(value.len() + 2);
+        write_json_str(&mut v, value);
+        self.put(field, v);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let mut v = Vec::with_capacity(32);
+        write_json_debug(&mut v, value);
+        self.put(field, v);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.to_string().into_bytes());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.to_string().into_bytes());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let mut v = Vec::new();
+        write_json_f64(&mut v, value);
+        self.put(field, v);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, if value { b"true".to_vec() } else { b"false".to_vec() });
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_str(field, &error_chain(value));
+    }
+}
+
+/// Writes an event's fields straight into JSON; keeps the message apart.
+struct JsonFieldVisitor {
+    message: Option<Vec<u8>>,
+    fields: Vec<u8>,
+}
+
+impl JsonFieldVisitor {
+    fn new() -> Self {
+        Self {
+            message: None,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Starts a field; returns `None` when the field is the message.
+    fn key(&mut self, field: &Field) -> Option<&mut Vec<u8>> {
+        let name = field.name();
+        if name == "message" {
+            return None;
+        }
+        if !self.fields.is_empty() {
+            self.fields.push(b',');
+        }
+        write_json_str(&mut self.fields, name);
+        self.fields.push(b':');
+        Some(&mut self.fields)
+    }
+
+    fn skip(field: &Field) -> bool {
+        field.name().starts_with("log.")
+    }
+}
+
+impl Visit for JsonFieldVisitor {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if Self::skip(field) {
+            return;
+        }
+        match self.key(field) {
+            Some(out) => write_json_str(out, value),
+            None => {
+                let mut m = Vec::with_capacity(value.len() + 2);
+                write_json_str(&mut m, value);
+                self.message = Some(m);
+            }
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if Self::skip(field) {
+            return;
+        }
+        match self.key(field) {
+            Some(out) => write_json_debug(out, value),
+            None => {
+                let mut m = Vec::with_capacity(64);
+                write_json_debug(&mut m, value);
+                self.message = Some(m);
+            }
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if let Some(out) = self.key(field) {
+            let _ = write!(out, "{value}");
+        }
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if let Some(out) = self.key(field) {
+            let _ = write!(out, "{value}");
+        }
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if let Some(out) = self.key(field) {
+            write_json_f64(out, value);
+        }
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if let Some(out) = self.key(field) {
+            out.extend_from_slice(if value { b"true" } else { b"false" });
+        }
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_str(field, &error_chain(value));
+    }
+}
+
+thread_local! {
+    static LINE_BUF: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(512));
+}
+
+impl<S> Layer<S> for JsonLogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &SpanAttributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut pairs = span
+            .parent()
+            .and_then(|p| p.extensions().get::<LogSpanFields>().map(|f| f.pairs.clone()))
+            .unwrap_or_default();
+        attrs.record(&mut SpanFieldCollector(&mut pairs));
+        let rendered = LogSpanFields::render(&pairs);
+        span.extensions_mut().insert(LogSpanFields { pairs, rendered });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut ext = span.extensions_mut();
+        let Some(fields) = ext.get_mut::<LogSpanFields>() else { return };
+        values.record(&mut SpanFieldCollector(&mut fields.pairs));
+        fields.rendered = LogSpanFields::render(&fields.pairs);
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        LINE_BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                self.format_event(event, &ctx, &mut buf);
+                self.write_line(&buf);
+                // Keep the buffer from growing for good after one huge event.
+                if buf.capacity() > 64 * 1024 {
+                    *buf = Vec::with_capacity(512);
+                }
+            }
+            // A field's Debug impl logged while we were formatting: use a fresh buffer.
+            Err(_) => {
+                let mut buf = Vec::with_capacity(512);
+                self.format_event(event, &ctx, &mut buf);
+                self.write_line(&buf);
+            }
+        });
+    }
+}
+
+/// Writes `s` as a JSON string, quotes included.
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    escape_into(out, s);
+    out.push(b'"');
+}
+
+fn escape_into(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => {
+                out.extend_from_slice(&bytes[start..i]);
+                let _ = write!(out, "\\u{b:04x}");
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+}
+
+/// Escapes `Debug` output straight into the buffer, with no temporary String.
+struct JsonEscaper<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for JsonEscaper<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape_into(self.0, s);
+        Ok(())
+    }
+}
+
+fn write_json_debug(out: &mut Vec<u8>, value: &dyn fmt::Debug) {
+    out.push(b'"');
+    let _ = write!(JsonEscaper(out), "{value:?}");
+    out.push(b'"');
+}
+
+fn write_json_f64(out: &mut Vec<u8>, value: f64) {
+    if value.is_finite() {
+        let _ = write!(out, "{value}");
+    } else {
+        // JSON has no NaN or infinity; keep the information as a string.
+        let _ = write!(out, "\"{value}\"");
+    }
+}
+
+/// Writes `unix_nanos` as RFC 3339 UTC with microseconds: `2026-11-23T22:46:10.123456Z`.
+pub(crate) fn write_rfc3339_micros(out: &mut Vec<u8>, unix_nanos: u64) {
+    let secs = unix_nanos / 1_000_000_000;
+    let micros = (unix_nanos % 1_000_000_000) / 1_000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    );
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Renders a timestamp as RFC 3339 UTC with microseconds.
+pub fn format_rfc3339(unix_nanos: u64) -> String {
+    let mut buf = Vec::with_capacity(27);
+    write_rfc3339_micros(&mut buf, unix_nanos);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000Z");
+        // 2024-02-29T12:34:56.789012Z, a leap day.
+        assert_eq!(format_rfc3339(1_709_210_096_789_012_345), "2024-02-29T12:34:56.789012Z");
+        assert_eq!(format_rfc3339(4_102_444_800_000_000_000), "2100-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn escaping_handles_quotes_newlines_and_control_bytes() {
+        let mut out = Vec::new();
+        write_json_str(&mut out, "a\"b\\c\nd\u{1}e\u{7f}é");
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(s, "\"a\\\"b\\\\c\\nd\\u0001e\\u007fé\"");
+        let back: String = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, "a\"b\\c\nd\u{1}e\u{7f}é");
+    }
+
+    #[test]
+    fn non_finite_floats_stay_valid_json() {
+        let mut out = Vec::new();
+        write_json_f64(&mut out, f64::NAN);
+        assert_eq!(out, b"\"NaN\"");
+    }
+}
