@@ -98,7 +98,9 @@ impl CorrelationId {
     /// Picks the first of [`CORRELATION_HEADERS`] that `lookup` finds.
     ///
     /// `lookup` gets a lowercase header name and returns its raw value.
-    pub fn from_headers<'a>(lookup: impl Fn(&str) -> Option<&'a [u8]>) -> (Self, CorrelationSource) {
+    pub fn from_headers<'a>(
+        lookup: impl Fn(&str) -> Option<&'a [u8]>,
+    ) -> (Self, CorrelationSource) {
         let value = CORRELATION_HEADERS.iter().find_map(|name| lookup(name));
         Self::from_inbound(value)
     }
@@ -254,7 +256,13 @@ mod tests {
     #[test]
     fn invalid_inbound_ids_are_replaced_not_echoed() {
         let long = vec![b'a'; MAX_CORRELATION_ID_LEN + 1];
-        let bad: [&[u8]; 5] = [b"", b"has space", b"line\nbreak", &long, "caf\u{e9}".as_bytes()];
+        let bad: [&[u8]; 5] = [
+            b"",
+            b"has space",
+            b"line\nbreak",
+            &long,
+            "caf\u{e9}".as_bytes(),
+        ];
         for value in bad {
             let (id, src) = CorrelationId::from_inbound(Some(value));
             assert_eq!(src, CorrelationSource::Replaced, "{value:?}");

@@ -168,7 +168,10 @@ mod tests {
             path: "/nope/traces.jsonl".into(),
             source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         };
-        assert!(e.to_string().starts_with("cannot open /nope/traces.jsonl for writing"));
+        assert!(
+            e.to_string()
+                .starts_with("cannot open /nope/traces.jsonl for writing")
+        );
         let e = ExportError::Lost {
             dropped: 3,
             failed: 1,

@@ -262,7 +262,10 @@ impl JsonLinesExporter {
     /// # Errors
     ///
     /// [`BuildError::OpenFile`] naming `path` when it cannot be opened for writing.
-    pub fn to_file_with_capacity(path: impl AsRef<Path>, capacity: usize) -> Result<Self, BuildError> {
+    pub fn to_file_with_capacity(
+        path: impl AsRef<Path>,
+        capacity: usize,
+    ) -> Result<Self, BuildError> {
         let path = path.as_ref();
         let file = open_append(path)?;
         let mut exporter = Self::to_writer_with_capacity(file, capacity)?;
@@ -331,7 +334,11 @@ pub(crate) fn open_append(path: &Path) -> Result<std::fs::File, BuildError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
-    OpenOptions::new().create(true).append(true).open(path).map_err(err)
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(err)
 }
 
 /// Sends every span to several exporters.

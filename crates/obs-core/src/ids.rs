@@ -137,7 +137,10 @@ fn parse_hex(kind: &'static str, s: &str, len: usize) -> Result<u128, ParseIdErr
             "expected 16 lowercase hex characters"
         }));
     }
-    if !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(invalid("only lowercase hex digits 0-9a-f are allowed"));
     }
     let value = u128::from_str_radix(s, 16).map_err(|_| invalid("not a hex number"))?;
@@ -247,7 +250,9 @@ mod tests {
 
     #[test]
     fn parsing_rejects_upper_case_and_wrong_length() {
-        let err = "4BF92F3577B34DA6A3CE929D0E0E4736".parse::<TraceId>().unwrap_err();
+        let err = "4BF92F3577B34DA6A3CE929D0E0E4736"
+            .parse::<TraceId>()
+            .unwrap_err();
         assert!(err.to_string().contains("lowercase"), "{err}");
         let err = "abc".parse::<TraceId>().unwrap_err();
         assert!(err.to_string().contains("expected 32"), "{err}");

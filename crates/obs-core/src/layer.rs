@@ -123,7 +123,9 @@ fn with_current_span_data<T>(f: impl FnOnce(&SpanData) -> T) -> Option<T> {
 }
 
 /// Reads [`SpanData`] ids from an extensions map (for the JSON log layer).
-pub(crate) fn span_data_ids(ext: &Extensions<'_>) -> Option<(TraceId, SpanId, Option<CorrelationId>)> {
+pub(crate) fn span_data_ids(
+    ext: &Extensions<'_>,
+) -> Option<(TraceId, SpanId, Option<CorrelationId>)> {
     ext.get::<SpanData>()
         .map(|d| (d.trace_id, d.span_id, d.correlation_id.clone()))
 }
@@ -325,7 +327,13 @@ where
             Some((t, s, c, sampled)) => (t, SpanId::random(), Some(s), c, sampled),
             None => {
                 let t = TraceId::random();
-                (t, SpanId::random(), None, CorrelationContext::current_scope(), self.sampled(t))
+                (
+                    t,
+                    SpanId::random(),
+                    None,
+                    CorrelationContext::current_scope(),
+                    self.sampled(t),
+                )
             }
         };
         if let Some(hook) = &self.hook {
@@ -346,7 +354,9 @@ where
             correlation_id: visitor.correlation_id.or(inherited),
             sampled,
             start_unix_nanos: self.clock.now_unix_nanos(),
-            name: visitor.name.map_or(Cow::Borrowed(metadata.name()), Cow::Owned),
+            name: visitor
+                .name
+                .map_or(Cow::Borrowed(metadata.name()), Cow::Owned),
             kind: visitor.kind.unwrap_or_default(),
             status: visitor.status.unwrap_or_default(),
             attributes: visitor.attributes,
@@ -359,7 +369,9 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        let Some(data) = ext.get_mut::<SpanData>() else { return };
+        let Some(data) = ext.get_mut::<SpanData>() else {
+            return;
+        };
         let mut visitor = SpanVisitor {
             attributes: std::mem::take(&mut data.attributes),
             correlation_id: None,
@@ -384,9 +396,13 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let Some(span) = ctx.event_span(event) else { return };
+        let Some(span) = ctx.event_span(event) else {
+            return;
+        };
         let mut ext = span.extensions_mut();
-        let Some(data) = ext.get_mut::<SpanData>() else { return };
+        let Some(data) = ext.get_mut::<SpanData>() else {
+            return;
+        };
         let is_error = *event.metadata().level() == tracing::Level::ERROR;
         if !data.sampled {
             return;
@@ -480,7 +496,8 @@ impl SpanVisitor {
 impl Visit for SpanVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.special_str(field, value) {
-            self.attributes.set(field.name(), AttrValue::Str(value.to_owned()));
+            self.attributes
+                .set(field.name(), AttrValue::Str(value.to_owned()));
         }
     }
 
@@ -534,7 +551,8 @@ impl Visit for EventVisitor {
         if field.name() == "message" {
             value.clone_into(&mut self.message);
         } else if !field.name().starts_with("log.") {
-            self.attributes.set(field.name(), AttrValue::Str(value.to_owned()));
+            self.attributes
+                .set(field.name(), AttrValue::Str(value.to_owned()));
         }
     }
 
@@ -619,8 +637,16 @@ mod tests {
         let r = &records[0];
         assert_eq!(r.events.len(), 2);
         assert_eq!(r.events[0].name, "retrying");
-        assert_eq!(r.events[0].attributes.get("attempt"), Some(&AttrValue::I64(1)));
-        assert_eq!(r.status, SpanStatus::Error { message: "gave up".into() });
+        assert_eq!(
+            r.events[0].attributes.get("attempt"),
+            Some(&AttrValue::I64(1))
+        );
+        assert_eq!(
+            r.status,
+            SpanStatus::Error {
+                message: "gave up".into()
+            }
+        );
     }
 
     #[test]
@@ -646,13 +672,23 @@ mod tests {
     #[test]
     fn late_recorded_fields_and_correlation_are_kept() {
         let records = capture(1.0, || {
-            let s = tracing::info_span!("op", result = tracing::field::Empty, correlation_id = tracing::field::Empty);
+            let s = tracing::info_span!(
+                "op",
+                result = tracing::field::Empty,
+                correlation_id = tracing::field::Empty
+            );
             s.record("result", "hit");
             s.record("correlation_id", "late-1");
             drop(s);
         });
-        assert_eq!(records[0].attribute("result"), Some(&AttrValue::Str("hit".into())));
-        assert_eq!(records[0].correlation_id.as_ref().map(|c| c.as_str()), Some("late-1"));
+        assert_eq!(
+            records[0].attribute("result"),
+            Some(&AttrValue::Str("hit".into()))
+        );
+        assert_eq!(
+            records[0].correlation_id.as_ref().map(|c| c.as_str()),
+            Some("late-1")
+        );
     }
 
     #[test]
@@ -666,7 +702,10 @@ mod tests {
                 tracing::info_span!("root").in_scope(|| drop(tracing::info_span!("child")));
             }
         });
-        let roots = records.iter().filter(|r| r.parent_span_id.is_none()).count();
+        let roots = records
+            .iter()
+            .filter(|r| r.parent_span_id.is_none())
+            .count();
         // Binomial(2000, 0.5): 99.99% of runs fall within 1000 +- 90.
         assert!((910..=1090).contains(&roots), "{roots}");
         // Children follow their root: exactly one child per exported root.
@@ -675,8 +714,14 @@ mod tests {
 
     #[test]
     fn invalid_sample_rate_is_a_build_error() {
-        let err = SpanLayer::builder().with_sample_rate(1.5).build().unwrap_err();
-        assert_eq!(err.to_string(), "invalid sample rate = 1.5: a number from 0.0 to 1.0");
+        let err = SpanLayer::builder()
+            .with_sample_rate(1.5)
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid sample rate = 1.5: a number from 0.0 to 1.0"
+        );
     }
 
     #[test]
@@ -694,7 +739,10 @@ mod tests {
             drop(s);
         });
         let r = &spans.take()[0];
-        assert_eq!((r.start_unix_nanos, r.end_unix_nanos, r.duration_nanos), (1_000_000, 1_000_250, 250));
+        assert_eq!(
+            (r.start_unix_nanos, r.end_unix_nanos, r.duration_nanos),
+            (1_000_000, 1_000_250, 250)
+        );
     }
 
     struct FixedIds;

@@ -83,17 +83,23 @@ mod writer;
 
 pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::correlation::{
-    CORRELATION_HEADERS, CorrelationContext, CorrelationId, CorrelationSource, MAX_CORRELATION_ID_LEN,
+    CORRELATION_HEADERS, CorrelationContext, CorrelationId, CorrelationSource,
+    MAX_CORRELATION_ID_LEN,
 };
-pub use self::error::{BuildError, CorrelationIdError, ExportError, InitError, ParseIdError, SettingsError};
+pub use self::error::{
+    BuildError, CorrelationIdError, ExportError, InitError, ParseIdError, SettingsError,
+};
 pub use self::export::{
     ConsoleExporter, DEFAULT_QUEUE_CAPACITY, FanOutExporter, InMemoryExporter, JsonLinesExporter,
     NoopSpanExporter, SpanExporter,
 };
 pub use self::ids::{SpanId, TraceId};
-pub use self::layer::{SpanContext, SpanLayer, SpanLayerBuilder, TraceContextHook, current_span_context};
+pub use self::layer::{
+    SpanContext, SpanLayer, SpanLayerBuilder, TraceContextHook, current_span_context,
+};
 pub use self::log::{
-    DEFAULT_LOG_QUEUE_CAPACITY, InMemoryLogs, JsonLogLayer, JsonLogLayerBuilder, LogHandle, format_rfc3339,
+    DEFAULT_LOG_QUEUE_CAPACITY, InMemoryLogs, JsonLogLayer, JsonLogLayerBuilder, LogHandle,
+    format_rfc3339,
 };
 pub use self::metrics::{
     DashboardData, LabelCap, LatencyHandle, LatencySketch, LocalPrometheus, MetricsCollector,

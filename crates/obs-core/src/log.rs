@@ -86,7 +86,10 @@ impl InMemoryLogs {
 
     fn push(&self, line: &[u8]) {
         let text = String::from_utf8_lossy(line.strip_suffix(b"\n").unwrap_or(line)).into_owned();
-        self.lines.lock().unwrap_or_else(|e| e.into_inner()).push(text);
+        self.lines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(text);
     }
 }
 
@@ -113,7 +116,9 @@ impl LogHandle {
     ///
     /// [`ExportError::Lost`] when lines were dropped or failed to write.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
-        self.writer.as_ref().map_or(Ok(()), |w| w.shutdown(timeout).map(|_| ()))
+        self.writer
+            .as_ref()
+            .map_or(Ok(()), |w| w.shutdown(timeout).map(|_| ()))
     }
 
     /// What happened to the lines so far (zeros for blocking or memory output).
@@ -375,7 +380,10 @@ impl JsonLogLayer {
             write_json_str(buf, c.as_str());
         }
         if let Some((trace_id, span_id, _)) = ids {
-            let _ = write!(buf, ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\"");
+            let _ = write!(
+                buf,
+                ",\"trace_id\":\"{trace_id}\",\"span_id\":\"{span_id}\""
+            );
         }
         if let Some(span) = &span {
             buf.extend_from_slice(b",\"span\":");
@@ -468,7 +476,14 @@ impl Visit for SpanFieldCollector<'_> {
         self.put(field, v);
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, if value { b"true".to_vec() } else { b"false".to_vec() });
+        self.put(
+            field,
+            if value {
+                b"true".to_vec()
+            } else {
+                b"false".to_vec()
+            },
+        );
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.record_str(field, &error_chain(value));
@@ -572,17 +587,24 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut pairs = span
             .parent()
-            .and_then(|p| p.extensions().get::<LogSpanFields>().map(|f| f.pairs.clone()))
+            .and_then(|p| {
+                p.extensions()
+                    .get::<LogSpanFields>()
+                    .map(|f| f.pairs.clone())
+            })
             .unwrap_or_default();
         attrs.record(&mut SpanFieldCollector(&mut pairs));
         let rendered = LogSpanFields::render(&pairs);
-        span.extensions_mut().insert(LogSpanFields { pairs, rendered });
+        span.extensions_mut()
+            .insert(LogSpanFields { pairs, rendered });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        let Some(fields) = ext.get_mut::<LogSpanFields>() else { return };
+        let Some(fields) = ext.get_mut::<LogSpanFields>() else {
+            return;
+        };
         values.record(&mut SpanFieldCollector(&mut fields.pairs));
         fields.rendered = LogSpanFields::render(&fields.pairs);
     }
@@ -710,8 +732,14 @@ mod tests {
     fn timestamps_are_rfc3339_utc() {
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00.000000Z");
         // 2024-02-29T12:34:56.789012Z, a leap day.
-        assert_eq!(format_rfc3339(1_709_210_096_789_012_345), "2024-02-29T12:34:56.789012Z");
-        assert_eq!(format_rfc3339(4_102_444_800_000_000_000), "2100-01-01T00:00:00.000000Z");
+        assert_eq!(
+            format_rfc3339(1_709_210_096_789_012_345),
+            "2024-02-29T12:34:56.789012Z"
+        );
+        assert_eq!(
+            format_rfc3339(4_102_444_800_000_000_000),
+            "2100-01-01T00:00:00.000000Z"
+        );
     }
 
     #[test]

@@ -244,11 +244,18 @@ impl ObservabilitySettings {
         Ok(s)
     }
 
-    fn apply_toml(&mut self, text: &str, path: &Path, origins: &mut Origins) -> Result<(), SettingsError> {
-        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| SettingsError::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string().trim_end().replace('\n', " "),
-        })?;
+    fn apply_toml(
+        &mut self,
+        text: &str,
+        path: &Path,
+        origins: &mut Origins,
+    ) -> Result<(), SettingsError> {
+        let table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| SettingsError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string().trim_end().replace('\n', " "),
+                })?;
         for (key, value) in &table {
             let origin = match line_of_key(text, key) {
                 Some(line) => format!("{}:{line}", path.display()),
@@ -268,14 +275,28 @@ impl ObservabilitySettings {
         let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         // Standard variables first, so FLIGHTDECK_* (applied after) win.
         if let Some(v) = get(ENV_OTEL_SERVICE_NAME) {
-            self.apply("service_name", Raw::Text(v), &format!("environment {ENV_OTEL_SERVICE_NAME}"), origins)?;
+            self.apply(
+                "service_name",
+                Raw::Text(v),
+                &format!("environment {ENV_OTEL_SERVICE_NAME}"),
+                origins,
+            )?;
         }
-        if let Some(rate) = otel_sampler_rate(get(ENV_OTEL_TRACES_SAMPLER), get(ENV_OTEL_TRACES_SAMPLER_ARG))? {
-            let origin = format!("environment {ENV_OTEL_TRACES_SAMPLER}/{ENV_OTEL_TRACES_SAMPLER_ARG}");
+        if let Some(rate) = otel_sampler_rate(
+            get(ENV_OTEL_TRACES_SAMPLER),
+            get(ENV_OTEL_TRACES_SAMPLER_ARG),
+        )? {
+            let origin =
+                format!("environment {ENV_OTEL_TRACES_SAMPLER}/{ENV_OTEL_TRACES_SAMPLER_ARG}");
             self.apply("trace_sample_rate", Raw::Text(&rate), &origin, origins)?;
         }
         if let Some(v) = get(ENV_RUST_LOG) {
-            self.apply("log_level", Raw::Text(v), &format!("environment {ENV_RUST_LOG}"), origins)?;
+            self.apply(
+                "log_level",
+                Raw::Text(v),
+                &format!("environment {ENV_RUST_LOG}"),
+                origins,
+            )?;
         }
         let mut ours: Vec<&(String, String)> = env
             .iter()
@@ -298,12 +319,23 @@ impl ObservabilitySettings {
                     known: known_env_names(),
                 });
             }
-            self.apply(&key, Raw::Text(value), &format!("environment {name}"), origins)?;
+            self.apply(
+                &key,
+                Raw::Text(value),
+                &format!("environment {name}"),
+                origins,
+            )?;
         }
         Ok(())
     }
 
-    fn apply(&mut self, key: &str, raw: Raw<'_>, origin: &str, origins: &mut Origins) -> Result<(), SettingsError> {
+    fn apply(
+        &mut self,
+        key: &str,
+        raw: Raw<'_>,
+        origin: &str,
+        origins: &mut Origins,
+    ) -> Result<(), SettingsError> {
         let Some(&key) = KNOWN_KEYS.iter().find(|k| **k == key) else {
             return Err(SettingsError::UnknownKey {
                 key: key.to_owned(),
@@ -345,8 +377,13 @@ impl ObservabilitySettings {
         };
         let integer = || -> Result<usize, SettingsError> {
             match &raw {
-                Raw::Toml(toml::Value::Integer(i)) => usize::try_from(*i).map_err(|_| invalid("a whole number, 0 or more")),
-                Raw::Text(s) => s.trim().parse::<usize>().map_err(|_| invalid("a whole number, 0 or more")),
+                Raw::Toml(toml::Value::Integer(i)) => {
+                    usize::try_from(*i).map_err(|_| invalid("a whole number, 0 or more"))
+                }
+                Raw::Text(s) => s
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| invalid("a whole number, 0 or more")),
                 Raw::Toml(_) => Err(invalid("a whole number")),
             }
         };
@@ -392,26 +429,58 @@ impl ObservabilitySettings {
     }
 
     fn validate_with(&self, origins: &Origins) -> Result<(), SettingsError> {
-        let origin = |key: &str| origins.0.get(key).cloned().unwrap_or_else(|| "settings".into());
+        let origin = |key: &str| {
+            origins
+                .0
+                .get(key)
+                .cloned()
+                .unwrap_or_else(|| "settings".into())
+        };
         let bad = |key: &'static str, value: String, expected: &str| SettingsError::InvalidValue {
             key,
             value,
             origin: origin(key),
             expected: expected.to_owned(),
         };
-        let in_range = |key: &'static str, v: f64, lo: f64, hi: f64, lo_open: bool, hi_open: bool, expected: &str| {
+        let in_range = |key: &'static str,
+                        v: f64,
+                        lo: f64,
+                        hi: f64,
+                        lo_open: bool,
+                        hi_open: bool,
+                        expected: &str| {
             let ok = v.is_finite()
                 && if lo_open { v > lo } else { v >= lo }
                 && if hi_open { v < hi } else { v <= hi };
-            if ok { Ok(()) } else { Err(bad(key, v.to_string(), expected)) }
+            if ok {
+                Ok(())
+            } else {
+                Err(bad(key, v.to_string(), expected))
+            }
         };
         if self.service_name.trim().is_empty() {
-            return Err(bad("service_name", self.service_name.clone(), "a non-empty name"));
+            return Err(bad(
+                "service_name",
+                self.service_name.clone(),
+                "a non-empty name",
+            ));
         }
         if self.environment.trim().is_empty() {
-            return Err(bad("environment", self.environment.clone(), "a non-empty name"));
+            return Err(bad(
+                "environment",
+                self.environment.clone(),
+                "a non-empty name",
+            ));
         }
-        in_range("trace_sample_rate", self.trace_sample_rate, 0.0, 1.0, false, false, "a number from 0.0 to 1.0")?;
+        in_range(
+            "trace_sample_rate",
+            self.trace_sample_rate,
+            0.0,
+            1.0,
+            false,
+            false,
+            "a number from 0.0 to 1.0",
+        )?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
             return Err(bad(
                 "log_level",
@@ -426,18 +495,69 @@ impl ObservabilitySettings {
                 "a whole number from 1024 to 1048576 (sketch bins per operation)",
             ));
         }
-        in_range("slo_availability_target", self.slo_availability_target, 0.0, 1.0, true, true, "a number above 0 and below 1, e.g. 0.999")?;
-        in_range("slo_latency_p99_ms", self.slo_latency_p99_ms, 0.0, f64::INFINITY, true, true, "a number of milliseconds above 0")?;
-        in_range("slo_quality_target", self.slo_quality_target, 0.0, 1.0, false, false, "a number from 0.0 to 1.0")?;
-        in_range("slo_error_rate_target", self.slo_error_rate_target, 0.0, 1.0, true, true, "a number above 0 and below 1, e.g. 0.001")?;
-        in_range("golden_trace_latency_tolerance", self.golden_trace_latency_tolerance, 0.0, f64::INFINITY, false, true, "a share of 0 or more, e.g. 0.2 for 20%")?;
-        in_range("golden_trace_quality_tolerance", self.golden_trace_quality_tolerance, 0.0, 1.0, false, false, "a number from 0.0 to 1.0")?;
+        in_range(
+            "slo_availability_target",
+            self.slo_availability_target,
+            0.0,
+            1.0,
+            true,
+            true,
+            "a number above 0 and below 1, e.g. 0.999",
+        )?;
+        in_range(
+            "slo_latency_p99_ms",
+            self.slo_latency_p99_ms,
+            0.0,
+            f64::INFINITY,
+            true,
+            true,
+            "a number of milliseconds above 0",
+        )?;
+        in_range(
+            "slo_quality_target",
+            self.slo_quality_target,
+            0.0,
+            1.0,
+            false,
+            false,
+            "a number from 0.0 to 1.0",
+        )?;
+        in_range(
+            "slo_error_rate_target",
+            self.slo_error_rate_target,
+            0.0,
+            1.0,
+            true,
+            true,
+            "a number above 0 and below 1, e.g. 0.001",
+        )?;
+        in_range(
+            "golden_trace_latency_tolerance",
+            self.golden_trace_latency_tolerance,
+            0.0,
+            f64::INFINITY,
+            false,
+            true,
+            "a share of 0 or more, e.g. 0.2 for 20%",
+        )?;
+        in_range(
+            "golden_trace_quality_tolerance",
+            self.golden_trace_quality_tolerance,
+            0.0,
+            1.0,
+            false,
+            false,
+            "a number from 0.0 to 1.0",
+        )?;
         Ok(())
     }
 }
 
 /// The sample rate the standard OTel sampler variables ask for, if any.
-fn otel_sampler_rate(sampler: Option<&str>, arg: Option<&str>) -> Result<Option<String>, SettingsError> {
+fn otel_sampler_rate(
+    sampler: Option<&str>,
+    arg: Option<&str>,
+) -> Result<Option<String>, SettingsError> {
     let invalid = |value: &str, expected: &str| SettingsError::InvalidValue {
         key: "trace_sample_rate",
         value: value.to_owned(),
@@ -450,7 +570,9 @@ fn otel_sampler_rate(sampler: Option<&str>, arg: Option<&str>) -> Result<Option<
             "always_on" | "parentbased_always_on" => Ok(Some("1.0".into())),
             "always_off" | "parentbased_always_off" => Ok(Some("0.0".into())),
             // The spec's default ratio when the argument is missing is 1.0.
-            "traceidratio" | "parentbased_traceidratio" => Ok(Some(arg.unwrap_or("1.0").trim().to_owned())),
+            "traceidratio" | "parentbased_traceidratio" => {
+                Ok(Some(arg.unwrap_or("1.0").trim().to_owned()))
+            }
             _ => Err(invalid(
                 &s,
                 "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
@@ -477,12 +599,18 @@ fn parse_prices(raw: &Raw<'_>, origin: &str) -> Result<PriceTable, SettingsError
         expected: expected.to_owned(),
     };
     let Raw::Toml(toml::Value::Table(models)) = raw else {
-        return Err(bad(raw.shown(), "a table of models: [prices.\"model\"] input_usd_per_mtok = 0.15"));
+        return Err(bad(
+            raw.shown(),
+            "a table of models: [prices.\"model\"] input_usd_per_mtok = 0.15",
+        ));
     };
     let mut table = PriceTable::new();
     for (model, entry) in models {
         let toml::Value::Table(fields) = entry else {
-            return Err(bad(format!("{model} = {entry}"), "a table with input_usd_per_mtok and output_usd_per_mtok"));
+            return Err(bad(
+                format!("{model} = {entry}"),
+                "a table with input_usd_per_mtok and output_usd_per_mtok",
+            ));
         };
         let mut input = None;
         let mut output = None;
@@ -490,36 +618,53 @@ fn parse_prices(raw: &Raw<'_>, origin: &str) -> Result<PriceTable, SettingsError
             let number = match value {
                 toml::Value::Float(f) => *f,
                 toml::Value::Integer(i) => *i as f64,
-                other => return Err(bad(format!("prices.{model}.{field} = {other}"), "a number of USD per million tokens")),
+                other => {
+                    return Err(bad(
+                        format!("prices.{model}.{field} = {other}"),
+                        "a number of USD per million tokens",
+                    ));
+                }
             };
             if !number.is_finite() || number < 0.0 {
-                return Err(bad(format!("prices.{model}.{field} = {number}"), "a number of USD per million tokens, 0 or more"));
+                return Err(bad(
+                    format!("prices.{model}.{field} = {number}"),
+                    "a number of USD per million tokens, 0 or more",
+                ));
             }
             match field.as_str() {
                 "input_usd_per_mtok" => input = Some(number),
                 "output_usd_per_mtok" => output = Some(number),
-                _ => return Err(bad(format!("prices.{model}.{field}"), "only input_usd_per_mtok and output_usd_per_mtok")),
+                _ => {
+                    return Err(bad(
+                        format!("prices.{model}.{field}"),
+                        "only input_usd_per_mtok and output_usd_per_mtok",
+                    ));
+                }
             }
         }
-        table = table.with_model(model.clone(), ModelPrice::from_usd_per_mtok(input.unwrap_or(0.0), output.unwrap_or(0.0)));
+        table = table.with_model(
+            model.clone(),
+            ModelPrice::from_usd_per_mtok(input.unwrap_or(0.0), output.unwrap_or(0.0)),
+        );
     }
     Ok(table)
 }
 
 /// The 1-based line where `key` is set at the top level of a TOML text.
 fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|line| {
-        let l = line.trim_start();
-        let rest = l
-            .strip_prefix(key)
-            .or_else(|| l.strip_prefix(&format!("\"{key}\"")))
-            .or_else(|| l.strip_prefix(&format!("[{key}")));
-        rest.is_some_and(|r| {
-            let r = r.trim_start();
-            r.starts_with('=') || r.starts_with('.') || r.starts_with(']')
+    text.lines()
+        .position(|line| {
+            let l = line.trim_start();
+            let rest = l
+                .strip_prefix(key)
+                .or_else(|| l.strip_prefix(&format!("\"{key}\"")))
+                .or_else(|| l.strip_prefix(&format!("[{key}")));
+            rest.is_some_and(|r| {
+                let r = r.trim_start();
+                r.starts_with('=') || r.starts_with('.') || r.starts_with(']')
+            })
         })
-    })
-    .map(|i| i + 1)
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -527,7 +672,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
@@ -551,24 +699,55 @@ mod tests {
 
     #[test]
     fn file_then_standard_env_then_flightdeck_env() {
-        let (_d, path) = write("service_name = \"from-file\"\nenvironment = \"staging\"\ntrace_sample_rate = 0.5\nlog_level = \"warn\"\n");
+        let (_d, path) = write(
+            "service_name = \"from-file\"\nenvironment = \"staging\"\ntrace_sample_rate = 0.5\nlog_level = \"warn\"\n",
+        );
         let s = ObservabilitySettings::load(Some(&path), env(&[])).unwrap();
-        assert_eq!((s.service_name.as_str(), s.environment.as_str(), s.trace_sample_rate), ("from-file", "staging", 0.5));
+        assert_eq!(
+            (
+                s.service_name.as_str(),
+                s.environment.as_str(),
+                s.trace_sample_rate
+            ),
+            ("from-file", "staging", 0.5)
+        );
 
         let s = ObservabilitySettings::load(
             Some(&path),
-            env(&[("OTEL_SERVICE_NAME", "from-otel"), ("OTEL_TRACES_SAMPLER", "traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.3"), ("RUST_LOG", "debug")]),
+            env(&[
+                ("OTEL_SERVICE_NAME", "from-otel"),
+                ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.3"),
+                ("RUST_LOG", "debug"),
+            ]),
         )
         .unwrap();
-        assert_eq!((s.service_name.as_str(), s.trace_sample_rate, s.log_level.as_str()), ("from-otel", 0.3, "debug"));
+        assert_eq!(
+            (
+                s.service_name.as_str(),
+                s.trace_sample_rate,
+                s.log_level.as_str()
+            ),
+            ("from-otel", 0.3, "debug")
+        );
 
         let s = ObservabilitySettings::load(
             Some(&path),
-            env(&[("OTEL_SERVICE_NAME", "from-otel"), ("FLIGHTDECK_SERVICE_NAME", "from-flightdeck"), ("FLIGHTDECK_TRACE_SAMPLE_RATE", "0.1")]),
+            env(&[
+                ("OTEL_SERVICE_NAME", "from-otel"),
+                ("FLIGHTDECK_SERVICE_NAME", "from-flightdeck"),
+                ("FLIGHTDECK_TRACE_SAMPLE_RATE", "0.1"),
+            ]),
         )
         .unwrap();
-        assert_eq!((s.service_name.as_str(), s.trace_sample_rate), ("from-flightdeck", 0.1));
-        assert_eq!(s.environment, "staging", "untouched keys keep the file's value");
+        assert_eq!(
+            (s.service_name.as_str(), s.trace_sample_rate),
+            ("from-flightdeck", 0.1)
+        );
+        assert_eq!(
+            s.environment, "staging",
+            "untouched keys keep the file's value"
+        );
     }
 
     #[test]
@@ -581,30 +760,54 @@ mod tests {
         assert!(msg.contains("flightdeck.toml:2"), "{msg}");
         assert!(msg.contains("0.0 to 1.0"), "{msg}");
 
-        let err = ObservabilitySettings::load(None, env(&[("FLIGHTDECK_TRACE_SAMPLE_RATE", "-0.1")])).unwrap_err();
-        assert!(err.to_string().contains("environment FLIGHTDECK_TRACE_SAMPLE_RATE"), "{err}");
+        let err =
+            ObservabilitySettings::load(None, env(&[("FLIGHTDECK_TRACE_SAMPLE_RATE", "-0.1")]))
+                .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("environment FLIGHTDECK_TRACE_SAMPLE_RATE"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_keys_are_errors_in_files_and_env() {
         let (_d, path) = write("service_name = \"x\"\n\ntrace_sampel_rate = 0.5\n");
         let err = ObservabilitySettings::load(Some(&path), env(&[])).unwrap_err();
-        assert!(matches!(&err, SettingsError::UnknownKey { key, origin, .. } if key == "trace_sampel_rate" && origin.ends_with("flightdeck.toml:3")), "{err}");
-        assert!(err.to_string().contains("trace_sample_rate"), "lists the known keys: {err}");
+        assert!(
+            matches!(&err, SettingsError::UnknownKey { key, origin, .. } if key == "trace_sampel_rate" && origin.ends_with("flightdeck.toml:3")),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("trace_sample_rate"),
+            "lists the known keys: {err}"
+        );
 
-        let err = ObservabilitySettings::load(None, env(&[("FLIGHTDECK_LOG_LEVLE", "info")])).unwrap_err();
+        let err = ObservabilitySettings::load(None, env(&[("FLIGHTDECK_LOG_LEVLE", "info")]))
+            .unwrap_err();
         assert!(err.to_string().contains("FLIGHTDECK_LOG_LEVLE"), "{err}");
         assert!(err.to_string().contains("FLIGHTDECK_LOG_LEVEL"), "{err}");
     }
 
     #[test]
     fn wrong_types_and_bad_syntax_are_reported() {
-        let err = ObservabilitySettings::from_toml_str("tracing_enabled = \"yes please\"", Path::new("a.toml")).unwrap_err();
-        assert!(err.to_string().contains("`tracing_enabled`") && err.to_string().contains("true or false"), "{err}");
-        let err = ObservabilitySettings::from_toml_str("service_name = ", Path::new("a.toml")).unwrap_err();
+        let err = ObservabilitySettings::from_toml_str(
+            "tracing_enabled = \"yes please\"",
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("`tracing_enabled`")
+                && err.to_string().contains("true or false"),
+            "{err}"
+        );
+        let err = ObservabilitySettings::from_toml_str("service_name = ", Path::new("a.toml"))
+            .unwrap_err();
         assert!(matches!(err, SettingsError::Parse { .. }), "{err}");
         assert!(err.to_string().contains("line 1"), "{err}");
-        let err = ObservabilitySettings::load(None, env(&[("FLIGHTDECK_METRICS_ENABLED", "maybe")])).unwrap_err();
+        let err =
+            ObservabilitySettings::load(None, env(&[("FLIGHTDECK_METRICS_ENABLED", "maybe")]))
+                .unwrap_err();
         assert!(err.to_string().contains("\"maybe\""), "{err}");
     }
 
@@ -616,34 +819,67 @@ mod tests {
             ("slo_quality_target = 1.2", "slo_quality_target"),
             ("slo_error_rate_target = 0", "slo_error_rate_target"),
             ("metrics_max_samples = 10", "metrics_max_samples"),
-            ("golden_trace_latency_tolerance = -1", "golden_trace_latency_tolerance"),
-            ("golden_trace_quality_tolerance = 2", "golden_trace_quality_tolerance"),
+            (
+                "golden_trace_latency_tolerance = -1",
+                "golden_trace_latency_tolerance",
+            ),
+            (
+                "golden_trace_quality_tolerance = 2",
+                "golden_trace_quality_tolerance",
+            ),
             ("service_name = \"\"", "service_name"),
             ("log_level = \"info,[[[\"", "log_level"),
             ("trace_sample_rate = nan", "trace_sample_rate"),
         ];
         for (text, key) in cases {
             let err = ObservabilitySettings::from_toml_str(text, Path::new("a.toml")).unwrap_err();
-            assert!(matches!(&err, SettingsError::InvalidValue { key: k, .. } if *k == key), "{text}: {err}");
+            assert!(
+                matches!(&err, SettingsError::InvalidValue { key: k, .. } if *k == key),
+                "{text}: {err}"
+            );
         }
     }
 
     #[test]
     fn otel_sampler_names_map_to_rates() {
-        let s = ObservabilitySettings::load(None, env(&[("OTEL_TRACES_SAMPLER", "always_off")])).unwrap();
+        let s = ObservabilitySettings::load(None, env(&[("OTEL_TRACES_SAMPLER", "always_off")]))
+            .unwrap();
         assert_eq!(s.trace_sample_rate, 0.0);
-        let s = ObservabilitySettings::load(None, env(&[("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"), ("OTEL_TRACES_SAMPLER_ARG", "0.05")])).unwrap();
+        let s = ObservabilitySettings::load(
+            None,
+            env(&[
+                ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.05"),
+            ]),
+        )
+        .unwrap();
         assert_eq!(s.trace_sample_rate, 0.05);
-        let err = ObservabilitySettings::load(None, env(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")])).unwrap_err();
+        let err =
+            ObservabilitySettings::load(None, env(&[("OTEL_TRACES_SAMPLER", "jaeger_remote")]))
+                .unwrap_err();
         assert!(err.to_string().contains("jaeger_remote"), "{err}");
     }
 
     #[test]
     fn prices_parse_from_the_file() {
-        let text = "[prices.\"gpt-4o-mini\"]\ninput_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.6\n";
+        let text =
+            "[prices.\"gpt-4o-mini\"]\ninput_usd_per_mtok = 0.15\noutput_usd_per_mtok = 0.6\n";
         let s = ObservabilitySettings::from_toml_str(text, Path::new("a.toml")).unwrap();
-        assert_eq!(s.prices.get("gpt-4o-mini"), Some(ModelPrice { input_usd_micros_per_mtok: 150_000, output_usd_micros_per_mtok: 600_000 }));
-        let err = ObservabilitySettings::from_toml_str("[prices.m]\ninput_usd_per_mtok = -1\n", Path::new("a.toml")).unwrap_err();
-        assert!(err.to_string().contains("prices.m.input_usd_per_mtok = -1"), "{err}");
+        assert_eq!(
+            s.prices.get("gpt-4o-mini"),
+            Some(ModelPrice {
+                input_usd_micros_per_mtok: 150_000,
+                output_usd_micros_per_mtok: 600_000
+            })
+        );
+        let err = ObservabilitySettings::from_toml_str(
+            "[prices.m]\ninput_usd_per_mtok = -1\n",
+            Path::new("a.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("prices.m.input_usd_per_mtok = -1"),
+            "{err}"
+        );
     }
 }

@@ -170,7 +170,12 @@ impl<T: Send + 'static> BackgroundWriter<T> {
         }
     }
 
-    fn wait_ack(&self, ack: &Receiver<()>, deadline: Instant, timeout: Duration) -> Result<(), ExportError> {
+    fn wait_ack(
+        &self,
+        ack: &Receiver<()>,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(), ExportError> {
         let remaining = deadline.saturating_duration_since(Instant::now());
         match ack.recv_timeout(remaining) {
             Ok(()) => Ok(()),
@@ -362,9 +367,14 @@ mod tests {
     #[test]
     fn shutdown_writes_everything_accepted() {
         let shared = Shared::default();
-        let w =
-            BackgroundWriter::spawn("t", 100_000, Box::new(shared.clone()), line_encoder(), LossCounters::noop())
-                .unwrap();
+        let w = BackgroundWriter::spawn(
+            "t",
+            100_000,
+            Box::new(shared.clone()),
+            line_encoder(),
+            LossCounters::noop(),
+        )
+        .unwrap();
         for i in 0..50_000 {
             assert!(w.send(i));
         }
@@ -374,7 +384,10 @@ mod tests {
         let lines: Vec<u32> = text.lines().map(|l| l.parse().unwrap()).collect();
         assert_eq!(lines, (0..50_000).collect::<Vec<_>>());
         assert!(!w.send(1), "send after shutdown must be refused");
-        assert_eq!(w.shutdown(Duration::from_secs(1)), Err(ExportError::AlreadyShutDown));
+        assert_eq!(
+            w.shutdown(Duration::from_secs(1)),
+            Err(ExportError::AlreadyShutDown)
+        );
     }
 
     #[test]
@@ -384,7 +397,14 @@ mod tests {
             .write(true)
             .open("/dev/full")
             .expect("/dev/full exists on Linux, where the tests run");
-        let w = BackgroundWriter::spawn("t", 16, Box::new(full), line_encoder(), LossCounters::noop()).unwrap();
+        let w = BackgroundWriter::spawn(
+            "t",
+            16,
+            Box::new(full),
+            line_encoder(),
+            LossCounters::noop(),
+        )
+        .unwrap();
         for i in 0..10 {
             w.send(i);
             w.flush(Duration::from_secs(5)).unwrap();

@@ -269,6 +269,7 @@ impl MetricsCollectorBuilder {
     /// Builds the collector. Registers its histograms with the `metrics`
     /// recorder installed now, so install the recorder first.
     pub fn build(self) -> MetricsCollector {
+        super::prometheus::describe_metrics();
         MetricsCollector {
             inner: Arc::new(Inner {
                 service_name: self.service_name,
@@ -378,7 +379,13 @@ impl MetricsCollector {
 
     /// The cached handle for `operation` (the name is label-capped).
     pub fn latency(&self, operation: &str) -> LatencyHandle {
-        if let Some(op) = self.inner.ops.read().unwrap_or_else(|e| e.into_inner()).get(operation) {
+        if let Some(op) = self
+            .inner
+            .ops
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(operation)
+        {
             return LatencyHandle { op: Arc::clone(op) };
         }
         let name = self.inner.labels.cap("operation", operation);
@@ -409,7 +416,13 @@ impl MetricsCollector {
     }
 
     fn model(&self, model: &str) -> Arc<ModelUsage> {
-        if let Some(m) = self.inner.models.read().unwrap_or_else(|e| e.into_inner()).get(model) {
+        if let Some(m) = self
+            .inner
+            .models
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(model)
+        {
             return Arc::clone(m);
         }
         let name = self.inner.labels.cap("model", model);
@@ -461,7 +474,8 @@ impl MetricsCollector {
     pub fn record_call_cost(&self, model: &str, cost_usd_micros: u64) {
         let m = self.model(model);
         m.calls.fetch_add(1, Ordering::Relaxed);
-        m.extra_usd_micros.fetch_add(cost_usd_micros, Ordering::Relaxed);
+        m.extra_usd_micros
+            .fetch_add(cost_usd_micros, Ordering::Relaxed);
         m.calls_counter.increment(1);
         m.cost_counter.absolute(m.cost_usd_micros());
     }
@@ -499,7 +513,8 @@ impl MetricsCollector {
     /// Records that guardrail `name` triggered (the name is label-capped).
     pub fn record_guardrail_trigger(&self, name: &str) {
         let name = self.inner.labels.cap("guardrail", name);
-        metrics::counter!(metric::GUARDRAIL_TRIGGERS_TOTAL, "guardrail" => name.clone()).increment(1);
+        metrics::counter!(metric::GUARDRAIL_TRIGGERS_TOTAL, "guardrail" => name.clone())
+            .increment(1);
         *self.quality().guardrails.entry(name).or_default() += 1;
     }
 
@@ -533,7 +548,11 @@ impl MetricsCollector {
                     output_tokens: m.output_tokens.load(Ordering::Relaxed),
                     calls: m.calls.load(Ordering::Relaxed),
                     cost_usd_micros: m.cost_usd_micros(),
-                    priced: m.price.is_some(),
+                    // Per-call prices (record_call_cost) need no table entry.
+                    priced: m.price.is_some()
+                        || m.input_tokens.load(Ordering::Relaxed)
+                            + m.output_tokens.load(Ordering::Relaxed)
+                            == 0,
                 };
                 cost.total_usd_micros += mc.cost_usd_micros;
                 cost.total_input_tokens += mc.input_tokens;
@@ -665,7 +684,8 @@ mod tests {
     fn operation_names_are_capped_and_listed_once() {
         let c = MetricsCollector::builder().with_max_label_values(2).build();
         for i in 0..5 {
-            c.latency(&format!("op{i}")).record(Duration::from_millis(1));
+            c.latency(&format!("op{i}"))
+                .record(Duration::from_millis(1));
         }
         let d = c.dashboard();
         let names: Vec<&String> = d.operations.keys().collect();

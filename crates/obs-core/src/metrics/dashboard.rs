@@ -82,7 +82,8 @@ pub struct ModelCost {
     pub calls: u64,
     /// Spend in micro-USD.
     pub cost_usd_micros: u64,
-    /// Whether the model is in the price table (if not, its cost shows as 0).
+    /// False when tokens were used but the model is not in the price table
+    /// (their cost then shows as 0).
     pub priced: bool,
 }
 
@@ -137,12 +138,17 @@ impl DashboardData {
     /// A plain-text report for terminals.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "Flightdeck dashboard: {} at {}", self.service_name, self.generated_at);
+        let _ = writeln!(
+            s,
+            "Flightdeck dashboard: {} at {}",
+            self.service_name, self.generated_at
+        );
         let _ = writeln!(
             s,
             "requests: {}   error rate: {}",
             self.requests,
-            self.error_rate.map_or("-".into(), |r| format!("{:.2}%", r * 100.0))
+            self.error_rate
+                .map_or("-".into(), |r| format!("{:.2}%", r * 100.0))
         );
         let _ = writeln!(s);
         let _ = writeln!(
@@ -199,7 +205,11 @@ impl DashboardData {
             let _ = writeln!(s, "  {name:<26} {n}");
         }
         if !self.label_overflows.is_empty() {
-            let _ = writeln!(s, "label values folded into `other`: {:?}", self.label_overflows);
+            let _ = writeln!(
+                s,
+                "label values folded into `other`: {:?}",
+                self.label_overflows
+            );
         }
         s
     }

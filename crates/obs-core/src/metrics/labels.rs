@@ -113,7 +113,11 @@ mod tests {
         for i in 0..10 {
             cap.cap("operation", &format!("op{i}"));
         }
-        assert_eq!(cap.cap("model", "m"), "m", "another label has its own budget");
+        assert_eq!(
+            cap.cap("model", "m"),
+            "m",
+            "another label has its own budget"
+        );
         assert_eq!(cap.overflows("operation"), 7);
         assert_eq!(cap.overflows("model"), 0);
         assert_eq!(cap.all_overflows(), vec![("operation".to_owned(), 7)]);

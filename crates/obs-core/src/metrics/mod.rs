@@ -13,7 +13,8 @@ mod prometheus;
 mod sketch;
 
 pub use self::collector::{
-    LatencyHandle, MetricsCollector, MetricsCollectorBuilder, ModelPrice, OperationTimer, PriceTable,
+    LatencyHandle, MetricsCollector, MetricsCollectorBuilder, ModelPrice, OperationTimer,
+    PriceTable,
 };
 pub use self::dashboard::{
     CostSummary, DashboardData, LatencySummary, ModelCost, OperationSummary, QualitySummary,
@@ -22,7 +23,9 @@ pub use self::dashboard::{
 pub use self::labels::{DEFAULT_MAX_LABEL_VALUES, LabelCap};
 pub use self::prometheus::{
     LATENCY_BUCKETS_SECONDS, LocalPrometheus, PrometheusExposition, RATING_BUCKETS, SCORE_BUCKETS,
+    describe_metrics,
 };
 pub use self::sketch::{
-    DEFAULT_MAX_BINS, LatencySketch, MIN_BINS, MIN_TRACKED_NANOS, RELATIVE_ACCURACY, max_tracked_nanos,
+    DEFAULT_MAX_BINS, LatencySketch, MIN_BINS, MIN_TRACKED_NANOS, RELATIVE_ACCURACY,
+    max_tracked_nanos,
 };

@@ -5,7 +5,9 @@
 
 use std::fmt;
 
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 use crate::error::InitError;
 use crate::names::metric;
@@ -23,8 +25,15 @@ fn builder() -> PrometheusBuilder {
     // Matchers only fail on empty bucket lists, and these constants are not empty.
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS_SECONDS)
-        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(metric::RELEVANCE_SCORE.into()), &SCORE_BUCKETS))
-        .and_then(|b| b.set_buckets_for_metric(Matcher::Full(metric::USER_RATING.into()), &RATING_BUCKETS))
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full(metric::RELEVANCE_SCORE.into()),
+                &SCORE_BUCKETS,
+            )
+        })
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(metric::USER_RATING.into()), &RATING_BUCKETS)
+        })
         .expect("bucket lists are non-empty constants")
 }
 
@@ -50,7 +59,8 @@ pub struct PrometheusExposition {
 
 impl fmt::Debug for PrometheusExposition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrometheusExposition").finish_non_exhaustive()
+        f.debug_struct("PrometheusExposition")
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,4 +118,66 @@ impl LocalPrometheus {
     pub fn scoped<T>(&self, f: impl FnOnce() -> T) -> T {
         metrics::with_local_recorder(&self.recorder, f)
     }
+}
+
+/// Registers HELP text and units for every Flightdeck metric with the
+/// current `metrics` recorder. Idempotent; [`MetricsCollector`](crate::MetricsCollector)
+/// calls it when built.
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_histogram!(
+        metric::OPERATION_DURATION_SECONDS,
+        Unit::Seconds,
+        "Latency of each pipeline operation (embed, retrieve, rerank, generate, ...)."
+    );
+    describe_counter!(
+        metric::OPERATIONS_TOTAL,
+        Unit::Count,
+        "Finished operations by outcome (ok or error)."
+    );
+    describe_counter!(
+        metric::LLM_TOKENS_TOTAL,
+        Unit::Count,
+        "Model tokens used, by model and token type (input or output)."
+    );
+    describe_counter!(
+        metric::LLM_CALLS_TOTAL,
+        Unit::Count,
+        "Calls to models and paid APIs, by model."
+    );
+    describe_counter!(
+        metric::LLM_COST_USD_MICROS_TOTAL,
+        Unit::Count,
+        "Spend in micro-USD (1 USD = 1,000,000), by model; exact integer totals."
+    );
+    describe_histogram!(
+        metric::RELEVANCE_SCORE,
+        "Relevance scores of retrieved context, from 0 to 1."
+    );
+    describe_histogram!(metric::USER_RATING, "User ratings of answers, from 1 to 5.");
+    describe_counter!(
+        metric::GUARDRAIL_TRIGGERS_TOTAL,
+        Unit::Count,
+        "Times each guardrail blocked or rewrote content."
+    );
+    describe_counter!(
+        metric::LABEL_OVERFLOW_TOTAL,
+        Unit::Count,
+        "Label values folded into `other` by the cardinality cap, by label."
+    );
+    describe_counter!(
+        metric::SPANS_DROPPED_TOTAL,
+        Unit::Count,
+        "Span records dropped because the export queue was full."
+    );
+    describe_counter!(
+        metric::SPAN_EXPORT_FAILURES_TOTAL,
+        Unit::Count,
+        "Span records whose write failed (for example a full disk)."
+    );
+    describe_counter!(
+        metric::LOG_LINES_DROPPED_TOTAL,
+        Unit::Count,
+        "Log lines dropped because the log queue was full."
+    );
 }

@@ -129,7 +129,11 @@ impl LatencySketch {
 
     /// Several quantiles from one pass over a consistent copy of the bins.
     pub fn quantiles_nanos(&self, qs: &[f64]) -> Vec<Option<f64>> {
-        let counts: Vec<u64> = self.bins.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .bins
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         let min = self.min_nanos.load(Ordering::Relaxed) as f64;
         let max = self.max_nanos.load(Ordering::Relaxed) as f64;
@@ -198,7 +202,10 @@ mod tests {
     #[test]
     fn ln_gamma_constant_matches_the_formula() {
         let expected = gamma().ln();
-        assert!((0.020_000_666_706_669_6 - expected).abs() < 1e-15, "{expected}");
+        assert!(
+            (0.020_000_666_706_669_6 - expected).abs() < 1e-15,
+            "{expected}"
+        );
     }
 
     #[test]
@@ -211,12 +218,22 @@ mod tests {
 
     #[test]
     fn quantiles_are_within_one_percent_over_the_whole_range() {
-        for &v in &[1_500u64, 10_000, 777_777, 12_345_678, 3_000_000_000, 86_400_000_000_000] {
+        for &v in &[
+            1_500u64,
+            10_000,
+            777_777,
+            12_345_678,
+            3_000_000_000,
+            86_400_000_000_000,
+        ] {
             let s = LatencySketch::new(DEFAULT_MAX_BINS);
             s.record_nanos(v);
             s.record_nanos(v);
             let q = s.quantile_nanos(0.5).unwrap();
-            assert!((q - v as f64).abs() / v as f64 <= RELATIVE_ACCURACY + 1e-12, "{v} -> {q}");
+            assert!(
+                (q - v as f64).abs() / v as f64 <= RELATIVE_ACCURACY + 1e-12,
+                "{v} -> {q}"
+            );
         }
     }
 
@@ -240,7 +257,10 @@ mod tests {
         s.record_nanos(u64::MAX);
         assert_eq!(s.count(), 1);
         assert_eq!(s.max_nanos(), Some(u64::MAX));
-        assert!(max_tracked_nanos(MIN_BINS) > 600e9, "1024 bins cover ten minutes");
+        assert!(
+            max_tracked_nanos(MIN_BINS) > 600e9,
+            "1024 bins cover ten minutes"
+        );
     }
 
     #[test]

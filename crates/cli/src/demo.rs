@@ -1,0 +1,547 @@
+//! `flightdeck demo`: simulated RAG requests, instrumented only through the
+//! public API, so the output shows exactly what a user's service would get.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use flightdeck::obs::metrics::format_usd_micros;
+use flightdeck::obs::names::{attr, span};
+use flightdeck::obs::{CorrelationSource, ModelPrice, PriceTable};
+use flightdeck::{CorrelationId, MetricsCollector, ObservabilitySettings, RequestScope};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rand_distr::{Distribution, LogNormal};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::files::write_atomic;
+use crate::serve::MetricsServer;
+
+const EMBED_MODEL: &str = "text-embedding-3-small";
+const CHAT_MODEL: &str = "gpt-4o-mini";
+const RERANK_MODEL: &str = "rerank-english-v3";
+/// The reranker bills per search: $0.002.
+const RERANK_COST_USD_MICROS: u64 = 2_000;
+const SHARDS: u32 = 3;
+
+/// Arguments of `flightdeck demo`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct DemoArgs {
+    /// Number of simulated requests.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    requests: u32,
+    /// Directory for traces.jsonl, logs.jsonl, dashboard.json and metrics.prom.
+    #[arg(long, default_value_os_t = crate::default_out())]
+    out: PathBuf,
+    /// Seed for the simulated latencies, token counts and failures.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9464) while running.
+    #[arg(long, value_name = "ADDR")]
+    prometheus_listen: Option<SocketAddr>,
+    /// Keep serving /metrics this many seconds after the run (needs --prometheus-listen).
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "SECONDS",
+        requires = "prometheus_listen"
+    )]
+    linger_secs: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    concurrency: u32,
+    /// Multiplies every simulated latency (1.0 is realistic, 0.1 runs ten times faster).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale)]
+    time_scale: f64,
+    /// A settings file (TOML). FLIGHTDECK_* and OTEL_* variables still apply on top.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn parse_time_scale(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if v.is_finite() && v > 0.0 && v <= 100.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "{s} is outside the allowed range (above 0, at most 100)"
+        ))
+    }
+}
+
+/// Everything random about one request, drawn up front from its own seeded
+/// generator, so a request's plan does not depend on scheduling.
+#[derive(Debug, Clone)]
+struct Plan {
+    index: u32,
+    inbound_header: Option<Vec<u8>>,
+    guard_in_ms: f64,
+    block_prompt: bool,
+    query_tokens: u64,
+    embed_ms: f64,
+    shard_ms: Vec<f64>,
+    shard_timeout: Option<u32>,
+    documents_per_shard: Vec<u32>,
+    rerank_ms: f64,
+    relevance: f64,
+    generate_ms: f64,
+    prompt_tokens: u64,
+    output_tokens: u64,
+    rate_limited: bool,
+    guard_out_ms: f64,
+    pii_rewrite: bool,
+    rating: Option<u8>,
+}
+
+fn lognormal(rng: &mut StdRng, median_ms: f64, sigma: f64) -> f64 {
+    LogNormal::new(median_ms.ln(), sigma).map_or(median_ms, |d| d.sample(rng))
+}
+
+impl Plan {
+    fn draw(seed: u64, index: u32) -> Self {
+        let mut rng =
+            StdRng::seed_from_u64(seed ^ u64::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let inbound_header = if index % 50 == 7 {
+            // A hostile client: the value must be replaced, never echoed.
+            Some(b"bad id\r\nX-Injected: yes".to_vec())
+        } else if index % 5 == 0 {
+            Some(format!("client-{seed}-{index}").into_bytes())
+        } else {
+            None
+        };
+        Self {
+            index,
+            inbound_header,
+            guard_in_ms: lognormal(&mut rng, 4.0, 0.3),
+            block_prompt: rng.random_bool(0.02),
+            query_tokens: rng.random_range(12..64),
+            embed_ms: lognormal(&mut rng, 18.0, 0.35),
+            shard_ms: (0..SHARDS)
+                .map(|_| lognormal(&mut rng, 22.0, 0.5))
+                .collect(),
+            shard_timeout: rng.random_bool(0.015).then(|| rng.random_range(0..SHARDS)),
+            documents_per_shard: (0..SHARDS).map(|_| rng.random_range(3..9)).collect(),
+            rerank_ms: lognormal(&mut rng, 35.0, 0.4),
+            relevance: (0.55 + 0.45 * rng.random::<f64>().powf(0.6)).min(1.0),
+            generate_ms: lognormal(&mut rng, 280.0, 0.45),
+            prompt_tokens: rng.random_range(800..2400),
+            output_tokens: rng.random_range(80..420),
+            rate_limited: rng.random_bool(0.015),
+            guard_out_ms: lognormal(&mut rng, 5.0, 0.3),
+            pii_rewrite: rng.random_bool(0.03),
+            rating: rng.random_bool(0.3).then(|| {
+                let r: f64 = rng.random();
+                if r < 0.05 {
+                    1
+                } else if r < 0.12 {
+                    2
+                } else if r < 0.3 {
+                    3
+                } else if r < 0.65 {
+                    4
+                } else {
+                    5
+                }
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Sim {
+    metrics: MetricsCollector,
+    time_scale: f64,
+}
+
+impl Sim {
+    async fn sleep(&self, ms: f64) {
+        tokio::time::sleep(Duration::from_secs_f64(ms * self.time_scale / 1e3)).await;
+    }
+
+    async fn guardrail(&self, name: &'static str, ms: f64, triggered: bool) -> bool {
+        let s = tracing::info_span!(
+            span::GUARDRAIL,
+            { attr::RAG_GUARDRAIL_NAME } = name,
+            { attr::RAG_GUARDRAIL_TRIGGERED } = Empty
+        );
+        let guard_span = s.clone();
+        async move {
+            let _t = self.metrics.time_operation(span::GUARDRAIL);
+            self.sleep(ms).await;
+            guard_span.record(attr::RAG_GUARDRAIL_TRIGGERED, triggered);
+            if triggered {
+                self.metrics.record_guardrail_trigger(name);
+                tracing::warn!(target: "rag.guardrail", guardrail = name, "guardrail triggered");
+            }
+            triggered
+        }
+        .instrument(s)
+        .await
+    }
+
+    async fn embed(&self, plan: &Plan) {
+        let s = tracing::info_span!(
+            span::EMBED,
+            otel.kind = "client",
+            { attr::GEN_AI_OPERATION_NAME } = "embeddings",
+            { attr::GEN_AI_PROVIDER_NAME } = "openai",
+            { attr::GEN_AI_REQUEST_MODEL } = EMBED_MODEL,
+            { attr::GEN_AI_USAGE_INPUT_TOKENS } = plan.query_tokens,
+            { attr::GEN_AI_EMBEDDINGS_DIMENSION_COUNT } = 1536,
+        );
+        async {
+            let _t = self.metrics.time_operation(span::EMBED);
+            self.sleep(plan.embed_ms).await;
+            self.metrics
+                .record_tokens(EMBED_MODEL, plan.query_tokens, 0);
+            tracing::debug!(target: "rag.embedding", tokens = plan.query_tokens, "embedded query");
+        }
+        .instrument(s)
+        .await;
+    }
+
+    async fn retrieve(&self, plan: &Plan) -> Result<u32, String> {
+        let s = tracing::info_span!(
+            span::RETRIEVE,
+            { attr::RAG_RETRIEVAL_INDEX } = "docs-v3",
+            { attr::RAG_RETRIEVAL_TOP_K } = 20,
+            { attr::RAG_RETRIEVAL_DOCUMENTS } = Empty,
+        );
+        let retrieve_span = s.clone();
+        async move {
+            let mut timer = self.metrics.time_operation(span::RETRIEVE);
+            // Fan out to the shards as separate tasks; each shard span's parent is
+            // the retrieve span even though the tasks run on other threads.
+            let tasks: Vec<_> = (0..SHARDS)
+                .map(|shard| {
+                    let sim = self.clone();
+                    let ms = plan.shard_ms[shard as usize];
+                    let docs = plan.documents_per_shard[shard as usize];
+                    let timeout = plan.shard_timeout == Some(shard);
+                    let shard_span = tracing::info_span!(
+                        "rag.retrieve.shard",
+                        { attr::RAG_RETRIEVAL_SHARD } = shard,
+                        otel.kind = "client"
+                    );
+                    tokio::spawn(
+                        async move {
+                            if timeout {
+                                sim.sleep(150.0).await;
+                                tracing::error!(target: "rag.retrieval", shard, "shard search timed out after 150 ms");
+                                return Err(format!("shard {shard} timed out"));
+                            }
+                            sim.sleep(ms).await;
+                            Ok(docs)
+                        }
+                        .instrument(shard_span),
+                    )
+                })
+                .collect();
+            let mut total = 0;
+            let mut failure = None;
+            for task in tasks {
+                match task.await {
+                    Ok(Ok(docs)) => total += docs,
+                    Ok(Err(e)) => failure = Some(e),
+                    Err(e) => failure = Some(format!("shard task failed: {e}")),
+                }
+            }
+            retrieve_span.record(attr::RAG_RETRIEVAL_DOCUMENTS, total);
+            if let Some(e) = failure {
+                timer.fail();
+                tracing::error!(target: "rag.retrieval", error = %e, "retrieval failed");
+                return Err(format!("retrieval failed: {e}"));
+            }
+            tracing::info!(target: "rag.retrieval", documents = total, "retrieved documents");
+            Ok(total)
+        }
+        .instrument(s)
+        .await
+    }
+
+    async fn rerank(&self, plan: &Plan, candidates: u32) {
+        let kept = candidates.min(5);
+        let s = tracing::info_span!(
+            span::RERANK,
+            otel.kind = "client",
+            { attr::GEN_AI_REQUEST_MODEL } = RERANK_MODEL,
+            { attr::RAG_RERANK_KEPT } = kept,
+            { attr::RAG_RELEVANCE_SCORE } = plan.relevance,
+        );
+        async {
+            let _t = self.metrics.time_operation(span::RERANK);
+            self.sleep(plan.rerank_ms).await;
+            self.metrics.record_call_cost(RERANK_MODEL, RERANK_COST_USD_MICROS);
+            self.metrics.record_relevance(plan.relevance);
+            tracing::info!(target: "rag.rerank", candidates, kept, relevance = plan.relevance, "reranked");
+        }
+        .instrument(s)
+        .await;
+    }
+
+    async fn generate(&self, plan: &Plan) -> Result<(), String> {
+        let s = tracing::info_span!(
+            span::GENERATE,
+            otel.kind = "client",
+            { attr::GEN_AI_OPERATION_NAME } = "chat",
+            { attr::GEN_AI_PROVIDER_NAME } = "openai",
+            { attr::GEN_AI_REQUEST_MODEL } = CHAT_MODEL,
+            { attr::GEN_AI_REQUEST_TEMPERATURE } = 0.2,
+            { attr::GEN_AI_REQUEST_MAX_TOKENS } = 512,
+            { attr::GEN_AI_RESPONSE_MODEL } = Empty,
+            { attr::GEN_AI_USAGE_INPUT_TOKENS } = Empty,
+            { attr::GEN_AI_USAGE_OUTPUT_TOKENS } = Empty,
+            { attr::GEN_AI_RESPONSE_FINISH_REASONS } = Empty,
+            { attr::FLIGHTDECK_COST_USD_MICROS } = Empty,
+            { attr::ERROR_TYPE } = Empty,
+        );
+        let gen_span = s.clone();
+        async move {
+            let mut timer = self.metrics.time_operation(span::GENERATE);
+            if plan.rate_limited {
+                self.sleep(40.0).await;
+                timer.fail();
+                gen_span.record(attr::ERROR_TYPE, "rate_limited");
+                tracing::error!(target: "rag.generation", model = CHAT_MODEL, status = 429, "model provider rate-limited the request");
+                return Err("generation failed: rate limited (HTTP 429)".to_owned());
+            }
+            self.sleep(plan.generate_ms).await;
+            let cost = self.metrics.record_tokens(CHAT_MODEL, plan.prompt_tokens, plan.output_tokens);
+            gen_span.record(attr::GEN_AI_RESPONSE_MODEL, "gpt-4o-mini-2024-07-18");
+            gen_span.record(attr::GEN_AI_USAGE_INPUT_TOKENS, plan.prompt_tokens);
+            gen_span.record(attr::GEN_AI_USAGE_OUTPUT_TOKENS, plan.output_tokens);
+            gen_span.record(attr::GEN_AI_RESPONSE_FINISH_REASONS, "[\"stop\"]");
+            gen_span.record(attr::FLIGHTDECK_COST_USD_MICROS, cost);
+            tracing::info!(
+                target: "rag.generation",
+                input_tokens = plan.prompt_tokens,
+                output_tokens = plan.output_tokens,
+                cost_usd = %format_usd_micros(cost),
+                "generated answer"
+            );
+            Ok(())
+        }
+        .instrument(s)
+        .await
+    }
+
+    async fn pipeline(&self, plan: Plan) -> Result<(), String> {
+        if self
+            .guardrail("prompt_injection", plan.guard_in_ms, plan.block_prompt)
+            .await
+        {
+            return Err("blocked by the prompt_injection guardrail".to_owned());
+        }
+        self.embed(&plan).await;
+        let candidates = self.retrieve(&plan).await?;
+        self.rerank(&plan, candidates).await;
+        self.generate(&plan).await?;
+        self.guardrail("pii_filter", plan.guard_out_ms, plan.pii_rewrite)
+            .await;
+        if let Some(rating) = plan.rating {
+            self.metrics.record_rating(rating);
+            tracing::info!(target: "rag.feedback", rating, "user rated the answer");
+        }
+        Ok(())
+    }
+
+    async fn request(&self, plan: Plan) -> bool {
+        let (correlation_id, source) = CorrelationId::from_inbound(plan.inbound_header.as_deref());
+        let index = plan.index;
+        let scope = RequestScope::start("answer", correlation_id);
+        if source == CorrelationSource::Replaced {
+            let len = plan.inbound_header.as_ref().map_or(0, Vec::len);
+            scope.in_scope(|| {
+                tracing::warn!(target: "rag.http", header_len = len, "replaced an invalid inbound x-request-id");
+            });
+        }
+        scope.in_scope(
+            || tracing::debug!(target: "rag.http", request = index, ?source, "accepted request"),
+        );
+        let mut timer = self.metrics.time_operation(span::REQUEST);
+        let ok = scope.run(self.pipeline(plan)).await.is_ok();
+        if !ok {
+            timer.fail();
+        }
+        ok
+    }
+}
+
+fn default_prices() -> PriceTable {
+    PriceTable::new()
+        .with_model(EMBED_MODEL, ModelPrice::from_usd_per_mtok(0.02, 0.0))
+        .with_model(CHAT_MODEL, ModelPrice::from_usd_per_mtok(0.15, 0.60))
+}
+
+/// Removes the previous run's file so the new one starts empty.
+fn remove_stale(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot replace {}", path.display())),
+    }
+}
+
+pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let out = &args.out;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output directory --out {}", out.display()))?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let config = args.config.clone().or_else(|| {
+        env.iter()
+            .find(|(k, _)| k == flightdeck::obs::ENV_CONFIG)
+            .map(|(_, v)| PathBuf::from(v))
+    });
+    let mut settings = ObservabilitySettings::load(config.as_deref(), env)?;
+    let traces = out.join("traces.jsonl");
+    let logs = out.join("logs.jsonl");
+    remove_stale(&traces)?;
+    remove_stale(&logs)?;
+    settings.trace_file_path = Some(traces.clone());
+    settings.log_file_path = Some(logs.clone());
+    settings.tracing_enabled = true;
+    settings.structured_logging = true;
+    settings.metrics_enabled = true;
+    if settings.prices.is_empty() {
+        settings.prices = default_prices();
+    }
+
+    let guard = flightdeck::init(settings).context("cannot set up observability")?;
+    let server = match (args.prometheus_listen, guard.prometheus()) {
+        (Some(addr), Some(exposition)) => Some(MetricsServer::start(addr, exposition.clone())?),
+        _ => None,
+    };
+    if let Some(server) = &server {
+        let mut err = std::io::stderr().lock();
+        let _ = std::io::Write::write_fmt(
+            &mut err,
+            format_args!(
+                "serving Prometheus metrics on http://{}/metrics\n",
+                server.addr()
+            ),
+        );
+    }
+
+    let progress =
+        ProgressBar::with_draw_target(Some(u64::from(args.requests)), ProgressDrawTarget::stderr());
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} requests  {per_sec}  eta {eta}  {msg}",
+        )
+        .expect("the progress template is a valid constant"),
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .thread_name("flightdeck-demo")
+        .build()
+        .context("cannot start the async runtime")?;
+    let sim = Sim {
+        metrics: guard.metrics().clone(),
+        time_scale: args.time_scale,
+    };
+    let started = Instant::now();
+    let failures = runtime.block_on(async {
+        let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency as usize));
+        let mut tasks = Vec::with_capacity(args.requests as usize);
+        for index in 0..args.requests {
+            let permit = Arc::clone(&permits)
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let sim = sim.clone();
+            let progress = progress.clone();
+            let plan = Plan::draw(args.seed, index);
+            tasks.push(tokio::spawn(async move {
+                let ok = sim.request(plan).await;
+                progress.inc(1);
+                drop(permit);
+                ok
+            }));
+        }
+        let mut failures = 0u32;
+        for t in tasks {
+            if !t.await.unwrap_or(false) {
+                failures += 1;
+            }
+        }
+        failures
+    });
+    drop(runtime);
+    progress.finish_and_clear();
+    let elapsed = started.elapsed();
+
+    let dashboard = guard.dashboard();
+    let exposition = guard.prometheus().map(|p| p.render()).unwrap_or_default();
+    let report = guard
+        .shutdown(Duration::from_secs(30))
+        .context("not every span and log line reached its file")?;
+
+    let dashboard_path = out.join("dashboard.json");
+    write_atomic(&dashboard_path, &serde_json::to_vec_pretty(&dashboard)?)?;
+    let prom_path = out.join("metrics.prom");
+    write_atomic(&prom_path, exposition.as_bytes())?;
+
+    let mut stdout = std::io::stdout().lock();
+    use std::io::Write as _;
+    writeln!(stdout, "{}", dashboard.render_text())?;
+    writeln!(
+        stdout,
+        "{} requests ({} failed) in {:.2}s; {} spans and {} log lines written",
+        args.requests,
+        failures,
+        elapsed.as_secs_f64(),
+        report.spans.written,
+        report.logs.written
+    )?;
+    for (what, path) in [
+        ("traces", &traces),
+        ("logs", &logs),
+        ("dashboard", &dashboard_path),
+        ("metrics", &prom_path),
+    ] {
+        writeln!(stdout, "  {what:<10} {}", path.display())?;
+    }
+    drop(stdout);
+
+    if let Some(server) = server {
+        if args.linger_secs > 0 {
+            std::thread::sleep(Duration::from_secs(args.linger_secs));
+        }
+        drop(server);
+    }
+    if report.spans.written == 0 {
+        bail!("no spans were written to {}", traces.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_are_reproducible_from_the_seed() {
+        let a = Plan::draw(7, 3);
+        let b = Plan::draw(7, 3);
+        assert_eq!(a.generate_ms, b.generate_ms);
+        assert_eq!(a.prompt_tokens, b.prompt_tokens);
+        assert_ne!(Plan::draw(8, 3).generate_ms, a.generate_ms);
+    }
+
+    #[test]
+    fn time_scale_is_validated() {
+        assert!(parse_time_scale("0.5").is_ok());
+        assert!(parse_time_scale("0").unwrap_err().contains("outside"));
+        assert!(
+            parse_time_scale("fast")
+                .unwrap_err()
+                .contains("not a number")
+        );
+    }
+}

@@ -1,0 +1,59 @@
+//! Flightdeck: make a Rust service production-ready. See what it does,
+//! change it safely, ship it without fear.
+//!
+//! This facade re-exports the Flightdeck crates and sets everything up in one
+//! call:
+//!
+//! * [`init`]: spans to `traces.jsonl` (and the console), JSON logs with
+//!   correlation ids, latency/cost/quality metrics rendered for Prometheus,
+//!   all from one [`ObservabilitySettings`]; returns an [`ObservabilityGuard`]
+//!   that flushes on drop.
+//! * [`obs`]: the `flightdeck-obs-core` crate: [`SpanLayer`](obs::SpanLayer),
+//!   [`JsonLogLayer`](obs::JsonLogLayer), [`MetricsCollector`], [`RequestScope`],
+//!   [`CorrelationId`], [`names`](obs::names).
+//!
+//! # Usage
+//!
+//! ```no_run
+//! use flightdeck::{CorrelationId, ObservabilitySettings, RequestScope};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut settings = ObservabilitySettings::from_env()?;
+//! settings.trace_file_path = Some("traces.jsonl".into());
+//! let guard = flightdeck::init(settings)?;
+//!
+//! let request = RequestScope::start("answer", CorrelationId::generate());
+//! request.in_scope(|| {
+//!     let _t = guard.metrics().time_operation(flightdeck::obs::names::span::RETRIEVE);
+//!     tracing::info!(documents = 5, "retrieved");
+//! });
+//! request.finish_ok();
+//! println!("{}", guard.dashboard().render_text());
+//! guard.shutdown(std::time::Duration::from_secs(5))?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `testing` | no | the test doubles of the underlying crates |
+//!
+//! More crates (`otel`, `stats`, `experiments`, `flags`, `slo`, `golden`,
+//! `release`) join behind features as they land.
+//!
+//! # Layer
+//!
+//! Layer 5 in `docs/architecture.md`: may depend on every library crate;
+//! nothing but the CLI, examples and tests depends on it.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod init;
+
+pub use flightdeck_obs_core as obs;
+pub use flightdeck_obs_core::{
+    CorrelationContext, CorrelationId, DashboardData, ExportError, InitError, MetricsCollector,
+    ObservabilitySettings, RequestScope, SettingsError, WriterStats,
+};
+
+pub use self::init::{ObservabilityGuard, ShutdownReport, init};
