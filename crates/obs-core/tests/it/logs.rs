@@ -1,0 +1,73 @@
+use crate::capture;
+
+#[test]
+fn a_message_with_quotes_and_newlines_stays_one_valid_line() {
+    let (subscriber, _spans, logs) = capture();
+    let evil = "done\"}\n{\"level\":\"ERROR\",\"message\":\"forged";
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("s", user = evil).in_scope(|| {
+            tracing::info!(query = evil, dbg = ?evil, "{evil}");
+        });
+    });
+    let lines = logs.lines();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(!lines[0].contains('\n'));
+    let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(v["message"], evil);
+    assert_eq!(v["fields"]["query"], evil);
+    assert_eq!(v["fields"]["dbg"], format!("{evil:?}"));
+    assert_eq!(v["span_fields"]["user"], evil);
+    assert_eq!(v["level"], "INFO");
+}
+
+#[test]
+fn lines_carry_timestamp_level_target_ids_span_and_merged_span_fields() {
+    let (subscriber, spans, logs) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("outer", tenant = "acme", k = 1).in_scope(|| {
+            tracing::info_span!("inner", k = 2).in_scope(|| {
+                tracing::warn!(target: "rag.retrieval", n = 3, ok = true, score = 0.5, "msg");
+            });
+        });
+    });
+    let v = &logs.json()[0];
+    let inner = spans.records().into_iter().find(|r| r.name == "inner").unwrap();
+    let ts = v["timestamp"].as_str().unwrap();
+    assert_eq!(ts.len(), 27, "{ts}");
+    assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
+    assert_eq!(v["level"], "WARN");
+    assert_eq!(v["target"], "rag.retrieval");
+    assert_eq!(v["span"], "inner");
+    assert_eq!(v["span_id"], inner.span_id.to_string());
+    assert_eq!(v["trace_id"], inner.trace_id.to_string());
+    assert_eq!(v["fields"], serde_json::json!({"n": 3, "ok": true, "score": 0.5}));
+    assert_eq!(v["span_fields"], serde_json::json!({"tenant": "acme", "k": 2}), "inner wins");
+    assert_eq!(v["service"], "it");
+}
+
+#[test]
+fn file_output_is_written_off_thread_and_flushed_on_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/dir/logs.jsonl");
+    let layer = flightdeck_obs_core::JsonLogLayer::builder().with_file(&path).build().unwrap();
+    let handle = layer.handle();
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        for i in 0..1000 {
+            tracing::info!(i, "line");
+        }
+    });
+    handle.shutdown(std::time::Duration::from_secs(10)).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 1000);
+    assert_eq!(handle.stats().written, 1000);
+}
+
+#[test]
+fn an_unwritable_log_path_is_an_error_naming_it() {
+    let err = flightdeck_obs_core::JsonLogLayer::builder()
+        .with_file("/proc/no-such-dir/logs.jsonl")
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("/proc/no-such-dir/logs.jsonl"), "{err}");
+}

@@ -1,0 +1,74 @@
+use flightdeck_obs_core::{CorrelationId, RequestScope};
+
+use crate::capture;
+
+fn outcome_line(lines: &[serde_json::Value]) -> &serde_json::Value {
+    lines.iter().find(|l| l["message"] == "request finished").expect("an end line")
+}
+
+#[test]
+fn start_and_end_lines_with_duration_and_outcome() {
+    let (subscriber, spans, logs) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        let r = RequestScope::start("answer", CorrelationId::new("r-1").unwrap());
+        r.in_scope(|| std::thread::sleep(std::time::Duration::from_millis(3)));
+        r.finish_ok();
+    });
+    let lines = logs.json();
+    assert_eq!(lines[0]["message"], "request started");
+    let end = outcome_line(&lines);
+    assert_eq!(end["fields"]["outcome"], "ok");
+    assert!(end["fields"]["duration_ms"].as_f64().unwrap() >= 3.0);
+    assert_eq!(end["correlation_id"], "r-1");
+    let root = &spans.take()[0];
+    assert!(!root.status.is_error());
+    assert_eq!(root.attribute("flightdeck.request.outcome").unwrap().as_str(), Some("ok"));
+}
+
+#[test]
+fn a_panic_ends_the_request_as_panicked() {
+    let (subscriber, spans, logs) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        let result = std::panic::catch_unwind(|| {
+            let r = RequestScope::start("answer", CorrelationId::new("r-2").unwrap());
+            r.in_scope(|| panic!("handler bug"));
+        });
+        assert!(result.is_err());
+    });
+    let lines = logs.json();
+    assert_eq!(outcome_line(&lines)["fields"]["outcome"], "panicked");
+    assert!(spans.take()[0].status.is_error());
+}
+
+#[test]
+fn async_requests_end_by_their_result_or_as_cancelled() {
+    let (subscriber, _spans, logs) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let r = RequestScope::start("answer", CorrelationId::new("ok-1").unwrap());
+            let v: Result<u8, String> = r.run(async { Ok(1) }).await;
+            assert_eq!(v, Ok(1));
+            let r = RequestScope::start("answer", CorrelationId::new("err-1").unwrap());
+            let v: Result<u8, String> = r.run(async { Err("no documents".to_owned()) }).await;
+            assert!(v.is_err());
+            let r = RequestScope::start("answer", CorrelationId::new("cancel-1").unwrap());
+            let slow = r.run(async {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                Ok::<u8, String>(0)
+            });
+            let timed_out = tokio::time::timeout(std::time::Duration::from_millis(5), slow).await;
+            assert!(timed_out.is_err());
+        });
+    });
+    let ends: Vec<(String, String)> = logs
+        .json()
+        .iter()
+        .filter(|l| l["message"] == "request finished")
+        .map(|l| (l["correlation_id"].as_str().unwrap().to_owned(), l["fields"]["outcome"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        ends,
+        [("ok-1".into(), "ok".into()), ("err-1".into(), "error".into()), ("cancel-1".into(), "cancelled".into())]
+    );
+}
