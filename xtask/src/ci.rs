@@ -34,7 +34,13 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     ]))?;
     run_cmd(
         Command::new("cargo")
-            .args(["doc", "--workspace", "--no-deps", "--all-features", "--locked"])
+            .args([
+                "doc",
+                "--workspace",
+                "--no-deps",
+                "--all-features",
+                "--locked",
+            ])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     crate::tidy::run(root)?;
@@ -57,7 +63,9 @@ pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     }
     say("promtool/prometheus missing: installing Debian's prometheus package");
     if !have("apt-get") {
-        bail!("promtool is missing and apt-get is not available; install Prometheus 2.x so `promtool` and `prometheus` are on PATH");
+        bail!(
+            "promtool is missing and apt-get is not available; install Prometheus 2.x so `promtool` and `prometheus` are on PATH"
+        );
     }
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
     let apt = |args: &[&str]| {
@@ -69,7 +77,13 @@ pub(crate) fn install_test_deps() -> anyhow::Result<()> {
         run_cmd(&mut cmd)
     };
     apt(&["update", "-qq"])?;
-    apt(&["install", "-y", "-qq", "--no-install-recommends", "prometheus"])?;
+    apt(&[
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "prometheus",
+    ])?;
     if !have("promtool") {
         bail!("installed the prometheus package but promtool is still not on PATH");
     }

@@ -53,7 +53,9 @@ pub(crate) fn say(msg: &str) {
 pub(crate) fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
     let shown = format!("{cmd:?}");
     say(&format!("$ {shown}"));
-    let status = cmd.status().with_context(|| format!("cannot start {shown}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {shown}"))?;
     if !status.success() {
         bail!("{shown} failed with {status}");
     }
@@ -63,7 +65,9 @@ pub(crate) fn run_cmd(cmd: &mut Command) -> anyhow::Result<()> {
 /// The output of a command, or an error naming it.
 pub(crate) fn output_of(cmd: &mut Command) -> anyhow::Result<String> {
     let shown = format!("{cmd:?}");
-    let out = cmd.output().with_context(|| format!("cannot start {shown}"))?;
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot start {shown}"))?;
     if !out.status.success() {
         bail!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr));
     }

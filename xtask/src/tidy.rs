@@ -34,19 +34,50 @@ const LAYERS: &[(&str, &[&str])] = &[
     (GOLDEN, &[OBS_CORE, STATS]),
     (FLAGS, &[EXPERIMENTS, OBS_CORE]),
     (RELEASE, &[STATS, OBS_CORE, SLO, FLAGS, EXPERIMENTS, GOLDEN]),
-    (FACADE, &[STATS, OBS_CORE, OBS_OTEL, EXPERIMENTS, SLO, GOLDEN, FLAGS, RELEASE]),
+    (
+        FACADE,
+        &[
+            STATS,
+            OBS_CORE,
+            OBS_OTEL,
+            EXPERIMENTS,
+            SLO,
+            GOLDEN,
+            FLAGS,
+            RELEASE,
+        ],
+    ),
     (CLI, &[FACADE]),
     (XTASK, &[RELEASE]),
     (
         TESTS,
-        &[STATS, OBS_CORE, OBS_OTEL, EXPERIMENTS, SLO, GOLDEN, FLAGS, RELEASE, FACADE, CLI],
+        &[
+            STATS,
+            OBS_CORE,
+            OBS_OTEL,
+            EXPERIMENTS,
+            SLO,
+            GOLDEN,
+            FLAGS,
+            RELEASE,
+            FACADE,
+            CLI,
+        ],
     ),
 ];
 
 /// Rule 3: crates with no network or runtime dependencies, and the crate
 /// name prefixes they must not pull in (directly or transitively).
 const NO_RUNTIME: &[&str] = &[STATS, OBS_CORE];
-const RUNTIME_CRATES: &[&str] = &["tokio", "hyper", "tonic", "reqwest", "opentelemetry", "h2", "mio"];
+const RUNTIME_CRATES: &[&str] = &[
+    "tokio",
+    "hyper",
+    "tonic",
+    "reqwest",
+    "opentelemetry",
+    "h2",
+    "mio",
+];
 
 /// Packages whose dev-dependencies may name the facade (rule 1 otherwise
 /// forbids depending on it).
@@ -69,7 +100,10 @@ fn packages(root: &Path) -> anyhow::Result<Vec<Package>> {
     )?;
     let meta: Value = serde_json::from_str(&json).context("cargo metadata printed invalid JSON")?;
     let mut out = Vec::new();
-    for p in meta["packages"].as_array().context("cargo metadata has no packages")? {
+    for p in meta["packages"]
+        .as_array()
+        .context("cargo metadata has no packages")?
+    {
         let name = p["name"].as_str().unwrap_or_default().to_owned();
         let workspace_deps = p["dependencies"]
             .as_array()
@@ -81,11 +115,11 @@ fn packages(root: &Path) -> anyhow::Result<Vec<Package>> {
                 (d["name"].as_str().unwrap_or_default().to_owned(), kind)
             })
             .collect();
-        let is_lib = p["targets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|t| t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "lib")));
+        let is_lib = p["targets"].as_array().into_iter().flatten().any(|t| {
+            t["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "lib"))
+        });
         out.push(Package {
             name,
             manifest: p["manifest_path"].as_str().unwrap_or_default().into(),
@@ -124,8 +158,14 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<Vec<String>> {
             }
         }
         if p.name != FACADE && p.name != CLI && p.name != TESTS {
-            if p.workspace_deps.iter().any(|(d, k)| d == OBS_OTEL && k != "dev") {
-                problems.push(format!("{}: only the facade, the cli and tests may depend on {OBS_OTEL} (rule 2)", p.name));
+            if p.workspace_deps
+                .iter()
+                .any(|(d, k)| d == OBS_OTEL && k != "dev")
+            {
+                problems.push(format!(
+                    "{}: only the facade, the cli and tests may depend on {OBS_OTEL} (rule 2)",
+                    p.name
+                ));
             }
         }
         problems.extend(hygiene(p));
@@ -145,7 +185,10 @@ fn hygiene(p: &Package) -> Vec<String> {
     let dir = p.manifest.parent().unwrap_or(Path::new("."));
     let manifest = std::fs::read_to_string(&p.manifest).unwrap_or_default();
     if !manifest.contains("[lints]\nworkspace = true") {
-        problems.push(format!("{}: Cargo.toml lacks `[lints]\\nworkspace = true`", p.name));
+        problems.push(format!(
+            "{}: Cargo.toml lacks `[lints]\\nworkspace = true`",
+            p.name
+        ));
     }
     let publishable = !manifest.contains("publish = false");
     if publishable {
@@ -158,7 +201,10 @@ fn hygiene(p: &Package) -> Vec<String> {
     if p.is_lib {
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap_or_default();
         if !lib.starts_with("//!") {
-            problems.push(format!("{}: src/lib.rs must open with //! crate docs", p.name));
+            problems.push(format!(
+                "{}: src/lib.rs must open with //! crate docs",
+                p.name
+            ));
         }
     }
     problems
@@ -168,13 +214,19 @@ fn hygiene(p: &Package) -> Vec<String> {
 fn runtime_free(root: &Path, name: &str) -> anyhow::Result<Vec<String>> {
     let tree = output_of(
         Command::new("cargo")
-            .args(["tree", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", name])
+            .args([
+                "tree", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", name,
+            ])
             .current_dir(root),
     )?;
     let found: BTreeSet<&str> = tree
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|dep| RUNTIME_CRATES.iter().any(|r| dep == r || dep.starts_with(&format!("{r}-")) || dep.starts_with(&format!("{r}_"))))
+        .filter(|dep| {
+            RUNTIME_CRATES.iter().any(|r| {
+                dep == r || dep.starts_with(&format!("{r}-")) || dep.starts_with(&format!("{r}_"))
+            })
+        })
         .collect();
     Ok(found
         .into_iter()
@@ -209,7 +261,10 @@ mod tests {
         let position = |n: &str| LAYERS.iter().position(|(p, _)| *p == n).unwrap();
         for (name, allowed) in LAYERS {
             for dep in *allowed {
-                assert!(position(dep) < position(name) || *name == XTASK || *name == TESTS, "{name} -> {dep}");
+                assert!(
+                    position(dep) < position(name) || *name == XTASK || *name == TESTS,
+                    "{name} -> {dep}"
+                );
             }
         }
     }

@@ -55,7 +55,7 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
     concurrency: u32,
     /// Multiplies every simulated latency (1.0 is realistic, 0.1 runs ten times faster).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_time_scale, allow_negative_numbers = true)]
     time_scale: f64,
     /// A settings file (TOML). FLIGHTDECK_* and OTEL_* variables still apply on top.
     #[arg(long, value_name = "FILE")]

@@ -16,7 +16,11 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
     bad.structured_logging = false;
     let err = flightdeck::init(bad).unwrap_err();
     assert!(matches!(err, InitError::Build(_)), "{err:?}");
-    assert!(err.to_string().contains("/proc/flightdeck-cannot-write/traces.jsonl"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("/proc/flightdeck-cannot-write/traces.jsonl"),
+        "{err}"
+    );
 
     // 2. Invalid settings are rejected before anything is installed.
     let mut bad = ObservabilitySettings::default();
@@ -49,8 +53,14 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
     let err = flightdeck::init(ObservabilitySettings::default()).unwrap_err();
     assert!(matches!(err, InitError::AlreadyInstalled { .. }), "{err:?}");
 
-    let prom = guard.prometheus().expect("metrics are on by default").render();
-    assert!(prom.contains("flightdeck_operations_total{operation=\"rag.retrieve\",outcome=\"ok\"} 1"), "{prom}");
+    let prom = guard
+        .prometheus()
+        .expect("metrics are on by default")
+        .render();
+    assert!(
+        prom.contains("flightdeck_operations_total{operation=\"rag.retrieve\",outcome=\"ok\"} 1"),
+        "{prom}"
+    );
     let dashboard = guard.dashboard();
     assert_eq!(dashboard.service_name, "e2e-service");
     assert_eq!(dashboard.operations["rag.retrieve"].count, 1);
@@ -71,8 +81,15 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
     assert_eq!(root["attributes"]["flightdeck.request.outcome"], "error");
 
     let lines = read_jsonl(&logs).unwrap();
-    let messages: Vec<&str> = lines.iter().map(|l| l["message"].as_str().unwrap()).collect();
-    assert_eq!(messages, ["slow shard", "request finished"], "info lines are filtered: {lines:#?}");
+    let messages: Vec<&str> = lines
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        ["slow shard", "request finished"],
+        "info lines are filtered: {lines:#?}"
+    );
     for line in &lines {
         assert_eq!(line["correlation_id"], "e2e-1");
         assert_eq!(line["trace_id"], root["trace_id"]);

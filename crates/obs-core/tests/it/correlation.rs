@@ -22,7 +22,9 @@ fn correlation_id_reaches_nested_spans_spawned_tasks_and_every_log_line() {
                 let child = tracing::info_span!("rag.retrieve");
                 async {
                     tracing::info!("in child");
-                    tokio::spawn(async { tracing::warn!("in spawned task") }.in_current_span()).await.unwrap();
+                    tokio::spawn(async { tracing::warn!("in spawned task") }.in_current_span())
+                        .await
+                        .unwrap();
                     tracing::info_span!("rag.rerank").in_scope(|| tracing::debug!("deeply nested"));
                 }
                 .instrument(child)
@@ -37,7 +39,12 @@ fn correlation_id_reaches_nested_spans_spawned_tasks_and_every_log_line() {
     assert_eq!(records.len(), 3);
     let trace = records[0].trace_id.to_string();
     for r in &records {
-        assert_eq!(r.correlation_id.as_ref().unwrap().as_str(), "corr-42", "{}", r.name);
+        assert_eq!(
+            r.correlation_id.as_ref().unwrap().as_str(),
+            "corr-42",
+            "{}",
+            r.name
+        );
     }
     let lines = logs.json();
     assert_eq!(lines.len(), 4, "{lines:#?}");
@@ -67,7 +74,10 @@ fn context_guard_covers_code_outside_spans_and_new_roots() {
     assert_eq!(lines[1]["correlation_id"], "batch-1");
     assert!(lines[1].get("trace_id").is_none(), "no span, no trace id");
     assert!(lines[2].get("correlation_id").is_none());
-    assert_eq!(spans.take()[0].correlation_id.as_ref().unwrap().as_str(), "batch-1");
+    assert_eq!(
+        spans.take()[0].correlation_id.as_ref().unwrap().as_str(),
+        "batch-1"
+    );
 }
 
 #[test]
@@ -80,7 +90,15 @@ fn a_span_field_overrides_the_inherited_id_and_bad_values_are_replaced() {
         });
     });
     let records = spans.take();
-    let get = |n: &str| records.iter().find(|r| r.name == n).unwrap().correlation_id.clone().unwrap();
+    let get = |n: &str| {
+        records
+            .iter()
+            .find(|r| r.name == n)
+            .unwrap()
+            .correlation_id
+            .clone()
+            .unwrap()
+    };
     assert_eq!(get("inner").as_str(), "inner-id");
     let forged = get("forged");
     assert_ne!(forged.as_str(), "evil\nline");

@@ -31,7 +31,11 @@ fn lines_carry_timestamp_level_target_ids_span_and_merged_span_fields() {
         });
     });
     let v = &logs.json()[0];
-    let inner = spans.records().into_iter().find(|r| r.name == "inner").unwrap();
+    let inner = spans
+        .records()
+        .into_iter()
+        .find(|r| r.name == "inner")
+        .unwrap();
     let ts = v["timestamp"].as_str().unwrap();
     assert_eq!(ts.len(), 27, "{ts}");
     assert!(ts.ends_with('Z') && ts.as_bytes()[10] == b'T', "{ts}");
@@ -40,8 +44,15 @@ fn lines_carry_timestamp_level_target_ids_span_and_merged_span_fields() {
     assert_eq!(v["span"], "inner");
     assert_eq!(v["span_id"], inner.span_id.to_string());
     assert_eq!(v["trace_id"], inner.trace_id.to_string());
-    assert_eq!(v["fields"], serde_json::json!({"n": 3, "ok": true, "score": 0.5}));
-    assert_eq!(v["span_fields"], serde_json::json!({"tenant": "acme", "k": 2}), "inner wins");
+    assert_eq!(
+        v["fields"],
+        serde_json::json!({"n": 3, "ok": true, "score": 0.5})
+    );
+    assert_eq!(
+        v["span_fields"],
+        serde_json::json!({"tenant": "acme", "k": 2}),
+        "inner wins"
+    );
     assert_eq!(v["service"], "it");
 }
 
@@ -49,7 +60,10 @@ fn lines_carry_timestamp_level_target_ids_span_and_merged_span_fields() {
 fn file_output_is_written_off_thread_and_flushed_on_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/logs.jsonl");
-    let layer = flightdeck_obs_core::JsonLogLayer::builder().with_file(&path).build().unwrap();
+    let layer = flightdeck_obs_core::JsonLogLayer::builder()
+        .with_file(&path)
+        .build()
+        .unwrap();
     let handle = layer.handle();
     use tracing_subscriber::layer::SubscriberExt;
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
@@ -69,5 +83,8 @@ fn an_unwritable_log_path_is_an_error_naming_it() {
         .with_file("/proc/no-such-dir/logs.jsonl")
         .build()
         .unwrap_err();
-    assert!(err.to_string().contains("/proc/no-such-dir/logs.jsonl"), "{err}");
+    assert!(
+        err.to_string().contains("/proc/no-such-dir/logs.jsonl"),
+        "{err}"
+    );
 }

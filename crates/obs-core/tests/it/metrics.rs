@@ -1,6 +1,8 @@
 use std::time::Duration;
 
-use flightdeck_obs_core::{LatencySketch, LocalPrometheus, MetricsCollector, ModelPrice, PriceTable};
+use flightdeck_obs_core::{
+    LatencySketch, LocalPrometheus, MetricsCollector, ModelPrice, PriceTable,
+};
 use rand::SeedableRng;
 use rand_distr::{Distribution, LogNormal};
 
@@ -10,7 +12,9 @@ fn sketch_quantiles_are_within_one_percent_on_a_million_lognormal_samples() {
     // Median 50 ms, heavy right tail.
     let dist = LogNormal::new((50e6f64).ln(), 0.8).unwrap();
     let sketch = LatencySketch::new(2048);
-    let mut exact: Vec<u64> = (0..1_000_000).map(|_| dist.sample(&mut rng) as u64).collect();
+    let mut exact: Vec<u64> = (0..1_000_000)
+        .map(|_| dist.sample(&mut rng) as u64)
+        .collect();
     for &v in &exact {
         sketch.record_nanos(v);
     }
@@ -20,10 +24,16 @@ fn sketch_quantiles_are_within_one_percent_on_a_million_lognormal_samples() {
         let truth = exact[(q * (exact.len() - 1) as f64) as usize] as f64;
         let est = sketch.quantile_nanos(q).unwrap();
         let rel = (est - truth).abs() / truth;
-        assert!(rel <= 0.01, "q={q}: estimate {est} vs exact {truth}: relative error {rel}");
+        assert!(
+            rel <= 0.01,
+            "q={q}: estimate {est} vs exact {truth}: relative error {rel}"
+        );
     }
     assert_eq!(sketch.count(), 1_000_000);
-    assert!(sketch.memory_bytes() < 20 * 1024, "memory independent of the sample count");
+    assert!(
+        sketch.memory_bytes() < 20 * 1024,
+        "memory independent of the sample count"
+    );
 }
 
 #[test]
@@ -57,8 +67,12 @@ fn sketches_merge_across_threads() {
 fn everything_renders_as_prometheus_text_next_to_user_metrics() {
     let (local, prom) = LocalPrometheus::new();
     local.scoped(|| {
-        let prices = PriceTable::new().with_model("gpt-4o-mini", ModelPrice::from_usd_per_mtok(0.15, 0.60));
-        let m = MetricsCollector::builder().with_prices(prices).with_max_label_values(2).build();
+        let prices =
+            PriceTable::new().with_model("gpt-4o-mini", ModelPrice::from_usd_per_mtok(0.15, 0.60));
+        let m = MetricsCollector::builder()
+            .with_prices(prices)
+            .with_max_label_values(2)
+            .build();
         m.latency("rag.embed").record(Duration::from_millis(20));
         m.record_tokens("gpt-4o-mini", 1000, 100);
         m.record_relevance(0.9);

@@ -3,7 +3,10 @@ use flightdeck_obs_core::{CorrelationId, RequestScope};
 use crate::capture;
 
 fn outcome_line(lines: &[serde_json::Value]) -> &serde_json::Value {
-    lines.iter().find(|l| l["message"] == "request finished").expect("an end line")
+    lines
+        .iter()
+        .find(|l| l["message"] == "request finished")
+        .expect("an end line")
 }
 
 #[test]
@@ -22,7 +25,12 @@ fn start_and_end_lines_with_duration_and_outcome() {
     assert_eq!(end["correlation_id"], "r-1");
     let root = &spans.take()[0];
     assert!(!root.status.is_error());
-    assert_eq!(root.attribute("flightdeck.request.outcome").unwrap().as_str(), Some("ok"));
+    assert_eq!(
+        root.attribute("flightdeck.request.outcome")
+            .unwrap()
+            .as_str(),
+        Some("ok")
+    );
 }
 
 #[test]
@@ -44,7 +52,10 @@ fn a_panic_ends_the_request_as_panicked() {
 fn async_requests_end_by_their_result_or_as_cancelled() {
     let (subscriber, _spans, logs) = capture();
     tracing::subscriber::with_default(subscriber, || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let r = RequestScope::start("answer", CorrelationId::new("ok-1").unwrap());
             let v: Result<u8, String> = r.run(async { Ok(1) }).await;
@@ -65,10 +76,19 @@ fn async_requests_end_by_their_result_or_as_cancelled() {
         .json()
         .iter()
         .filter(|l| l["message"] == "request finished")
-        .map(|l| (l["correlation_id"].as_str().unwrap().to_owned(), l["fields"]["outcome"].as_str().unwrap().to_owned()))
+        .map(|l| {
+            (
+                l["correlation_id"].as_str().unwrap().to_owned(),
+                l["fields"]["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     assert_eq!(
         ends,
-        [("ok-1".into(), "ok".into()), ("err-1".into(), "error".into()), ("cancel-1".into(), "cancelled".into())]
+        [
+            ("ok-1".into(), "ok".into()),
+            ("err-1".into(), "error".into()),
+            ("cancel-1".into(), "cancelled".into())
+        ]
     );
 }

@@ -6,7 +6,10 @@ use tracing::Instrument;
 use crate::capture;
 
 fn by_name(records: &[SpanRecord]) -> HashMap<String, SpanRecord> {
-    records.iter().map(|r| (r.name.to_string(), r.clone())).collect()
+    records
+        .iter()
+        .map(|r| (r.name.to_string(), r.clone()))
+        .collect()
 }
 
 #[test]
@@ -52,14 +55,21 @@ fn parent_links_follow_instrumented_tasks_on_a_multi_thread_runtime() {
     drop(runtime);
     let records = spans.take();
     assert_eq!(records.len(), 9, "{records:#?}");
-    let root = records.iter().find(|r| r.name == names::span::REQUEST).unwrap();
+    let root = records
+        .iter()
+        .find(|r| r.name == names::span::REQUEST)
+        .unwrap();
     assert_eq!(root.parent_span_id, None);
     for shard in records.iter().filter(|r| r.name == "shard") {
         assert_eq!(shard.parent_span_id, Some(root.span_id));
         assert_eq!(shard.trace_id, root.trace_id);
         assert_eq!(shard.correlation_id.as_ref().unwrap().as_str(), "req-7");
     }
-    let shard_ids: Vec<_> = records.iter().filter(|r| r.name == "shard").map(|r| r.span_id).collect();
+    let shard_ids: Vec<_> = records
+        .iter()
+        .filter(|r| r.name == "shard")
+        .map(|r| r.span_id)
+        .collect();
     for inner in records.iter().filter(|r| r.name == "shard.inner") {
         assert!(shard_ids.contains(&inner.parent_span_id.unwrap()));
         assert_eq!(inner.trace_id, root.trace_id);
@@ -106,12 +116,29 @@ fn separate_roots_get_separate_traces() {
 fn records_carry_all_documented_fields() {
     let (subscriber, spans, _logs) = capture();
     tracing::subscriber::with_default(subscriber, || {
-        tracing::info_span!(names::span::GENERATE, { names::attr::GEN_AI_REQUEST_MODEL } = "m", { names::attr::GEN_AI_USAGE_INPUT_TOKENS } = 12)
-            .in_scope(|| std::thread::sleep(std::time::Duration::from_millis(2)));
+        tracing::info_span!(
+            names::span::GENERATE,
+            { names::attr::GEN_AI_REQUEST_MODEL } = "m",
+            { names::attr::GEN_AI_USAGE_INPUT_TOKENS } = 12
+        )
+        .in_scope(|| std::thread::sleep(std::time::Duration::from_millis(2)));
     });
     let r = &spans.take()[0];
     let json: serde_json::Value = serde_json::to_value(r).unwrap();
-    for key in ["trace_id", "span_id", "parent_span_id", "name", "kind", "start_unix_nanos", "end_unix_nanos", "duration_nanos", "attributes", "status", "correlation_id", "service_name"] {
+    for key in [
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "name",
+        "kind",
+        "start_unix_nanos",
+        "end_unix_nanos",
+        "duration_nanos",
+        "attributes",
+        "status",
+        "correlation_id",
+        "service_name",
+    ] {
         assert!(json.get(key).is_some(), "missing {key}: {json}");
     }
     assert_eq!(json["trace_id"].as_str().unwrap().len(), 32);

@@ -1,0 +1,165 @@
+use std::collections::{HashMap, HashSet};
+
+use crate::{flightdeck, read_jsonl, run_ok, tool};
+
+#[test]
+fn demo_writes_one_trace_per_request_and_correlated_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("D");
+    let out = run_ok(
+        flightdeck()
+            .args([
+                "demo",
+                "--requests",
+                "50",
+                "--seed",
+                "7",
+                "--time-scale",
+                "0.2",
+                "--out",
+            ])
+            .arg(&out_dir),
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "rag.generate",
+        "cost: $",
+        "quality: relevance mean",
+        "error rate:",
+        "50 requests",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+
+    // traces.jsonl: every request is one trace rooted at its request span.
+    let spans = read_jsonl(&out_dir.join("traces.jsonl"));
+    let mut traces: HashMap<&str, Vec<&serde_json::Value>> = HashMap::new();
+    for s in &spans {
+        traces
+            .entry(s["trace_id"].as_str().unwrap())
+            .or_default()
+            .push(s);
+    }
+    assert_eq!(traces.len(), 50, "one trace per request");
+    let mut trace_correlation = HashMap::new();
+    for (trace_id, members) in &traces {
+        let roots: Vec<_> = members
+            .iter()
+            .filter(|s| s["parent_span_id"].is_null())
+            .collect();
+        assert_eq!(roots.len(), 1, "trace {trace_id} has {} roots", roots.len());
+        assert_eq!(roots[0]["name"], "rag.request");
+        let ids: HashSet<&str> = members
+            .iter()
+            .map(|s| s["span_id"].as_str().unwrap())
+            .collect();
+        for s in members.iter().filter(|s| !s["parent_span_id"].is_null()) {
+            assert!(
+                ids.contains(s["parent_span_id"].as_str().unwrap()),
+                "span {} has its parent outside trace {trace_id}",
+                s["name"]
+            );
+        }
+        let correlation = roots[0]["correlation_id"].as_str().unwrap();
+        for s in members {
+            assert_eq!(s["correlation_id"], correlation);
+        }
+        trace_correlation.insert(*trace_id, correlation.to_owned());
+    }
+    // Shard searches run in spawned tasks and still hang under the retrieve span.
+    let retrieve_ids: HashSet<&str> = spans
+        .iter()
+        .filter(|s| s["name"] == "rag.retrieve")
+        .map(|s| s["span_id"].as_str().unwrap())
+        .collect();
+    let shards: Vec<_> = spans
+        .iter()
+        .filter(|s| s["name"] == "rag.retrieve.shard")
+        .collect();
+    assert!(shards.len() >= 100);
+    assert!(
+        shards
+            .iter()
+            .all(|s| retrieve_ids.contains(s["parent_span_id"].as_str().unwrap()))
+    );
+    // Inbound ids are kept when valid and replaced when hostile.
+    let correlations: HashSet<&String> = trace_correlation.values().collect();
+    assert!(correlations.iter().any(|c| c.as_str() == "client-7-0"));
+    assert!(
+        correlations
+            .iter()
+            .all(|c| !c.contains(' ') && !c.contains('\n'))
+    );
+
+    // logs.jsonl: every line inside a request carries its correlation and trace ids.
+    let logs = read_jsonl(&out_dir.join("logs.jsonl"));
+    assert!(logs.len() >= 150, "{}", logs.len());
+    for line in &logs {
+        let trace_id = line["trace_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no trace_id: {line}"));
+        let expected = trace_correlation
+            .get(trace_id)
+            .unwrap_or_else(|| panic!("log line in unknown trace: {line}"));
+        assert_eq!(
+            line["correlation_id"].as_str(),
+            Some(expected.as_str()),
+            "{line}"
+        );
+    }
+    let finished = logs
+        .iter()
+        .filter(|l| l["message"] == "request finished")
+        .count();
+    assert_eq!(finished, 50);
+
+    // dashboard.json is the same snapshot the CLI printed.
+    let dash: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("dashboard.json")).unwrap()).unwrap();
+    assert_eq!(dash["requests"], 50);
+    assert!(
+        dash["operations"]["rag.generate"]["latency"]["p99_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(dash["cost"]["total_usd_micros"].as_u64().unwrap() > 0);
+
+    // metrics.prom passes Prometheus's own linter.
+    let prom = std::fs::File::open(out_dir.join("metrics.prom")).unwrap();
+    let lint = tool("promtool")
+        .args(["check", "metrics"])
+        .stdin(prom)
+        .output()
+        .unwrap();
+    assert!(
+        lint.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&lint.stdout),
+        String::from_utf8_lossy(&lint.stderr)
+    );
+}
+
+#[test]
+fn a_second_run_replaces_the_previous_files() {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        run_ok(
+            flightdeck()
+                .args(["demo", "--requests", "3", "--time-scale", "0.05", "--out"])
+                .arg(dir.path()),
+        );
+    }
+    let spans = read_jsonl(&dir.path().join("traces.jsonl"));
+    let roots = spans
+        .iter()
+        .filter(|s| s["parent_span_id"].is_null())
+        .count();
+    assert_eq!(roots, 3);
+}

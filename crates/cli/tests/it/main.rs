@@ -1,0 +1,57 @@
+//! End-to-end tests of the `flightdeck` binary. One binary (STYLE.md B.6).
+
+mod bad_input;
+mod demo;
+mod prometheus;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The `flightdeck` binary under test.
+pub(crate) fn flightdeck() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flightdeck"));
+    // Keep the developer's settings out of the tests.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FLIGHTDECK_") || k.starts_with("OTEL_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+pub(crate) fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("the flightdeck binary runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub(crate) fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{}:{}: {e}: {l}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// `promtool`, which `cargo xtask ci` installs from Debian's prometheus package.
+pub(crate) fn tool(name: &str) -> Command {
+    let ok = Command::new(name)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "{name} is not installed; run `cargo xtask install-test-deps` (Debian's prometheus package)"
+    );
+    Command::new(name)
+}

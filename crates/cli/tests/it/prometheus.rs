@@ -1,0 +1,128 @@
+//! A real Prometheus scrapes `flightdeck demo --prometheus-listen`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{flightdeck, tool};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A minimal HTTP/1.0 GET: the body, or `None` when the server is not up yet.
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_owned())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_owned()))
+}
+
+/// Polls `f` every 250 ms until it returns `Some`, for at most `limit`.
+fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    None
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_real_prometheus_scrapes_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let prom_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+
+    let demo = KillOnDrop(
+        flightdeck()
+            .args([
+                "demo",
+                "--requests",
+                "40",
+                "--time-scale",
+                "0.2",
+                "--linger-secs",
+                "60",
+            ])
+            .arg("--prometheus-listen")
+            .arg(metrics_addr.to_string())
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let body = poll(Duration::from_secs(20), || {
+        http_get(metrics_addr, "/metrics")
+    })
+    .expect("/metrics answers");
+    assert!(
+        body.contains("# TYPE flightdeck_operation_duration_seconds histogram"),
+        "{body}"
+    );
+
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: flightdeck\n    static_configs:\n      - targets: ['{metrics_addr}']\n"
+        ),
+    )
+    .unwrap();
+    let _prom = KillOnDrop(
+        tool("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    poll(Duration::from_secs(20), || http_get(prom_addr, "/-/ready"))
+        .expect("prometheus becomes ready");
+
+    // The first scrape lands about 6 s after start (the discovery manager's
+    // 5 s throttle), so allow 40 s.
+    let query =
+        "/api/v1/query?query=sum(flightdeck_operations_total%7Boperation%3D%22rag.request%22%7D)";
+    let result = poll(Duration::from_secs(40), || {
+        let body = http_get(prom_addr, query)?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let sample = v["data"]["result"].get(0)?;
+        let n: f64 = sample["value"][1].as_str()?.parse().ok()?;
+        (n >= 40.0).then_some(n)
+    });
+    assert_eq!(result, Some(40.0), "Prometheus saw every request");
+
+    let targets = http_get(prom_addr, "/api/v1/targets").unwrap();
+    assert!(targets.contains("\"health\":\"up\""), "{targets}");
+    drop(demo);
+}
