@@ -390,17 +390,22 @@ impl SpanExporter for FanOutExporter {
     }
 
     fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
-        self.exporters
-            .iter()
-            .map(|e| e.flush(timeout))
-            .fold(Ok(()), |acc, r| acc.and(r))
+        first_error(self.exporters.iter().map(|e| e.flush(timeout)))
     }
 
     fn shutdown(&self, timeout: Duration) -> Result<(), ExportError> {
-        // Shut every exporter down even when an earlier one reports a loss.
-        self.exporters
-            .iter()
-            .map(|e| e.shutdown(timeout))
-            .fold(Ok(()), |acc, r| acc.and(r))
+        first_error(self.exporters.iter().map(|e| e.shutdown(timeout)))
     }
+}
+
+/// Runs every step (no short-circuit: each exporter must be flushed or shut
+/// down even when an earlier one reported a loss) and keeps the first error.
+fn first_error(results: impl Iterator<Item = Result<(), ExportError>>) -> Result<(), ExportError> {
+    let mut first = Ok(());
+    for r in results {
+        if first.is_ok() {
+            first = r;
+        }
+    }
+    first
 }

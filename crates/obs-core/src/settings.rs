@@ -1,43 +1,5 @@
 //! [`ObservabilitySettings`]: every knob in one place, loaded from defaults,
 //! then a TOML file, then the environment.
-//!
-//! Precedence, lowest first:
-//!
-//! 1. the defaults below;
-//! 2. a TOML file (`FLIGHTDECK_CONFIG` names it for [`ObservabilitySettings::from_env`]);
-//! 3. the standard variables `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` with
-//!    `OTEL_TRACES_SAMPLER_ARG`, and `RUST_LOG`;
-//! 4. `FLIGHTDECK_<KEY>` for every key, e.g. `FLIGHTDECK_TRACE_SAMPLE_RATE=0.1`.
-//!
-//! Unknown keys (in the file, or `FLIGHTDECK_*` variables) are errors, so
-//! typos do not pass silently. Every value is validated in [`validate`](ObservabilitySettings::validate);
-//! an error names the key, the value, where it came from and what is allowed.
-//!
-//! | key | default | allowed |
-//! |---|---|---|
-//! | `service_name` | `rag-service` | non-empty |
-//! | `environment` | `development` | non-empty |
-//! | `tracing_enabled` | `true` | bool |
-//! | `trace_file_path` | none | path to a JSON Lines file |
-//! | `trace_console_output` | `false` | bool |
-//! | `trace_sample_rate` | `1.0` | 0.0 to 1.0 |
-//! | `structured_logging` | `true` | bool |
-//! | `log_level` | `info` | an `EnvFilter` directive, e.g. `info,rag=debug` |
-//! | `log_file_path` | none (standard output) | path |
-//! | `metrics_enabled` | `true` | bool |
-//! | `metrics_max_samples` | `2048` | 1024 to 1,048,576: sketch bins per operation |
-//! | `slo_availability_target` | `0.999` | above 0, below 1 |
-//! | `slo_latency_p99_ms` | `500` | above 0 |
-//! | `slo_quality_target` | `0.8` | 0 to 1 |
-//! | `slo_error_rate_target` | `0.001` | above 0, below 1 |
-//! | `golden_traces_path` | `golden_traces` | path |
-//! | `golden_trace_latency_tolerance` | `0.2` | 0 or more (a share: 0.2 = 20 %) |
-//! | `golden_trace_quality_tolerance` | `0.05` | 0 to 1 |
-//! | `[prices.<model>]` | none | `input_usd_per_mtok`, `output_usd_per_mtok`, 0 or more |
-//!
-//! `metrics_max_samples` was a sample reservoir's size in the original
-//! design; quantiles now come from a sketch, so it bounds the sketch's bins
-//! (memory is 8 bytes per bin, whatever the sample count).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -86,8 +48,46 @@ pub const KNOWN_KEYS: [&str; 19] = [
     "prices",
 ];
 
-/// Observability settings. See the [module docs](self) for keys, defaults
-/// and precedence.
+/// [`ObservabilitySettings`]: every knob in one place, loaded from defaults,
+/// then a TOML file, then the environment.
+///
+/// Precedence, lowest first:
+///
+/// 1. the defaults below;
+/// 2. a TOML file (`FLIGHTDECK_CONFIG` names it for [`ObservabilitySettings::from_env`]);
+/// 3. the standard variables `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` with
+///    `OTEL_TRACES_SAMPLER_ARG`, and `RUST_LOG`;
+/// 4. `FLIGHTDECK_<KEY>` for every key, e.g. `FLIGHTDECK_TRACE_SAMPLE_RATE=0.1`.
+///
+/// Unknown keys (in the file, or `FLIGHTDECK_*` variables) are errors, so
+/// typos do not pass silently. Every value is validated in [`validate`](ObservabilitySettings::validate);
+/// an error names the key, the value, where it came from and what is allowed.
+///
+/// | key | default | allowed |
+/// |---|---|---|
+/// | `service_name` | `rag-service` | non-empty |
+/// | `environment` | `development` | non-empty |
+/// | `tracing_enabled` | `true` | bool |
+/// | `trace_file_path` | none | path to a JSON Lines file |
+/// | `trace_console_output` | `false` | bool |
+/// | `trace_sample_rate` | `1.0` | 0.0 to 1.0 |
+/// | `structured_logging` | `true` | bool |
+/// | `log_level` | `info` | an `EnvFilter` directive, e.g. `info,rag=debug` |
+/// | `log_file_path` | none (standard output) | path |
+/// | `metrics_enabled` | `true` | bool |
+/// | `metrics_max_samples` | `2048` | 1024 to 1,048,576: sketch bins per operation |
+/// | `slo_availability_target` | `0.999` | above 0, below 1 |
+/// | `slo_latency_p99_ms` | `500` | above 0 |
+/// | `slo_quality_target` | `0.8` | 0 to 1 |
+/// | `slo_error_rate_target` | `0.001` | above 0, below 1 |
+/// | `golden_traces_path` | `golden_traces` | path |
+/// | `golden_trace_latency_tolerance` | `0.2` | 0 or more (a share: 0.2 = 20 %) |
+/// | `golden_trace_quality_tolerance` | `0.05` | 0 to 1 |
+/// | `[prices.<model>]` | none | `input_usd_per_mtok`, `output_usd_per_mtok`, 0 or more |
+///
+/// `metrics_max_samples` was a sample reservoir's size in the original
+/// design; quantiles now come from a sketch, so it bounds the sketch's bins
+/// (memory is 8 bytes per bin, whatever the sample count).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ObservabilitySettings {
     /// Service name on spans, logs and metrics.

@@ -11,9 +11,11 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
     let dir = tempfile::tempdir().unwrap();
 
     // 1. An unwritable trace path is an error naming the path, and installs nothing.
-    let mut bad = ObservabilitySettings::default();
-    bad.trace_file_path = Some("/proc/flightdeck-cannot-write/traces.jsonl".into());
-    bad.structured_logging = false;
+    let bad = ObservabilitySettings {
+        trace_file_path: Some("/proc/flightdeck-cannot-write/traces.jsonl".into()),
+        structured_logging: false,
+        ..Default::default()
+    };
     let err = flightdeck::init(bad).unwrap_err();
     assert!(matches!(err, InitError::Build(_)), "{err:?}");
     assert!(
@@ -23,8 +25,10 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
     );
 
     // 2. Invalid settings are rejected before anything is installed.
-    let mut bad = ObservabilitySettings::default();
-    bad.trace_sample_rate = 1.5;
+    let bad = ObservabilitySettings {
+        trace_sample_rate: 1.5,
+        ..Default::default()
+    };
     let err = flightdeck::init(bad).unwrap_err();
     assert!(err.to_string().contains("trace_sample_rate"), "{err}");
 
@@ -32,11 +36,13 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
     //    lines carry the request's ids.
     let traces = dir.path().join("out/traces.jsonl");
     let logs = dir.path().join("out/logs.jsonl");
-    let mut settings = ObservabilitySettings::default();
-    settings.service_name = "e2e-service".into();
-    settings.trace_file_path = Some(traces.clone());
-    settings.log_file_path = Some(logs.clone());
-    settings.log_level = "warn".into();
+    let settings = ObservabilitySettings {
+        service_name: "e2e-service".into(),
+        trace_file_path: Some(traces.clone()),
+        log_file_path: Some(logs.clone()),
+        log_level: "warn".into(),
+        ..Default::default()
+    };
     let guard = flightdeck::init(settings).unwrap();
 
     let request = RequestScope::start("answer", CorrelationId::new("e2e-1").unwrap());
