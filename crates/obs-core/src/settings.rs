@@ -75,7 +75,7 @@ pub const KNOWN_KEYS: [&str; 19] = [
 /// | `log_level` | `info` | an `EnvFilter` directive, e.g. `info,rag=debug` |
 /// | `log_file_path` | none (standard output) | path |
 /// | `metrics_enabled` | `true` | bool |
-/// | `metrics_max_samples` | `2048` | 1024 to 1,048,576: sketch bins per operation |
+/// | `metrics_max_samples` | `2048` | 1600 to 1,048,576: sketch bins per operation (2048 cover 1 µs to 6 days) |
 /// | `slo_availability_target` | `0.999` | above 0, below 1 |
 /// | `slo_latency_p99_ms` | `500` | above 0 |
 /// | `slo_quality_target` | `0.8` | 0 to 1 |
@@ -492,7 +492,7 @@ impl ObservabilitySettings {
             return Err(bad(
                 "metrics_max_samples",
                 self.metrics_max_samples.to_string(),
-                "a whole number from 1024 to 1048576 (sketch bins per operation)",
+                "a whole number from 1600 to 1048576 (sketch bins per operation)",
             ));
         }
         in_range(

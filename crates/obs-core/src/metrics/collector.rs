@@ -238,7 +238,7 @@ impl MetricsCollectorBuilder {
         self
     }
 
-    /// Sketch bins per operation (memory bound; at least 1024). Defaults to 2048.
+    /// Sketch bins per operation (memory bound; at least 1600). Defaults to 2048.
     #[must_use]
     pub fn with_max_bins(mut self, bins: usize) -> Self {
         self.max_bins = bins;

@@ -1,29 +1,37 @@
-//! [`LatencySketch`]: a lock-free DDSketch for latency quantiles.
+//! [`LatencySketch`]: a lock-free quantile sketch for latencies.
 //!
-//! Values fall into logarithmic bins `(m·γ^(i-1), m·γ^i]` with
-//! `γ = (1 + α) / (1 − α)`; answering a quantile with the bin's midpoint
-//! `2·m·γ^i / (γ + 1)` is within relative error `α` of the true value
-//! (Masson, Rim & Lee, "DDSketch", VLDB 2019). Here `α = 1 %` and
-//! `m = 1 µs`, so memory is one `AtomicU64` per bin whatever the sample count.
+//! Values fall into log-linear bins, as in HdrHistogram: each power of two
+//! above [`MIN_TRACKED_NANOS`] is split into [`SUB_BUCKETS`] equal-width
+//! bins, so a bin `[a, b)` has `(b − a) / a ≤ 1/52`. A quantile is answered
+//! with the estimate `2ab / (a + b)`, which is within `(b − a) / (a + b) <
+//! 0.97 %` of every value in the bin, so quantiles carry a relative error
+//! below 1 % (the rank rule is DDSketch's: Masson, Rim & Lee, VLDB 2019).
+//! The bin index comes from the float's exponent bits and one multiply: no
+//! logarithm on the hot path.
 //!
-//! Why not the `sketches-ddsketch` crate: its `add` takes `&mut self`, so a
-//! shared handle needs a mutex per sample, which alone costs more than our
-//! whole recording budget (see `docs/benchmarks.md`, where it is measured
-//! side by side). Bins of atomics let every thread record with two relaxed
-//! `fetch_add`s and no lock; the quantile arithmetic is the paper's.
+//! Why not a crate: `sketches-ddsketch` and `hdrhistogram` both record
+//! through `&mut self`, so a handle shared by every request needs a mutex,
+//! and under contention that mutex serializes all recording threads (see the
+//! contended benchmark in `docs/benchmarks.md`). Here every bin is an
+//! `AtomicU64`, so threads record with two relaxed `fetch_add`s and no lock,
+//! and memory stays fixed at 8 bytes per bin, whatever the sample count.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The guaranteed relative accuracy of quantiles (for values ≥ 1 µs).
+/// The guaranteed relative accuracy of quantiles (for values above
+/// [`MIN_TRACKED_NANOS`]).
 pub const RELATIVE_ACCURACY: f64 = 0.01;
 
-/// Values at or below this many nanoseconds share the first bin.
-pub const MIN_TRACKED_NANOS: f64 = 1_000.0;
+/// Values at or below this many nanoseconds (about 1 µs) share the first bin.
+pub const MIN_TRACKED_NANOS: f64 = 1_024.0;
 
-/// The default and minimum number of bins.
+/// Equal-width bins per power of two; `1 / (2 · 52) < 1 %`.
+pub const SUB_BUCKETS: usize = 52;
+
+/// The default number of bins: 1 µs to about 6.5 days.
 pub const DEFAULT_MAX_BINS: usize = 2048;
-/// The smallest bin count accepted: covers 1 µs to about 11 minutes.
-pub const MIN_BINS: usize = 1024;
+/// The smallest bin count accepted: 1 µs to about 18 minutes.
+pub const MIN_BINS: usize = 1600;
 
 /// A lock-free, mergeable quantile sketch over nanosecond durations.
 ///
@@ -44,20 +52,27 @@ pub struct LatencySketch {
     max_nanos: AtomicU64,
 }
 
-fn gamma() -> f64 {
-    (1.0 + RELATIVE_ACCURACY) / (1.0 - RELATIVE_ACCURACY)
-}
-
 /// Highest value (nanoseconds) the sketch resolves with `bins` bins;
 /// larger values are counted in the last bin.
 pub fn max_tracked_nanos(bins: usize) -> f64 {
-    MIN_TRACKED_NANOS * gamma().powi(bins as i32 - 1)
+    let (lo, hi) = bin_bounds(bins.max(2) - 1);
+    // The last bin's upper edge.
+    hi.max(lo)
+}
+
+/// The value range `[a, b)` of bin `i ≥ 1`, in nanoseconds.
+fn bin_bounds(i: usize) -> (f64, f64) {
+    let octave = ((i - 1) / SUB_BUCKETS) as i32;
+    let sub = ((i - 1) % SUB_BUCKETS) as f64;
+    let base = MIN_TRACKED_NANOS * 2f64.powi(octave);
+    let width = base / SUB_BUCKETS as f64;
+    (base + sub * width, base + (sub + 1.0) * width)
 }
 
 impl LatencySketch {
-    /// A sketch with `max_bins` bins (at least [`MIN_BINS`]).
+    /// A sketch with `max_bins` bins (raised to [`MIN_BINS`] when smaller).
     ///
-    /// 2048 bins resolve 1 µs to about 5·10⁸ seconds; memory is 8 bytes per bin.
+    /// 2048 bins resolve 1 µs to about 6.5 days; memory is 8 bytes per bin.
     pub fn new(max_bins: usize) -> Self {
         let n = max_bins.max(MIN_BINS);
         Self {
@@ -70,14 +85,17 @@ impl LatencySketch {
 
     #[inline]
     fn index(&self, nanos: u64) -> usize {
-        let v = nanos as f64;
-        if v <= MIN_TRACKED_NANOS {
+        let v = nanos as f64 / MIN_TRACKED_NANOS;
+        if v < 1.0 {
             return 0;
         }
-        // ln(γ) for α = 1 %: ln(1.01 / 0.99).
-        const INV_LN_GAMMA: f64 = 1.0 / 0.020_000_666_706_669_6;
-        let i = ((v / MIN_TRACKED_NANOS).ln() * INV_LN_GAMMA).ceil() as usize;
-        i.min(self.bins.len() - 1)
+        // v = 2^octave · m with m in [1, 2): the exponent bits give the octave,
+        // and the mantissa's position within [1, 2) picks the sub-bucket.
+        let bits = v.to_bits();
+        let octave = ((bits >> 52) & 0x7ff) as usize - 1023;
+        let mantissa = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+        let sub = ((mantissa - 1.0) * SUB_BUCKETS as f64) as usize;
+        (1 + octave * SUB_BUCKETS + sub).min(self.bins.len() - 1)
     }
 
     /// Records one duration in nanoseconds. Lock-free; O(1).
@@ -169,8 +187,9 @@ impl LatencySketch {
         if i == 0 {
             return MIN_TRACKED_NANOS;
         }
-        let g = gamma();
-        2.0 * MIN_TRACKED_NANOS * g.powi(i as i32) / (g + 1.0)
+        // The estimate with the smallest worst-case relative error in [a, b).
+        let (a, b) = bin_bounds(i);
+        2.0 * a * b / (a + b)
     }
 
     /// Sum of all samples in nanoseconds.
@@ -200,12 +219,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ln_gamma_constant_matches_the_formula() {
-        let expected = gamma().ln();
-        assert!(
-            (0.020_000_666_706_669_6 - expected).abs() < 1e-15,
-            "{expected}"
-        );
+    fn every_bin_is_narrow_enough_for_one_percent() {
+        for i in 1..DEFAULT_MAX_BINS {
+            let (a, b) = bin_bounds(i);
+            assert!((b - a) / (a + b) < RELATIVE_ACCURACY, "bin {i}: [{a}, {b})");
+        }
+    }
+
+    #[test]
+    fn values_land_in_the_bin_that_contains_them() {
+        let s = LatencySketch::new(DEFAULT_MAX_BINS);
+        for v in [
+            1_025u64,
+            2_047,
+            2_048,
+            2_049,
+            1_000_000,
+            123_456_789,
+            9_999_999_999,
+        ] {
+            let (a, b) = bin_bounds(s.index(v));
+            assert!(a <= v as f64 && (v as f64) < b, "{v} not in [{a}, {b})");
+        }
     }
 
     #[test]
@@ -220,6 +255,7 @@ mod tests {
     fn quantiles_are_within_one_percent_over_the_whole_range() {
         for &v in &[
             1_500u64,
+            2_048,
             10_000,
             777_777,
             12_345_678,
@@ -258,8 +294,12 @@ mod tests {
         assert_eq!(s.count(), 1);
         assert_eq!(s.max_nanos(), Some(u64::MAX));
         assert!(
-            max_tracked_nanos(MIN_BINS) > 600e9,
-            "1024 bins cover ten minutes"
+            max_tracked_nanos(MIN_BINS) > 1_000e9,
+            "1600 bins cover over 16 minutes"
+        );
+        assert!(
+            max_tracked_nanos(DEFAULT_MAX_BINS) > 6.0 * 86_400e9,
+            "2048 bins cover 6 days"
         );
     }
 
