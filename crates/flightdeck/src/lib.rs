@@ -35,12 +35,9 @@
 //!
 //! # Feature flags
 //!
-//! | feature | default | what it adds |
-//! |---|---|---|
-//! | `testing` | no | the test doubles of the underlying crates |
-//!
-//! More crates (`otel`, `stats`, `experiments`, `flags`, `slo`, `golden`,
-//! `release`) join behind features as they land.
+//! None yet: the observability core is always on. The other crates
+//! (`otel`, `stats`, `experiments`, `flags`, `slo`, `golden`, `release`)
+//! join behind features of those names as they land.
 //!
 //! # Layer
 //!

@@ -409,3 +409,86 @@ fn first_error(results: impl Iterator<Item = Result<(), ExportError>>) -> Result
     }
     first
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{AttrValue, Attributes, SpanKind};
+    use crate::{CorrelationId, SpanId, TraceId};
+
+    #[test]
+    fn console_lines_show_duration_status_ids_and_attributes() {
+        let mut attributes = Attributes::new();
+        attributes.set("rag.retrieval.top_k", AttrValue::I64(10));
+        let record = SpanRecord {
+            trace_id: TraceId::from_u128(0xabcdef12 << 96).unwrap(),
+            span_id: SpanId::from_u64(2).unwrap(),
+            parent_span_id: Some(SpanId::from_u64(1).unwrap()),
+            name: "rag.retrieve".into(),
+            kind: SpanKind::Internal,
+            start_unix_nanos: 0,
+            end_unix_nanos: 12_500_000,
+            duration_nanos: 12_500_000,
+            attributes,
+            events: vec![],
+            dropped_events: 0,
+            status: SpanStatus::Error {
+                message: "timed out".into(),
+            },
+            correlation_id: Some(CorrelationId::new("req-1").unwrap()),
+            service_name: Arc::from("svc"),
+        };
+        assert_eq!(
+            ConsoleExporter::format(&record),
+            "    12.500ms  ERROR(\"timed out\")  rag.retrieve  [abcdef12/0000000000000002<-0000000000000001]  corr=req-1  rag.retrieval.top_k=10"
+        );
+        let shared = Arc::new(Mutex::new(Vec::new()));
+        struct W(Arc<Mutex<Vec<u8>>>);
+        impl Write for W {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let exporter = ConsoleExporter::to_writer(W(Arc::clone(&shared)));
+        exporter.export(record);
+        assert!(
+            String::from_utf8(shared.lock().unwrap().clone())
+                .unwrap()
+                .ends_with("=10\n")
+        );
+    }
+
+    #[test]
+    fn fan_out_reaches_every_exporter_and_shuts_all_down() {
+        let a = InMemoryExporter::new();
+        let b = InMemoryExporter::new();
+        let fan = FanOutExporter::new()
+            .with(a.clone())
+            .with(b.clone())
+            .with(NoopSpanExporter);
+        assert_eq!(fan.len(), 3);
+        let record = SpanRecord {
+            trace_id: TraceId::random(),
+            span_id: SpanId::random(),
+            parent_span_id: None,
+            name: "x".into(),
+            kind: SpanKind::Internal,
+            start_unix_nanos: 0,
+            end_unix_nanos: 0,
+            duration_nanos: 0,
+            attributes: Attributes::new(),
+            events: vec![],
+            dropped_events: 0,
+            status: SpanStatus::Ok,
+            correlation_id: None,
+            service_name: Arc::from("svc"),
+        };
+        fan.export(record);
+        assert_eq!((a.len(), b.len()), (1, 1));
+        assert!(fan.shutdown(Duration::from_secs(1)).is_ok());
+    }
+}

@@ -52,13 +52,10 @@
 //!
 //! # Feature flags
 //!
-//! | feature | default | what it adds |
-//! |---|---|---|
-//! | `testing` | no | nothing yet beyond the always-available in-memory doubles; reserved for test-only helpers |
-//!
-//! [`InMemoryExporter`] and [`InMemoryLogs`] are always available, unlike
-//! STYLE.md's usual `testing` gate, because golden-trace capture uses the
-//! in-memory exporter in production code (see `docs/architecture.md`).
+//! None yet. [`InMemoryExporter`] and [`InMemoryLogs`] are always available,
+//! not behind STYLE.md's usual `testing` feature, because golden-trace
+//! capture uses the in-memory exporter in production code (see
+//! `docs/architecture.md`).
 //!
 //! # Layer
 //!

@@ -1,6 +1,7 @@
 //! Latency, cost and quality metrics.
 //!
-//! * [`LatencySketch`]: lock-free quantiles within 1 % relative error.
+//! * [`LatencySketch`]: lock-free quantiles within 1 % relative error
+//!   (log-linear bins, [`SUB_BUCKETS`] per power of two).
 //! * [`MetricsCollector`]: per-operation latency and outcomes, token cost,
 //!   quality signals; all mirrored into the `metrics` facade.
 //! * [`DashboardData`]: one serializable snapshot of all of it.
@@ -26,6 +27,6 @@ pub use self::prometheus::{
     describe_metrics,
 };
 pub use self::sketch::{
-    DEFAULT_MAX_BINS, LatencySketch, MIN_BINS, MIN_TRACKED_NANOS, RELATIVE_ACCURACY,
+    DEFAULT_MAX_BINS, LatencySketch, MIN_BINS, MIN_TRACKED_NANOS, RELATIVE_ACCURACY, SUB_BUCKETS,
     max_tracked_nanos,
 };
