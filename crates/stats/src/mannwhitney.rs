@@ -36,7 +36,7 @@ pub struct MannWhitney {
     pub confidence_level: f64,
 }
 
-/// Rank statistics of `x − d` against `y`, both sorted ascending.
+/// Rank statistics of `x − d` against `y`.
 struct Ranked {
     /// Sum of the (average) ranks of the `x − d` values.
     rank_sum_x: f64,
@@ -44,35 +44,51 @@ struct Ranked {
     tie_term: f64,
 }
 
-fn rank(xs: &[f64], ys: &[f64], d: f64) -> Ranked {
-    let (mut i, mut j) = (0, 0);
-    let mut position = 0.0;
-    let mut rank_sum_x = 0.0;
-    let mut tie_term = 0.0;
-    while i < xs.len() || j < ys.len() {
-        let vx = xs.get(i).map(|x| x - d);
-        let vy = ys.get(j).copied();
-        let v = match (vx, vy) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) => a,
-            (None, Some(b)) => b,
-            (None, None) => unreachable!("the loop condition guarantees one side remains"),
-        };
-        let mut kx = 0.0;
-        while i < xs.len() && xs[i] - d == v {
-            kx += 1.0;
-            i += 1;
+/// A sorted sample as runs of equal values: (value, run length).
+fn runs(sorted: &[f64]) -> Vec<(f64, f64)> {
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for &v in sorted {
+        match out.last_mut() {
+            Some((last, n)) if *last == v => *n += 1.0,
+            _ => out.push((v, 1.0)),
         }
-        let mut ky = 0.0;
-        while j < ys.len() && ys[j] == v {
-            ky += 1.0;
+    }
+    out
+}
+
+fn cube_term(t: f64) -> f64 {
+    t * t * t - t
+}
+
+/// Ranks `x − d` among `y` from precomputed runs: O(runs), no re-sorting.
+///
+/// Shifting x by `d` keeps x's own runs and order, so only ties between an
+/// x run and a y run change with `d`; everything else is precomputed. The
+/// average rank of a run at positions `pos+1 ..= pos+t` is `pos + (t+1)/2`,
+/// exactly as R's `rank()` assigns it, so the sums are bit-identical.
+fn rank(xr: &[(f64, f64)], yr: &[(f64, f64)], base_ties: f64, d: f64) -> Ranked {
+    let mut j = 0;
+    let mut ys_below = 0.0;
+    let mut xs_before = 0.0;
+    let mut rank_sum_x = 0.0;
+    let mut tie_term = base_ties;
+    for &(xv, kx) in xr {
+        let v = xv - d;
+        while j < yr.len() && yr[j].0 < v {
+            ys_below += yr[j].1;
             j += 1;
         }
+        let ky = if j < yr.len() && yr[j].0 == v {
+            yr[j].1
+        } else {
+            0.0
+        };
         let t = kx + ky;
-        // The tied group occupies ranks position+1 ..= position+t.
-        rank_sum_x += kx * (position + (t + 1.0) / 2.0);
-        tie_term += t * t * t - t;
-        position += t;
+        if ky > 0.0 {
+            tie_term += cube_term(t) - cube_term(kx) - cube_term(ky);
+        }
+        rank_sum_x += kx * (xs_before + ys_below + (t + 1.0) / 2.0);
+        xs_before += kx;
     }
     Ranked {
         rank_sum_x,
@@ -81,9 +97,9 @@ fn rank(xs: &[f64], ys: &[f64], d: f64) -> Ranked {
 }
 
 /// R's `wdiff(d, zq)` from `wilcox.test.default`.
-fn wdiff(xs: &[f64], ys: &[f64], d: f64, zq: f64, correct: bool) -> Result<f64, StatsError> {
-    let (nx, ny) = (xs.len() as f64, ys.len() as f64);
-    let r = rank(xs, ys, d);
+fn wdiff(m: &ShiftModel, d: f64, zq: f64, correct: bool) -> Result<f64, StatsError> {
+    let (nx, ny) = (m.nx, m.ny);
+    let r = m.rank(d);
     let dz = r.rank_sum_x - nx * (nx + 1.0) / 2.0 - nx * ny / 2.0;
     let correction = if correct { sign(dz) * 0.5 } else { 0.0 };
     let sigma =
@@ -191,27 +207,42 @@ const UNIROOT_MAX_ITER: u32 = 1000;
 /// Sorted copies of the samples and the helpers R's `wilcox.test` builds on them.
 #[derive(Debug)]
 pub(crate) struct ShiftModel {
-    xs: Vec<f64>,
-    ys: Vec<f64>,
+    xr: Vec<(f64, f64)>,
+    yr: Vec<(f64, f64)>,
+    base_ties: f64,
+    nx: f64,
+    ny: f64,
 }
 
 impl ShiftModel {
     fn new(x: &[f64], y: &[f64]) -> Self {
         let mut xs = x.to_vec();
         let mut ys = y.to_vec();
-        xs.sort_by(f64::total_cmp);
-        ys.sort_by(f64::total_cmp);
-        Self { xs, ys }
+        xs.sort_unstable_by(f64::total_cmp);
+        ys.sort_unstable_by(f64::total_cmp);
+        let (xr, yr) = (runs(&xs), runs(&ys));
+        let base_ties = xr.iter().chain(&yr).map(|&(_, t)| cube_term(t)).sum();
+        Self {
+            xr,
+            yr,
+            base_ties,
+            nx: xs.len() as f64,
+            ny: ys.len() as f64,
+        }
+    }
+
+    fn rank(&self, d: f64) -> Ranked {
+        rank(&self.xr, &self.yr, self.base_ties, d)
     }
 
     fn mu_range(&self) -> (f64, f64) {
-        let (xmin, xmax) = (self.xs[0], self.xs[self.xs.len() - 1]);
-        let (ymin, ymax) = (self.ys[0], self.ys[self.ys.len() - 1]);
+        let (xmin, xmax) = (self.xr[0].0, self.xr[self.xr.len() - 1].0);
+        let (ymin, ymax) = (self.yr[0].0, self.yr[self.yr.len() - 1].0);
         (xmin - ymax, xmax - ymin)
     }
 
     pub(crate) fn wdiff(&self, d: f64, zq: f64, correct: bool) -> Result<f64, StatsError> {
-        wdiff(&self.xs, &self.ys, d, zq, correct)
+        wdiff(self, d, zq, correct)
     }
 
     /// R's `root(zq)` inside `wilcox.test`.
@@ -299,7 +330,7 @@ pub fn mann_whitney(
     }
     let model = ShiftModel::new(b, a);
     let (n1, n2) = (b.len() as f64, a.len() as f64);
-    let r = rank(&model.xs, &model.ys, 0.0);
+    let r = model.rank(0.0);
     let u1 = r.rank_sum_x - n1 * (n1 + 1.0) / 2.0;
     let u = u1.max(n1 * n2 - u1);
     let n = n1 + n2;
@@ -333,7 +364,7 @@ mod tests {
     #[test]
     fn ranks_handle_ties_across_and_within_samples() {
         // x = [1, 2, 2], y = [2, 3]: ranks 1, 3, 3 for x (the 2s tie at 2..4).
-        let r = rank(&[1.0, 2.0, 2.0], &[2.0, 3.0], 0.0);
+        let r = ShiftModel::new(&[2.0, 1.0, 2.0], &[3.0, 2.0]).rank(0.0);
         assert_eq!(r.rank_sum_x, 7.0);
         assert_eq!(r.tie_term, 24.0);
     }

@@ -43,6 +43,50 @@ impl Default for Summary {
 /// stay in L1 cache for the block's second pass.
 const BLOCK: usize = 1024;
 
+/// Independent accumulators, so the additions do not form one serial
+/// dependency chain and the compiler can keep them in vector registers.
+const LANES: usize = 8;
+
+fn lanes_sum_min_max(block: &[f64]) -> (f64, f64, f64) {
+    let mut sum = [0.0; LANES];
+    let mut min = [f64::INFINITY; LANES];
+    let mut max = [f64::NEG_INFINITY; LANES];
+    let chunks = block.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            sum[i] += c[i];
+            // Plain comparisons (not f64::min) vectorize; NaN is caught by the sum.
+            min[i] = if c[i] < min[i] { c[i] } else { min[i] };
+            max[i] = if c[i] > max[i] { c[i] } else { max[i] };
+        }
+    }
+    let (mut s, mut lo, mut hi) = (sum.iter().sum::<f64>(), f64::INFINITY, f64::NEG_INFINITY);
+    for i in 0..LANES {
+        lo = lo.min(min[i]);
+        hi = hi.max(max[i]);
+    }
+    for &x in rest {
+        s += x;
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    (s, lo, hi)
+}
+
+fn lanes_centered_squares(block: &[f64], mean: f64) -> f64 {
+    let mut acc = [0.0; LANES];
+    let chunks = block.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            let d = c[i] - mean;
+            acc[i] += d * d;
+        }
+    }
+    acc.iter().sum::<f64>() + rest.iter().map(|&x| (x - mean) * (x - mean)).sum::<f64>()
+}
+
 impl Summary {
     /// An empty summary.
     pub fn new() -> Self {
@@ -93,14 +137,7 @@ impl Summary {
     pub(crate) fn from_named_slice(input: &str, values: &[f64]) -> Result<Self, StatsError> {
         let mut total = Self::new();
         for (b, block) in values.chunks(BLOCK).enumerate() {
-            let mut sum = 0.0;
-            let mut min = f64::INFINITY;
-            let mut max = f64::NEG_INFINITY;
-            for &x in block {
-                sum += x;
-                min = min.min(x);
-                max = max.max(x);
-            }
+            let (sum, min, max) = lanes_sum_min_max(block);
             if !sum.is_finite() || !min.is_finite() || !max.is_finite() {
                 finite(input, block).map_err(|e| match e {
                     StatsError::NonFinite {
@@ -117,7 +154,7 @@ impl Summary {
             }
             let n = block.len() as f64;
             let mean = sum / n;
-            let m2: f64 = block.iter().map(|&x| (x - mean) * (x - mean)).sum();
+            let m2 = lanes_centered_squares(block, mean);
             total.merge(&Self {
                 n: block.len() as u64,
                 mean,
