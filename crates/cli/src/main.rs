@@ -4,10 +4,13 @@
 //!   rerank → generate) instrumented only through Flightdeck's public API,
 //!   writes `traces.jsonl`, `logs.jsonl`, `dashboard.json` and `metrics.prom`,
 //!   and prints the dashboard.
+//! * `flightdeck stats ...`: t-tests, Mann-Whitney, chi-square, SRM, power and
+//!   proportions on files of numbers, with `--json` for other tools.
 
 mod demo;
 mod files;
 mod serve;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,12 +29,35 @@ struct Cli {
 enum Command {
     /// Run simulated RAG requests and show what Flightdeck records.
     Demo(demo::DemoArgs),
+    /// Statistical tests for experiments and canaries (scipy/statsmodels/R-exact).
+    #[command(subcommand)]
+    Stats(stats::StatsCommand),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // Bad arguments: one line naming the problem (other tools parse our stderr).
+            let rendered = e.render().to_string();
+            let line = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let _ = std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("{line}\n"));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Stats(cmd) => stats::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

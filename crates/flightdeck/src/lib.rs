@@ -35,9 +35,13 @@
 //!
 //! # Feature flags
 //!
-//! None yet: the observability core is always on. The other crates
-//! (`otel`, `stats`, `experiments`, `flags`, `slo`, `golden`, `release`)
-//! join behind features of those names as they land.
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `stats` | no | [`stats`]: the `flightdeck-stats` crate |
+//!
+//! The observability core is always on. The other crates (`otel`,
+//! `experiments`, `flags`, `slo`, `golden`, `release`) join behind features
+//! of those names as they land.
 //!
 //! # Layer
 //!
@@ -52,5 +56,8 @@ pub use flightdeck_obs_core::{
     CorrelationContext, CorrelationId, DashboardData, ExportError, InitError, MetricsCollector,
     ObservabilitySettings, RequestScope, SettingsError, WriterStats,
 };
+#[cfg(feature = "stats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
+pub use flightdeck_stats as stats;
 
 pub use self::init::{ObservabilityGuard, ShutdownReport, init};

@@ -3,6 +3,7 @@
 mod bad_input;
 mod demo;
 mod prometheus;
+mod stats;
 
 use std::path::Path;
 use std::process::{Command, Output};
