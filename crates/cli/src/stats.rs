@@ -173,7 +173,7 @@ fn parse_fraction(what: &str, s: &str) -> anyhow::Result<Proportion> {
             .parse::<u64>()
             .map_err(|_| anyhow::anyhow!("{what}: {v:?} in {s:?} is not a whole number"))
     };
-    Ok(Proportion::new(parse(x)?, parse(n)?).with_context(|| format!("{what}: {s}"))?)
+    Proportion::new(parse(x)?, parse(n)?).with_context(|| format!("{what}: {s}"))
 }
 
 /// Prints `value` as one JSON object, or `table` rows as `label  value`.
