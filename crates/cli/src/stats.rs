@@ -11,7 +11,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use flightdeck::stats::{
     self, DEFAULT_SRM_ALPHA, Proportion, TTestKind, chi_square_independence, cohens_h,
-    mann_whitney, normal_sample_size, proportions_ztest, sample_ratio_mismatch, ttest_slices,
+    mann_whitney, normal_sample_size, proportions_ztest, sample_ratio_mismatch, ttest_sample_size,
+    ttest_slices,
 };
 use serde::Serialize;
 
@@ -26,7 +27,8 @@ pub(crate) enum StatsCommand {
     Chisq(ChisqArgs),
     /// Sample-ratio-mismatch check of observed arm sizes against configured weights.
     Srm(SrmArgs),
-    /// Per-group sample size for two proportions (two-sided, equal groups).
+    /// Per-group sample size (two-sided, equal groups): for means with
+    /// --effect-size (Cohen's d, t-test), or for two proportions with --baseline/--treatment.
     Power(PowerArgs),
     /// Two-proportion z-test of B against A, with the interval of the difference.
     Proportions(ProportionsArgs),
@@ -97,13 +99,17 @@ pub(crate) struct SrmArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("effect").required(true).args(["effect_size", "baseline"]))]
 pub(crate) struct PowerArgs {
-    /// Baseline conversion rate, e.g. 0.10.
-    #[arg(long)]
-    baseline: f64,
-    /// Treatment conversion rate to detect, e.g. 0.12.
-    #[arg(long)]
-    treatment: f64,
+    /// Standardized effect (Cohen's d) for a two-sample t-test.
+    #[arg(long, conflicts_with_all = ["baseline", "treatment"])]
+    effect_size: Option<f64>,
+    /// Baseline conversion rate, e.g. 0.10 (with --treatment).
+    #[arg(long, requires = "treatment")]
+    baseline: Option<f64>,
+    /// Treatment conversion rate to detect, e.g. 0.12 (with --baseline).
+    #[arg(long, requires = "baseline")]
+    treatment: Option<f64>,
     /// Significance level.
     #[arg(long, default_value_t = 0.05)]
     alpha: f64,
@@ -231,7 +237,6 @@ struct MannWhitneyOut {
 struct PowerOut {
     n_per_group: u64,
     n_per_group_exact: f64,
-    effect_size: f64,
 }
 
 pub(crate) fn run(cmd: StatsCommand) -> anyhow::Result<()> {
@@ -343,18 +348,27 @@ pub(crate) fn run(cmd: StatsCommand) -> anyhow::Result<()> {
             )
         }
         StatsCommand::Power(a) => {
-            let h = cohens_h(a.treatment, a.baseline).context("--baseline/--treatment")?;
-            let n = normal_sample_size(h, a.alpha, a.power).context("power")?;
+            let (label, effect, n) = match (a.effect_size, a.baseline, a.treatment) {
+                (Some(d), _, _) => {
+                    let n = ttest_sample_size(d, a.alpha, a.power).context("--effect-size")?;
+                    ("effect size (Cohen's d, t-test)", d, n)
+                }
+                (None, Some(p1), Some(p2)) => {
+                    let h = cohens_h(p2, p1).context("--baseline/--treatment")?;
+                    let n = normal_sample_size(h, a.alpha, a.power).context("power")?;
+                    ("effect size (Cohen's h, proportions)", h, n)
+                }
+                _ => bail!("give --effect-size, or --baseline and --treatment"),
+            };
             let out = PowerOut {
                 n_per_group: n.n_per_group,
                 n_per_group_exact: n.n_per_group_exact,
-                effect_size: h,
             };
             emit(
                 a.json,
                 &out,
                 &[
-                    ("effect size (Cohen's h)", g(h)),
+                    (label, g(effect)),
                     ("n per group", n.n_per_group.to_string()),
                     ("n per group (exact)", g(n.n_per_group_exact)),
                 ],

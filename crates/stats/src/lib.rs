@@ -14,6 +14,8 @@
 //!   interval exactly as R's `wilcox.test` (Kayenta's canary judge).
 //! * [`normal_sample_size`], [`normal_power`],
 //!   [`normal_minimum_detectable_effect`], [`cohens_h`]: planning two-proportion tests.
+//! * [`ttest_sample_size`], [`ttest_power`], [`ttest_minimum_detectable_effect`]:
+//!   planning t-tests (noncentral t, as statsmodels' `TTestIndPower`).
 //! * [`adjust_p_values`]: Bonferroni, Holm, Benjamini-Hochberg.
 //! * [`distributions`]: normal and Student t tails and quantiles accurate
 //!   to about 1e-12 relative at any degrees of freedom.
@@ -65,6 +67,7 @@ pub use self::mannwhitney::{MannWhitney, mann_whitney};
 pub use self::multiple::{Correction, adjust_p_values};
 pub use self::power::{
     SampleSize, cohens_h, normal_minimum_detectable_effect, normal_power, normal_sample_size,
+    ttest_minimum_detectable_effect, ttest_power, ttest_sample_size,
 };
 pub use self::proportions::{Proportion, ProportionsTest, proportions_ztest};
 pub use self::summary::Summary;

@@ -1,10 +1,12 @@
-//! Power and sample size for two proportions, as statsmodels'
-//! `NormalIndPower` with `proportion_effectsize` (Cohen's h), two-sided,
-//! equal groups.
+//! Power and sample size, two-sided, two equal groups:
+//!
+//! * two proportions: statsmodels' `NormalIndPower` with
+//!   `proportion_effectsize` (Cohen's h);
+//! * two means: statsmodels' `TTestIndPower` (noncentral t, Cohen's d).
 
 use serde::{Deserialize, Serialize};
 
-use crate::distributions::{norm_cdf, norm_ppf, norm_sf};
+use crate::distributions::{nct_cdf, nct_sf, norm_cdf, norm_ppf, norm_sf, t_ppf};
 use crate::error::{StatsError, unit_interval};
 use crate::mannwhitney::zeroin;
 
@@ -150,6 +152,125 @@ pub fn normal_minimum_detectable_effect(
     zeroin(0.0, hi, f(0.0)?, f(hi)?, f, 1e-14, 1000)
 }
 
+fn ttest_power_unchecked(d: f64, n: f64, alpha: f64) -> f64 {
+    // statsmodels: df = n1 + n2 - 2, effective nobs = 1 / (1/n1 + 1/n2).
+    let df = 2.0 * n - 2.0;
+    let nc = d * (n / 2.0).sqrt();
+    let crit = t_ppf(1.0 - alpha / 2.0, df);
+    nct_sf(crit, df, nc) + nct_cdf(-crit, df, nc)
+}
+
+/// Power of a two-sided two-sample t-test with `n_per_group` in each group
+/// for standardized effect `effect_size` (Cohen's d), as statsmodels'
+/// `TTestIndPower().power(effect_size, n, alpha)`.
+///
+/// # Errors
+///
+/// [`StatsError::OutOfUnitInterval`] for `alpha`, and
+/// [`StatsError::InvalidArgument`] unless `n_per_group > 1` and the effect
+/// size is finite.
+pub fn ttest_power(effect_size: f64, n_per_group: f64, alpha: f64) -> Result<f64, StatsError> {
+    unit_interval("alpha", alpha)?;
+    if !(n_per_group > 1.0 && n_per_group.is_finite() && effect_size.is_finite()) {
+        return Err(StatsError::InvalidArgument {
+            name: "sample size",
+            detail: format!(
+                "n per group {n_per_group} must exceed 1, effect size {effect_size} finite"
+            ),
+        });
+    }
+    Ok(ttest_power_unchecked(effect_size, n_per_group, alpha))
+}
+
+/// Per-group n for a two-sided two-sample t-test to reach `power` at
+/// `alpha` (statsmodels `TTestIndPower().solve_power(effect_size, alpha=,
+/// power=)`). The smallest answer is 2 per group: a t-test needs two
+/// observations per arm.
+///
+/// ```
+/// use flightdeck_stats::ttest_sample_size;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // A medium effect (d = 0.5) at 80% power: the textbook 64 per group.
+/// assert_eq!(ttest_sample_size(0.5, 0.05, 0.8)?.n_per_group, 64);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// As [`normal_sample_size`].
+pub fn ttest_sample_size(
+    effect_size: f64,
+    alpha: f64,
+    power: f64,
+) -> Result<SampleSize, StatsError> {
+    unit_interval("alpha", alpha)?;
+    unit_interval("power", power)?;
+    let d = effect_size.abs();
+    if !(d > 0.0 && d.is_finite()) {
+        return Err(StatsError::InvalidArgument {
+            name: "effect size",
+            detail: format!("{effect_size}: a non-zero finite effect is needed"),
+        });
+    }
+    if power <= alpha {
+        return Err(StatsError::InvalidArgument {
+            name: "power",
+            detail: format!("power {power} must exceed alpha {alpha}"),
+        });
+    }
+    let f = |n: f64| Ok(ttest_power_unchecked(d, n, alpha) - power);
+    let (mut lo, mut hi) = (2.0, 4.0);
+    if f(lo)? >= 0.0 {
+        return Ok(SampleSize {
+            n_per_group: 2,
+            n_per_group_exact: 2.0,
+        });
+    }
+    while f(hi)? < 0.0 {
+        lo = hi;
+        hi *= 2.0;
+        if hi > 1e12 {
+            return Err(StatsError::NoConvergence {
+                what: "sample size",
+                detail: format!("effect size {effect_size} is too small to reach power {power}"),
+            });
+        }
+    }
+    let exact = zeroin(lo, hi, f(lo)?, f(hi)?, f, 1e-12 * hi, 1000)?;
+    Ok(SampleSize {
+        n_per_group: exact.ceil() as u64,
+        n_per_group_exact: exact,
+    })
+}
+
+/// The smallest Cohen's d a two-sided t-test detects with `power` at
+/// `alpha` with `n_per_group` in each group.
+///
+/// # Errors
+///
+/// As [`ttest_sample_size`].
+pub fn ttest_minimum_detectable_effect(
+    n_per_group: f64,
+    alpha: f64,
+    power: f64,
+) -> Result<f64, StatsError> {
+    unit_interval("power", power)?;
+    ttest_power(0.0, n_per_group, alpha)?;
+    if power <= alpha {
+        return Err(StatsError::InvalidArgument {
+            name: "power",
+            detail: format!("power {power} must exceed alpha {alpha}"),
+        });
+    }
+    let f = |d: f64| Ok(ttest_power_unchecked(d, n_per_group, alpha) - power);
+    let mut hi = 1.0;
+    while f(hi)? < 0.0 {
+        hi *= 2.0;
+    }
+    zeroin(0.0, hi, f(0.0)?, f(hi)?, f, 1e-14, 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +282,19 @@ mod tests {
         assert!((p - 0.9).abs() < 1e-12, "{p}");
         let d = normal_minimum_detectable_effect(n.n_per_group_exact, 0.05, 0.9).unwrap();
         assert!((d - 0.2).abs() < 1e-10, "{d}");
+    }
+
+    #[test]
+    fn t_power_stays_finite_where_scipys_noncentral_t_returns_nan() {
+        // statsmodels 0.15 / scipy 1.17 give NaN for both of these.
+        let p = ttest_power(0.5, 1000.0, 0.05).unwrap();
+        assert!(p > 0.999_999 && p <= 1.0, "{p}");
+        let p = ttest_power(0.02, 1e6, 0.05).unwrap();
+        let normal = normal_power(0.02, 1e6, 0.05).unwrap();
+        assert!(
+            (p - normal).abs() < 1e-6,
+            "{p} vs normal approximation {normal}"
+        );
     }
 
     #[test]

@@ -213,6 +213,24 @@ fn chisq_srm_power_and_proportions_match_the_references() {
         "power n exact",
     );
 
+    let t = r["power_ttest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "medium")
+        .unwrap();
+    let v = json(&["stats", "power", "--effect-size", "0.5", "--json"]);
+    assert_eq!(
+        keys(&v),
+        BTreeSet::from(["n_per_group", "n_per_group_exact"])
+    );
+    assert_eq!(v["n_per_group"], t["n_per_group"]);
+    close(
+        &v["n_per_group_exact"],
+        &t["n_per_group_exact"],
+        "t power n exact",
+    );
+
     let q = r["proportions"]
         .as_array()
         .unwrap()

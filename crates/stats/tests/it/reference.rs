@@ -235,3 +235,39 @@ fn distribution_tails_match_scipy_to_1e_11() {
         );
     }
 }
+
+#[test]
+fn ttest_power_matches_statsmodels() {
+    let reference = fixture("reference.json");
+    let cases = reference["power_ttest"].as_array().unwrap();
+    assert!(cases.len() >= 5);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let (d, alpha, power) = (
+            num(&case["effect_size"]),
+            num(&case["alpha"]),
+            num(&case["power"]),
+        );
+        let n = flightdeck_stats::ttest_sample_size(d, alpha, power).unwrap();
+        assert_close(
+            n.n_per_group_exact,
+            num(&case["n_per_group_exact"]),
+            &format!("{name}/n exact"),
+        );
+        assert_eq!(
+            n.n_per_group,
+            case["n_per_group"].as_u64().unwrap(),
+            "{name}/n"
+        );
+        let achieved = flightdeck_stats::ttest_power(d, n.n_per_group as f64, alpha).unwrap();
+        assert_close(
+            achieved,
+            num(&case["achieved_power_at_n"]),
+            &format!("{name}/achieved power"),
+        );
+        let mde =
+            flightdeck_stats::ttest_minimum_detectable_effect(n.n_per_group as f64, alpha, power)
+                .unwrap();
+        assert_close(mde, num(&case["mde_at_n"]), &format!("{name}/mde"));
+    }
+}
