@@ -17,6 +17,8 @@
 //! * [`ttest_sample_size`], [`ttest_power`], [`ttest_minimum_detectable_effect`]:
 //!   planning t-tests (noncentral t, as statsmodels' `TTestIndPower`).
 //! * [`adjust_p_values`]: Bonferroni, Holm, Benjamini-Hochberg.
+//! * [`SequentialMonitor`]: an always-valid mSPRT p-value and confidence
+//!   sequence (Johari et al. 2022), so results can be watched continuously.
 //! * [`distributions`]: normal and Student t tails and quantiles accurate
 //!   to about 1e-12 relative at any degrees of freedom.
 //!
@@ -55,6 +57,7 @@ mod mannwhitney;
 mod multiple;
 mod power;
 mod proportions;
+mod sequential;
 mod summary;
 mod ttest;
 
@@ -70,5 +73,6 @@ pub use self::power::{
     ttest_minimum_detectable_effect, ttest_power, ttest_sample_size,
 };
 pub use self::proportions::{Proportion, ProportionsTest, proportions_ztest};
+pub use self::sequential::{DEFAULT_TUNING_N, SequentialLook, SequentialMonitor};
 pub use self::summary::Summary;
 pub use self::ttest::{TTest, TTestKind, ttest, ttest_slices};

@@ -41,3 +41,56 @@ fn welch_t_test_holds_its_false_positive_rate_on_aa_experiments() {
         "false-positive rate {rate} outside [{lo}, {hi}]"
     );
 }
+
+/// A/A experiments observed in batches of 100 per arm, 20 looks each.
+fn peeking_false_positive_rates(experiments: usize) -> (f64, f64) {
+    use flightdeck_stats::{SequentialMonitor, Summary};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let dist = Normal::new(50.0, 10.0).unwrap();
+    let alpha = 0.05;
+    let (mut naive, mut sequential) = (0, 0);
+    for _ in 0..experiments {
+        let (mut a, mut b) = (Summary::new(), Summary::new());
+        let mut monitor = SequentialMonitor::new(alpha, 2_000.0).unwrap();
+        let (mut naive_hit, mut seq_hit) = (false, false);
+        for _look in 0..20 {
+            for _ in 0..100 {
+                a.push(dist.sample(&mut rng)).unwrap();
+                b.push(dist.sample(&mut rng)).unwrap();
+            }
+            naive_hit |= flightdeck_stats::ttest(&a, &b, TTestKind::Welch, alpha)
+                .unwrap()
+                .p_value
+                < alpha;
+            seq_hit |= monitor.update(&a, &b).unwrap().reject;
+        }
+        naive += usize::from(naive_hit);
+        sequential += usize::from(seq_hit);
+    }
+    (
+        naive as f64 / experiments as f64,
+        sequential as f64 / experiments as f64,
+    )
+}
+
+#[test]
+fn peeking_every_100_inflates_the_t_test_but_not_the_sequential_test() {
+    let n = 2000;
+    let (naive, sequential) = peeking_false_positive_rates(n);
+    let (_, hi) = band(n as f64, 0.05);
+    // Checking a fixed-horizon t-test 20 times is the classic peeking error.
+    assert!(
+        naive > hi,
+        "naive peeking rate {naive} should exceed the band's top {hi}"
+    );
+    // The always-valid test stays within the band's upper end at every
+    // peek. It is conservative by construction (Ville's inequality bounds the
+    // rate over an infinite horizon), so its rate is expected below alpha.
+    assert!(
+        sequential <= hi,
+        "sequential false-positive rate {sequential} above {hi}"
+    );
+    eprintln!(
+        "A/A with 20 peeks: naive t-test {naive}, mSPRT {sequential} (alpha 0.05, band top {hi})"
+    );
+}
