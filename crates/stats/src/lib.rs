@@ -17,6 +17,8 @@
 //! * [`ttest_sample_size`], [`ttest_power`], [`ttest_minimum_detectable_effect`]:
 //!   planning t-tests (noncentral t, as statsmodels' `TTestIndPower`).
 //! * [`adjust_p_values`]: Bonferroni, Holm, Benjamini-Hochberg.
+//! * [`cuped`]: CUPED variance reduction with a pre-period covariate.
+//! * [`bootstrap_mean_diff`]: percentile bootstrap with an injected, seeded RNG.
 //! * [`SequentialMonitor`]: an always-valid mSPRT p-value and confidence
 //!   sequence (Johari et al. 2022), so results can be watched continuously.
 //! * [`distributions`]: normal and Student t tails and quantiles accurate
@@ -50,7 +52,9 @@
 //! workspace crate, no I/O, no runtime.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bootstrap;
 mod chisq;
+mod cuped;
 pub mod distributions;
 mod error;
 mod mannwhitney;
@@ -61,10 +65,12 @@ mod sequential;
 mod summary;
 mod ttest;
 
+pub use self::bootstrap::bootstrap_mean_diff;
 pub use self::chisq::{
     ChiSquare, DEFAULT_SRM_ALPHA, SampleRatioMismatch, chi_square_goodness_of_fit,
     chi_square_independence, sample_ratio_mismatch,
 };
+pub use self::cuped::{CupedAdjustment, cuped};
 pub use self::error::StatsError;
 pub use self::mannwhitney::{MannWhitney, mann_whitney};
 pub use self::multiple::{Correction, adjust_p_values};

@@ -90,7 +90,5 @@ fn peeking_every_100_inflates_the_t_test_but_not_the_sequential_test() {
         sequential <= hi,
         "sequential false-positive rate {sequential} above {hi}"
     );
-    eprintln!(
-        "A/A with 20 peeks: naive t-test {naive}, mSPRT {sequential} (alpha 0.05, band top {hi})"
-    );
+    // Measured 2026-11-23 with this seed: naive 0.2515, mSPRT 0.009 (docs/stats.md).
 }

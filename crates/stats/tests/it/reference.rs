@@ -271,3 +271,60 @@ fn ttest_power_matches_statsmodels() {
         assert_close(mde, num(&case["mde_at_n"]), &format!("{name}/mde"));
     }
 }
+
+#[test]
+fn cuped_matches_numpy_and_scipy_on_the_adjusted_data() {
+    let reference = fixture("reference.json");
+    for case in reference["cuped"].as_array().unwrap() {
+        let name = case["name"].as_str().unwrap();
+        let adj = flightdeck_stats::cuped(
+            &nums(&case["a_y"]),
+            &nums(&case["a_x"]),
+            &nums(&case["b_y"]),
+            &nums(&case["b_x"]),
+        )
+        .unwrap();
+        assert_close(adj.theta, num(&case["theta"]), &format!("{name}/theta"));
+        assert_close(
+            adj.variance_reduction,
+            num(&case["variance_reduction"]),
+            &format!("{name}/variance reduction"),
+        );
+        let r = ttest(&adj.a, &adj.b, TTestKind::Welch, 0.05).unwrap();
+        for (got, key) in [
+            (r.statistic, "statistic"),
+            (r.p_value, "p_value"),
+            (r.ci_low, "ci_low"),
+            (r.ci_high, "ci_high"),
+        ] {
+            assert_close(got, num(&case[key]), &format!("{name}/{key}"));
+        }
+    }
+}
+
+#[test]
+fn bootstrap_interval_agrees_with_welch_on_large_normal_samples() {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let (da, db) = (
+        Normal::new(10.0, 2.0).unwrap(),
+        Normal::new(10.3, 3.0).unwrap(),
+    );
+    let a: Vec<f64> = (0..2000).map(|_| da.sample(&mut rng)).collect();
+    let b: Vec<f64> = (0..2000).map(|_| db.sample(&mut rng)).collect();
+    let (lo, hi) = flightdeck_stats::bootstrap_mean_diff(&a, &b, 4000, 0.95, &mut rng).unwrap();
+    let w = ttest_slices(&a, &b, TTestKind::Welch, 0.05).unwrap();
+    let width = w.ci_high - w.ci_low;
+    // Monte Carlo error of a 4,000-resample percentile is a few percent of the width.
+    assert!(
+        (lo - w.ci_low).abs() < 0.05 * width,
+        "bootstrap low {lo} vs Welch {}",
+        w.ci_low
+    );
+    assert!(
+        (hi - w.ci_high).abs() < 0.05 * width,
+        "bootstrap high {hi} vs Welch {}",
+        w.ci_high
+    );
+}
