@@ -3,7 +3,7 @@
 
 use rand::Rng;
 
-use crate::error::{StatsError, finite, unit_interval};
+use crate::error::{StatsError, require_samples, unit_interval};
 
 /// Percentile bootstrap interval for `mean(b) − mean(a)`: each of
 /// `resamples` rounds draws both samples with replacement; the interval is
@@ -42,16 +42,7 @@ pub fn bootstrap_mean_diff(
             detail: format!("{resamples} is too few for a percentile interval; use at least 100"),
         });
     }
-    for (name, s) in [("sample a", a), ("sample b", b)] {
-        if s.is_empty() {
-            return Err(StatsError::TooFewObservations {
-                input: name.into(),
-                n: 0,
-                min: 1,
-            });
-        }
-        finite(name, s)?;
-    }
+    require_samples(a, b)?;
     let mean_of_resample = |s: &[f64], rng: &mut dyn rand::RngCore| {
         (0..s.len())
             .map(|_| s[rng.random_range(0..s.len())])

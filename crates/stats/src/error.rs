@@ -75,6 +75,28 @@ pub(crate) fn unit_interval(name: &'static str, value: f64) -> Result<f64, Stats
     }
 }
 
+/// Checks that each named arm has at least `min` observations.
+pub(crate) fn require_counts(arms: &[(&str, u64)], min: u64) -> Result<(), StatsError> {
+    match arms.iter().find(|(_, n)| *n < min) {
+        None => Ok(()),
+        Some((name, n)) => Err(StatsError::TooFewObservations {
+            input: (*name).to_owned(),
+            n: *n,
+            min,
+        }),
+    }
+}
+
+/// Checks that two samples are non-empty and finite.
+pub(crate) fn require_samples(a: &[f64], b: &[f64]) -> Result<(), StatsError> {
+    require_counts(
+        &[("sample a", a.len() as u64), ("sample b", b.len() as u64)],
+        1,
+    )?;
+    finite("sample a", a)?;
+    finite("sample b", b)
+}
+
 /// Checks that every value is finite.
 pub(crate) fn finite(input: &str, values: &[f64]) -> Result<(), StatsError> {
     match values.iter().position(|v| !v.is_finite()) {

@@ -17,7 +17,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::distributions::{norm_ppf, norm_sf};
-use crate::error::{StatsError, finite, unit_interval};
+use crate::error::{StatsError, require_samples, unit_interval};
 
 /// The result of [`mann_whitney`].
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -318,16 +318,7 @@ pub fn mann_whitney(
     confidence_level: f64,
 ) -> Result<MannWhitney, StatsError> {
     unit_interval("confidence level", confidence_level)?;
-    for (name, s) in [("sample a", a), ("sample b", b)] {
-        if s.is_empty() {
-            return Err(StatsError::TooFewObservations {
-                input: name.into(),
-                n: 0,
-                min: 1,
-            });
-        }
-        finite(name, s)?;
-    }
+    require_samples(a, b)?;
     let model = ShiftModel::new(b, a);
     let (n1, n2) = (b.len() as f64, a.len() as f64);
     let r = model.rank(0.0);

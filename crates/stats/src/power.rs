@@ -89,8 +89,32 @@ pub fn normal_sample_size(
     alpha: f64,
     power: f64,
 ) -> Result<SampleSize, StatsError> {
+    solve_sample_size(effect_size, alpha, power, 1e-6, power_unchecked)
+}
+
+/// Checks `alpha` and `power`, and that the power exceeds `alpha`.
+fn check_targets(alpha: f64, power: f64) -> Result<(), StatsError> {
     unit_interval("alpha", alpha)?;
     unit_interval("power", power)?;
+    if power <= alpha {
+        return Err(StatsError::InvalidArgument {
+            name: "power",
+            detail: format!("power {power} must exceed alpha {alpha}"),
+        });
+    }
+    Ok(())
+}
+
+/// Solves `power_of(|d|, n, alpha) = power` for n ≥ `min_n` (power grows
+/// with n): double the bracket from `[min_n, 2·max(min_n, 1)]`, then Brent.
+fn solve_sample_size(
+    effect_size: f64,
+    alpha: f64,
+    power: f64,
+    min_n: f64,
+    power_of: fn(f64, f64, f64) -> f64,
+) -> Result<SampleSize, StatsError> {
+    check_targets(alpha, power)?;
     let d = effect_size.abs();
     if !(d > 0.0 && d.is_finite()) {
         return Err(StatsError::InvalidArgument {
@@ -98,15 +122,14 @@ pub fn normal_sample_size(
             detail: format!("{effect_size}: a non-zero finite effect is needed"),
         });
     }
-    if power <= alpha {
-        return Err(StatsError::InvalidArgument {
-            name: "power",
-            detail: format!("power {power} must exceed alpha {alpha}"),
+    let f = |n: f64| Ok(power_of(d, n, alpha) - power);
+    let (mut lo, mut hi) = (min_n, 2.0 * min_n.max(1.0));
+    if f(lo)? >= 0.0 {
+        return Ok(SampleSize {
+            n_per_group: min_n.ceil() as u64,
+            n_per_group_exact: min_n,
         });
     }
-    let f = |n: f64| Ok(power_unchecked(d, n, alpha) - power);
-    // Bracket the root: power grows with n.
-    let (mut lo, mut hi) = (1e-6, 2.0);
     while f(hi)? < 0.0 {
         lo = hi;
         hi *= 2.0;
@@ -124,6 +147,22 @@ pub fn normal_sample_size(
     })
 }
 
+/// Solves `power_of(d, n, alpha) = power` for the effect d ≥ 0 (power grows with d).
+fn solve_mde(
+    n: f64,
+    alpha: f64,
+    power: f64,
+    power_of: fn(f64, f64, f64) -> f64,
+) -> Result<f64, StatsError> {
+    check_targets(alpha, power)?;
+    let f = |d: f64| Ok(power_of(d, n, alpha) - power);
+    let mut hi = 1.0;
+    while f(hi)? < 0.0 {
+        hi *= 2.0;
+    }
+    zeroin(0.0, hi, f(0.0)?, f(hi)?, f, 1e-14, 1000)
+}
+
 /// The smallest standardized effect a two-sided z-test detects with
 /// `power` at `alpha` with `n_per_group` in each group.
 ///
@@ -135,21 +174,8 @@ pub fn normal_minimum_detectable_effect(
     alpha: f64,
     power: f64,
 ) -> Result<f64, StatsError> {
-    unit_interval("alpha", alpha)?;
-    unit_interval("power", power)?;
     normal_power(0.0, n_per_group, alpha)?;
-    if power <= alpha {
-        return Err(StatsError::InvalidArgument {
-            name: "power",
-            detail: format!("power {power} must exceed alpha {alpha}"),
-        });
-    }
-    let f = |d: f64| Ok(power_unchecked(d, n_per_group, alpha) - power);
-    let mut hi = 1.0;
-    while f(hi)? < 0.0 {
-        hi *= 2.0;
-    }
-    zeroin(0.0, hi, f(0.0)?, f(hi)?, f, 1e-14, 1000)
+    solve_mde(n_per_group, alpha, power, power_unchecked)
 }
 
 fn ttest_power_unchecked(d: f64, n: f64, alpha: f64) -> f64 {
@@ -204,44 +230,7 @@ pub fn ttest_sample_size(
     alpha: f64,
     power: f64,
 ) -> Result<SampleSize, StatsError> {
-    unit_interval("alpha", alpha)?;
-    unit_interval("power", power)?;
-    let d = effect_size.abs();
-    if !(d > 0.0 && d.is_finite()) {
-        return Err(StatsError::InvalidArgument {
-            name: "effect size",
-            detail: format!("{effect_size}: a non-zero finite effect is needed"),
-        });
-    }
-    if power <= alpha {
-        return Err(StatsError::InvalidArgument {
-            name: "power",
-            detail: format!("power {power} must exceed alpha {alpha}"),
-        });
-    }
-    let f = |n: f64| Ok(ttest_power_unchecked(d, n, alpha) - power);
-    let (mut lo, mut hi) = (2.0, 4.0);
-    if f(lo)? >= 0.0 {
-        return Ok(SampleSize {
-            n_per_group: 2,
-            n_per_group_exact: 2.0,
-        });
-    }
-    while f(hi)? < 0.0 {
-        lo = hi;
-        hi *= 2.0;
-        if hi > 1e12 {
-            return Err(StatsError::NoConvergence {
-                what: "sample size",
-                detail: format!("effect size {effect_size} is too small to reach power {power}"),
-            });
-        }
-    }
-    let exact = zeroin(lo, hi, f(lo)?, f(hi)?, f, 1e-12 * hi, 1000)?;
-    Ok(SampleSize {
-        n_per_group: exact.ceil() as u64,
-        n_per_group_exact: exact,
-    })
+    solve_sample_size(effect_size, alpha, power, 2.0, ttest_power_unchecked)
 }
 
 /// The smallest Cohen's d a two-sided t-test detects with `power` at
@@ -255,20 +244,8 @@ pub fn ttest_minimum_detectable_effect(
     alpha: f64,
     power: f64,
 ) -> Result<f64, StatsError> {
-    unit_interval("power", power)?;
     ttest_power(0.0, n_per_group, alpha)?;
-    if power <= alpha {
-        return Err(StatsError::InvalidArgument {
-            name: "power",
-            detail: format!("power {power} must exceed alpha {alpha}"),
-        });
-    }
-    let f = |d: f64| Ok(ttest_power_unchecked(d, n_per_group, alpha) - power);
-    let mut hi = 1.0;
-    while f(hi)? < 0.0 {
-        hi *= 2.0;
-    }
-    zeroin(0.0, hi, f(0.0)?, f(hi)?, f, 1e-14, 1000)
+    solve_mde(n_per_group, alpha, power, ttest_power_unchecked)
 }
 
 #[cfg(test)]

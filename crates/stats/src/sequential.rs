@@ -29,7 +29,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{StatsError, unit_interval};
+use crate::error::{StatsError, require_counts, unit_interval};
 use crate::summary::Summary;
 
 /// Default planned sample size per arm used to tune the mixture.
@@ -139,15 +139,7 @@ impl SequentialMonitor {
     /// [`StatsError::TooFewObservations`] with fewer than 2 observations per
     /// arm, and [`StatsError::ZeroVariance`] when both arms are constant.
     pub fn update(&mut self, a: &Summary, b: &Summary) -> Result<SequentialLook, StatsError> {
-        for (name, s) in [("sample a", a), ("sample b", b)] {
-            if s.count() < 2 {
-                return Err(StatsError::TooFewObservations {
-                    input: name.into(),
-                    n: s.count(),
-                    min: 2,
-                });
-            }
-        }
+        require_counts(&[("sample a", a.count()), ("sample b", b.count())], 2)?;
         let v = a.variance() / a.count() as f64 + b.variance() / b.count() as f64;
         if v <= 0.0 {
             return Err(StatsError::ZeroVariance {

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::distributions::{norm_ppf, t_cdf, t_ppf, t_sf};
-use crate::error::{StatsError, unit_interval};
+use crate::error::{StatsError, require_counts, unit_interval};
 use crate::summary::Summary;
 
 /// Which t-test.
@@ -73,15 +73,7 @@ pub struct TTest {
 /// [`StatsError::OutOfUnitInterval`] for `alpha` outside (0, 1).
 pub fn ttest(a: &Summary, b: &Summary, kind: TTestKind, alpha: f64) -> Result<TTest, StatsError> {
     unit_interval("alpha", alpha)?;
-    for (name, s) in [("sample a", a), ("sample b", b)] {
-        if s.count() < 2 {
-            return Err(StatsError::TooFewObservations {
-                input: name.into(),
-                n: s.count(),
-                min: 2,
-            });
-        }
-    }
+    require_counts(&[("sample a", a.count()), ("sample b", b.count())], 2)?;
     let (na, nb) = (a.count() as f64, b.count() as f64);
     let (va, vb) = (a.variance(), b.variance());
     if va == 0.0 && vb == 0.0 {
