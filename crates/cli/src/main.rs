@@ -4,12 +4,15 @@
 //!   rerank → generate) instrumented only through Flightdeck's public API,
 //!   writes `traces.jsonl`, `logs.jsonl`, `dashboard.json` and `metrics.prom`,
 //!   and prints the dashboard.
+//! * `flightdeck slo rules|validate`: Sloth-compatible Prometheus rules from
+//!   SLO specs.
 //! * `flightdeck stats ...`: t-tests, Mann-Whitney, chi-square, SRM, power and
 //!   proportions on files of numbers, with `--json` for other tools.
 
 mod demo;
 mod files;
 mod serve;
+mod slo;
 mod stats;
 
 use std::path::PathBuf;
@@ -32,6 +35,9 @@ enum Command {
     /// Statistical tests for experiments and canaries (scipy/statsmodels/R-exact).
     #[command(subcommand)]
     Stats(stats::StatsCommand),
+    /// SLOs: generate Sloth-compatible Prometheus rules, validate specs.
+    #[command(subcommand)]
+    Slo(slo::SloCommand),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +64,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Stats(cmd) => stats::run(cmd),
+        Command::Slo(cmd) => slo::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

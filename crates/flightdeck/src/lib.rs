@@ -38,10 +38,11 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `stats` | no | [`stats`]: the `flightdeck-stats` crate |
+//! | `slo` | no | [`slo`]: the `flightdeck-slo` crate |
 //!
 //! The observability core is always on. The other crates (`otel`,
-//! `experiments`, `flags`, `slo`, `golden`, `release`) join behind features
-//! of those names as they land.
+//! `experiments`, `flags`, `golden`, `release`) join behind features of
+//! those names as they land.
 //!
 //! # Layer
 //!
@@ -56,6 +57,9 @@ pub use flightdeck_obs_core::{
     CorrelationContext, CorrelationId, DashboardData, ExportError, InitError, MetricsCollector,
     ObservabilitySettings, RequestScope, SettingsError, WriterStats,
 };
+#[cfg(feature = "slo")]
+#[cfg_attr(docsrs, doc(cfg(feature = "slo")))]
+pub use flightdeck_slo as slo;
 #[cfg(feature = "stats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 pub use flightdeck_stats as stats;

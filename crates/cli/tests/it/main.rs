@@ -3,6 +3,7 @@
 mod bad_input;
 mod demo;
 mod prometheus;
+mod slo;
 mod stats;
 
 use std::path::Path;

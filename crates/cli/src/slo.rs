@@ -1,0 +1,79 @@
+//! `flightdeck slo`: Prometheus rules from SLO specs.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use flightdeck::slo::{AlertWindows, GenerateOptions, PromDuration, SloSpec, generate};
+
+use crate::files::write_atomic;
+
+/// The `slo` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SloCommand {
+    /// Generate recording and alerting rules (Sloth-compatible) from a spec.
+    Rules(RulesArgs),
+    /// Check a spec; prints nothing and exits 0 when it is valid.
+    Validate(ValidateArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RulesArgs {
+    /// A Sloth prometheus/v1 spec or an OpenSLO v1alpha SLO (YAML).
+    #[arg(long, value_name = "FILE")]
+    spec: PathBuf,
+    /// Write the rules here (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// The SLO period (30d and 28d have built-in windows; others need --windows).
+    #[arg(long, value_name = "DURATION")]
+    period: Option<String>,
+    /// A Sloth AlertWindows file for custom periods or windows.
+    #[arg(long, value_name = "FILE")]
+    windows: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ValidateArgs {
+    /// The spec to check.
+    file: PathBuf,
+}
+
+fn load_spec(path: &PathBuf) -> anyhow::Result<SloSpec> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(SloSpec::from_yaml(&text, &path.display().to_string())?)
+}
+
+pub(crate) fn run(cmd: SloCommand) -> anyhow::Result<()> {
+    match cmd {
+        SloCommand::Validate(a) => {
+            load_spec(&a.file)?;
+            Ok(())
+        }
+        SloCommand::Rules(a) => {
+            let spec = load_spec(&a.spec)?;
+            let mut options = GenerateOptions::new();
+            if let Some(p) = &a.period {
+                let period =
+                    PromDuration::parse(p).map_err(|m| anyhow::anyhow!("--period: {m}"))?;
+                options = options.with_period(period);
+            }
+            if let Some(w) = &a.windows {
+                let text = std::fs::read_to_string(w)
+                    .with_context(|| format!("cannot read {}", w.display()))?;
+                options =
+                    options.with_windows(AlertWindows::from_yaml(&text, &w.display().to_string())?);
+            }
+            let yaml = generate(&spec, &options)?.to_yaml();
+            match &a.out {
+                Some(path) => write_atomic(path, yaml.as_bytes()),
+                None => {
+                    std::io::stdout().lock().write_all(yaml.as_bytes())?;
+                    Ok(())
+                }
+            }
+        }
+    }
+}

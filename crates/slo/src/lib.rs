@@ -1,0 +1,57 @@
+//! SLOs and error budgets for Flightdeck, starting with Sloth-compatible
+//! Prometheus rule generation.
+//!
+//! This crate provides:
+//!
+//! * [`SloSpec`]: SLO specs in Sloth's `prometheus/v1` format or as OpenSLO
+//!   `v1alpha` SLOs, validated with Sloth's rules.
+//! * [`AlertWindows`]: multiwindow, multi-burn-rate alert windows (the SRE
+//!   workbook defaults for 30d and 28d, or Sloth `AlertWindows` files).
+//! * [`generate`]: the recording and alerting rules, rule for rule what
+//!   Sloth v0.16 generates (checked against Sloth's own expected outputs).
+//!
+//! # Usage
+//!
+//! ```
+//! use flightdeck_slo::{GenerateOptions, SloSpec, generate};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let spec = SloSpec::from_yaml(r#"
+//! version: prometheus/v1
+//! service: rag
+//! slos:
+//!   - name: availability
+//!     objective: 99.9
+//!     sli:
+//!       events:
+//!         error_query: sum(rate(flightdeck_operations_total{operation="rag.request",outcome="error"}[{{.window}}]))
+//!         total_query: sum(rate(flightdeck_operations_total{operation="rag.request"}[{{.window}}]))
+//!     alerting:
+//!       name: RagAvailability
+//! "#, "rag-slos.yaml")?;
+//! let rules = generate(&spec, &GenerateOptions::new())?;
+//! assert_eq!(rules.groups.len(), 3);
+//! assert!(rules.to_yaml().contains("slo:sli_error:ratio_rate5m"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! None.
+//!
+//! # Layer
+//!
+//! Layer 2 in `docs/architecture.md`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod duration;
+mod error;
+mod rules;
+mod spec;
+mod windows;
+
+pub use self::duration::PromDuration;
+pub use self::error::SpecError;
+pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate};
+pub use self::spec::{AlertSettings, Alerting, Sli, Slo, SloSpec, SpecFormat};
+pub use self::windows::{AlertWindows, BurnWindow};

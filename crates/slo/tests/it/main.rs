@@ -1,0 +1,3 @@
+//! flightdeck-slo integration tests. One binary (STYLE.md B.6).
+
+mod sloth;
