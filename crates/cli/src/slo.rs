@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use flightdeck::slo::{AlertWindows, GenerateOptions, PromDuration, SloSpec, generate};
+use flightdeck::slo::{
+    AlertWindows, GenerateOptions, PromDuration, SloSpec, generate, promtool_tests,
+};
 
 use crate::files::write_atomic;
 
@@ -32,6 +34,10 @@ pub(crate) struct RulesArgs {
     /// A Sloth AlertWindows file for custom periods or windows.
     #[arg(long, value_name = "FILE")]
     windows: Option<PathBuf>,
+    /// Also write a `promtool test rules` file proving each SLO's alerts fire
+    /// under a fast burn and stay quiet at 0.5x (needs --out).
+    #[arg(long, value_name = "FILE", requires = "out")]
+    tests: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -68,7 +74,18 @@ pub(crate) fn run(cmd: SloCommand) -> anyhow::Result<()> {
             }
             let yaml = generate(&spec, &options)?.to_yaml();
             match &a.out {
-                Some(path) => write_atomic(path, yaml.as_bytes()),
+                Some(path) => {
+                    write_atomic(path, yaml.as_bytes())?;
+                    if let Some(tests) = &a.tests {
+                        // promtool resolves rule_files relative to the test file; an
+                        // absolute path works wherever the two files live.
+                        let rules = std::fs::canonicalize(path)
+                            .with_context(|| format!("cannot resolve {}", path.display()))?;
+                        let text = promtool_tests(&spec, &options, &rules.display().to_string())?;
+                        write_atomic(tests, text.as_bytes())?;
+                    }
+                    Ok(())
+                }
                 None => {
                     std::io::stdout().lock().write_all(yaml.as_bytes())?;
                     Ok(())

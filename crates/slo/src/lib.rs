@@ -9,6 +9,8 @@
 //!   workbook defaults for 30d and 28d, or Sloth `AlertWindows` files).
 //! * [`generate`]: the recording and alerting rules, rule for rule what
 //!   Sloth v0.16 generates (checked against Sloth's own expected outputs).
+//! * [`promtool_tests`]: a `promtool test rules` file proving each SLO's
+//!   alerts fire under a sustained fast burn and stay quiet at 0.5×.
 //!
 //! # Usage
 //!
@@ -46,12 +48,14 @@
 
 mod duration;
 mod error;
+mod promtest;
 mod rules;
 mod spec;
 mod windows;
 
 pub use self::duration::PromDuration;
 pub use self::error::SpecError;
+pub use self::promtest::promtool_tests;
 pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate};
 pub use self::spec::{AlertSettings, Alerting, Sli, Slo, SloSpec, SpecFormat};
 pub use self::windows::{AlertWindows, BurnWindow};

@@ -249,3 +249,79 @@ fn the_comparison_catches_a_wrong_period() {
         "{message}"
     );
 }
+
+#[test]
+fn generated_promtool_tests_pass_for_every_fixture() {
+    let windows_7d = {
+        let (text, path) = fixture("windows/7d.yaml");
+        AlertWindows::from_yaml(&text, &path.display().to_string()).unwrap()
+    };
+    let cases = [
+        ("in-base.yaml", GenerateOptions::new()),
+        (
+            "in-base.yaml",
+            GenerateOptions::new().with_period(PromDuration::parse("28d").unwrap()),
+        ),
+        (
+            "in-base.yaml",
+            GenerateOptions::new().with_windows(windows_7d),
+        ),
+        ("example-getting-started.in.yml", GenerateOptions::new()),
+    ];
+    for (i, (input, opts)) in cases.into_iter().enumerate() {
+        let (text, path) = fixture(input);
+        let spec = SloSpec::from_yaml(&text, &path.display().to_string()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("rules.yml"),
+            generate(&spec, &opts).unwrap().to_yaml(),
+        )
+        .unwrap();
+        let tests = flightdeck_slo::promtool_tests(&spec, &opts, "rules.yml").unwrap();
+        assert!(
+            tests.contains("burn fires every alert") && tests.contains("0.5x burn stays quiet"),
+            "{tests}"
+        );
+        std::fs::write(dir.path().join("rules.test.yml"), &tests).unwrap();
+        let out = Command::new("promtool")
+            .args(["test", "rules", "rules.test.yml"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "case {i} ({input}): promtool test rules failed:\n{}{}\n{tests}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn generated_promtool_tests_fail_when_the_alert_is_wrong() {
+    // Guards the guard: break the page threshold and promtool must notice.
+    let (text, path) = fixture("example-getting-started.in.yml");
+    let spec = SloSpec::from_yaml(&text, &path.display().to_string()).unwrap();
+    let opts = GenerateOptions::new();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = generate(&spec, &opts)
+        .unwrap()
+        .to_yaml()
+        .replace("(14.4 * ", "(40 * ")
+        .replace("(6 * ", "(40 * ");
+    std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+    std::fs::write(
+        dir.path().join("rules.test.yml"),
+        flightdeck_slo::promtool_tests(&spec, &opts, "rules.yml").unwrap(),
+    )
+    .unwrap();
+    let out = Command::new("promtool")
+        .args(["test", "rules", "rules.test.yml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a broken page threshold must fail the generated tests"
+    );
+}
