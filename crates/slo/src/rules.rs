@@ -183,6 +183,11 @@ impl<'a> SloRules<'a> {
         }
     }
 
+    /// The shortest alert window: the base of the period ratio and current burn rate.
+    fn shortest(&self) -> PromDuration {
+        self.windows.all_windows()[0]
+    }
+
     fn ratio_name(window: PromDuration) -> String {
         format!("slo:sli_error:ratio_rate{window}")
     }
@@ -216,9 +221,10 @@ impl<'a> SloRules<'a> {
                 }
             })
             .collect();
-        // The period ratio, "optimized" as Sloth does: the mean of the 5m ratios.
+        // The period ratio, "optimized" as Sloth does: the mean of the shortest
+        // window's ratios (5m for every Sloth window set).
         let p = self.windows.period.to_string();
-        let five = Self::ratio_name(PromDuration::parse("5m").expect("a valid literal"));
+        let five = Self::ratio_name(self.shortest());
         rules.push(Rule {
             record: Some(Self::ratio_name(self.windows.period)),
             alert: None,
@@ -273,9 +279,7 @@ impl<'a> SloRules<'a> {
                 record("slo:time_period:days", format!("vector({days})"), l()),
                 record(
                     "slo:current_burn_rate:ratio",
-                    burn(Self::ratio_name(
-                        PromDuration::parse("5m").expect("a valid literal"),
-                    )),
+                    burn(Self::ratio_name(self.shortest())),
                     l(),
                 ),
                 record(

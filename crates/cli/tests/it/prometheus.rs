@@ -126,3 +126,135 @@ fn a_real_prometheus_scrapes_the_demo() {
     assert!(targets.contains("\"health\":\"up\""), "{targets}");
     drop(demo);
 }
+
+/// Whether an alert with `alertname` and `sloth_severity` is in `state`.
+fn alert_in_state(prom: SocketAddr, alertname: &str, severity: &str, state: &str) -> Option<bool> {
+    let body = http_get(prom, "/api/v1/alerts")?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    let alerts = v["data"]["alerts"].as_array()?;
+    Some(alerts.iter().any(|a| {
+        a["labels"]["alertname"] == alertname
+            && a["labels"]["sloth_severity"] == severity
+            && a["state"] == state
+    }))
+}
+
+#[test]
+fn generated_slo_rules_page_in_a_real_prometheus_and_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    // An SLO over the demo's own request counter. The demo fails about 8% of
+    // requests: an 80x burn of a 99.9% objective.
+    let spec = dir.path().join("slo.yaml");
+    std::fs::write(
+        &spec,
+        r#"version: prometheus/v1
+service: demo
+slos:
+  - name: requests-availability
+    objective: 99.9
+    sli:
+      events:
+        error_query: sum(rate(flightdeck_operations_total{operation="rag.request",outcome="error"}[{{.window}}]))
+        total_query: sum(rate(flightdeck_operations_total{operation="rag.request"}[{{.window}}]))
+    alerting:
+      name: DemoAvailability
+"#,
+    )
+    .unwrap();
+    // A one-hour period with second-scale windows, so a test sees both the
+    // page and its recovery (the same shape as the SRE workbook's windows).
+    let windows = dir.path().join("windows.yaml");
+    std::fs::write(
+        &windows,
+        "apiVersion: sloth.slok.dev/v1\nkind: AlertWindows\nspec:\n  sloPeriod: 1h\n  page:\n    quick: {errorBudgetPercent: 2, shortWindow: 10s, longWindow: 30s}\n    slow: {errorBudgetPercent: 5, shortWindow: 20s, longWindow: 1m}\n  ticket:\n    quick: {errorBudgetPercent: 10, shortWindow: 30s, longWindow: 2m}\n    slow: {errorBudgetPercent: 10, shortWindow: 1m, longWindow: 3m}\n",
+    )
+    .unwrap();
+    let rules = dir.path().join("rules.yml");
+    crate::run_ok(
+        flightdeck()
+            .args(["slo", "rules", "--spec"])
+            .arg(&spec)
+            .arg("--windows")
+            .arg(&windows)
+            .arg("--out")
+            .arg(&rules),
+    );
+
+    let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let prom_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let _demo = KillOnDrop(
+        flightdeck()
+            .args([
+                "demo",
+                "--requests",
+                "2000",
+                "--concurrency",
+                "8",
+                "--time-scale",
+                "0.3",
+                "--linger-secs",
+                "300",
+            ])
+            .arg("--prometheus-listen")
+            .arg(metrics_addr.to_string())
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    poll(Duration::from_secs(20), || {
+        http_get(metrics_addr, "/metrics")
+    })
+    .expect("/metrics answers");
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['{metrics_addr}']\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let _prom = KillOnDrop(
+        tool("prometheus")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address={prom_addr}"))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    poll(Duration::from_secs(20), || http_get(prom_addr, "/-/ready"))
+        .expect("prometheus becomes ready");
+    let rules_loaded = http_get(prom_addr, "/api/v1/rules").unwrap();
+    assert!(rules_loaded.contains("DemoAvailability"), "{rules_loaded}");
+
+    // The first samples take about 6 s; the page alert has no `for`, so it fires
+    // on the first evaluation where both windows burn too fast.
+    let fired = poll(Duration::from_secs(60), || {
+        alert_in_state(prom_addr, "DemoAvailability", "page", "firing").filter(|f| *f)
+    });
+    assert_eq!(
+        fired,
+        Some(true),
+        "the page alert fired while the demo was failing requests"
+    );
+
+    // The demo stops sending requests after about 30 s; once the page windows
+    // (at most 1m) hold no errors, the alert resolves.
+    let resolved = poll(Duration::from_secs(180), || {
+        alert_in_state(prom_addr, "DemoAvailability", "page", "firing").filter(|f| !*f)
+    });
+    assert_eq!(
+        resolved,
+        Some(false),
+        "the page alert resolved after the errors stopped"
+    );
+}
