@@ -8,7 +8,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flightdeck_slo::{GenerateOptions, SloSpec, generate};
+use flightdeck_slo::{
+    GenerateOptions, ManualClock, PromDuration, SliKind, SloDefinition, SloMonitor, SloSpec,
+    generate,
+};
 
 fn spec_with(n: usize) -> String {
     let mut s =
@@ -39,6 +42,55 @@ fn generation(c: &mut Criterion) {
     g.finish();
 }
 
+fn monitor() -> SloMonitor {
+    let def = SloDefinition::new(
+        "avail",
+        SliKind::Availability,
+        0.999,
+        PromDuration::parse("30d").unwrap(),
+    )
+    .unwrap();
+    SloMonitor::with_clock(def, ManualClock::new(1_700_000_000))
+}
+
+fn monitoring(c: &mut Criterion) {
+    let mut g = c.benchmark_group("slo_monitor");
+    let m = monitor();
+    g.bench_function("record_success", |b| b.iter(|| m.record_success()));
+    let m2 = monitor();
+    g.bench_function("record_success_2_threads", |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..2 {
+                    s.spawn(|| {
+                        for _ in 0..iters {
+                            m2.record_success();
+                        }
+                    });
+                }
+            });
+            start.elapsed()
+        })
+    });
+    // A full 30-day window of data, one event per minute.
+    let clock = ManualClock::new(1_700_000_000);
+    let def = SloDefinition::new(
+        "avail",
+        SliKind::Availability,
+        0.999,
+        PromDuration::parse("30d").unwrap(),
+    )
+    .unwrap();
+    let full = SloMonitor::with_clock(def, clock.clone());
+    for _ in 0..(30 * 24 * 60) {
+        clock.advance(Duration::from_secs(60));
+        full.record_success();
+    }
+    g.bench_function("status_30d", |b| b.iter(|| black_box(full.status())));
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -49,6 +101,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = generation
+    targets = generation, monitoring
 }
 criterion_main!(benches);

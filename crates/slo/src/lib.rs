@@ -9,6 +9,9 @@
 //!   workbook defaults for 30d and 28d, or Sloth `AlertWindows` files).
 //! * [`generate`]: the recording and alerting rules, rule for rule what
 //!   Sloth v0.16 generates (checked against Sloth's own expected outputs).
+//! * [`SloMonitor`]: in-process tracking: O(1) lock-free recording into
+//!   fixed time buckets, [`SloStatus`] (SLI, budget, burn rates, time to
+//!   exhaustion) and multiwindow burn-rate alerts with transitions and callbacks.
 //! * [`promtool_tests`]: a `promtool test rules` file proving each SLO's
 //!   alerts fire under a sustained fast burn and stay quiet at 0.5×.
 //!
@@ -48,6 +51,7 @@
 
 mod duration;
 mod error;
+mod monitor;
 mod promtest;
 mod rules;
 mod spec;
@@ -55,6 +59,10 @@ mod windows;
 
 pub use self::duration::PromDuration;
 pub use self::error::SpecError;
+pub use self::monitor::{
+    AlertTransition, BurnRate, Clock, ManualClock, SliKind, SloDefinition, SloMonitor, SloStatus,
+    SystemClock,
+};
 pub use self::promtest::promtool_tests;
 pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate};
 pub use self::spec::{AlertSettings, Alerting, Sli, Slo, SloSpec, SpecFormat};

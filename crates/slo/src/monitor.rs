@@ -1,0 +1,803 @@
+//! [`SloMonitor`]: in-process SLO tracking with error budgets and
+//! multiwindow, multi-burn-rate alerts.
+//!
+//! Events land in fixed rings of per-minute and per-hour buckets, so memory is
+//! independent of the event count (a 30-day window is about 0.5 MiB) and
+//! recording is O(1) and lock-free: one packed `fetch_add` per ring. Time
+//! comes from an injected [`Clock`], so tests drive it by hand.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::PromDuration;
+use crate::error::SpecError;
+use crate::windows::AlertWindows;
+
+/// Wall-clock time in seconds since the Unix epoch.
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Now.
+    fn now_secs(&self) -> u64;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_secs(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+}
+
+/// A clock moved by hand. Clones share the time.
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock(Arc<AtomicU64>);
+
+impl ManualClock {
+    /// A clock at `secs`.
+    pub fn new(secs: u64) -> Self {
+        Self(Arc::new(AtomicU64::new(secs)))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, d: Duration) {
+        self.0.fetch_add(d.as_secs(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_secs(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What a good event is.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SliKind {
+    /// Good = succeeded (availability, or 1 − error rate).
+    Availability,
+    /// Good = latency at or under the threshold.
+    Latency {
+        /// Threshold in milliseconds.
+        threshold_ms: f64,
+    },
+    /// Good = quality score at or above the threshold.
+    Quality {
+        /// Threshold score.
+        threshold: f64,
+    },
+}
+
+/// An SLO evaluated in process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SloDefinition {
+    /// Name.
+    pub name: String,
+    /// What counts as good.
+    pub sli: SliKind,
+    /// Objective as a ratio, e.g. 0.999.
+    pub objective: f64,
+    /// Rolling window, e.g. 30d.
+    pub window: PromDuration,
+    /// Alert windows (their factors are computed for `window`).
+    pub alerts: AlertWindows,
+    /// No alert fires while the long window holds fewer events than this.
+    pub min_events: u64,
+}
+
+impl SloDefinition {
+    /// A rolling-window SLO with the built-in alert windows for 30d or 28d.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::Invalid`] for an objective outside (0, 1), a window
+    /// without built-in alert windows, or a non-finite threshold.
+    pub fn new(
+        name: &str,
+        sli: SliKind,
+        objective: f64,
+        window: PromDuration,
+    ) -> Result<Self, SpecError> {
+        let alerts = AlertWindows::builtin(window).ok_or_else(|| {
+            SpecError::invalid(
+                name,
+                "window",
+                format!("{window} has no built-in alert windows; use with_alert_windows"),
+            )
+        })?;
+        Self::with_alert_windows(name, sli, objective, alerts)
+    }
+
+    /// An SLO over `alerts.period` with custom alert windows.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub fn with_alert_windows(
+        name: &str,
+        sli: SliKind,
+        objective: f64,
+        alerts: AlertWindows,
+    ) -> Result<Self, SpecError> {
+        if !(objective > 0.0 && objective < 1.0) {
+            return Err(SpecError::invalid(
+                name,
+                "objective",
+                format!("{objective} is not within (0, 1), e.g. 0.999"),
+            ));
+        }
+        let threshold_ok = match sli {
+            SliKind::Availability => true,
+            SliKind::Latency { threshold_ms } => threshold_ms.is_finite() && threshold_ms > 0.0,
+            SliKind::Quality { threshold } => threshold.is_finite(),
+        };
+        if !threshold_ok {
+            return Err(SpecError::invalid(
+                name,
+                "sli",
+                format!("{sli:?} needs a finite, positive threshold"),
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            sli,
+            objective,
+            window: alerts.period,
+            alerts,
+            min_events: 10,
+        })
+    }
+
+    /// Sets the low-traffic guard. Defaults to 10 events in the long window.
+    #[must_use]
+    pub fn with_min_events(mut self, n: u64) -> Self {
+        self.min_events = n;
+        self
+    }
+
+    /// Alert tiers whose threshold is an error ratio above 100%, so they can never fire.
+    pub fn unreachable_alerts(&self) -> Vec<&'static str> {
+        self.tiers()
+            .into_iter()
+            .filter(|t| t.factor * (1.0 - self.objective) > 1.0)
+            .map(|t| t.name)
+            .collect()
+    }
+
+    fn tiers(&self) -> Vec<Tier> {
+        let a = &self.alerts;
+        [
+            ("page", "page_quick", a.page_quick),
+            ("page", "page_slow", a.page_slow),
+            ("ticket", "ticket_quick", a.ticket_quick),
+            ("ticket", "ticket_slow", a.ticket_slow),
+        ]
+        .into_iter()
+        .map(|(severity, name, w)| Tier {
+            severity,
+            name,
+            factor: w.factor(a.period),
+            short: w.short,
+            long: w.long,
+        })
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tier {
+    severity: &'static str,
+    name: &'static str,
+    factor: f64,
+    short: PromDuration,
+    long: PromDuration,
+}
+
+/// Counter stripes per bucket, so concurrent writers touch different cache lines.
+const STRIPES: usize = 8;
+
+static NEXT_STRIPE: AtomicU32 = AtomicU32::new(0);
+
+thread_local! {
+    static STRIPE: usize = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) as usize % STRIPES;
+}
+
+/// One ring of buckets of `width` seconds. Each bucket has a (good, total)
+/// pair packed in a u64 per stripe, and an epoch (its index since the Unix
+/// epoch, truncated) shared by the stripes. Counts are stripe-major, so each
+/// thread's writes stay in its own cache lines.
+#[derive(Debug)]
+struct Ring {
+    width: u64,
+    len: usize,
+    counts: Box<[AtomicU64]>,
+    epochs: Box<[AtomicU32]>,
+}
+
+/// Epoch value meaning "being reset by another thread".
+const RESETTING: u32 = u32::MAX;
+
+impl Ring {
+    fn new(width: u64, len: usize) -> Self {
+        Self {
+            width,
+            len,
+            counts: (0..len * STRIPES).map(|_| AtomicU64::new(0)).collect(),
+            epochs: (0..len).map(|_| AtomicU32::new(RESETTING - 1)).collect(),
+        }
+    }
+
+    #[inline]
+    fn add(&self, now: u64, packed: u64) {
+        let epoch = now / self.width;
+        let i = (epoch % self.len as u64) as usize;
+        let e = epoch as u32;
+        let stripe = STRIPE.with(|s| *s);
+        loop {
+            let seen = self.epochs[i].load(Ordering::Acquire);
+            if seen == e {
+                self.counts[stripe * self.len + i].fetch_add(packed, Ordering::Relaxed);
+                return;
+            }
+            if seen != RESETTING
+                && self.epochs[i]
+                    .compare_exchange(seen, RESETTING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                // We own the reset: clear the stale counts, then open the bucket.
+                for s in 0..STRIPES {
+                    self.counts[s * self.len + i].store(0, Ordering::Relaxed);
+                }
+                self.epochs[i].store(e, Ordering::Release);
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+
+    /// (good, total) over bucket epochs `first..=last` still held by the ring.
+    fn sum_range(&self, first: u64, last: u64) -> (u64, u64) {
+        let (mut good, mut total) = (0, 0);
+        if first > last {
+            return (0, 0);
+        }
+        let first = first.max(last.saturating_sub(self.len as u64 - 1));
+        for epoch in first..=last {
+            let i = (epoch % self.len as u64) as usize;
+            if self.epochs[i].load(Ordering::Acquire) == epoch as u32 {
+                for s in 0..STRIPES {
+                    let v = self.counts[s * self.len + i].load(Ordering::Relaxed);
+                    good += v >> 32;
+                    total += v & 0xffff_ffff;
+                }
+            }
+        }
+        (good, total)
+    }
+}
+
+/// A change of an alert's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertTransition {
+    /// The SLO.
+    pub slo: String,
+    /// `page` or `ticket`.
+    pub severity: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    /// The burn rate over the long window that decided it.
+    pub burn_rate: f64,
+    /// When, in seconds since the Unix epoch.
+    pub at_secs: u64,
+}
+
+type Callback = Box<dyn Fn(&AlertTransition) + Send + Sync>;
+
+/// Burn rate over one alert tier's windows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BurnRate {
+    /// Tier name, e.g. `page_quick`.
+    pub tier: String,
+    /// `page` or `ticket`.
+    pub severity: String,
+    /// The threshold factor.
+    pub factor: f64,
+    /// Burn over the short window (error ratio / budget).
+    pub short: f64,
+    /// Burn over the long window.
+    pub long: f64,
+    /// Events in the long window.
+    pub long_events: u64,
+}
+
+/// A snapshot of one SLO, for dashboards and the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloStatus {
+    /// The SLO.
+    pub name: String,
+    /// Objective ratio.
+    pub objective: f64,
+    /// Good / total over the window (`None` with no events).
+    pub sli: Option<f64>,
+    /// Events in the window.
+    pub total_events: u64,
+    /// Bad events allowed in the window at the current volume.
+    pub error_budget_total: f64,
+    /// Bad events so far.
+    pub error_budget_consumed: u64,
+    /// Share of the budget left (negative when overspent).
+    pub error_budget_remaining: f64,
+    /// Whether the SLI meets the objective.
+    pub compliant: bool,
+    /// Burn rates per alert tier.
+    pub burn_rates: Vec<BurnRate>,
+    /// Seconds until the budget is gone at the fastest long-window burn, if burning.
+    pub seconds_to_exhaustion: Option<f64>,
+    /// Severities currently firing.
+    pub firing: Vec<String>,
+}
+
+/// Tracks one SLO in process. Thread-safe; share it in an `Arc`.
+///
+/// ```
+/// use flightdeck_slo::{ManualClock, PromDuration, SliKind, SloDefinition, SloMonitor};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let def = SloDefinition::new("availability", SliKind::Availability, 0.999, PromDuration::parse("30d")?)?;
+/// let clock = ManualClock::new(1_700_000_000);
+/// let monitor = SloMonitor::with_clock(def, clock.clone());
+/// for i in 0..1000 {
+///     if i % 10 == 0 { monitor.record_failure() } else { monitor.record_success() }
+/// }
+/// let transitions = monitor.evaluate();
+/// assert!(transitions.iter().any(|t| t.severity == "page" && t.state == "firing"));
+/// assert!(monitor.evaluate().is_empty(), "no repeat while firing");
+/// # Ok(())
+/// # }
+/// ```
+pub struct SloMonitor {
+    def: SloDefinition,
+    minutes: Ring,
+    hours: Ring,
+    clock: Arc<dyn Clock>,
+    firing: Mutex<[bool; 2]>,
+    callbacks: Mutex<Vec<Callback>>,
+}
+
+impl fmt::Debug for SloMonitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SloMonitor")
+            .field("def", &self.def)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SloMonitor {
+    /// A monitor on the system clock.
+    pub fn new(def: SloDefinition) -> Self {
+        Self::with_clock(def, SystemClock)
+    }
+
+    /// A monitor on `clock`.
+    pub fn with_clock(def: SloDefinition, clock: impl Clock) -> Self {
+        let window_secs = def.window.as_millis() / 1000;
+        // Minute buckets cover the longest alert window; hour buckets the SLO window.
+        let longest = def
+            .alerts
+            .all_windows()
+            .last()
+            .map_or(3600, |w| w.as_millis() / 1000);
+        let minutes = (longest.div_ceil(60) + 2) as usize;
+        let hours = (window_secs.div_ceil(3600) + 2) as usize;
+        Self {
+            minutes: Ring::new(60, minutes.max(2)),
+            hours: Ring::new(3600, hours.max(2)),
+            def,
+            clock: Arc::new(clock),
+            firing: Mutex::new([false; 2]),
+            callbacks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The definition.
+    pub fn definition(&self) -> &SloDefinition {
+        &self.def
+    }
+
+    /// Bytes held by the buckets: fixed at construction.
+    pub fn memory_bytes(&self) -> usize {
+        (self.minutes.counts.len() + self.hours.counts.len()) * 8
+            + (self.minutes.len + self.hours.len) * 4
+    }
+
+    #[inline]
+    fn record(&self, good: bool) {
+        let now = self.clock.now_secs();
+        let packed = (u64::from(good) << 32) | 1;
+        self.minutes.add(now, packed);
+        self.hours.add(now, packed);
+    }
+
+    /// A successful event (availability SLIs).
+    #[inline]
+    pub fn record_success(&self) {
+        self.record(true);
+    }
+
+    /// A failed event.
+    #[inline]
+    pub fn record_failure(&self) {
+        self.record(false);
+    }
+
+    /// A latency; good when at or under a latency SLI's threshold.
+    #[inline]
+    pub fn record_latency(&self, elapsed: Duration) {
+        let good = match self.def.sli {
+            SliKind::Latency { threshold_ms } => elapsed.as_secs_f64() * 1e3 <= threshold_ms,
+            _ => true,
+        };
+        self.record(good);
+    }
+
+    /// A quality score; good when at or above a quality SLI's threshold (NaN is bad).
+    #[inline]
+    pub fn record_quality(&self, score: f64) {
+        let good = match self.def.sli {
+            SliKind::Quality { threshold } => score >= threshold,
+            _ => true,
+        };
+        self.record(good);
+    }
+
+    /// Runs `f` on every alert transition, from [`evaluate`](Self::evaluate).
+    pub fn on_transition(&self, f: impl Fn(&AlertTransition) + Send + Sync + 'static) {
+        self.callbacks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Box::new(f));
+    }
+
+    /// (good, total) over the last `secs` seconds, at minute precision: whole
+    /// hours from the hour ring, the ragged ends from the minute ring. The
+    /// minute ring reaches back as far as the longest alert window (3d), so for
+    /// the 30-day SLO window the oldest partial hour is left out: that window
+    /// is up to 59 minutes short at its far end (under 0.14%).
+    fn window_counts(&self, now: u64, secs: u64) -> (u64, u64) {
+        let last = now / 60;
+        let first = (last + 1).saturating_sub(secs.div_ceil(60));
+        let first_hour = first.div_ceil(60);
+        let end_hour = (last + 1) / 60; // hours before this one end inside the window
+        if first_hour >= end_hour {
+            return self.minutes.sum_range(first, last);
+        }
+        let (g1, t1) = self.minutes.sum_range(first, first_hour * 60 - 1);
+        let (g2, t2) = self.hours.sum_range(first_hour, end_hour - 1);
+        let (g3, t3) = self.minutes.sum_range(end_hour * 60, last);
+        (g1 + g2 + g3, t1 + t2 + t3)
+    }
+
+    fn burn(&self, good: u64, total: u64) -> f64 {
+        if total == 0 {
+            return 0.0;
+        }
+        (total - good) as f64 / total as f64 / (1.0 - self.def.objective)
+    }
+
+    /// The current status.
+    pub fn status(&self) -> SloStatus {
+        let now = self.clock.now_secs();
+        let (good, total) = self.window_counts(now, self.def.window.as_millis() / 1000);
+        let bad = total - good;
+        let budget = (1.0 - self.def.objective) * total as f64;
+        let burn_rates: Vec<BurnRate> = self
+            .def
+            .tiers()
+            .into_iter()
+            .map(|t| {
+                let (gs, ts) = self.window_counts(now, t.short.as_millis() / 1000);
+                let (gl, tl) = self.window_counts(now, t.long.as_millis() / 1000);
+                BurnRate {
+                    tier: t.name.into(),
+                    severity: t.severity.into(),
+                    factor: t.factor,
+                    short: self.burn(gs, ts),
+                    long: self.burn(gl, tl),
+                    long_events: tl,
+                }
+            })
+            .collect();
+        let remaining = if budget > 0.0 {
+            1.0 - bad as f64 / budget
+        } else {
+            1.0
+        };
+        let fastest = burn_rates.iter().map(|b| b.long).fold(0.0, f64::max);
+        let window_secs = (self.def.window.as_millis() / 1000) as f64;
+        let firing = self.firing.lock().unwrap_or_else(|e| e.into_inner());
+        SloStatus {
+            name: self.def.name.clone(),
+            objective: self.def.objective,
+            sli: (total > 0).then(|| good as f64 / total as f64),
+            total_events: total,
+            error_budget_total: budget,
+            error_budget_consumed: bad,
+            error_budget_remaining: remaining,
+            compliant: total == 0 || good as f64 / total as f64 >= self.def.objective,
+            seconds_to_exhaustion: (fastest > 0.0 && remaining > 0.0)
+                .then(|| remaining * window_secs / fastest),
+            burn_rates,
+            firing: ["page", "ticket"]
+                .iter()
+                .zip(firing.iter())
+                .filter(|(_, f)| **f)
+                .map(|(s, _)| (*s).to_owned())
+                .collect(),
+        }
+    }
+
+    /// Evaluates the alerts now. Returns (and passes to callbacks) only
+    /// transitions: an alert that keeps firing is not reported again.
+    pub fn evaluate(&self) -> Vec<AlertTransition> {
+        let status = self.status();
+        let now = self.clock.now_secs();
+        let mut out = Vec::new();
+        let mut firing = self.firing.lock().unwrap_or_else(|e| e.into_inner());
+        for (slot, severity) in ["page", "ticket"].into_iter().enumerate() {
+            let decisive = status
+                .burn_rates
+                .iter()
+                .filter(|b| b.severity == severity)
+                .find(|b| {
+                    b.short > b.factor && b.long > b.factor && b.long_events >= self.def.min_events
+                });
+            let now_firing = decisive.is_some();
+            if now_firing != firing[slot] {
+                firing[slot] = now_firing;
+                let burn = decisive.map_or_else(
+                    || {
+                        status
+                            .burn_rates
+                            .iter()
+                            .filter(|b| b.severity == severity)
+                            .map(|b| b.long)
+                            .fold(0.0, f64::max)
+                    },
+                    |b| b.long,
+                );
+                out.push(AlertTransition {
+                    slo: self.def.name.clone(),
+                    severity: severity.into(),
+                    state: if now_firing { "firing" } else { "resolved" }.into(),
+                    burn_rate: burn,
+                    at_secs: now,
+                });
+            }
+        }
+        drop(firing);
+        let callbacks = self.callbacks.lock().unwrap_or_else(|e| e.into_inner());
+        for t in &out {
+            for cb in callbacks.iter() {
+                cb(t);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monitor(objective: f64) -> (SloMonitor, ManualClock) {
+        let def = SloDefinition::new(
+            "avail",
+            SliKind::Availability,
+            objective,
+            PromDuration::parse("30d").unwrap(),
+        )
+        .unwrap();
+        let clock = ManualClock::new(1_700_000_000);
+        (SloMonitor::with_clock(def, clock.clone()), clock)
+    }
+
+    #[test]
+    fn budget_and_sli_follow_the_events() {
+        let (m, _) = monitor(0.99);
+        for i in 0..1000 {
+            if i < 5 {
+                m.record_failure()
+            } else {
+                m.record_success()
+            }
+        }
+        let s = m.status();
+        assert_eq!((s.total_events, s.error_budget_consumed), (1000, 5));
+        assert!((s.sli.unwrap() - 0.995).abs() < 1e-12);
+        assert!((s.error_budget_total - 10.0).abs() < 1e-9);
+        assert!((s.error_budget_remaining - 0.5).abs() < 1e-9);
+        assert!(s.compliant);
+    }
+
+    #[test]
+    fn old_events_leave_the_windows() {
+        let (m, clock) = monitor(0.999);
+        for _ in 0..100 {
+            m.record_failure();
+        }
+        assert!(m.status().burn_rates[0].short > 0.0);
+        clock.advance(Duration::from_secs(2 * 3600));
+        let s = m.status();
+        assert_eq!(
+            s.burn_rates[0].short, 0.0,
+            "5m window is empty two hours later"
+        );
+        assert_eq!(s.total_events, 100, "still inside the 30d window");
+        clock.advance(Duration::from_secs(31 * 86_400));
+        assert_eq!(m.status().total_events, 0);
+    }
+
+    #[test]
+    fn alerts_fire_once_resolve_and_respect_the_low_traffic_guard() {
+        let (m, clock) = monitor(0.999);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        m.on_transition(move |t| {
+            sink.lock()
+                .unwrap()
+                .push(format!("{} {}", t.severity, t.state))
+        });
+        for _ in 0..5 {
+            m.record_failure();
+        }
+        assert!(
+            m.evaluate().is_empty(),
+            "5 events are below the 10-event guard"
+        );
+        for _ in 0..5 {
+            m.record_failure();
+        }
+        let t = m.evaluate();
+        assert_eq!(t.len(), 2, "{t:?}");
+        assert!(m.evaluate().is_empty(), "no duplicate while firing");
+        // Healthy traffic for 4 days: every window is clean again.
+        for _ in 0..(4 * 24 * 60) {
+            clock.advance(Duration::from_secs(60));
+            m.record_success();
+        }
+        let t = m.evaluate();
+        assert_eq!(
+            t.iter().map(|t| t.state.as_str()).collect::<Vec<_>>(),
+            ["resolved", "resolved"]
+        );
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                "page firing",
+                "ticket firing",
+                "page resolved",
+                "ticket resolved"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_low_objective_makes_some_alerts_unreachable() {
+        let def = SloDefinition::new(
+            "loose",
+            SliKind::Availability,
+            0.9,
+            PromDuration::parse("30d").unwrap(),
+        )
+        .unwrap();
+        // 14.4 x 10% = 144% can never happen; 6 x 10% = 60% can.
+        assert_eq!(def.unreachable_alerts(), ["page_quick"]);
+        let looser = SloDefinition::new(
+            "looser",
+            SliKind::Availability,
+            0.8,
+            PromDuration::parse("30d").unwrap(),
+        )
+        .unwrap();
+        // 14.4 x 20% and 6 x 20% both exceed 100%.
+        assert_eq!(looser.unreachable_alerts(), ["page_quick", "page_slow"]);
+        let strict = SloDefinition::new(
+            "strict",
+            SliKind::Availability,
+            0.999,
+            PromDuration::parse("30d").unwrap(),
+        )
+        .unwrap();
+        assert!(strict.unreachable_alerts().is_empty());
+    }
+
+    #[test]
+    fn latency_and_quality_slis_classify_events() {
+        let def = SloDefinition::new(
+            "p99",
+            SliKind::Latency {
+                threshold_ms: 500.0,
+            },
+            0.99,
+            PromDuration::parse("30d").unwrap(),
+        )
+        .unwrap();
+        let m = SloMonitor::with_clock(def, ManualClock::new(1_700_000_000));
+        m.record_latency(Duration::from_millis(499));
+        m.record_latency(Duration::from_millis(501));
+        assert_eq!(m.status().error_budget_consumed, 1);
+        let def = SloDefinition::new(
+            "q",
+            SliKind::Quality { threshold: 0.8 },
+            0.95,
+            PromDuration::parse("30d").unwrap(),
+        )
+        .unwrap();
+        let m = SloMonitor::with_clock(def, ManualClock::new(1_700_000_000));
+        for s in [0.9, 0.8, 0.5, f64::NAN] {
+            m.record_quality(s);
+        }
+        assert_eq!(m.status().error_budget_consumed, 2);
+    }
+
+    #[test]
+    fn memory_is_fixed_and_under_a_mebibyte_for_30_days() {
+        let (m, clock) = monitor(0.999);
+        let before = m.memory_bytes();
+        for _ in 0..10_000 {
+            clock.advance(Duration::from_secs(300));
+            m.record_success();
+        }
+        assert_eq!(m.memory_bytes(), before);
+        assert!(before < 1 << 20, "{before}");
+    }
+
+    #[test]
+    fn bad_definitions_are_errors() {
+        let d = PromDuration::parse("30d").unwrap();
+        assert!(
+            SloDefinition::new("x", SliKind::Availability, 1.5, d)
+                .unwrap_err()
+                .to_string()
+                .contains("1.5")
+        );
+        assert!(
+            SloDefinition::new(
+                "x",
+                SliKind::Availability,
+                0.99,
+                PromDuration::parse("9d").unwrap()
+            )
+            .is_err()
+        );
+        assert!(SloDefinition::new("x", SliKind::Latency { threshold_ms: -1.0 }, 0.99, d).is_err());
+    }
+
+    #[test]
+    fn concurrent_recording_loses_nothing() {
+        let (m, _) = monitor(0.999);
+        let m = Arc::new(m);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                let m = Arc::clone(&m);
+                s.spawn(move || {
+                    for i in 0..25_000 {
+                        if i % 100 == 0 {
+                            m.record_failure()
+                        } else {
+                            m.record_success()
+                        }
+                    }
+                });
+            }
+        });
+        let st = m.status();
+        assert_eq!((st.total_events, st.error_budget_consumed), (100_000, 1000));
+    }
+}
