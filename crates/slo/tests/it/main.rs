@@ -1,3 +1,4 @@
 //! flightdeck-slo integration tests. One binary (STYLE.md B.6).
 
+mod agreement;
 mod sloth;
