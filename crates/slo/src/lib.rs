@@ -60,8 +60,8 @@ mod windows;
 pub use self::duration::PromDuration;
 pub use self::error::SpecError;
 pub use self::monitor::{
-    AlertTransition, BurnRate, Clock, ManualClock, SliKind, SloDefinition, SloMonitor, SloStatus,
-    SystemClock,
+    AlertTransition, BurnRate, Clock, ManualClock, SliKind, SloDashboard, SloDefinition,
+    SloMonitor, SloStatus, SystemClock, rag_defaults, slo_dashboard,
 };
 pub use self::promtest::promtool_tests;
 pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate};

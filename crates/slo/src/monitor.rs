@@ -75,6 +75,71 @@ pub enum SliKind {
     },
 }
 
+/// The default RAG SLOs from the observability settings, over 30 days:
+///
+/// | SLO | good event | objective |
+/// |---|---|---|
+/// | `availability` | the request succeeded | `slo_availability_target` (99.9%) |
+/// | `latency` | the request took at most `slo_latency_p99_ms` (500 ms) | 99% (a p99 target) |
+/// | `quality` | the answer scored at least `slo_quality_target` (0.8) | 95% of scored answers |
+/// | `error-rate` | the operation did not error | `1 − slo_error_rate_target` (99.9%) |
+///
+/// # Errors
+///
+/// [`SpecError::Invalid`] when a settings value makes an objective invalid.
+pub fn rag_defaults(
+    settings: &flightdeck_obs_core::ObservabilitySettings,
+) -> Result<Vec<SloDefinition>, SpecError> {
+    let d30 = PromDuration::parse("30d").expect("a valid literal");
+    Ok(vec![
+        SloDefinition::new(
+            "availability",
+            SliKind::Availability,
+            settings.slo_availability_target,
+            d30,
+        )?,
+        SloDefinition::new(
+            "latency",
+            SliKind::Latency {
+                threshold_ms: settings.slo_latency_p99_ms,
+            },
+            0.99,
+            d30,
+        )?,
+        SloDefinition::new(
+            "quality",
+            SliKind::Quality {
+                threshold: settings.slo_quality_target,
+            },
+            0.95,
+            d30,
+        )?,
+        SloDefinition::new(
+            "error-rate",
+            SliKind::Availability,
+            1.0 - settings.slo_error_rate_target,
+            d30,
+        )?,
+    ])
+}
+
+/// Every SLO's status, for the dashboard and the CLI.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SloDashboard {
+    /// When the snapshot was taken, seconds since the Unix epoch.
+    pub generated_at_secs: u64,
+    /// One status per SLO, in the order given.
+    pub slos: Vec<SloStatus>,
+}
+
+/// A snapshot of several monitors.
+pub fn slo_dashboard(monitors: &[&SloMonitor]) -> SloDashboard {
+    SloDashboard {
+        generated_at_secs: monitors.first().map_or(0, |m| m.clock.now_secs()),
+        slos: monitors.iter().map(|m| m.status()).collect(),
+    }
+}
+
 /// An SLO evaluated in process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SloDefinition {
@@ -756,6 +821,31 @@ mod tests {
         }
         assert_eq!(m.memory_bytes(), before);
         assert!(before < 1 << 20, "{before}");
+    }
+
+    #[test]
+    fn rag_defaults_follow_the_settings_and_snapshot_as_json() {
+        let settings = flightdeck_obs_core::ObservabilitySettings::default();
+        let defs = rag_defaults(&settings).unwrap();
+        let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["availability", "latency", "quality", "error-rate"]);
+        assert_eq!(
+            defs[1].sli,
+            SliKind::Latency {
+                threshold_ms: 500.0
+            }
+        );
+        assert!((defs[3].objective - 0.999).abs() < 1e-12);
+        let clock = ManualClock::new(1_700_000_000);
+        let monitors: Vec<SloMonitor> = defs
+            .into_iter()
+            .map(|d| SloMonitor::with_clock(d, clock.clone()))
+            .collect();
+        monitors[1].record_latency(Duration::from_millis(800));
+        let dash = slo_dashboard(&monitors.iter().collect::<Vec<_>>());
+        let json = serde_json::to_value(&dash).unwrap();
+        assert_eq!(json["slos"][1]["error_budget_consumed"], 1);
+        assert_eq!(json["generated_at_secs"], 1_700_000_000);
     }
 
     #[test]
