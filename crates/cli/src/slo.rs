@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use flightdeck::slo::{
     AlertWindows, GenerateOptions, PromDuration, SloSpec, generate, promtool_tests,
+    validate_openslo,
 };
 
 use crate::files::write_atomic;
@@ -46,6 +47,15 @@ pub(crate) struct ValidateArgs {
     file: PathBuf,
 }
 
+/// Whether any document in `text` declares `apiVersion: openslo/v1`.
+fn is_openslo_v1(text: &str) -> bool {
+    text.lines().any(|l| {
+        let l = l.trim_start_matches(['-', ' ']).trim();
+        l.strip_prefix("apiVersion:")
+            .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == "openslo/v1")
+    })
+}
+
 fn load_spec(path: &PathBuf) -> anyhow::Result<SloSpec> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -55,7 +65,22 @@ fn load_spec(path: &PathBuf) -> anyhow::Result<SloSpec> {
 pub(crate) fn run(cmd: SloCommand) -> anyhow::Result<()> {
     match cmd {
         SloCommand::Validate(a) => {
-            load_spec(&a.file)?;
+            let text = std::fs::read_to_string(&a.file)
+                .with_context(|| format!("cannot read {}", a.file.display()))?;
+            if is_openslo_v1(&text) {
+                let file = a.file.display().to_string();
+                let problems =
+                    validate_openslo(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+                if problems.is_empty() {
+                    return Ok(());
+                }
+                let mut err = std::io::stderr().lock();
+                for p in &problems {
+                    writeln!(err, "{}", p.line(&file))?;
+                }
+                anyhow::bail!("{file}: {} problem(s)", problems.len());
+            }
+            SloSpec::from_yaml(&text, &a.file.display().to_string())?;
             Ok(())
         }
         SloCommand::Rules(a) => {

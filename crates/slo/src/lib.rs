@@ -12,6 +12,8 @@
 //! * [`SloMonitor`]: in-process tracking: O(1) lock-free recording into
 //!   fixed time buckets, [`SloStatus`] (SLI, budget, burn rates, time to
 //!   exhaustion) and multiwindow burn-rate alerts with transitions and callbacks.
+//! * [`validate_openslo`]: OpenSLO v1 validation with the reference
+//!   validator's rules, every problem as `file: document N: field: message`.
 //! * [`promtool_tests`]: a `promtool test rules` file proving each SLO's
 //!   alerts fire under a sustained fast burn and stay quiet at 0.5×.
 //!
@@ -52,6 +54,7 @@
 mod duration;
 mod error;
 mod monitor;
+mod openslo;
 mod promtest;
 mod rules;
 mod spec;
@@ -63,6 +66,7 @@ pub use self::monitor::{
     AlertTransition, BurnRate, Clock, ManualClock, SliKind, SloDashboard, SloDefinition,
     SloMonitor, SloStatus, SystemClock, rag_defaults, slo_dashboard,
 };
+pub use self::openslo::{OpenSloProblem, validate_openslo};
 pub use self::promtest::promtool_tests;
 pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate};
 pub use self::spec::{AlertSettings, Alerting, Sli, Slo, SloSpec, SpecFormat};

@@ -107,3 +107,31 @@ fn bad_specs_fail_with_one_line_naming_file_and_field() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("--period: \"7x\""));
 }
+
+#[test]
+fn openslo_v1_files_get_every_problem_on_its_own_line() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../slo/tests/fixtures/openslo/oslo-validate/v1.input.yaml");
+    let out = flightdeck()
+        .args(["slo", "validate"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    assert!(
+        lines[0]
+            .contains("v1.input.yaml: document 0 (SLO 'web-availability'): spec.objectives[0].op"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].contains("document 2 (Service 'example service'): metadata.name"),
+        "{stderr}"
+    );
+    assert!(lines[2].contains("2 problem(s)"), "{stderr}");
+    let ok = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../slo/tests/fixtures/openslo/occurrences-threshold-rolling-slo.yaml");
+    run_ok(flightdeck().args(["slo", "validate"]).arg(&ok));
+}

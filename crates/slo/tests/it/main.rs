@@ -1,4 +1,5 @@
 //! flightdeck-slo integration tests. One binary (STYLE.md B.6).
 
 mod agreement;
+mod openslo;
 mod sloth;
