@@ -19,6 +19,153 @@ pub(crate) enum SloCommand {
     Rules(RulesArgs),
     /// Check a spec; prints nothing and exits 0 when it is valid.
     Validate(ValidateArgs),
+    /// Each SLO's SLI, budget remaining and burn rates, from a live Prometheus
+    /// running the generated rules.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// The spec the rules were generated from.
+    #[arg(long, value_name = "FILE")]
+    spec: PathBuf,
+    /// Prometheus base URL, e.g. http://127.0.0.1:9090 (plain HTTP).
+    #[arg(long, value_name = "URL")]
+    prometheus: String,
+    /// The period the rules were generated for (as for `rules`).
+    #[arg(long, value_name = "DURATION")]
+    period: Option<String>,
+    /// The AlertWindows file the rules were generated with (as for `rules`).
+    #[arg(long, value_name = "FILE")]
+    windows: Option<PathBuf>,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SloLive {
+    slo: String,
+    objective: f64,
+    sli: Option<f64>,
+    error_budget_remaining: Option<f64>,
+    current_burn_rate: Option<f64>,
+    burn_rates: std::collections::BTreeMap<String, Option<f64>>,
+}
+
+/// The first sample's value of an instant query, or `None` when empty or NaN.
+fn query(base: &str, promql: &str) -> anyhow::Result<Option<f64>> {
+    let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
+    let body = ureq::get(&url)
+        .query("query", promql)
+        .call()
+        .with_context(|| format!("--prometheus {base}: query {promql:?} failed"))?
+        .body_mut()
+        .read_to_string()
+        .with_context(|| format!("--prometheus {base}: unreadable answer"))?;
+    let v: serde_json::Value = serde_json::from_str(&body)
+        .with_context(|| format!("--prometheus {base}: not a Prometheus API answer"))?;
+    if v["status"] != "success" {
+        anyhow::bail!("--prometheus {base}: query {promql:?}: {}", v["error"]);
+    }
+    Ok(v["data"]["result"]
+        .get(0)
+        .and_then(|s| s["value"][1].as_str())
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|x| x.is_finite()))
+}
+
+fn status(a: &StatusArgs) -> anyhow::Result<()> {
+    if !a.prometheus.starts_with("http://") {
+        anyhow::bail!(
+            "--prometheus {}: only plain http:// URLs are supported",
+            a.prometheus
+        );
+    }
+    let spec = load_spec(&a.spec)?;
+    let options = options(a.period.as_deref(), a.windows.as_ref())?;
+    let rules = generate(&spec, &options)?;
+    let mut out = Vec::new();
+    for slo in &spec.slos {
+        let id = format!("{}-{}", spec.service, slo.name);
+        let sel = format!("{{sloth_id=\"{id}\"}}");
+        // The windows come from the generated SLI group, period last.
+        let windows: Vec<String> = rules
+            .groups
+            .iter()
+            .find(|g| g.name == format!("sloth-slo-sli-recordings-{id}"))
+            .map(|g| {
+                g.rules
+                    .iter()
+                    .filter_map(|r| r.labels.get("sloth_window").cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let period = windows.last().cloned().unwrap_or_else(|| "30d".into());
+        let mut burn_rates = std::collections::BTreeMap::new();
+        for w in &windows[..windows.len().saturating_sub(1)] {
+            let q = format!(
+                "slo:sli_error:ratio_rate{w}{sel} / on(sloth_id) group_left slo:error_budget:ratio{sel}"
+            );
+            burn_rates.insert(w.clone(), query(&a.prometheus, &q)?);
+        }
+        out.push(SloLive {
+            slo: slo.name.clone(),
+            objective: slo.objective / 100.0,
+            sli: query(
+                &a.prometheus,
+                &format!("1 - slo:sli_error:ratio_rate{period}{sel}"),
+            )?,
+            error_budget_remaining: query(
+                &a.prometheus,
+                &format!("slo:period_error_budget_remaining:ratio{sel}"),
+            )?,
+            current_burn_rate: query(&a.prometheus, &format!("slo:current_burn_rate:ratio{sel}"))?,
+            burn_rates,
+        });
+    }
+    let mut stdout = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut stdout, &serde_json::json!({ "slos": out }))?;
+        writeln!(stdout)?;
+        return Ok(());
+    }
+    let f = |v: Option<f64>, pct: bool| match v {
+        Some(x) if pct => format!("{:.4}%", x * 100.0),
+        Some(x) => format!("{x:.3}"),
+        None => "no data".into(),
+    };
+    for s in &out {
+        writeln!(stdout, "{} (objective {}%)", s.slo, s.objective * 100.0)?;
+        writeln!(
+            stdout,
+            "  SLI {}   budget remaining {}   burn now {}",
+            f(s.sli, true),
+            f(s.error_budget_remaining, true),
+            f(s.current_burn_rate, false)
+        )?;
+        let burns: Vec<String> = s
+            .burn_rates
+            .iter()
+            .map(|(w, b)| format!("{w}={}", f(*b, false)))
+            .collect();
+        writeln!(stdout, "  burn rates: {}", burns.join("  "))?;
+    }
+    Ok(())
+}
+
+fn options(period: Option<&str>, windows: Option<&PathBuf>) -> anyhow::Result<GenerateOptions> {
+    let mut options = GenerateOptions::new();
+    if let Some(p) = period {
+        let period = PromDuration::parse(p).map_err(|m| anyhow::anyhow!("--period: {m}"))?;
+        options = options.with_period(period);
+    }
+    if let Some(w) = windows {
+        let text =
+            std::fs::read_to_string(w).with_context(|| format!("cannot read {}", w.display()))?;
+        options = options.with_windows(AlertWindows::from_yaml(&text, &w.display().to_string())?);
+    }
+    Ok(options)
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +230,7 @@ pub(crate) fn run(cmd: SloCommand) -> anyhow::Result<()> {
             SloSpec::from_yaml(&text, &a.file.display().to_string())?;
             Ok(())
         }
+        SloCommand::Status(a) => status(&a),
         SloCommand::Rules(a) => {
             let spec = load_spec(&a.spec)?;
             let mut options = GenerateOptions::new();
