@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use flightdeck::slo::{
     AlertWindows, GenerateOptions, PromDuration, SloSpec, generate, promtool_tests,
-    validate_openslo,
+    unreachable_alerts, validate_openslo,
 };
 
 use crate::files::write_atomic;
@@ -246,6 +246,15 @@ pub(crate) fn run(cmd: SloCommand) -> anyhow::Result<()> {
                     options.with_windows(AlertWindows::from_yaml(&text, &w.display().to_string())?);
             }
             let yaml = generate(&spec, &options)?.to_yaml();
+            for (slo, tier, ratio) in unreachable_alerts(&spec, &options)? {
+                let mut err = std::io::stderr().lock();
+                writeln!(
+                    err,
+                    "warning: {}: SLO {slo}: the {tier} alert needs an error ratio of {:.0}% and can never fire",
+                    a.spec.display(),
+                    ratio * 100.0
+                )?;
+            }
             match &a.out {
                 Some(path) => {
                     write_atomic(path, yaml.as_bytes())?;

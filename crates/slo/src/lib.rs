@@ -68,6 +68,6 @@ pub use self::monitor::{
 };
 pub use self::openslo::{OpenSloProblem, validate_openslo};
 pub use self::promtest::promtool_tests;
-pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate};
+pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate, unreachable_alerts};
 pub use self::spec::{AlertSettings, Alerting, Sli, Slo, SloSpec, SpecFormat};
 pub use self::windows::{AlertWindows, BurnWindow};

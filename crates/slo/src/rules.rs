@@ -134,6 +134,52 @@ pub fn generate(spec: &SloSpec, options: &GenerateOptions) -> Result<RuleFile, S
     Ok(RuleFile { groups })
 }
 
+/// Alerts that can never fire: their threshold error ratio,
+/// `factor × (1 − objective)`, is above 100%. Returns (SLO, tier, ratio).
+///
+/// # Errors
+///
+/// As [`generate`].
+pub fn unreachable_alerts(
+    spec: &SloSpec,
+    options: &GenerateOptions,
+) -> Result<Vec<(String, &'static str, f64)>, SpecError> {
+    // Resolves the windows exactly as generate does (and fails the same way).
+    generate(spec, options)?;
+    let windows = match (&options.windows, options.period.or(spec.period)) {
+        (Some(w), _) => *w,
+        (None, period) => AlertWindows::builtin(
+            period.unwrap_or_else(|| PromDuration::parse("30d").expect("a valid literal")),
+        )
+        .expect("generate succeeded, so built-in windows exist"),
+    };
+    let mut out = Vec::new();
+    for slo in &spec.slos {
+        let budget = (100.0 - slo.objective) / 100.0;
+        let tiers = [
+            ("page_quick", windows.page_quick, slo.alerting.page.disabled),
+            ("page_slow", windows.page_slow, slo.alerting.page.disabled),
+            (
+                "ticket_quick",
+                windows.ticket_quick,
+                slo.alerting.ticket.disabled,
+            ),
+            (
+                "ticket_slow",
+                windows.ticket_slow,
+                slo.alerting.ticket.disabled,
+            ),
+        ];
+        for (tier, w, disabled) in tiers {
+            let ratio = w.factor(windows.period) * budget;
+            if !disabled && ratio > 1.0 {
+                out.push((slo.name.clone(), tier, ratio));
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl RuleFile {
     /// The rule file as YAML, with a generated-code header.
     pub fn to_yaml(&self) -> String {

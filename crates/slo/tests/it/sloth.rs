@@ -325,3 +325,21 @@ fn generated_promtool_tests_fail_when_the_alert_is_wrong() {
         "a broken page threshold must fail the generated tests"
     );
 }
+
+#[test]
+fn alerts_that_can_never_fire_are_reported() {
+    let (base, _) = fixture("in-base.yaml");
+    // slo02 (95%) has its alerts disabled; make slo1 loose: 14.4 x 10% = 144%.
+    let loose = base.replace("objective: 99.9", "objective: 90");
+    let spec = SloSpec::from_yaml(&loose, "loose.yaml").unwrap();
+    let found = flightdeck_slo::unreachable_alerts(&spec, &GenerateOptions::new()).unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].0.as_str(), found[0].1), ("slo1", "page_quick"));
+    assert!((found[0].2 - 1.44).abs() < 1e-9);
+    let strict = SloSpec::from_yaml(&base, "base.yaml").unwrap();
+    assert!(
+        flightdeck_slo::unreachable_alerts(&strict, &GenerateOptions::new())
+            .unwrap()
+            .is_empty()
+    );
+}
