@@ -49,11 +49,34 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Starts Prometheus on a free 127.0.0.1 port with `config` (YAML) and waits
+/// until it is ready. It stops when the returned guard drops.
+fn start_prometheus(dir: &std::path::Path, config: &str) -> (KillOnDrop, SocketAddr) {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let file = dir.join("prometheus.yml");
+    std::fs::write(&file, config).unwrap();
+    let child = KillOnDrop(
+        tool("prometheus")
+            .arg(format!("--config.file={}", file.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    poll(Duration::from_secs(20), || http_get(addr, "/-/ready")).expect("prometheus becomes ready");
+    (child, addr)
+}
+
 #[test]
 fn a_real_prometheus_scrapes_the_demo() {
     let dir = tempfile::tempdir().unwrap();
     let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let prom_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
 
     let demo = KillOnDrop(
         flightdeck()
@@ -84,30 +107,12 @@ fn a_real_prometheus_scrapes_the_demo() {
         "{body}"
     );
 
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let (_prom, prom_addr) = start_prometheus(
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: flightdeck\n    static_configs:\n      - targets: ['{metrics_addr}']\n"
         ),
-    )
-    .unwrap();
-    let _prom = KillOnDrop(
-        tool("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
     );
-    poll(Duration::from_secs(20), || http_get(prom_addr, "/-/ready"))
-        .expect("prometheus becomes ready");
 
     // The first scrape lands about 6 s after start (the discovery manager's
     // 5 s throttle), so allow 40 s.
@@ -181,7 +186,6 @@ slos:
     );
 
     let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let prom_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let _demo = KillOnDrop(
         flightdeck()
             .args([
@@ -208,31 +212,13 @@ slos:
         http_get(metrics_addr, "/metrics")
     })
     .expect("/metrics answers");
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let (_prom, prom_addr) = start_prometheus(
+        dir.path(),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\nscrape_configs:\n  - job_name: demo\n    static_configs:\n      - targets: ['{metrics_addr}']\n",
             rules.display()
         ),
-    )
-    .unwrap();
-    let _prom = KillOnDrop(
-        tool("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
     );
-    poll(Duration::from_secs(20), || http_get(prom_addr, "/-/ready"))
-        .expect("prometheus becomes ready");
     let rules_loaded = http_get(prom_addr, "/api/v1/rules").unwrap();
     assert!(rules_loaded.contains("DemoAvailability"), "{rules_loaded}");
 
