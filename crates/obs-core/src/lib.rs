@@ -78,7 +78,7 @@ mod request;
 mod settings;
 mod writer;
 
-pub use self::clock::{Clock, ManualClock, SystemClock};
+pub use self::clock::{Clock, ManualClock, SystemClock, civil_from_days};
 pub use self::correlation::{
     CORRELATION_HEADERS, CorrelationContext, CorrelationId, CorrelationSource,
     MAX_CORRELATION_ID_LEN,

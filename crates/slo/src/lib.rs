@@ -63,7 +63,7 @@ mod windows;
 pub use self::duration::PromDuration;
 pub use self::error::SpecError;
 pub use self::monitor::{
-    AlertTransition, BurnRate, Clock, ManualClock, SliKind, SloDashboard, SloDefinition,
+    AlertTransition, BurnRate, Calendar, Clock, ManualClock, SliKind, SloDashboard, SloDefinition,
     SloMonitor, SloStatus, SystemClock, rag_defaults, slo_dashboard,
 };
 pub use self::openslo::{OpenSloProblem, validate_openslo};

@@ -140,11 +140,44 @@ pub fn slo_dashboard(monitors: &[&SloMonitor]) -> SloDashboard {
     }
 }
 
+/// A calendar-aligned SLO window (UTC), as OpenSLO's `isRolling: false`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calendar {
+    /// From midnight on the first of the current month.
+    Month,
+    /// From midnight on the current ISO week's Monday.
+    Week,
+}
+
+impl Calendar {
+    /// Seconds from the start of the current period to `now`.
+    fn elapsed_secs(self, now: u64) -> u64 {
+        let days = now / 86_400;
+        let start_day = match self {
+            Calendar::Month => {
+                let (_, _, day) = flightdeck_obs_core::civil_from_days(days as i64);
+                days - u64::from(day - 1)
+            }
+            // 1970-01-01 was a Thursday: (days + 3) % 7 is 0 on Mondays.
+            Calendar::Week => days - (days + 3) % 7,
+        };
+        now - start_day * 86_400 + 1
+    }
+}
+
 /// An SLO evaluated in process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SloDefinition {
     /// Name.
     pub name: String,
+    /// What the SLO promises, for people.
+    pub description: String,
+    /// Labels for dashboards and alert routing.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// A calendar window instead of the rolling `window`; alert tiers still
+    /// use their rolling windows.
+    pub calendar: Option<Calendar>,
     /// What counts as good.
     pub sli: SliKind,
     /// Objective as a ratio, e.g. 0.999.
@@ -212,12 +245,37 @@ impl SloDefinition {
         }
         Ok(Self {
             name: name.to_owned(),
+            description: String::new(),
+            labels: std::collections::BTreeMap::new(),
+            calendar: None,
             sli,
             objective,
             window: alerts.period,
             alerts,
             min_events: 10,
         })
+    }
+
+    /// Sets the description. Defaults to empty.
+    #[must_use]
+    pub fn with_description(mut self, text: impl Into<String>) -> Self {
+        self.description = text.into();
+        self
+    }
+
+    /// Adds a label. Defaults to none.
+    #[must_use]
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+
+    /// Measures the SLI and budget over the current calendar month or week
+    /// instead of the rolling window. Defaults to rolling.
+    #[must_use]
+    pub fn with_calendar(mut self, calendar: Calendar) -> Self {
+        self.calendar = Some(calendar);
+        self
     }
 
     /// Sets the low-traffic guard. Defaults to 10 events in the long window.
@@ -451,7 +509,12 @@ impl SloMonitor {
 
     /// A monitor on `clock`.
     pub fn with_clock(def: SloDefinition, clock: impl Clock) -> Self {
-        let window_secs = def.window.as_millis() / 1000;
+        // A calendar month can run to 31 days, whatever the rolling window.
+        let window_secs = (def.window.as_millis() / 1000).max(if def.calendar.is_some() {
+            31 * 86_400
+        } else {
+            0
+        });
         // Minute buckets cover the longest alert window; hour buckets the SLO window.
         let longest = def
             .alerts
@@ -558,7 +621,11 @@ impl SloMonitor {
     /// The current status.
     pub fn status(&self) -> SloStatus {
         let now = self.clock.now_secs();
-        let (good, total) = self.window_counts(now, self.def.window.as_millis() / 1000);
+        let window_secs = match self.def.calendar {
+            Some(c) => c.elapsed_secs(now),
+            None => self.def.window.as_millis() / 1000,
+        };
+        let (good, total) = self.window_counts(now, window_secs);
         let bad = total - good;
         let budget = (1.0 - self.def.objective) * total as f64;
         let burn_rates: Vec<BurnRate> = self
@@ -584,7 +651,7 @@ impl SloMonitor {
             1.0
         };
         let fastest = burn_rates.iter().map(|b| b.long).fold(0.0, f64::max);
-        let window_secs = (self.def.window.as_millis() / 1000) as f64;
+        let window_secs = window_secs as f64;
         let firing = self.firing.lock().unwrap_or_else(|e| e.into_inner());
         SloStatus {
             name: self.def.name.clone(),
@@ -821,6 +888,36 @@ mod tests {
         }
         assert_eq!(m.memory_bytes(), before);
         assert!(before < 1 << 20, "{before}");
+    }
+
+    #[test]
+    fn calendar_windows_start_at_the_month_and_week() {
+        // 2024-02-29T12:00:00Z, a Thursday.
+        let now = 1_709_208_000;
+        assert_eq!(
+            Calendar::Month.elapsed_secs(now),
+            28 * 86_400 + 12 * 3600 + 1
+        );
+        assert_eq!(Calendar::Week.elapsed_secs(now), 3 * 86_400 + 12 * 3600 + 1);
+        let def = SloDefinition::new(
+            "m",
+            SliKind::Availability,
+            0.99,
+            PromDuration::parse("30d").unwrap(),
+        )
+        .unwrap()
+        .with_calendar(Calendar::Month)
+        .with_description("monthly availability")
+        .with_label("team", "search");
+        let clock = ManualClock::new(now - 30 * 86_400); // late January
+        let m = SloMonitor::with_clock(def, clock.clone());
+        m.record_failure();
+        clock.advance(Duration::from_secs(30 * 86_400));
+        m.record_success();
+        // January's failure is outside February's calendar window.
+        let s = m.status();
+        assert_eq!((s.total_events, s.error_budget_consumed), (1, 0));
+        assert_eq!(m.definition().labels["team"], "search");
     }
 
     #[test]

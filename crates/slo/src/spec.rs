@@ -15,6 +15,8 @@ pub enum SpecFormat {
     SlothV1,
     /// OpenSLO `apiVersion: openslo/v1alpha`, `kind: SLO`.
     OpenSloV1Alpha,
+    /// OpenSLO `apiVersion: openslo/v1`, `kind: SLO`.
+    OpenSloV1,
 }
 
 impl SpecFormat {
@@ -23,6 +25,7 @@ impl SpecFormat {
         match self {
             Self::SlothV1 => "prometheus/v1",
             Self::OpenSloV1Alpha => "openslo/v1alpha",
+            Self::OpenSloV1 => "openslo/v1",
         }
     }
 
@@ -30,7 +33,7 @@ impl SpecFormat {
     pub fn mode_label(self) -> &'static str {
         match self {
             Self::SlothV1 => "cli-gen-prom",
-            Self::OpenSloV1Alpha => "cli-gen-openslo",
+            Self::OpenSloV1Alpha | Self::OpenSloV1 => "cli-gen-openslo",
         }
     }
 }
@@ -307,6 +310,9 @@ impl SloSpec {
             message: e.to_string(),
         };
         let probe: serde_norway::Value = serde_norway::from_str(text).map_err(parse_err)?;
+        if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1") {
+            return Self::from_openslo_v1(&probe, text, origin);
+        }
         if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1alpha") {
             let doc: OpenSloDoc = serde_norway::from_str(text).map_err(parse_err)?;
             return Self::from_openslo(doc, origin);
@@ -461,6 +467,153 @@ impl SloSpec {
             service: doc.service,
             slos,
             period: None,
+        })
+    }
+
+    /// An OpenSLO v1 SLO with an inline `ratioMetric` indicator whose metric
+    /// sources hold PromQL in `spec.query`, and a rolling time window.
+    fn from_openslo_v1(
+        doc: &serde_norway::Value,
+        text: &str,
+        origin: &str,
+    ) -> Result<Self, SpecError> {
+        let problems = crate::openslo::validate_openslo(text).map_err(|m| SpecError::Parse {
+            origin: origin.to_owned(),
+            message: m,
+        })?;
+        if let Some(p) = problems.first() {
+            return Err(SpecError::invalid(
+                origin,
+                format!("document {} ({}): {}", p.document, p.subject, p.field),
+                p.message.clone(),
+            ));
+        }
+        let str_at = |path: &[&str]| -> Option<String> {
+            let mut v = doc;
+            for k in path {
+                v = v.get(*k)?;
+            }
+            v.as_str().map(str::to_owned)
+        };
+        if str_at(&["kind"]).as_deref() != Some("SLO") {
+            return Err(SpecError::invalid(
+                origin,
+                "kind",
+                "rules are generated from kind SLO documents",
+            ));
+        }
+        let name = str_at(&["metadata", "name"]).unwrap_or_default();
+        let spec = &doc["spec"];
+        let ratio = spec
+            .get("indicator")
+            .and_then(|i| i.get("spec"))
+            .and_then(|s| s.get("ratioMetric"))
+            .ok_or_else(|| {
+                SpecError::invalid(
+                    origin,
+                    "spec.indicator.spec.ratioMetric",
+                    "rules need an inline ratioMetric indicator",
+                )
+            })?;
+        let query = |part: &str| {
+            ratio
+                .get(part)
+                .and_then(|p| p.get("metricSource"))
+                .and_then(|m| m.get("spec"))
+                .and_then(|s| s.get("query"))
+                .and_then(|q| q.as_str())
+                .map(str::to_owned)
+        };
+        let total = query("total").ok_or_else(|| {
+            SpecError::invalid(
+                origin,
+                "spec.indicator.spec.ratioMetric.total.metricSource.spec.query",
+                "a PromQL query is required",
+            )
+        })?;
+        let (error_ratio_query, field) = match (query("good"), query("bad")) {
+            (Some(good), None) => (
+                format!("\n1 - (\n  (\n    {good}\n  )\n  /\n  (\n    {total}\n  )\n)\n"),
+                "good",
+            ),
+            (None, Some(bad)) => (format!("\n(\n  {bad}\n)\n/\n(\n  {total}\n)\n"), "bad"),
+            _ => {
+                return Err(SpecError::invalid(
+                    origin,
+                    "spec.indicator.spec.ratioMetric",
+                    "exactly one of good or bad (with a PromQL query) is required",
+                ));
+            }
+        };
+        for q in [&error_ratio_query] {
+            if !has_window(q) {
+                return Err(SpecError::invalid(
+                    origin,
+                    format!("spec.indicator.spec.ratioMetric.{field}.metricSource.spec.query"),
+                    "queries need a {{.window}} placeholder where the range goes",
+                ));
+            }
+        }
+        let window = &spec["timeWindow"][0];
+        if window
+            .get("isRolling")
+            .and_then(serde_norway::Value::as_bool)
+            != Some(true)
+        {
+            return Err(SpecError::invalid(
+                origin,
+                "spec.timeWindow[0].isRolling",
+                "rules need a rolling window",
+            ));
+        }
+        let duration = window
+            .get("duration")
+            .and_then(|d| d.as_str())
+            .unwrap_or_default();
+        let period = PromDuration::parse(duration)
+            .map_err(|m| SpecError::invalid(origin, "spec.timeWindow[0].duration", m))?;
+        let mut slos = Vec::new();
+        for (i, o) in spec["objectives"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let target = o
+                .get("target")
+                .and_then(serde_norway::Value::as_f64)
+                .or_else(|| {
+                    o.get("targetPercent")
+                        .and_then(serde_norway::Value::as_f64)
+                        .map(|p| p / 100.0)
+                })
+                .unwrap_or_default();
+            slos.push(Slo {
+                name: format!("{name}-{i}"),
+                objective: target * 100.0,
+                description: str_at(&["spec", "description"]).unwrap_or_default(),
+                labels: BTreeMap::new(),
+                sli: Sli::Raw {
+                    error_ratio_query: error_ratio_query.clone(),
+                },
+                alerting: Alerting {
+                    page: AlertSettings {
+                        disabled: true,
+                        ..AlertSettings::default()
+                    },
+                    ticket: AlertSettings {
+                        disabled: true,
+                        ..AlertSettings::default()
+                    },
+                    ..Alerting::default()
+                },
+            });
+        }
+        Ok(Self {
+            format: SpecFormat::OpenSloV1,
+            service: str_at(&["spec", "service"]).unwrap_or_default(),
+            slos,
+            period: Some(period),
         })
     }
 

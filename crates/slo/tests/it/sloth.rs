@@ -343,3 +343,63 @@ fn alerts_that_can_never_fire_are_reported() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_openslo_v1_slo_generates_the_same_rules_as_its_v1alpha_twin() {
+    // The v1 form of Sloth's v1alpha fixture: same service, name, queries, target and window.
+    let v1 = r#"apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: slo1
+  displayName: Integration test SLO1
+spec:
+  service: svc01
+  description: "this is SLO1."
+  indicator:
+    metadata:
+      name: slo1-ratio
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: Prometheus
+            spec:
+              query: sum(rate(http_request_duration_seconds_count{job="myservice",code!~"(5..|429)"}[{{.window}}]))
+        total:
+          metricSource:
+            type: Prometheus
+            spec:
+              query: sum(rate(http_request_duration_seconds_count{job="myservice"}[{{.window}}]))
+  timeWindow:
+    - duration: 30d
+      isRolling: true
+  budgetingMethod: Occurrences
+  objectives:
+    - displayName: availability
+      target: 0.999
+"#;
+    let spec = SloSpec::from_yaml(v1, "v1.yaml").unwrap();
+    let ours = generate(&spec, &GenerateOptions::new().with_version(SLOTH_VERSION))
+        .unwrap()
+        .to_yaml();
+    let ours_v: Value = serde_norway::from_str(&ours).unwrap();
+    // Only the spec label differs from Sloth's v1alpha output.
+    let theirs = render(&fixture("out-openslo.yaml.tpl").0, SLOTH_VERSION)
+        .replace("openslo/v1alpha", "openslo/v1");
+    let theirs_v: Value = serde_norway::from_str(theirs.trim_start_matches("\n---\n")).unwrap();
+    assert_same_rules(&ours_v, &theirs_v, "openslo-v1");
+    promtool_check(&ours, "openslo-v1");
+
+    let broken = v1.replace(
+        "    - duration: 30d\n      isRolling: true",
+        "    - duration: 30d\n      isRolling: false",
+    );
+    let err = SloSpec::from_yaml(&broken, "v1.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.timeWindow[0].calendar"), "{err}");
+    let op = v1.replace("      target: 0.999", "      op: gt\n      target: 0.999");
+    let err = SloSpec::from_yaml(&op, "v1.yaml").unwrap_err().to_string();
+    assert!(err.contains("spec.objectives[0].op"), "{err}");
+}
