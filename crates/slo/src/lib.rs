@@ -63,8 +63,8 @@ mod windows;
 pub use self::duration::PromDuration;
 pub use self::error::SpecError;
 pub use self::monitor::{
-    AlertTransition, BurnRate, Calendar, Clock, ManualClock, SliKind, SloDashboard, SloDefinition,
-    SloMonitor, SloStatus, SystemClock, rag_defaults, slo_dashboard,
+    AlertTransition, Budgeting, BurnRate, Calendar, Clock, ManualClock, SliKind, SloDashboard,
+    SloDefinition, SloMonitor, SloStatus, SystemClock, rag_defaults, slo_dashboard,
 };
 pub use self::openslo::{OpenSloProblem, validate_openslo};
 pub use self::promtest::promtool_tests;

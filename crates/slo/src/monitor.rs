@@ -166,9 +166,25 @@ impl Calendar {
     }
 }
 
+/// How the error budget is counted (OpenSLO's `budgetingMethod`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Budgeting {
+    /// Good events / all events. The default.
+    Occurrences,
+    /// Good one-minute slices / slices with events, where a slice is good when
+    /// its own ratio is at least `slice_target`.
+    Timeslices {
+        /// The share of good events that makes a minute good, in (0, 1].
+        slice_target: f64,
+    },
+}
+
 /// An SLO evaluated in process.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SloDefinition {
+    /// How the SLI and budget count: occurrences or timeslices.
+    pub budgeting: Budgeting,
     /// Name.
     pub name: String,
     /// What the SLO promises, for people.
@@ -244,6 +260,7 @@ impl SloDefinition {
             ));
         }
         Ok(Self {
+            budgeting: Budgeting::Occurrences,
             name: name.to_owned(),
             description: String::new(),
             labels: std::collections::BTreeMap::new(),
@@ -276,6 +293,25 @@ impl SloDefinition {
     pub fn with_calendar(mut self, calendar: Calendar) -> Self {
         self.calendar = Some(calendar);
         self
+    }
+
+    /// Counts the budget in one-minute slices, each good when at least
+    /// `slice_target` of its events are good. Alert burn rates stay
+    /// occurrence-based (as Sloth's). Defaults to occurrences.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::Invalid`] unless `slice_target` is within (0, 1].
+    pub fn with_timeslices(mut self, slice_target: f64) -> Result<Self, SpecError> {
+        if !(slice_target > 0.0 && slice_target <= 1.0) {
+            return Err(SpecError::invalid(
+                &self.name,
+                "slice_target",
+                format!("{slice_target} is not within (0, 1]"),
+            ));
+        }
+        self.budgeting = Budgeting::Timeslices { slice_target };
+        Ok(self)
     }
 
     /// Sets the low-traffic guard. Defaults to 10 events in the long window.
@@ -488,6 +524,10 @@ pub struct SloMonitor {
     def: SloDefinition,
     minutes: Ring,
     hours: Ring,
+    /// Per hour: (good slices, slices), for timeslice budgeting.
+    slice_hours: Ring,
+    /// The newest minute seen; the thread that moves it finalizes the minute before.
+    last_minute: AtomicU64,
     clock: Arc<dyn Clock>,
     firing: Mutex<[bool; 2]>,
     callbacks: Mutex<Vec<Callback>>,
@@ -526,6 +566,8 @@ impl SloMonitor {
         Self {
             minutes: Ring::new(60, minutes.max(2)),
             hours: Ring::new(3600, hours.max(2)),
+            slice_hours: Ring::new(3600, hours.max(2)),
+            last_minute: AtomicU64::new(0),
             def,
             clock: Arc::new(clock),
             firing: Mutex::new([false; 2]),
@@ -547,9 +589,37 @@ impl SloMonitor {
     #[inline]
     fn record(&self, good: bool) {
         let now = self.clock.now_secs();
+        if let Budgeting::Timeslices { slice_target } = self.def.budgeting {
+            self.finalize_slices(now / 60, slice_target);
+        }
         let packed = (u64::from(good) << 32) | 1;
         self.minutes.add(now, packed);
         self.hours.add(now, packed);
+    }
+
+    /// When the minute moves on, judges the minute before it (once: only the
+    /// thread that advances `last_minute` does). A minute without events is
+    /// not a slice. Events arriving for a minute after it was judged (a thread
+    /// that read the clock just before the turn) are not re-judged.
+    fn finalize_slices(&self, minute: u64, slice_target: f64) {
+        let last = self.last_minute.load(Ordering::Relaxed);
+        if last >= minute
+            || self
+                .last_minute
+                .compare_exchange(last, minute, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if last == 0 {
+            return;
+        }
+        let (good, total) = self.minutes.sum_range(last, last);
+        if total > 0 {
+            let good_slice = good as f64 / total as f64 >= slice_target;
+            self.slice_hours
+                .add(last * 60, (u64::from(good_slice) << 32) | 1);
+        }
     }
 
     /// A successful event (availability SLIs).
@@ -625,7 +695,16 @@ impl SloMonitor {
             Some(c) => c.elapsed_secs(now),
             None => self.def.window.as_millis() / 1000,
         };
-        let (good, total) = self.window_counts(now, window_secs);
+        let (good, total) = match self.def.budgeting {
+            Budgeting::Occurrences => self.window_counts(now, window_secs),
+            // Judged slices only, at hour granularity: the current minute is
+            // still open and judged when the next one starts.
+            Budgeting::Timeslices { .. } => {
+                let last = now / 3600;
+                self.slice_hours
+                    .sum_range((last + 1).saturating_sub(window_secs.div_ceil(3600)), last)
+            }
+        };
         let bad = total - good;
         let budget = (1.0 - self.def.objective) * total as f64;
         let burn_rates: Vec<BurnRate> = self
@@ -888,6 +967,49 @@ mod tests {
         }
         assert_eq!(m.memory_bytes(), before);
         assert!(before < 1 << 20, "{before}");
+    }
+
+    #[test]
+    fn timeslices_count_good_minutes_not_events() {
+        let def = SloDefinition::new(
+            "ts",
+            SliKind::Availability,
+            0.9,
+            PromDuration::parse("30d").unwrap(),
+        )
+        .unwrap()
+        .with_timeslices(0.95)
+        .unwrap();
+        let clock = ManualClock::new(1_700_000_000 - 1_700_000_000 % 3600);
+        let m = SloMonitor::with_clock(def, clock.clone());
+        // Ten minutes: nine at 100%, one at 90% (below the 95% slice target).
+        for minute in 0..10 {
+            clock.advance(Duration::from_secs(60));
+            for i in 0..100 {
+                if minute == 3 && i < 10 {
+                    m.record_failure()
+                } else {
+                    m.record_success()
+                }
+            }
+        }
+        clock.advance(Duration::from_secs(60));
+        m.record_success(); // opens minute 11, judging minute 10
+        let s = m.status();
+        // Ten judged slices, one bad: SLI 90%, against occurrences' 99%.
+        assert_eq!((s.total_events, s.error_budget_consumed), (10, 1));
+        assert!((s.sli.unwrap() - 0.9).abs() < 1e-12);
+        assert!(
+            SloDefinition::new(
+                "x",
+                SliKind::Availability,
+                0.9,
+                PromDuration::parse("30d").unwrap()
+            )
+            .unwrap()
+            .with_timeslices(0.0)
+            .is_err()
+        );
     }
 
     #[test]
