@@ -56,15 +56,26 @@ fn have(program: &str) -> bool {
 }
 
 /// Installs what the tests need when it is missing: `promtool` and
-/// `prometheus` from Debian's `prometheus` package.
+/// `prometheus` from Debian's `prometheus` package, and Debian's `chromium`
+/// (a real browser for the dashboard picture).
 pub(crate) fn install_test_deps() -> anyhow::Result<()> {
-    if have("promtool") && have("prometheus") {
+    let mut packages = Vec::new();
+    if !(have("promtool") && have("prometheus")) {
+        packages.push("prometheus");
+    }
+    if !have("chromium") {
+        packages.push("chromium");
+    }
+    if packages.is_empty() {
         return Ok(());
     }
-    say("promtool/prometheus missing: installing Debian's prometheus package");
+    say(&format!(
+        "installing Debian packages the tests need: {}",
+        packages.join(" ")
+    ));
     if !have("apt-get") {
         bail!(
-            "promtool is missing and apt-get is not available; install Prometheus 2.x so `promtool` and `prometheus` are on PATH"
+            "test dependencies are missing and apt-get is not available; install Prometheus 2.x (promtool, prometheus) and Chromium"
         );
     }
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
@@ -77,15 +88,14 @@ pub(crate) fn install_test_deps() -> anyhow::Result<()> {
         run_cmd(&mut cmd)
     };
     apt(&["update", "-qq"])?;
-    apt(&[
-        "install",
-        "-y",
-        "-qq",
-        "--no-install-recommends",
-        "prometheus",
-    ])?;
-    if !have("promtool") {
-        bail!("installed the prometheus package but promtool is still not on PATH");
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend(&packages);
+    apt(&args)?;
+    if !have("promtool") || !have("chromium") {
+        bail!(
+            "installed {} but promtool or chromium is still not on PATH",
+            packages.join(" ")
+        );
     }
     Ok(())
 }

@@ -17,7 +17,7 @@ const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps>
   ci                 install test dependencies when missing, then fmt check, clippy -D warnings,
                      tests, docs with -D warnings, and tidy
   tidy               check the crate layer rules and crate hygiene (STYLE.md B.2, B.3)
-  install-test-deps  install what the tests need (promtool/prometheus) when missing";
+  install-test-deps  install what the tests need (prometheus, promtool, chromium) when missing";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -484,6 +484,8 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let dashboard_path = out.join("dashboard.json");
     write_atomic(&dashboard_path, &serde_json::to_vec_pretty(&dashboard)?)?;
+    let svg_path = out.join("dashboard.svg");
+    write_atomic(&svg_path, dashboard.render_svg().as_bytes())?;
     let prom_path = out.join("metrics.prom");
     write_atomic(&prom_path, exposition.as_bytes())?;
 
@@ -503,6 +505,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         ("traces", &traces),
         ("logs", &logs),
         ("dashboard", &dashboard_path),
+        ("picture", &svg_path),
         ("metrics", &prom_path),
     ] {
         writeln!(stdout, "  {what:<10} {}", path.display())?;

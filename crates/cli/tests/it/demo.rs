@@ -163,3 +163,62 @@ fn a_second_run_replaces_the_previous_files() {
         .count();
     assert_eq!(roots, 3);
 }
+
+#[test]
+fn the_dashboard_picture_renders_in_a_real_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("D");
+    run_ok(
+        flightdeck()
+            .args(["demo", "--requests", "40", "--time-scale", "0.1", "--out"])
+            .arg(&out_dir),
+    );
+    let svg = std::fs::read_to_string(out_dir.join("dashboard.svg")).unwrap();
+    // A page with the SVG inline and a script that measures what the browser drew.
+    let page = format!(
+        r#"<!doctype html><html><body>{svg}<script>
+const bars = [...document.querySelectorAll("rect[data-op]")];
+const ops = {{}};
+for (const b of bars) {{ (ops[b.dataset.op] ??= {{}})[b.dataset.quantile] = b.getBBox().width; }}
+const problems = [];
+for (const [op, q] of Object.entries(ops)) {{
+  if (!(q.p50 > 0 && q.p50 <= q.p95 && q.p95 <= q.p99)) problems.push(op + ":" + JSON.stringify(q));
+}}
+document.body.setAttribute("data-bars", String(bars.length));
+document.body.setAttribute("data-ops", String(Object.keys(ops).length));
+document.body.setAttribute("data-check", problems.length ? "bad " + problems.join(";") : "ok");
+</script></body></html>"#
+    );
+    let html = dir.path().join("dashboard.html");
+    std::fs::write(&html, page).unwrap();
+    let profile = dir.path().join("chromium-profile");
+    let out = tool("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains(r#"data-check="ok""#),
+        "the browser's measurements: {dom:.2000}"
+    );
+    let dash: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("dashboard.json")).unwrap()).unwrap();
+    let ops = dash["operations"].as_object().unwrap().len();
+    assert!(dom.contains(&format!(r#"data-ops="{ops}""#)), "{dom:.2000}");
+    assert!(
+        dom.contains(&format!(r#"data-bars="{}""#, ops * 3)),
+        "{dom:.2000}"
+    );
+}

@@ -215,9 +215,186 @@ impl DashboardData {
     }
 }
 
+/// Escapes text for XML content and attribute values.
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
+}
+
+impl DashboardData {
+    /// A self-contained SVG picture of the dashboard: p50/p95/p99 latency bars
+    /// per operation on one shared scale, then cost and quality.
+    ///
+    /// Every bar is a `rect` with `data-op` and `data-quantile` attributes,
+    /// so tools (and tests) can find them.
+    pub fn render_svg(&self) -> String {
+        const WIDTH: f64 = 920.0;
+        const LABEL: f64 = 190.0;
+        const ROW: f64 = 54.0;
+        const TOP: f64 = 96.0;
+        let ops: Vec<(&String, &OperationSummary)> = self.operations.iter().collect();
+        let max_ms = ops
+            .iter()
+            .filter_map(|(_, o)| o.latency.p99_ms)
+            .fold(0.0f64, f64::max)
+            .max(1e-9);
+        let plot = WIDTH - LABEL - 120.0;
+        let height = TOP + ROW * ops.len() as f64 + 110.0;
+        let mut s = String::with_capacity(4096 + ops.len() * 900);
+        let _ = write!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="13">"#
+        );
+        s.push_str(r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
+        let _ = write!(
+            s,
+            r#"<text x="20" y="32" font-size="20" font-weight="bold">{}</text>"#,
+            xml(&format!("Flightdeck dashboard: {}", self.service_name))
+        );
+        let _ = write!(
+            s,
+            r##"<text x="20" y="56" fill="#444">{}</text>"##,
+            xml(&format!(
+                "{} requests, error rate {}, generated {}",
+                self.requests,
+                self.error_rate
+                    .map_or("-".into(), |r| format!("{:.2}%", r * 100.0)),
+                self.generated_at
+            ))
+        );
+        let colors = [("p50", "#9ecae1"), ("p95", "#4292c6"), ("p99", "#08519c")];
+        for (i, (q, c)) in colors.iter().enumerate() {
+            let x = LABEL + i as f64 * 90.0;
+            let _ = write!(
+                s,
+                r#"<rect x="{x}" y="70" width="12" height="12" fill="{c}"/><text x="{}" y="81">{q}</text>"#,
+                x + 16.0
+            );
+        }
+        let _ = write!(
+            s,
+            r##"<text x="{}" y="81" fill="#444">latency, ms (scale 0 to {:.1})</text>"##,
+            LABEL + 280.0,
+            max_ms
+        );
+        for (row, (name, op)) in ops.iter().enumerate() {
+            let y = TOP + row as f64 * ROW;
+            let _ = write!(
+                s,
+                r##"<text x="20" y="{}">{}</text><text x="20" y="{}" fill="#666" font-size="11">{}</text>"##,
+                y + 18.0,
+                xml(name),
+                y + 34.0,
+                xml(&format!("{} calls, {} errors", op.count, op.errors))
+            );
+            let values = [op.latency.p50_ms, op.latency.p95_ms, op.latency.p99_ms];
+            for (i, ((q, c), v)) in colors.iter().zip(values).enumerate() {
+                let Some(v) = v else { continue };
+                let w = (v / max_ms * plot).max(1.0);
+                let by = y + 2.0 + i as f64 * 14.0;
+                let _ = write!(
+                    s,
+                    r#"<rect data-op="{}" data-quantile="{q}" x="{LABEL}" y="{by}" width="{w:.1}" height="12" fill="{c}"/><text x="{}" y="{}" font-size="11">{v:.1}</text>"#,
+                    xml(name),
+                    LABEL + w + 6.0,
+                    by + 10.0
+                );
+            }
+        }
+        let y = TOP + ROW * ops.len() as f64 + 30.0;
+        let q = &self.quality;
+        let lines = [
+            format!(
+                "Cost: {} over {} calls ({} input + {} output tokens)",
+                format_usd_micros(self.cost.total_usd_micros),
+                self.cost.total_calls,
+                self.cost.total_input_tokens,
+                self.cost.total_output_tokens
+            ),
+            format!(
+                "Quality: relevance mean {} (n={}), rating mean {} (n={}), guardrail triggers {}",
+                opt(q.relevance.mean, 3),
+                q.relevance.count,
+                opt(q.ratings.summary.mean, 2),
+                q.ratings.summary.count,
+                q.total_guardrail_triggers
+            ),
+        ];
+        for (i, line) in lines.iter().enumerate() {
+            let _ = write!(
+                s,
+                r#"<text x="20" y="{}">{}</text>"#,
+                y + i as f64 * 22.0,
+                xml(line)
+            );
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn svg_escapes_names_and_draws_three_bars_per_operation() {
+        let lat = |p50, p95, p99| LatencySummary {
+            mean_ms: None,
+            min_ms: None,
+            max_ms: None,
+            p50_ms: Some(p50),
+            p95_ms: Some(p95),
+            p99_ms: Some(p99),
+        };
+        let op = |l| OperationSummary {
+            count: 3,
+            errors: 0,
+            error_rate: Some(0.0),
+            latency: l,
+        };
+        let d = DashboardData {
+            service_name: "svc <&>".into(),
+            generated_at: "now".into(),
+            requests: 3,
+            error_rate: Some(0.0),
+            operations: BTreeMap::from([
+                ("a\"b".to_owned(), op(lat(1.0, 2.0, 4.0))),
+                ("c".to_owned(), op(lat(3.0, 5.0, 8.0))),
+            ]),
+            cost: CostSummary::default(),
+            quality: QualitySummary {
+                relevance: ScoreSummary {
+                    count: 0,
+                    mean: None,
+                    min: None,
+                    max: None,
+                    rejected: 0,
+                },
+                ratings: RatingSummary {
+                    summary: ScoreSummary {
+                        count: 0,
+                        mean: None,
+                        min: None,
+                        max: None,
+                        rejected: 0,
+                    },
+                    distribution: BTreeMap::new(),
+                },
+                guardrail_triggers: BTreeMap::new(),
+                total_guardrail_triggers: 0,
+            },
+            label_overflows: BTreeMap::new(),
+        };
+        let svg = d.render_svg();
+        assert_eq!(svg.matches("data-quantile=").count(), 6);
+        assert!(svg.contains("svc &lt;&amp;&gt;"));
+        assert!(svg.contains(r#"data-op="a&quot;b""#));
+        assert!(!svg.contains("<&>"));
+    }
 
     #[test]
     fn usd_micros_format_exactly() {
