@@ -100,6 +100,21 @@ pub struct Alerting {
     pub ticket: AlertSettings,
 }
 
+impl Alerting {
+    /// No alerts at all (OpenSLO inputs carry no Sloth alerting section).
+    pub fn disabled() -> Self {
+        let off = AlertSettings {
+            disabled: true,
+            ..AlertSettings::default()
+        };
+        Self {
+            page: off.clone(),
+            ticket: off,
+            ..Self::default()
+        }
+    }
+}
+
 /// One alert's settings.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AlertSettings {
@@ -596,17 +611,7 @@ impl SloSpec {
                 sli: Sli::Raw {
                     error_ratio_query: error_ratio_query.clone(),
                 },
-                alerting: Alerting {
-                    page: AlertSettings {
-                        disabled: true,
-                        ..AlertSettings::default()
-                    },
-                    ticket: AlertSettings {
-                        disabled: true,
-                        ..AlertSettings::default()
-                    },
-                    ..Alerting::default()
-                },
+                alerting: Alerting::disabled(),
             });
         }
         Ok(Self {
@@ -691,17 +696,7 @@ impl SloSpec {
                 description: s.description.clone(),
                 labels: BTreeMap::new(),
                 sli: Sli::Raw { error_ratio_query },
-                alerting: Alerting {
-                    page: AlertSettings {
-                        disabled: true,
-                        ..AlertSettings::default()
-                    },
-                    ticket: AlertSettings {
-                        disabled: true,
-                        ..AlertSettings::default()
-                    },
-                    ..Alerting::default()
-                },
+                alerting: Alerting::disabled(),
             });
         }
         let _ = doc.api_version;

@@ -135,6 +135,30 @@ pub fn format_usd_micros(micros: u64) -> String {
 }
 
 impl DashboardData {
+    /// "N over M calls (input + output tokens)", shared by the text and the picture.
+    fn cost_line(&self) -> String {
+        format!(
+            "{} over {} calls ({} input + {} output tokens)",
+            format_usd_micros(self.cost.total_usd_micros),
+            self.cost.total_calls,
+            self.cost.total_input_tokens,
+            self.cost.total_output_tokens
+        )
+    }
+
+    /// The quality summary line, shared by the text and the picture.
+    fn quality_line(&self) -> String {
+        let q = &self.quality;
+        format!(
+            "relevance mean {} (n={}), rating mean {} (n={}), guardrail triggers {}",
+            opt(q.relevance.mean, 3),
+            q.relevance.count,
+            opt(q.ratings.summary.mean, 2),
+            q.ratings.summary.count,
+            q.total_guardrail_triggers
+        )
+    }
+
     /// A plain-text report for terminals.
     pub fn render_text(&self) -> String {
         let mut s = String::new();
@@ -170,14 +194,7 @@ impl DashboardData {
             );
         }
         let _ = writeln!(s);
-        let _ = writeln!(
-            s,
-            "cost: {} over {} calls ({} input + {} output tokens)",
-            format_usd_micros(self.cost.total_usd_micros),
-            self.cost.total_calls,
-            self.cost.total_input_tokens,
-            self.cost.total_output_tokens
-        );
+        let _ = writeln!(s, "cost: {}", self.cost_line());
         for (model, m) in &self.cost.models {
             let _ = writeln!(
                 s,
@@ -192,15 +209,7 @@ impl DashboardData {
         }
         let _ = writeln!(s);
         let q = &self.quality;
-        let _ = writeln!(
-            s,
-            "quality: relevance mean {} (n={}), rating mean {} (n={}), guardrail triggers {}",
-            opt(q.relevance.mean, 3),
-            q.relevance.count,
-            opt(q.ratings.summary.mean, 2),
-            q.ratings.summary.count,
-            q.total_guardrail_triggers
-        );
+        let _ = writeln!(s, "quality: {}", self.quality_line());
         for (name, n) in &q.guardrail_triggers {
             let _ = writeln!(s, "  {name:<26} {n}");
         }
@@ -305,23 +314,9 @@ impl DashboardData {
             }
         }
         let y = TOP + ROW * ops.len() as f64 + 30.0;
-        let q = &self.quality;
         let lines = [
-            format!(
-                "Cost: {} over {} calls ({} input + {} output tokens)",
-                format_usd_micros(self.cost.total_usd_micros),
-                self.cost.total_calls,
-                self.cost.total_input_tokens,
-                self.cost.total_output_tokens
-            ),
-            format!(
-                "Quality: relevance mean {} (n={}), rating mean {} (n={}), guardrail triggers {}",
-                opt(q.relevance.mean, 3),
-                q.relevance.count,
-                opt(q.ratings.summary.mean, 2),
-                q.ratings.summary.count,
-                q.total_guardrail_triggers
-            ),
+            format!("Cost: {}", self.cost_line()),
+            format!("Quality: {}", self.quality_line()),
         ];
         for (i, line) in lines.iter().enumerate() {
             let _ = write!(
