@@ -108,4 +108,4 @@ pub use self::settings::{
     DEFAULT_SERVICE_NAME, ENV_CONFIG, ENV_OTEL_SERVICE_NAME, ENV_OTEL_TRACES_SAMPLER,
     ENV_OTEL_TRACES_SAMPLER_ARG, ENV_PREFIX, ENV_RUST_LOG, KNOWN_KEYS, ObservabilitySettings,
 };
-pub use self::writer::WriterStats;
+pub use self::writer::{JsonLinesWriter, WriterStats, write_atomic};

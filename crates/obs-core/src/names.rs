@@ -123,6 +123,12 @@ pub mod metric {
     pub const SPAN_EXPORT_FAILURES_TOTAL: &str = "flightdeck_span_export_failures_total";
     /// Counter: log lines dropped because the log queue was full.
     pub const LOG_LINES_DROPPED_TOTAL: &str = "flightdeck_log_lines_dropped_total";
+    /// Counter: records a [`JsonLinesWriter`](crate::JsonLinesWriter) dropped
+    /// because its queue was full, label `writer`.
+    pub const WRITER_DROPPED_TOTAL: &str = "flightdeck_writer_dropped_total";
+    /// Counter: records whose write failed in a
+    /// [`JsonLinesWriter`](crate::JsonLinesWriter), label `writer`.
+    pub const WRITER_FAILURES_TOTAL: &str = "flightdeck_writer_failures_total";
 
     /// The value a capped label takes once its distinct values run out.
     pub const OVERFLOW_LABEL_VALUE: &str = "other";

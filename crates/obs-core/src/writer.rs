@@ -230,6 +230,163 @@ impl<T: Send + 'static> BackgroundWriter<T> {
     }
 }
 
+/// A JSON Lines destination written by a background thread: [`send`](Self::send)
+/// never blocks (a full queue drops and counts), and
+/// [`shutdown`](Self::shutdown) writes everything accepted within a deadline.
+///
+/// This is the writer behind [`JsonLinesExporter`](crate::JsonLinesExporter),
+/// opened up for other crates' record streams (experiment exposures, results).
+///
+/// ```
+/// use std::time::Duration;
+/// use flightdeck_obs_core::JsonLinesWriter;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("events.jsonl");
+/// let writer = JsonLinesWriter::<serde_json::Value>::to_file(&path, 1024, "events")?;
+/// writer.send(serde_json::json!({"n": 1}));
+/// writer.shutdown(Duration::from_secs(5))?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "{\"n\":1}\n");
+/// # Ok(())
+/// # }
+/// ```
+pub struct JsonLinesWriter<T: serde::Serialize + Send + 'static> {
+    inner: BackgroundWriter<T>,
+}
+
+impl<T: serde::Serialize + Send + 'static> std::fmt::Debug for JsonLinesWriter<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonLinesWriter")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: serde::Serialize + Send + 'static> JsonLinesWriter<T> {
+    /// Appends to the file at `path` (created if missing). `name` names the
+    /// writer thread and labels the loss counters
+    /// `flightdeck_writer_dropped_total{writer=name}` and
+    /// `flightdeck_writer_failures_total{writer=name}`.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::OpenFile`] when the file cannot be opened, [`BuildError::Thread`]
+    /// when the writer thread cannot start.
+    pub fn to_file(
+        path: impl AsRef<std::path::Path>,
+        capacity: usize,
+        name: &str,
+    ) -> Result<Self, BuildError> {
+        let path = path.as_ref();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| BuildError::OpenFile {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Self::to_writer(file, capacity, name)
+    }
+
+    /// Writes to any `Write` destination; see [`to_file`](Self::to_file).
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Thread`] when the writer thread cannot start.
+    pub fn to_writer(
+        out: impl Write + Send + 'static,
+        capacity: usize,
+        name: &str,
+    ) -> Result<Self, BuildError> {
+        let label = name.to_owned();
+        let loss = LossCounters {
+            dropped: metrics::counter!(crate::names::metric::WRITER_DROPPED_TOTAL, "writer" => label.clone()),
+            failed: metrics::counter!(crate::names::metric::WRITER_FAILURES_TOTAL, "writer" => label),
+        };
+        let encode = Box::new(|item: &T, buf: &mut Vec<u8>| {
+            let start = buf.len();
+            if serde_json::to_writer(&mut *buf, item).is_ok() {
+                buf.push(b'\n');
+            } else {
+                // A value that cannot serialize (a map with non-string keys)
+                // must not leave half a line behind.
+                buf.truncate(start);
+            }
+        });
+        let inner =
+            BackgroundWriter::spawn(&format!("flightdeck-{name}"), capacity, Box::new(out), encode, loss)?;
+        Ok(Self { inner })
+    }
+
+    /// Queues `item` without blocking; returns `false` when it was dropped
+    /// because the queue was full or the writer was shut down.
+    pub fn send(&self, item: T) -> bool {
+        self.inner.send(item)
+    }
+
+    /// What the writer has done so far.
+    pub fn stats(&self) -> WriterStats {
+        self.inner.stats()
+    }
+
+    /// Waits until everything queued before this call is written.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Timeout`] past the deadline, [`ExportError::AlreadyShutDown`]
+    /// after [`shutdown`](Self::shutdown).
+    pub fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
+        self.inner.flush(timeout)
+    }
+
+    /// Stops accepting records and writes everything accepted.
+    ///
+    /// # Errors
+    ///
+    /// [`ExportError::Lost`] when anything was dropped or failed over the
+    /// writer's life, [`ExportError::Timeout`] past the deadline.
+    pub fn shutdown(&self, timeout: Duration) -> Result<WriterStats, ExportError> {
+        self.inner.shutdown(timeout)
+    }
+}
+
+/// Writes `contents` to `path` through a temporary file in the same directory
+/// and a rename, so a reader never sees half a file and a failed write leaves
+/// the previous file in place.
+///
+/// # Errors
+///
+/// The I/O error of the step that failed; the temporary file is removed.
+pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::sync::atomic::AtomicU64;
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    // The process id and a counter keep concurrent writers in one process
+    // (or two processes) from sharing a temporary file.
+    let tmp = dir.join(format!(
+        ".{name}.tmp-{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(contents)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
 fn run_worker<T>(
     rx: Receiver<Msg<T>>,
     mut sink: Box<dyn Write + Send>,

@@ -1,0 +1,501 @@
+//! GrowthBook's targeting conditions (a MongoDB-like language), compiled once.
+//!
+//! [`Condition::compile`] turns the JSON into a tree of resolved paths,
+//! pre-lowercased strings, compiled regexes and padded version strings, so
+//! evaluation does no parsing. What the reference SDK would reject at run
+//! time (an invalid regex, an unknown operator) evaluates to `false`, as the
+//! spec says, and is reported once as a [`ConditionWarning`] at compile time.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use regex::{Regex, RegexBuilder};
+use serde_json::{Map, Value};
+
+use crate::js::{
+    NULL, eq_lowercase, js_compare, js_string_eq, json_eq, strict_eq, to_js_string, to_number,
+    truthy,
+};
+
+/// Saved groups: a group id and the attribute values that belong to it
+/// (`$inGroup` / `$notInGroup`).
+pub type SavedGroups = HashMap<String, Vec<Value>>;
+
+/// A problem found while compiling a condition. The condition still
+/// compiles; the offending part evaluates to `false`, as the spec says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionWarning {
+    /// Where in the condition, as a JSON path such as `$.country.$regex`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for ConditionWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// A compiled targeting condition.
+///
+/// ```
+/// use flightdeck_experiments::{Condition, SavedGroups};
+/// use serde_json::json;
+/// let (cond, warnings) = Condition::compile(&json!({
+///     "country": {"$in": ["US", "CA"]},
+///     "age": {"$gt": 18},
+/// }));
+/// assert!(warnings.is_empty());
+/// let groups = SavedGroups::new();
+/// assert!(cond.eval(&json!({"country": "US", "age": 30}), &groups));
+/// assert!(!cond.eval(&json!({"country": "FR", "age": 30}), &groups));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Condition {
+    clauses: Vec<Clause>,
+}
+
+#[derive(Debug, Clone)]
+enum Clause {
+    Or(Vec<Condition>),
+    Nor(Vec<Condition>),
+    And(Vec<Condition>),
+    Not(Box<Condition>),
+    Path(Path, CondValue),
+    /// Malformed input: always false.
+    Never,
+}
+
+#[derive(Debug, Clone)]
+struct Path {
+    literal: String,
+    parts: Vec<String>,
+}
+
+impl Path {
+    fn new(literal: &str) -> Self {
+        Self {
+            literal: literal.to_owned(),
+            parts: literal.split('.').map(str::to_owned).collect(),
+        }
+    }
+
+    /// GrowthBook's `getPath`: a missing step reads as `null`.
+    fn get<'v>(&self, root: &'v Value) -> &'v Value {
+        let mut current = root;
+        for part in &self.parts {
+            current = match current {
+                Value::Object(map) => match map.get(part) {
+                    Some(v) => v,
+                    None => return &NULL,
+                },
+                Value::Array(items) => match part.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                    Some(v) => v,
+                    None => return &NULL,
+                },
+                _ => return &NULL,
+            };
+        }
+        current
+    }
+}
+
+#[derive(Debug, Clone)]
+enum CondValue {
+    Str { exact: String },
+    Num(f64),
+    Bool(bool),
+    Null,
+    Json(Value),
+    Ops(Vec<Op>),
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Version(Ordering, bool, String),
+    Eq(Value),
+    Ne(Value),
+    Lt(Value),
+    Lte(Value),
+    Gt(Value),
+    Gte(Value),
+    Exists(bool),
+    In(Vec<Value>, bool),
+    Nin(Vec<Value>, bool),
+    InGroup(String, bool),
+    Not(Box<CondValue>),
+    Size(Box<CondValue>),
+    ElemMatch(ElemMatch),
+    All(Vec<CondValue>, bool),
+    Regex(Regex),
+    Type(String),
+    /// An operator whose argument is unusable (a `$in` without an array, an
+    /// invalid regex) or an unknown operator: false, as the spec says.
+    False,
+}
+
+#[derive(Debug, Clone)]
+enum ElemMatch {
+    Value(Box<CondValue>),
+    Condition(Box<Condition>),
+}
+
+struct Compiler {
+    warnings: Vec<ConditionWarning>,
+}
+
+impl Compiler {
+    fn warn(&mut self, path: &str, message: impl Into<String>) {
+        self.warnings.push(ConditionWarning {
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn condition(&mut self, v: &Value, at: &str) -> Condition {
+        let Value::Object(map) = v else {
+            self.warn(at, format!("a condition must be an object, found {v}"));
+            return Condition {
+                clauses: vec![Clause::Never],
+            };
+        };
+        let clauses = map
+            .iter()
+            .map(|(k, v)| {
+                let here = format!("{at}.{k}");
+                match k.as_str() {
+                    "$or" => Clause::Or(self.list(v, &here)),
+                    "$nor" => Clause::Nor(self.list(v, &here)),
+                    "$and" => Clause::And(self.list(v, &here)),
+                    "$not" => Clause::Not(Box::new(self.condition(v, &here))),
+                    path => Clause::Path(Path::new(path), self.value(v, &here)),
+                }
+            })
+            .collect();
+        Condition { clauses }
+    }
+
+    fn list(&mut self, v: &Value, at: &str) -> Vec<Condition> {
+        match v {
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, c)| self.condition(c, &format!("{at}[{i}]")))
+                .collect(),
+            other => {
+                self.warn(at, format!("expected an array of conditions, found {other}"));
+                vec![Condition {
+                    clauses: vec![Clause::Never],
+                }]
+            }
+        }
+    }
+
+    fn value(&mut self, v: &Value, at: &str) -> CondValue {
+        match v {
+            Value::String(s) => CondValue::Str { exact: s.clone() },
+            Value::Number(n) => CondValue::Num(n.as_f64().unwrap_or(f64::NAN)),
+            Value::Bool(b) => CondValue::Bool(*b),
+            Value::Null => CondValue::Null,
+            Value::Object(map) if is_operator_object(map) => CondValue::Ops(
+                map.iter()
+                    .map(|(op, arg)| self.op(op, arg, &format!("{at}.{op}")))
+                    .collect(),
+            ),
+            other => CondValue::Json(other.clone()),
+        }
+    }
+
+    fn array_arg(&mut self, arg: &Value, at: &str) -> Option<Vec<Value>> {
+        match arg {
+            Value::Array(items) => Some(items.clone()),
+            other => {
+                self.warn(at, format!("expected an array, found {other}"));
+                None
+            }
+        }
+    }
+
+    fn op(&mut self, op: &str, arg: &Value, at: &str) -> Op {
+        let version = |ord: Ordering, eq: bool| Op::Version(ord, eq, padded_version(arg));
+        match op {
+            "$veq" => version(Ordering::Equal, true),
+            "$vne" => version(Ordering::Equal, false),
+            "$vgt" => version(Ordering::Greater, false),
+            "$vgte" => version(Ordering::Greater, true),
+            "$vlt" => version(Ordering::Less, false),
+            "$vlte" => version(Ordering::Less, true),
+            "$eq" => Op::Eq(arg.clone()),
+            "$ne" => Op::Ne(arg.clone()),
+            "$lt" => Op::Lt(arg.clone()),
+            "$lte" => Op::Lte(arg.clone()),
+            "$gt" => Op::Gt(arg.clone()),
+            "$gte" => Op::Gte(arg.clone()),
+            "$exists" => Op::Exists(truthy(arg)),
+            "$in" | "$ini" | "$nin" | "$nini" => match self.array_arg(arg, at) {
+                Some(items) => {
+                    let insensitive = op.ends_with('i') && op != "$in";
+                    if op.starts_with("$in") {
+                        Op::In(items, insensitive)
+                    } else {
+                        Op::Nin(items, insensitive)
+                    }
+                }
+                None => Op::False,
+            },
+            "$inGroup" | "$notInGroup" => Op::InGroup(to_js_string(arg).into_owned(), op == "$inGroup"),
+            "$not" => Op::Not(Box::new(self.value(arg, at))),
+            "$size" => Op::Size(Box::new(self.value(arg, at))),
+            "$elemMatch" => match arg {
+                Value::Object(map) if is_operator_object(map) => {
+                    Op::ElemMatch(ElemMatch::Value(Box::new(self.value(arg, at))))
+                }
+                _ => Op::ElemMatch(ElemMatch::Condition(Box::new(self.condition(arg, at)))),
+            },
+            "$all" | "$alli" => match self.array_arg(arg, at) {
+                Some(items) => Op::All(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| self.value(v, &format!("{at}[{i}]")))
+                        .collect(),
+                    op == "$alli",
+                ),
+                None => Op::False,
+            },
+            "$regex" | "$regexi" => {
+                let pattern = to_js_string(arg);
+                match RegexBuilder::new(&pattern)
+                    .case_insensitive(op == "$regexi")
+                    .build()
+                {
+                    Ok(re) => Op::Regex(re),
+                    Err(e) => {
+                        self.warn(at, format!("invalid regex {pattern:?}: {e}"));
+                        Op::False
+                    }
+                }
+            }
+            "$type" => Op::Type(to_js_string(arg).into_owned()),
+            unknown => {
+                self.warn(at, format!("unknown operator {unknown}"));
+                Op::False
+            }
+        }
+    }
+}
+
+fn is_operator_object(map: &Map<String, Value>) -> bool {
+    !map.is_empty() && map.keys().all(|k| k.starts_with('$'))
+}
+
+/// GrowthBook's `paddedVersionString`: versions compare as strings once
+/// each numeric part is left-padded to five places and a release sorts
+/// after its pre-releases.
+pub(crate) fn padded_version(v: &Value) -> String {
+    let owned;
+    let input: &str = match v {
+        Value::Number(_) => {
+            owned = to_js_string(v).into_owned();
+            &owned
+        }
+        Value::String(s) if !s.is_empty() => s,
+        _ => "0",
+    };
+    let input = input.strip_prefix('v').unwrap_or(input);
+    let input = input.split('+').next().unwrap_or("");
+    let mut parts: Vec<&str> = input.split(['-', '.']).collect();
+    if parts.len() == 3 {
+        parts.push("~");
+    }
+    let mut out = String::with_capacity(input.len() + 16);
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('-');
+        }
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            for _ in part.len()..5 {
+                out.push(' ');
+            }
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+impl Condition {
+    /// Compiles a condition, returning it with every problem found.
+    pub fn compile(v: &Value) -> (Self, Vec<ConditionWarning>) {
+        let mut c = Compiler {
+            warnings: Vec::new(),
+        };
+        let cond = c.condition(v, "$");
+        (cond, c.warnings)
+    }
+
+    /// The condition that always passes (`{}`).
+    pub fn always() -> Self {
+        Self {
+            clauses: Vec::new(),
+        }
+    }
+
+    /// Whether the condition passes for `root` (the attributes object).
+    pub fn eval(&self, root: &Value, groups: &SavedGroups) -> bool {
+        self.clauses.iter().all(|clause| match clause {
+            Clause::Or(list) => list.is_empty() || list.iter().any(|c| c.eval(root, groups)),
+            Clause::Nor(list) => !(list.is_empty() || list.iter().any(|c| c.eval(root, groups))),
+            Clause::And(list) => list.iter().all(|c| c.eval(root, groups)),
+            Clause::Not(c) => !c.eval(root, groups),
+            Clause::Path(path, cv) => cv.eval(path.get(root), groups, false),
+            Clause::Never => false,
+        })
+    }
+
+    /// The attribute paths the condition reads (for documentation and
+    /// sticky-bucket attribute discovery).
+    pub fn paths(&self) -> Vec<&str> {
+        let mut out = Vec::new();
+        for clause in &self.clauses {
+            match clause {
+                Clause::Or(l) | Clause::Nor(l) | Clause::And(l) => {
+                    l.iter().for_each(|c| out.extend(c.paths()));
+                }
+                Clause::Not(c) => out.extend(c.paths()),
+                Clause::Path(p, _) => out.push(p.literal.as_str()),
+                Clause::Never => {}
+            }
+        }
+        out
+    }
+}
+
+impl CondValue {
+    fn eval(&self, actual: &Value, groups: &SavedGroups, insensitive: bool) -> bool {
+        match self {
+            CondValue::Str { exact } => {
+                if insensitive {
+                    match actual {
+                        Value::String(s) => eq_lowercase(s, exact),
+                        other => eq_lowercase(&to_js_string(other), exact),
+                    }
+                } else {
+                    js_string_eq(actual, exact)
+                }
+            }
+            CondValue::Num(n) => to_number(actual) == *n,
+            CondValue::Bool(b) => !actual.is_null() && truthy(actual) == *b,
+            CondValue::Null => actual.is_null(),
+            CondValue::Json(expected) => json_eq(actual, expected),
+            CondValue::Ops(ops) => ops.iter().all(|op| op.eval(actual, groups)),
+        }
+    }
+}
+
+fn is_in(actual: &Value, expected: &[Value], insensitive: bool) -> bool {
+    let same = |a: &Value, b: &Value| {
+        if insensitive {
+            if let (Value::String(x), Value::String(y)) = (a, b) {
+                return eq_lowercase(x, y);
+            }
+        }
+        strict_eq(a, b)
+    };
+    match actual {
+        Value::Array(items) => items.iter().any(|el| expected.iter().any(|e| same(el, e))),
+        _ => expected.iter().any(|e| same(actual, e)),
+    }
+}
+
+impl Op {
+    fn eval(&self, actual: &Value, groups: &SavedGroups) -> bool {
+        match self {
+            Op::Version(ord, eq, expected) => {
+                let got = padded_version(actual);
+                let c = got.as_str().cmp(expected.as_str());
+                match (ord, eq) {
+                    (Ordering::Equal, true) => c == Ordering::Equal,
+                    (Ordering::Equal, false) => c != Ordering::Equal,
+                    (o, true) => c == *o || c == Ordering::Equal,
+                    (o, false) => c == *o,
+                }
+            }
+            Op::Eq(e) => strict_eq(actual, e),
+            Op::Ne(e) => !strict_eq(actual, e),
+            Op::Lt(e) => js_compare(actual, e) == Some(Ordering::Less),
+            Op::Lte(e) => matches!(js_compare(actual, e), Some(Ordering::Less | Ordering::Equal)),
+            Op::Gt(e) => js_compare(actual, e) == Some(Ordering::Greater),
+            Op::Gte(e) => matches!(
+                js_compare(actual, e),
+                Some(Ordering::Greater | Ordering::Equal)
+            ),
+            Op::Exists(want) => !actual.is_null() == *want,
+            Op::In(items, ci) => is_in(actual, items, *ci),
+            Op::Nin(items, ci) => !is_in(actual, items, *ci),
+            Op::InGroup(group, positive) => {
+                let members = groups.get(group).map(Vec::as_slice).unwrap_or(&[]);
+                is_in(actual, members, false) == *positive
+            }
+            Op::Not(cv) => !cv.eval(actual, groups, false),
+            Op::Size(cv) => match actual {
+                Value::Array(items) => cv.eval(&Value::from(items.len()), groups, false),
+                _ => false,
+            },
+            Op::ElemMatch(m) => match actual {
+                Value::Array(items) => items.iter().any(|el| {
+                    truthy(el)
+                        && match m {
+                            ElemMatch::Value(cv) => cv.eval(el, groups, false),
+                            ElemMatch::Condition(c) => c.eval(el, groups),
+                        }
+                }),
+                _ => false,
+            },
+            Op::All(expected, ci) => match actual {
+                Value::Array(items) => expected
+                    .iter()
+                    .all(|cv| items.iter().any(|el| cv.eval(el, groups, *ci))),
+                _ => false,
+            },
+            Op::Regex(re) => match actual {
+                Value::String(s) => re.is_match(s),
+                other => re.is_match(&to_js_string(other)),
+            },
+            Op::Type(t) => {
+                let got = match actual {
+                    Value::Null => "null",
+                    Value::Array(_) => "array",
+                    Value::String(_) => "string",
+                    Value::Number(_) => "number",
+                    Value::Bool(_) => "boolean",
+                    Value::Object(_) => "object",
+                };
+                got == t
+            }
+            Op::False => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn invalid_regex_and_unknown_operator_are_reported_once_and_fail() {
+        let (c, w) = Condition::compile(&json!({"a": {"$regex": "("}, "b": {"$regx": "x"}}));
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].to_string().contains("$.a.$regex"), "{}", w[0]);
+        assert!(w[1].message.contains("$regx"));
+        assert!(!c.eval(&json!({"a": "(", "b": "x"}), &SavedGroups::new()));
+    }
+
+    #[test]
+    fn versions_pad_numeric_parts() {
+        assert_eq!(padded_version(&json!("v1.2.3+build")), "    1-    2-    3-~");
+        assert!(padded_version(&json!("1.0.0")) > padded_version(&json!("1.0.0-beta")));
+        assert_eq!(padded_version(&json!(null)), "    0");
+    }
+}

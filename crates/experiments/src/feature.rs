@@ -1,0 +1,517 @@
+//! GrowthBook feature definitions: a default value and rules (force,
+//! rollout, experiment), with prerequisites. The flags crate builds kill
+//! switches, sources and OpenFeature on top of this engine.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
+
+use crate::condition::{Condition, ConditionWarning, SavedGroups};
+use crate::context::{AttrText, Context};
+use crate::experiment::{
+    Experiment, ExperimentResult, Filter, ParentCondition, compile_condition, filtered_out,
+    filters_of, parent_conditions_of,
+};
+use crate::hash::{BucketRange, hash};
+use crate::js::{NULL, truthy};
+
+/// Why a feature has the value it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FeatureSource {
+    /// No rule matched: the default value.
+    DefaultValue,
+    /// A force (or rollout) rule matched.
+    Force,
+    /// An experiment rule put the user in an experiment.
+    Experiment,
+    /// The feature is not defined.
+    UnknownFeature,
+    /// A gating prerequisite failed.
+    Prerequisite,
+    /// Prerequisites form a cycle.
+    CyclicPrerequisite,
+    /// Turned off for everyone by a kill switch (set by the flags crate).
+    KillSwitch,
+}
+
+impl FeatureSource {
+    /// The name GrowthBook uses (`defaultValue`, `force`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeatureSource::DefaultValue => "defaultValue",
+            FeatureSource::Force => "force",
+            FeatureSource::Experiment => "experiment",
+            FeatureSource::UnknownFeature => "unknownFeature",
+            FeatureSource::Prerequisite => "prerequisite",
+            FeatureSource::CyclicPrerequisite => "cyclicPrerequisite",
+            FeatureSource::KillSwitch => "killSwitch",
+        }
+    }
+}
+
+/// A feature's evaluated value. Borrows the feature set, so evaluating
+/// allocates nothing unless prerequisites or sticky buckets are involved.
+#[derive(Debug, Clone)]
+pub struct FeatureResult<'a> {
+    /// The value.
+    pub value: &'a Value,
+    /// Why.
+    pub source: FeatureSource,
+    /// The id of the rule that decided (empty for none).
+    pub rule_id: &'a str,
+    /// The experiment, when an experiment rule decided.
+    pub experiment: Option<&'a Experiment>,
+    /// The experiment's result, when an experiment rule decided.
+    pub experiment_result: Option<ExperimentResult<'a>>,
+}
+
+impl PartialEq for FeatureResult<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.value == other.value
+            && self.source == other.source
+            && self.rule_id == other.rule_id
+            && self.experiment.map(Experiment::key) == other.experiment.map(Experiment::key)
+            && self.experiment_result == other.experiment_result
+    }
+}
+
+impl FeatureResult<'_> {
+    /// JavaScript truthiness of the value: `null`, `false`, `0` and `""` are off.
+    pub fn on(&self) -> bool {
+        truthy(self.value)
+    }
+
+    /// The result in GrowthBook's JSON shape.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("value".into(), self.value.clone());
+        m.insert("on".into(), Value::Bool(self.on()));
+        m.insert("off".into(), Value::Bool(!self.on()));
+        m.insert("source".into(), Value::from(self.source.as_str()));
+        m.insert("ruleId".into(), Value::from(self.rule_id));
+        if let Some(e) = self.experiment {
+            m.insert("experiment".into(), e.raw().clone());
+        }
+        if let Some(r) = &self.experiment_result {
+            m.insert("experimentResult".into(), r.to_json());
+        }
+        Value::Object(m)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum RuleKind {
+    Force {
+        value: Value,
+        coverage: Option<f64>,
+        range: Option<BucketRange>,
+        seed: Option<String>,
+        hash_attribute: Option<String>,
+        fallback_attribute: Option<String>,
+        disable_sticky_bucketing: bool,
+        hash_version: u32,
+        condition: Option<Condition>,
+    },
+    Experiment(Box<Experiment>),
+    Invalid,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    id: String,
+    parent_conditions: Vec<ParentCondition>,
+    filters: Vec<Filter>,
+    kind: RuleKind,
+}
+
+/// One feature: a default value and its rules, in order.
+#[derive(Debug, Clone)]
+pub struct Feature {
+    default_value: Value,
+    rules: Vec<Rule>,
+}
+
+impl Feature {
+    /// The value served when no rule matches.
+    pub fn default_value(&self) -> &Value {
+        &self.default_value
+    }
+
+    /// The number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+}
+
+/// The fields an experiment rule passes on to its experiment (GrowthBook
+/// copies a whitelist, so unknown rule fields never reach the experiment).
+const EXPERIMENT_RULE_FIELDS: &[&str] = &[
+    "coverage",
+    "weights",
+    "hashAttribute",
+    "fallbackAttribute",
+    "disableStickyBucketing",
+    "bucketVersion",
+    "minBucketVersion",
+    "namespace",
+    "meta",
+    "ranges",
+    "name",
+    "phase",
+    "seed",
+    "hashVersion",
+    "filters",
+    "condition",
+];
+
+fn compile_rule(
+    feature_key: &str,
+    index: usize,
+    rule: &Value,
+    warnings: &mut Vec<ConditionWarning>,
+) -> Rule {
+    let at = format!("features.{feature_key}.rules[{index}]");
+    let mut w = Vec::new();
+    let str_field = |k: &str| {
+        rule.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let kind = if let Some(force) = rule.get("force") {
+        RuleKind::Force {
+            value: force.clone(),
+            coverage: rule.get("coverage").and_then(Value::as_f64),
+            range: rule.get("range").and_then(|r| {
+                let a = r.as_array()?;
+                Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?))
+            }),
+            seed: str_field("seed"),
+            hash_attribute: str_field("hashAttribute"),
+            fallback_attribute: str_field("fallbackAttribute"),
+            disable_sticky_bucketing: rule.get("disableStickyBucketing").is_some_and(truthy),
+            hash_version: rule
+                .get("hashVersion")
+                .and_then(Value::as_f64)
+                .filter(|&h| h != 0.0)
+                .map_or(1, |h| h as u32),
+            condition: compile_condition(rule.get("condition"), "condition", &mut w),
+        }
+    } else if let Some(variations) = rule.get("variations").filter(|v| v.is_array()) {
+        let mut exp = Map::new();
+        exp.insert("variations".into(), variations.clone());
+        exp.insert(
+            "key".into(),
+            Value::from(str_field("key").unwrap_or_else(|| feature_key.to_owned())),
+        );
+        for &field in EXPERIMENT_RULE_FIELDS {
+            if let Some(v) = rule.get(field) {
+                // GrowthBook copies most fields only when truthy.
+                let keep = matches!(field, "coverage" | "bucketVersion" | "minBucketVersion")
+                    || truthy(v);
+                if keep {
+                    exp.insert(field.into(), v.clone());
+                }
+            }
+        }
+        let exp = Experiment::from_json(&Value::Object(exp));
+        w.extend(exp.warnings().iter().cloned());
+        RuleKind::Experiment(Box::new(exp))
+    } else {
+        RuleKind::Invalid
+    };
+    let parent_conditions = parent_conditions_of(rule.get("parentConditions"), &mut w);
+    warnings.extend(w.into_iter().map(|mut w| {
+        w.path = format!("{at}.{}", w.path);
+        w
+    }));
+    Rule {
+        id: str_field("id").unwrap_or_default(),
+        parent_conditions,
+        filters: filters_of(rule.get("filters")),
+        kind,
+    }
+}
+
+/// A set of features and saved groups, as in a GrowthBook features payload.
+///
+/// ```
+/// use flightdeck_experiments::{Context, FeatureSet, FeatureSource};
+/// use serde_json::json;
+/// let features = FeatureSet::from_json(&json!({
+///     "new-search": {
+///         "defaultValue": false,
+///         "rules": [{"condition": {"plan": "pro"}, "force": true}],
+///     }
+/// }), None);
+/// let r = features.eval("new-search", &Context::new(json!({"id": "u1", "plan": "pro"})));
+/// assert!(r.on());
+/// assert_eq!(r.source, FeatureSource::Force);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct FeatureSet {
+    features: HashMap<String, Feature>,
+    saved_groups: SavedGroups,
+    warnings: Vec<ConditionWarning>,
+}
+
+static EMPTY: LazyLock<FeatureSet> = LazyLock::new(FeatureSet::default);
+
+impl FeatureSet {
+    /// The empty set.
+    pub fn empty() -> &'static FeatureSet {
+        &EMPTY
+    }
+
+    /// Compiles `features` (an object of feature key → definition) and the
+    /// optional `savedGroups` object.
+    pub fn from_json(features: &Value, saved_groups: Option<&Value>) -> Self {
+        let mut warnings = Vec::new();
+        let features = features
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(key, def)| {
+                        let rules = def
+                            .get("rules")
+                            .and_then(Value::as_array)
+                            .map(|rules| {
+                                rules
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, r)| compile_rule(key, i, r, &mut warnings))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let feature = Feature {
+                            default_value: def.get("defaultValue").cloned().unwrap_or(Value::Null),
+                            rules,
+                        };
+                        (key.clone(), feature)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let saved_groups = saved_groups
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_array()?.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            features,
+            saved_groups,
+            warnings,
+        }
+    }
+
+    /// The saved groups conditions may refer to.
+    pub fn saved_groups(&self) -> &SavedGroups {
+        &self.saved_groups
+    }
+
+    /// Problems found in conditions at compile time.
+    pub fn warnings(&self) -> &[ConditionWarning] {
+        &self.warnings
+    }
+
+    /// One feature's definition.
+    pub fn get(&self, key: &str) -> Option<&Feature> {
+        self.features.get(key)
+    }
+
+    /// The feature keys.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.features.keys().map(String::as_str)
+    }
+
+    /// The number of features.
+    pub fn len(&self) -> usize {
+        self.features.len()
+    }
+
+    /// Whether there are no features.
+    pub fn is_empty(&self) -> bool {
+        self.features.is_empty()
+    }
+
+    /// Evaluates feature `key` for `ctx` (GrowthBook's `evalFeature`).
+    pub fn eval<'a>(&'a self, key: &'a str, ctx: &'a Context) -> FeatureResult<'a> {
+        self.eval_inner(key, ctx, &mut Vec::new())
+    }
+
+    fn plain<'a>(value: &'a Value, source: FeatureSource, rule_id: &'a str) -> FeatureResult<'a> {
+        // `rule_id` borrows from the same set as `value`.
+        FeatureResult {
+            value,
+            source,
+            rule_id,
+            experiment: None,
+            experiment_result: None,
+        }
+    }
+
+    /// Whether every prerequisite passes (`false` on a cycle too).
+    pub(crate) fn parents_pass<'a>(
+        &'a self,
+        parents: &'a [ParentCondition],
+        ctx: &'a Context,
+        path: &mut Vec<&'a str>,
+    ) -> bool {
+        self.check_parents(parents, ctx, path) == ParentOutcome::Pass
+    }
+
+    fn check_parents<'a>(
+        &'a self,
+        parents: &'a [ParentCondition],
+        ctx: &'a Context,
+        path: &mut Vec<&'a str>,
+    ) -> ParentOutcome {
+        for parent in parents {
+            let depth = path.len();
+            let r = self.eval_inner(&parent.id, ctx, path);
+            path.truncate(depth);
+            if r.source == FeatureSource::CyclicPrerequisite {
+                return ParentOutcome::Cycle;
+            }
+            let mut obj = Map::new();
+            obj.insert("value".into(), r.value.clone());
+            if !parent.condition.eval(&Value::Object(obj), &self.saved_groups) {
+                return if parent.gate {
+                    ParentOutcome::GateFailed
+                } else {
+                    ParentOutcome::Skip
+                };
+            }
+        }
+        ParentOutcome::Pass
+    }
+
+    fn eval_inner<'a>(
+        &'a self,
+        key: &'a str,
+        ctx: &'a Context,
+        path: &mut Vec<&'a str>,
+    ) -> FeatureResult<'a> {
+        if path.contains(&key) {
+            return Self::plain(&NULL, FeatureSource::CyclicPrerequisite, "");
+        }
+        let Some(feature) = self.features.get(key) else {
+            return Self::plain(&NULL, FeatureSource::UnknownFeature, "");
+        };
+        for rule in &feature.rules {
+            if !rule.parent_conditions.is_empty() {
+                path.push(key);
+                let outcome = self.check_parents(&rule.parent_conditions, ctx, path);
+                path.pop();
+                match outcome {
+                    ParentOutcome::Pass => {}
+                    ParentOutcome::Cycle => {
+                        return Self::plain(&NULL, FeatureSource::CyclicPrerequisite, "");
+                    }
+                    ParentOutcome::GateFailed => {
+                        return Self::plain(&NULL, FeatureSource::Prerequisite, "");
+                    }
+                    ParentOutcome::Skip => continue,
+                }
+            }
+            if !rule.filters.is_empty() && filtered_out(&rule.filters, ctx) {
+                continue;
+            }
+            match &rule.kind {
+                RuleKind::Force {
+                    value,
+                    coverage,
+                    range,
+                    seed,
+                    hash_attribute,
+                    fallback_attribute,
+                    disable_sticky_bucketing,
+                    hash_version,
+                    condition,
+                } => {
+                    if let Some(c) = condition {
+                        if !c.eval(ctx.attributes(), &self.saved_groups) {
+                            continue;
+                        }
+                    }
+                    let fallback = if ctx.sticky().is_some() && !disable_sticky_bucketing {
+                        fallback_attribute.as_deref()
+                    } else {
+                        None
+                    };
+                    let included = included_in_rollout(
+                        ctx,
+                        seed.as_deref().unwrap_or(key),
+                        hash_attribute.as_deref(),
+                        fallback,
+                        *range,
+                        *coverage,
+                        *hash_version,
+                    );
+                    if !included {
+                        continue;
+                    }
+                    return Self::plain(value, FeatureSource::Force, &rule.id);
+                }
+                RuleKind::Experiment(exp) => {
+                    let result = exp.run_with(ctx, self, Some(key));
+                    if result.in_experiment && !result.passthrough {
+                        return FeatureResult {
+                            value: result.value,
+                            source: FeatureSource::Experiment,
+                            rule_id: &rule.id,
+                            experiment: Some(exp),
+                            experiment_result: Some(result),
+                        };
+                    }
+                }
+                RuleKind::Invalid => {}
+            }
+        }
+        Self::plain(&feature.default_value, FeatureSource::DefaultValue, "")
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ParentOutcome {
+    Pass,
+    Skip,
+    GateFailed,
+    Cycle,
+}
+
+/// GrowthBook's `isIncludedInRollout`.
+fn included_in_rollout(
+    ctx: &Context,
+    seed: &str,
+    hash_attribute: Option<&str>,
+    fallback: Option<&str>,
+    range: Option<BucketRange>,
+    coverage: Option<f64>,
+    hash_version: u32,
+) -> bool {
+    if range.is_none() && coverage.is_none() {
+        return true;
+    }
+    if range.is_none() && coverage == Some(0.0) {
+        return false;
+    }
+    let (_, value) = ctx.hash_attribute(hash_attribute, fallback);
+    if !truthy(value) {
+        return false;
+    }
+    let text = AttrText::of(value);
+    let Some(n) = hash(seed, text.as_str(), hash_version) else {
+        return false;
+    };
+    match (range, coverage) {
+        (Some((s, e)), _) => n >= s && n < e,
+        (None, Some(c)) => n <= c,
+        (None, None) => true,
+    }
+}

@@ -1,0 +1,188 @@
+//! GrowthBook's hashing and bucketing functions.
+//!
+//! Hashing is FNV-1a 32-bit over UTF-16 code units (JavaScript's
+//! `charCodeAt`), so a non-ASCII id lands in the same bucket as in the
+//! JavaScript SDK. Hand-written: the `fnv` crate hashes bytes (UTF-8), which
+//! would put such ids elsewhere, and the function is six lines.
+
+use crate::js::NumText;
+
+const FNV_OFFSET: u32 = 0x811c_9dc5;
+const FNV_PRIME: u32 = 0x0100_0193;
+
+/// A `[start, end)` slice of the unit interval owned by one variation.
+pub type BucketRange = (f64, f64);
+
+fn fnv1a_update(mut h: u32, s: &str) -> u32 {
+    for unit in s.encode_utf16() {
+        h ^= u32::from(unit);
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// FNV-1a 32-bit of `s` as UTF-16 code units.
+///
+/// ```
+/// assert_eq!(flightdeck_experiments::fnv1a32("a"), 0xe40c292c);
+/// ```
+pub fn fnv1a32(s: &str) -> u32 {
+    fnv1a_update(FNV_OFFSET, s)
+}
+
+/// GrowthBook's `hash(seed, value, version)`: a number in `[0, 1)`, or
+/// `None` for an unknown version.
+///
+/// * version 1 (legacy): `fnv(value + seed) % 1000 / 1000`;
+/// * version 2: `fnv(str(fnv(seed + value))) % 10000 / 10000`.
+///
+/// ```
+/// use flightdeck_experiments::hash;
+/// assert_eq!(hash("", "a", 1), Some(0.22));
+/// assert_eq!(hash("seed", "a", 2), Some(0.0505));
+/// assert_eq!(hash("", "a", 99), None);
+/// ```
+pub fn hash(seed: &str, value: &str, version: u32) -> Option<f64> {
+    match version {
+        1 => {
+            let h = fnv1a_update(fnv1a_update(FNV_OFFSET, value), seed);
+            Some(f64::from(h % 1000) / 1000.0)
+        }
+        2 => {
+            let inner = fnv1a_update(fnv1a_update(FNV_OFFSET, seed), value);
+            let text = NumText::of_u64(u64::from(inner));
+            let h = fnv1a32(text.as_str());
+            Some(f64::from(h % 10000) / 10000.0)
+        }
+        _ => None,
+    }
+}
+
+/// `n` equal weights summing to 1 (empty for `n == 0`).
+pub fn equal_weights(n: usize) -> Vec<f64> {
+    vec![1.0 / n as f64; n]
+}
+
+/// GrowthBook's `getBucketRanges`: coverage is clamped to `[0, 1]`; weights
+/// of the wrong length or not summing to 1 (within 0.01) fall back to equal
+/// weights. Each variation keeps the start of its full-coverage slice, so
+/// raising coverage later never moves a user who was already in.
+///
+/// ```
+/// use flightdeck_experiments::bucket_ranges;
+/// assert_eq!(bucket_ranges(2, 0.5, None), vec![(0.0, 0.25), (0.5, 0.75)]);
+/// ```
+pub fn bucket_ranges(n: usize, coverage: f64, weights: Option<&[f64]>) -> Vec<BucketRange> {
+    let coverage = if coverage.is_nan() {
+        1.0
+    } else {
+        coverage.clamp(0.0, 1.0)
+    };
+    let equal = equal_weights(n);
+    let weights = match weights {
+        Some(w) if w.len() == n && valid_total(w) => w,
+        _ => &equal,
+    };
+    let mut cumulative = 0.0;
+    weights
+        .iter()
+        .map(|w| {
+            let start = cumulative;
+            cumulative += w;
+            (start, start + coverage * w)
+        })
+        .collect()
+}
+
+fn valid_total(weights: &[f64]) -> bool {
+    let total: f64 = weights.iter().sum();
+    (0.99..=1.01).contains(&total)
+}
+
+/// Whether `weights` would be used as given by [`bucket_ranges`] (right
+/// length, summing to 1 within 0.01).
+pub fn weights_are_valid(n: usize, weights: &[f64]) -> bool {
+    weights.len() == n && valid_total(weights)
+}
+
+/// GrowthBook's `chooseVariation`: the first range holding `n`.
+pub fn choose_variation(n: f64, ranges: &[BucketRange]) -> Option<usize> {
+    ranges.iter().position(|&(start, end)| n >= start && n < end)
+}
+
+/// GrowthBook's `inNamespace`: `start <= hash("__" + id, value, 1) < end`.
+pub fn in_namespace(hash_value: &str, namespace_id: &str, start: f64, end: f64) -> bool {
+    // hash("__" + id, value, 1) = fnv(value + "__" + id): no allocation.
+    let h = fnv1a_update(fnv1a_update(fnv1a_update(FNV_OFFSET, hash_value), "__"), namespace_id);
+    let n = f64::from(h % 1000) / 1000.0;
+    n >= start && n < end
+}
+
+/// GrowthBook's `getQueryStringOverride`: the variation forced by
+/// `?{key}={index}` in `url`, when the index is a valid variation.
+///
+/// ```
+/// use flightdeck_experiments::query_string_override;
+/// assert_eq!(query_string_override("my-test", "http://a.com/?my-test=1", 2), Some(1));
+/// assert_eq!(query_string_override("my-test", "http://a.com/?my-test=2", 2), None);
+/// ```
+pub fn query_string_override(key: &str, url: &str, n: usize) -> Option<usize> {
+    let search = url.split('?').nth(1).filter(|s| !s.is_empty())?;
+    let search = search.split('#').next().unwrap_or("");
+    let (k, v) = search
+        .split('&')
+        .map(|kv| {
+            let mut it = kv.splitn(3, '=');
+            (it.next().unwrap_or(""), it.next())
+        })
+        .find(|(k, _)| *k == key)?;
+    let _ = k;
+    let index = parse_int(v?)?;
+    usize::try_from(index).ok().filter(|&i| i < n)
+}
+
+/// JavaScript's `parseInt(s)` for base 10: leading whitespace, a sign, then
+/// as many digits as there are.
+fn parse_int(s: &str) -> Option<i64> {
+    let t = s.trim_start();
+    let (neg, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let end = digits
+        .bytes()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let n: i64 = digits[..end].parse().ok()?;
+    Some(if neg { -n } else { n })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_ascii_ids_hash_over_utf16_code_units() {
+        // Computed from the spec by hand-checked UTF-16 units: "é" is one
+        // unit (0xe9); "😀" is two (0xd83d 0xde00). UTF-8 bytes would differ.
+        let manual = |units: &[u16]| {
+            let mut h = FNV_OFFSET;
+            for &u in units {
+                h ^= u32::from(u);
+                h = h.wrapping_mul(FNV_PRIME);
+            }
+            h
+        };
+        assert_eq!(fnv1a32("é"), manual(&[0xe9]));
+        assert_eq!(fnv1a32("😀"), manual(&[0xd83d, 0xde00]));
+        assert_ne!(fnv1a32("é"), manual(&[0xc3, 0xa9]));
+    }
+
+    #[test]
+    fn parse_int_reads_a_leading_integer() {
+        assert_eq!(parse_int(" 12abc"), Some(12));
+        assert_eq!(parse_int("-1"), Some(-1));
+        assert_eq!(parse_int("abc"), None);
+    }
+}

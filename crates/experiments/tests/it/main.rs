@@ -1,0 +1,3 @@
+//! Integration tests for flightdeck-experiments (one binary, see STYLE.md B.6).
+
+mod conformance;
