@@ -49,7 +49,8 @@ pub(crate) struct Filter {
 ///     "variations": ["blue", "green"],
 ///     "condition": {"country": {"$in": ["US", "CA"]}, "age": {"$gt": 18}},
 /// }));
-/// let r = exp.run(&Context::new(json!({"id": "user-42", "country": "US", "age": 30})));
+/// let ctx = Context::new(json!({"id": "user-42", "country": "US", "age": 30}));
+/// let r = exp.run(&ctx);
 /// assert!(r.in_experiment);
 /// assert_eq!(r.value, &json!(if r.variation_id == 0 { "blue" } else { "green" }));
 /// ```
@@ -66,6 +67,7 @@ pub struct Experiment {
     filters: Vec<Filter>,
     force: Option<i64>,
     active: bool,
+    stopped: bool,
     seed: Option<String>,
     hash_version: u32,
     hash_attribute: Option<String>,
@@ -288,6 +290,7 @@ impl Experiment {
             force: v.get("force").and_then(Value::as_f64).map(|f| f as i64),
             active: v.get("active") != Some(&Value::Bool(false))
                 && v.get("status").and_then(Value::as_str) != Some("draft"),
+            stopped: v.get("status").and_then(Value::as_str) == Some("stopped"),
             seed: str_of(v.get("seed")),
             hash_version: f64_of(v.get("hashVersion"))
                 .filter(|&h| h != 0.0)
@@ -310,6 +313,14 @@ impl Experiment {
             raw: v.clone(),
             warnings,
         }
+    }
+
+    /// The same experiment with its `status` field ignored (the manager's
+    /// lifecycle takes over).
+    pub(crate) fn without_status(mut self) -> Self {
+        self.active = self.raw.get("active") != Some(&Value::Bool(false));
+        self.stopped = false;
+        self
     }
 
     /// The experiment's key.
@@ -559,8 +570,8 @@ impl Experiment {
         if let Some(f) = self.force {
             return self.result(ctx, f, false, feature_id, None, false);
         }
-        // 12. QA mode keeps everyone out.
-        if ctx.qa_mode() {
+        // 12-12.5. QA mode and stopped experiments keep everyone out.
+        if ctx.qa_mode() || self.stopped {
             return not_in(ctx);
         }
         // 13. In the experiment.

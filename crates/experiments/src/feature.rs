@@ -246,7 +246,8 @@ fn compile_rule(
 ///         "rules": [{"condition": {"plan": "pro"}, "force": true}],
 ///     }
 /// }), None);
-/// let r = features.eval("new-search", &Context::new(json!({"id": "u1", "plan": "pro"})));
+/// let ctx = Context::new(json!({"id": "u1", "plan": "pro"}));
+/// let r = features.eval("new-search", &ctx);
 /// assert!(r.on());
 /// assert_eq!(r.source, FeatureSource::Force);
 /// ```

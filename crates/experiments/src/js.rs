@@ -71,6 +71,7 @@ impl NumText {
         t
     }
 
+    #[cfg(test)]
     pub(crate) fn of_f64(x: f64) -> Self {
         let mut t = Self::new();
         write_js_f64(&mut t, x);

@@ -23,6 +23,13 @@
 //!   [`FileStickyBucketService`].
 //! * [`ExposureLogger`] and [`ExposureSink`]: deduplicated exposure
 //!   logging to memory, a JSON Lines file or `tracing`.
+//! * [`ExperimentManager`]: `register_experiment`, `get_variant`,
+//!   `record_result`, with a [`Lifecycle`] (draft → running → stopped).
+//! * [`ResultsTracker`]: streaming per-variation metric summaries persisted
+//!   as JSON Lines, replayable into an [`Analysis`].
+//! * [`srm_check`]: sample-ratio-mismatch checks against configured weights.
+//! * [`load_experiment_file`]: strict loading, errors naming file, line,
+//!   column and field.
 //!
 //! # Usage
 //!
@@ -57,8 +64,12 @@ mod error;
 mod experiment;
 mod exposure;
 mod feature;
+mod file;
 mod hash;
 mod js;
+mod manager;
+mod results;
+mod srm;
 mod sticky;
 
 pub use self::condition::{Condition, ConditionWarning, SavedGroups};
@@ -71,6 +82,13 @@ pub use self::exposure::{
     TracingExposureSink, read_exposures,
 };
 pub use self::feature::{Feature, FeatureResult, FeatureSet, FeatureSource};
+pub use self::file::{load_experiment_file, parse_experiment};
+pub use self::manager::{ExperimentManager, Lifecycle, Variant};
+pub use self::results::{
+    Analysis, ExperimentResults, MetricComparison, MetricSummary, ResultRecord, ResultsTracker,
+    VariationResults,
+};
+pub use self::srm::{SrmCheck, srm_check, srm_from_exposures};
 pub use self::hash::{
     BucketRange, bucket_ranges, choose_variation, equal_weights, fnv1a32, hash, in_namespace,
     query_string_override, weights_are_valid,

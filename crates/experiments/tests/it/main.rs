@@ -1,3 +1,5 @@
 //! Integration tests for flightdeck-experiments (one binary, see STYLE.md B.6).
 
+mod assignment;
 mod conformance;
+mod manager;
