@@ -10,6 +10,7 @@
 //!   proportions on files of numbers, with `--json` for other tools.
 
 mod demo;
+mod experiments;
 mod files;
 mod serve;
 mod slo;
@@ -38,6 +39,9 @@ enum Command {
     /// SLOs: generate Sloth-compatible Prometheus rules, validate specs.
     #[command(subcommand)]
     Slo(slo::SloCommand),
+    /// Experiments: deterministic assignment, SRM checks on exposure logs.
+    #[command(subcommand)]
+    Experiments(experiments::ExperimentsCommand),
 }
 
 fn main() -> ExitCode {
@@ -65,9 +69,14 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Stats(cmd) => stats::run(cmd),
         Command::Slo(cmd) => slo::run(cmd),
+        Command::Experiments(cmd) => experiments::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Finding>().is_some() => {
+            // The command ran and reported a negative finding on stdout.
+            ExitCode::from(3)
+        }
         Err(e) => {
             // `{:#}` prints the whole context chain on one line.
             let _ =
@@ -76,6 +85,20 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// A check that ran and found a problem (an SRM, say): already reported on
+/// stdout, exits 3 so scripts can tell it from a failure to run (1) or a
+/// usage error (2).
+#[derive(Debug)]
+pub(crate) struct Finding;
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("check failed")
+    }
+}
+
+impl std::error::Error for Finding {}
 
 /// The default output directory of `demo`.
 fn default_out() -> PathBuf {

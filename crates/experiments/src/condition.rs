@@ -90,10 +90,12 @@ impl Path {
                     Some(v) => v,
                     None => return &NULL,
                 },
-                Value::Array(items) => match part.parse::<usize>().ok().and_then(|i| items.get(i)) {
-                    Some(v) => v,
-                    None => return &NULL,
-                },
+                Value::Array(items) => {
+                    match part.parse::<usize>().ok().and_then(|i| items.get(i)) {
+                        Some(v) => v,
+                        None => return &NULL,
+                    }
+                }
                 _ => return &NULL,
             };
         }
@@ -184,7 +186,10 @@ impl Compiler {
                 .map(|(i, c)| self.condition(c, &format!("{at}[{i}]")))
                 .collect(),
             other => {
-                self.warn(at, format!("expected an array of conditions, found {other}"));
+                self.warn(
+                    at,
+                    format!("expected an array of conditions, found {other}"),
+                );
                 vec![Condition {
                     clauses: vec![Clause::Never],
                 }]
@@ -244,7 +249,9 @@ impl Compiler {
                 }
                 None => Op::False,
             },
-            "$inGroup" | "$notInGroup" => Op::InGroup(to_js_string(arg).into_owned(), op == "$inGroup"),
+            "$inGroup" | "$notInGroup" => {
+                Op::InGroup(to_js_string(arg).into_owned(), op == "$inGroup")
+            }
             "$not" => Op::Not(Box::new(self.value(arg, at))),
             "$size" => Op::Size(Box::new(self.value(arg, at))),
             "$elemMatch" => match arg {
@@ -424,7 +431,10 @@ impl Op {
             Op::Eq(e) => strict_eq(actual, e),
             Op::Ne(e) => !strict_eq(actual, e),
             Op::Lt(e) => js_compare(actual, e) == Some(Ordering::Less),
-            Op::Lte(e) => matches!(js_compare(actual, e), Some(Ordering::Less | Ordering::Equal)),
+            Op::Lte(e) => matches!(
+                js_compare(actual, e),
+                Some(Ordering::Less | Ordering::Equal)
+            ),
             Op::Gt(e) => js_compare(actual, e) == Some(Ordering::Greater),
             Op::Gte(e) => matches!(
                 js_compare(actual, e),
@@ -494,7 +504,10 @@ mod tests {
 
     #[test]
     fn versions_pad_numeric_parts() {
-        assert_eq!(padded_version(&json!("v1.2.3+build")), "    1-    2-    3-~");
+        assert_eq!(
+            padded_version(&json!("v1.2.3+build")),
+            "    1-    2-    3-~"
+        );
         assert!(padded_version(&json!("1.0.0")) > padded_version(&json!("1.0.0-beta")));
         assert_eq!(padded_version(&json!(null)), "    0");
     }

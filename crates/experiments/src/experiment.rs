@@ -136,7 +136,10 @@ impl ExperimentResult<'_> {
             self.hash_value.clone()
         };
         m.insert("hashValue".into(), hv);
-        m.insert("stickyBucketUsed".into(), Value::from(self.sticky_bucket_used));
+        m.insert(
+            "stickyBucketUsed".into(),
+            Value::from(self.sticky_bucket_used),
+        );
         if let Some(name) = self.name {
             m.insert("name".into(), Value::from(name));
         }
@@ -215,7 +218,11 @@ pub(crate) fn filters_of(v: Option<&Value>) -> Vec<Filter> {
     items
         .iter()
         .map(|f| Filter {
-            seed: f.get("seed").and_then(Value::as_str).unwrap_or("").to_owned(),
+            seed: f
+                .get("seed")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
             ranges: ranges_of(f.get("ranges")).unwrap_or_default(),
             hash_version: f64_of(f.get("hashVersion")).map_or(2, |v| v as u32),
             attribute: str_of(f.get("attribute")),
@@ -244,7 +251,11 @@ impl Experiment {
     /// in [`warnings`](Self::warnings) (and evaluate to false).
     pub fn from_json(v: &Value) -> Self {
         let mut warnings = Vec::new();
-        let key = v.get("key").and_then(Value::as_str).unwrap_or("").to_owned();
+        let key = v
+            .get("key")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
         let variations = v
             .get("variations")
             .and_then(Value::as_array)
@@ -382,16 +393,17 @@ impl Experiment {
             Ok(i) if i < self.variations.len() => (i, true),
             _ => (0, false),
         };
-        let (hash_attribute, hash_value) = ctx.hash_attribute(
-            self.hash_attribute.as_deref(),
-            self.sticky_fallback(ctx),
-        );
+        let (hash_attribute, hash_value) =
+            ctx.hash_attribute(self.hash_attribute.as_deref(), self.sticky_fallback(ctx));
         static EMPTY: Value = Value::Null;
         ExperimentResult {
             experiment_key: &self.key,
             in_experiment,
             variation_id,
-            key: self.result_keys.get(variation_id).map_or("0", String::as_str),
+            key: self
+                .result_keys
+                .get(variation_id)
+                .map_or("0", String::as_str),
             value: self.variations.get(variation_id).unwrap_or(&EMPTY),
             hash_used,
             hash_attribute,
@@ -444,9 +456,7 @@ impl Experiment {
         if let Some(doc) = service.get_assignments(name, &text) {
             assignments.extend(doc.assignments);
         }
-        if (0..self.min_bucket_version)
-            .any(|v| assignments.contains_key(&self.sticky_exp_key(v)))
-        {
+        if (0..self.min_bucket_version).any(|v| assignments.contains_key(&self.sticky_exp_key(v))) {
             return (None, true);
         }
         let Some(variation_key) = assignments.get(&self.sticky_exp_key(self.bucket_version)) else {
@@ -469,13 +479,17 @@ impl Experiment {
             sticky_text(result.hash_value)
         };
         let existing = service.get_assignments(result.hash_attribute, &value);
-        let mut doc = existing.clone().unwrap_or_else(|| StickyAssignmentsDocument {
-            attribute_name: result.hash_attribute.to_owned(),
-            attribute_value: value,
-            assignments: Default::default(),
-        });
-        doc.assignments
-            .insert(self.sticky_exp_key(self.bucket_version), result.key.to_owned());
+        let mut doc = existing
+            .clone()
+            .unwrap_or_else(|| StickyAssignmentsDocument {
+                attribute_name: result.hash_attribute.to_owned(),
+                attribute_value: value,
+                assignments: Default::default(),
+            });
+        doc.assignments.insert(
+            self.sticky_exp_key(self.bucket_version),
+            result.key.to_owned(),
+        );
         if existing.as_ref() != Some(&doc) {
             if let Err(e) = service.save_assignments(doc) {
                 tracing::warn!(experiment = %self.key, error = %e, "cannot save sticky bucket");

@@ -230,7 +230,12 @@ impl ExposureLogger {
     /// Logs to `sink` with the default capacity (about a million
     /// exposures) and window (24 hours).
     pub fn new(sink: Arc<dyn ExposureSink>) -> Self {
-        Self::with_limits(sink, DEFAULT_DEDUP_CAPACITY, DEFAULT_DEDUP_WINDOW, Arc::new(SystemClock))
+        Self::with_limits(
+            sink,
+            DEFAULT_DEDUP_CAPACITY,
+            DEFAULT_DEDUP_WINDOW,
+            Arc::new(SystemClock),
+        )
     }
 
     /// Logs to `sink`, remembering up to `capacity` exposures for `window`,
@@ -243,7 +248,9 @@ impl ExposureLogger {
     ) -> Self {
         Self {
             sink,
-            shards: (0..SHARDS).map(|_| Mutex::new(Generations::default())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(Generations::default()))
+                .collect(),
             per_shard: (capacity / 2 / SHARDS).max(1),
             window_ns: window.as_nanos().min(u128::from(u64::MAX)) as u64,
             clock,

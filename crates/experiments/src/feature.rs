@@ -209,8 +209,8 @@ fn compile_rule(
         for &field in EXPERIMENT_RULE_FIELDS {
             if let Some(v) = rule.get(field) {
                 // GrowthBook copies most fields only when truthy.
-                let keep = matches!(field, "coverage" | "bucketVersion" | "minBucketVersion")
-                    || truthy(v);
+                let keep =
+                    matches!(field, "coverage" | "bucketVersion" | "minBucketVersion") || truthy(v);
                 if keep {
                     exp.insert(field.into(), v.clone());
                 }
@@ -381,7 +381,10 @@ impl FeatureSet {
             }
             let mut obj = Map::new();
             obj.insert("value".into(), r.value.clone());
-            if !parent.condition.eval(&Value::Object(obj), &self.saved_groups) {
+            if !parent
+                .condition
+                .eval(&Value::Object(obj), &self.saved_groups)
+            {
                 return if parent.gate {
                     ParentOutcome::GateFailed
                 } else {

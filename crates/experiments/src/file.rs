@@ -157,14 +157,24 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
         return bad("key", "must not be empty".into());
     }
     if n < 2 {
-        return bad("variations", format!("needs at least 2 variations, found {n}"));
+        return bad(
+            "variations",
+            format!("needs at least 2 variations, found {n}"),
+        );
     }
     if let Some(w) = &def.weights {
         if w.len() != n {
             return bad("weights", format!("{} weights for {n} variations", w.len()));
         }
-        if let Some((i, x)) = w.iter().enumerate().find(|(_, x)| !(x.is_finite() && **x >= 0.0)) {
-            return bad(&format!("weights[{i}]"), format!("weight {x} must be a finite number >= 0"));
+        if let Some((i, x)) = w
+            .iter()
+            .enumerate()
+            .find(|(_, x)| !(x.is_finite() && **x >= 0.0))
+        {
+            return bad(
+                &format!("weights[{i}]"),
+                format!("weight {x} must be a finite number >= 0"),
+            );
         }
         let total: f64 = w.iter().sum();
         if !(0.99..=1.01).contains(&total) {
@@ -178,12 +188,18 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
     }
     if let Some(h) = def.hash_version {
         if h != 1 && h != 2 {
-            return bad("hashVersion", format!("unknown hash version {h}; use 1 or 2"));
+            return bad(
+                "hashVersion",
+                format!("unknown hash version {h}; use 1 or 2"),
+            );
         }
     }
     if let Some((_, s, e)) = &def.namespace {
         if !(0.0 <= *s && s <= e && *e <= 1.0) {
-            return bad("namespace", format!("range [{s}, {e}] is not inside [0, 1]"));
+            return bad(
+                "namespace",
+                format!("range [{s}, {e}] is not inside [0, 1]"),
+            );
         }
     }
     if let Some(r) = &def.ranges {
@@ -195,17 +211,26 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
             .enumerate()
             .find(|(_, (s, e))| !(0.0 <= *s && s <= e && *e <= 1.0))
         {
-            return bad(&format!("ranges[{i}]"), format!("[{s}, {e}] is not inside [0, 1]"));
+            return bad(
+                &format!("ranges[{i}]"),
+                format!("[{s}, {e}] is not inside [0, 1]"),
+            );
         }
     }
     if let Some(f) = def.force {
         if f as usize >= n {
-            return bad("force", format!("variation {f} does not exist ({n} variations)"));
+            return bad(
+                "force",
+                format!("variation {f} does not exist ({n} variations)"),
+            );
         }
     }
     if let Some(m) = &def.meta {
         if m.len() != n {
-            return bad("meta", format!("{} meta entries for {n} variations", m.len()));
+            return bad(
+                "meta",
+                format!("{} meta entries for {n} variations", m.len()),
+            );
         }
     }
     let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Invalid {
@@ -276,7 +301,8 @@ mod tests {
 
     #[test]
     fn invalid_regex_is_an_error_with_its_path() {
-        let e = err(r#"{"key": "e", "variations": [0, 1], "condition": {"email": {"$regex": "("}}}"#);
+        let e =
+            err(r#"{"key": "e", "variations": [0, 1], "condition": {"email": {"$regex": "("}}}"#);
         assert!(e.contains("condition.email.$regex: invalid regex"), "{e}");
     }
 

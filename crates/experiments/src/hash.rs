@@ -107,13 +107,18 @@ pub fn weights_are_valid(n: usize, weights: &[f64]) -> bool {
 
 /// GrowthBook's `chooseVariation`: the first range holding `n`.
 pub fn choose_variation(n: f64, ranges: &[BucketRange]) -> Option<usize> {
-    ranges.iter().position(|&(start, end)| n >= start && n < end)
+    ranges
+        .iter()
+        .position(|&(start, end)| n >= start && n < end)
 }
 
 /// GrowthBook's `inNamespace`: `start <= hash("__" + id, value, 1) < end`.
 pub fn in_namespace(hash_value: &str, namespace_id: &str, start: f64, end: f64) -> bool {
     // hash("__" + id, value, 1) = fnv(value + "__" + id): no allocation.
-    let h = fnv1a_update(fnv1a_update(fnv1a_update(FNV_OFFSET, hash_value), "__"), namespace_id);
+    let h = fnv1a_update(
+        fnv1a_update(fnv1a_update(FNV_OFFSET, hash_value), "__"),
+        namespace_id,
+    );
     let n = f64::from(h % 1000) / 1000.0;
     n >= start && n < end
 }

@@ -159,10 +159,12 @@ pub(crate) fn string_to_number(s: &str) -> f64 {
         if digits.is_empty() {
             return f64::NAN;
         }
-        digits.chars().try_fold(0.0f64, |acc, c| {
-            c.to_digit(r).map(|d| acc * f64::from(r) + f64::from(d))
-        })
-        .unwrap_or(f64::NAN)
+        digits
+            .chars()
+            .try_fold(0.0f64, |acc, c| {
+                c.to_digit(r).map(|d| acc * f64::from(r) + f64::from(d))
+            })
+            .unwrap_or(f64::NAN)
     };
     let lower2 = t.get(..2).map(str::to_ascii_lowercase);
     match lower2.as_deref() {
@@ -177,7 +179,9 @@ pub(crate) fn string_to_number(s: &str) -> f64 {
         _ => {}
     }
     // Rust also accepts "inf", "nan" and "infinity"; JavaScript does not.
-    if t.bytes().any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E') {
+    if t.bytes()
+        .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E')
+    {
         return f64::NAN;
     }
     t.parse::<f64>().unwrap_or(f64::NAN)
@@ -258,8 +262,7 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
         }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,

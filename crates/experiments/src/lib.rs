@@ -83,16 +83,16 @@ pub use self::exposure::{
 };
 pub use self::feature::{Feature, FeatureResult, FeatureSet, FeatureSource};
 pub use self::file::{load_experiment_file, parse_experiment};
+pub use self::hash::{
+    BucketRange, bucket_ranges, choose_variation, equal_weights, fnv1a32, hash, in_namespace,
+    query_string_override, weights_are_valid,
+};
 pub use self::manager::{ExperimentManager, Lifecycle, Variant};
 pub use self::results::{
     Analysis, ExperimentResults, MetricComparison, MetricSummary, ResultRecord, ResultsTracker,
     VariationResults,
 };
 pub use self::srm::{SrmCheck, srm_check, srm_from_exposures};
-pub use self::hash::{
-    BucketRange, bucket_ranges, choose_variation, equal_weights, fnv1a32, hash, in_namespace,
-    query_string_override, weights_are_valid,
-};
 pub use self::sticky::{
     FileStickyBucketService, InMemoryStickyBucketService, StickyAssignmentsDocument,
     StickyBucketService, sticky_key,

@@ -207,7 +207,10 @@ impl ExperimentManager {
         let allowed = matches!(
             (*state, to),
             (Lifecycle::Draft, Lifecycle::Running)
-                | (Lifecycle::Draft | Lifecycle::Running, Lifecycle::Stopped { .. })
+                | (
+                    Lifecycle::Draft | Lifecycle::Running,
+                    Lifecycle::Stopped { .. }
+                )
         );
         if !allowed {
             return Err(ManagerError::BadTransition {
@@ -287,7 +290,11 @@ impl ExperimentManager {
     /// # Errors
     ///
     /// [`ManagerError::Unknown`].
-    pub fn get_variant_for(&self, experiment_id: &str, ctx: &Context) -> Result<Variant, ManagerError> {
+    pub fn get_variant_for(
+        &self,
+        experiment_id: &str,
+        ctx: &Context,
+    ) -> Result<Variant, ManagerError> {
         let m = self.get(experiment_id)?;
         Ok(self.assign(&m, ctx))
     }
@@ -342,7 +349,10 @@ impl ExperimentManager {
     /// [`ManagerError::Unknown`].
     pub fn exposure_counts(&self, id: &str) -> Result<Vec<u64>, ManagerError> {
         let m = self.get(id)?;
-        Ok(m.exposures.iter().map(|c| c.load(Ordering::Relaxed)).collect())
+        Ok(m.exposures
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect())
     }
 
     /// Checks live exposure counts against the configured weights (p <
@@ -353,7 +363,15 @@ impl ExperimentManager {
     /// [`ManagerError::Unknown`].
     pub fn srm(&self, id: &str) -> Result<SrmCheck, ManagerError> {
         let m = self.get(id)?;
-        let counts: Vec<u64> = m.exposures.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-        Ok(srm_check(&counts, m.experiment.weights(), DEFAULT_SRM_ALPHA))
+        let counts: Vec<u64> = m
+            .exposures
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        Ok(srm_check(
+            &counts,
+            m.experiment.weights(),
+            DEFAULT_SRM_ALPHA,
+        ))
     }
 }

@@ -126,7 +126,8 @@ impl ResultsTracker {
                 line: i + 1,
                 message,
             };
-            let record: ResultRecord = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+            let record: ResultRecord =
+                serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
             tracker.apply(&record).map_err(|e| bad(e.to_string()))?;
         }
         Ok(tracker)

@@ -68,7 +68,10 @@ pub fn srm_from_exposures(exposures: &[Exposure], experiment: &Experiment, alpha
     let n = experiment.variations().len();
     let mut counts = vec![0u64; n];
     let mut weights = experiment.weights().to_vec();
-    for e in exposures.iter().filter(|e| e.experiment == experiment.key()) {
+    for e in exposures
+        .iter()
+        .filter(|e| e.experiment == experiment.key())
+    {
         if e.variation_id >= counts.len() {
             counts.resize(e.variation_id + 1, 0);
             weights.resize(e.variation_id + 1, 0.0);

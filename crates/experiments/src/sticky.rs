@@ -80,7 +80,11 @@ impl InMemoryStickyBucketService {
 
 impl StickyBucketService for InMemoryStickyBucketService {
     fn get_assignments(&self, name: &str, value: &str) -> Option<StickyAssignmentsDocument> {
-        self.docs.read().ok()?.get(&sticky_key(name, value)).cloned()
+        self.docs
+            .read()
+            .ok()?
+            .get(&sticky_key(name, value))
+            .cloned()
     }
 
     fn save_assignments(&self, doc: StickyAssignmentsDocument) -> Result<(), StickyError> {
@@ -135,12 +139,14 @@ impl FileStickyBucketService {
 
     fn read(path: &Path) -> Result<Option<StickyAssignmentsDocument>, StickyError> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| StickyError::Corrupt {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                }),
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|e| StickyError::Corrupt {
+                        path: path.to_path_buf(),
+                        message: e.to_string(),
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(StickyError::Io {
                 path: path.to_path_buf(),

@@ -39,6 +39,7 @@
 //! |---|---|---|
 //! | `stats` | no | [`stats`]: the `flightdeck-stats` crate |
 //! | `slo` | no | [`slo`]: the `flightdeck-slo` crate |
+//! | `experiments` | no | [`experiments`]: the `flightdeck-experiments` crate |
 //!
 //! The observability core is always on. The other crates (`otel`,
 //! `experiments`, `flags`, `golden`, `release`) join behind features of
@@ -52,6 +53,9 @@
 
 mod init;
 
+#[cfg(feature = "experiments")]
+#[cfg_attr(docsrs, doc(cfg(feature = "experiments")))]
+pub use flightdeck_experiments as experiments;
 pub use flightdeck_obs_core as obs;
 pub use flightdeck_obs_core::{
     CorrelationContext, CorrelationId, DashboardData, ExportError, InitError, MetricsCollector,

@@ -314,8 +314,13 @@ impl<T: serde::Serialize + Send + 'static> JsonLinesWriter<T> {
                 buf.truncate(start);
             }
         });
-        let inner =
-            BackgroundWriter::spawn(&format!("flightdeck-{name}"), capacity, Box::new(out), encode, loss)?;
+        let inner = BackgroundWriter::spawn(
+            &format!("flightdeck-{name}"),
+            capacity,
+            Box::new(out),
+            encode,
+            loss,
+        )?;
         Ok(Self { inner })
     }
 

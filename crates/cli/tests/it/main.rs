@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod demo;
+mod experiments;
 mod prometheus;
 mod slo;
 mod stats;

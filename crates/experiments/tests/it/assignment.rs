@@ -71,9 +71,15 @@ fn raising_coverage_moves_no_user_who_was_in() {
             assert!(after.in_experiment);
             if before.in_experiment {
                 was_in += 1;
-                assert_eq!(before.variation_id, after.variation_id, "user u{i} moved (v{version})");
+                assert_eq!(
+                    before.variation_id, after.variation_id,
+                    "user u{i} moved (v{version})"
+                );
             }
         }
-        assert!((45_000..55_000).contains(&was_in), "{was_in} of 100000 in at 50%");
+        assert!(
+            (45_000..55_000).contains(&was_in),
+            "{was_in} of 100000 in at 50%"
+        );
     }
 }

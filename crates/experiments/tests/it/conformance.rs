@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use flightdeck_experiments::{
     Condition, Context, Experiment, FeatureSet, InMemoryStickyBucketService, SavedGroups,
-    StickyAssignmentsDocument, StickyBucketService, bucket_ranges, choose_variation,
-    equal_weights, hash, in_namespace, query_string_override,
+    StickyAssignmentsDocument, StickyBucketService, bucket_ranges, choose_variation, equal_weights,
+    hash, in_namespace, query_string_override,
 };
 use serde_json::{Value, json};
 
@@ -36,7 +36,9 @@ fn run_section(section: &str, check: impl Fn(&[Value]) -> Result<(), String>) ->
     let mut seen = std::collections::BTreeSet::new();
     for (i, case) in list.iter().enumerate() {
         let case = case.as_array().expect("case is an array");
-        let name = case[0].as_str().map_or_else(|| i.to_string(), str::to_owned);
+        let name = case[0]
+            .as_str()
+            .map_or_else(|| i.to_string(), str::to_owned);
         if excl.contains_key(&name) {
             seen.insert(name);
             skipped += 1;
@@ -48,7 +50,10 @@ fn run_section(section: &str, check: impl Fn(&[Value]) -> Result<(), String>) ->
         }
     }
     let stale: Vec<_> = excl.keys().filter(|k| !seen.contains(*k)).collect();
-    assert!(stale.is_empty(), "{section}: exclusions name no case: {stale:?}");
+    assert!(
+        stale.is_empty(),
+        "{section}: exclusions name no case: {stale:?}"
+    );
     assert!(
         failures.is_empty(),
         "{} of {ran} {section} cases failed:\n{}",
@@ -132,7 +137,10 @@ fn get_equal_weights_section() {
     let list = cases()["getEqualWeights"].as_array().unwrap();
     for c in list {
         let n = c[0].as_i64().unwrap();
-        let got: Vec<f64> = equal_weights(n.max(0) as usize).into_iter().map(floor8).collect();
+        let got: Vec<f64> = equal_weights(n.max(0) as usize)
+            .into_iter()
+            .map(floor8)
+            .collect();
         let want: Vec<f64> = c[1]
             .as_array()
             .unwrap()
@@ -203,7 +211,11 @@ fn run_section_cases() {
         let r = exp.run_with(&ctx, &features, None);
         expect_eq(
             (r.value.clone(), r.in_experiment, r.hash_used),
-            (c[3].clone(), c[4].as_bool().unwrap(), c[5].as_bool().unwrap()),
+            (
+                c[3].clone(),
+                c[4].as_bool().unwrap(),
+                c[5].as_bool().unwrap(),
+            ),
         )
     });
 }
@@ -216,7 +228,9 @@ fn same_json(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_json(p, q))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
         }
         _ => a == b,
     }
@@ -251,7 +265,10 @@ fn sticky_bucket_section() {
         let ctx = Context::from_json(&c[1]).with_sticky_buckets(service.clone());
         let features = feature_set(&c[1]);
         let r = features.eval(c[3].as_str().unwrap(), &ctx);
-        let got = r.experiment_result.as_ref().map_or(Value::Null, |r| r.to_json());
+        let got = r
+            .experiment_result
+            .as_ref()
+            .map_or(Value::Null, |r| r.to_json());
         if !same_json(&got, &c[4]) {
             return Err(format!("result\n got {got}\nwant {}", c[4]));
         }
@@ -261,7 +278,9 @@ fn sticky_bucket_section() {
         let mine: BTreeMap<_, _> = service
             .all()
             .into_iter()
-            .filter(|(_, d)| attrs.get(&d.attribute_name).and_then(Value::as_str) == Some(&d.attribute_value))
+            .filter(|(_, d)| {
+                attrs.get(&d.attribute_name).and_then(Value::as_str) == Some(&d.attribute_value)
+            })
             .collect();
         let docs = serde_json::to_value(mine).unwrap();
         if !same_json(&docs, &c[5]) {
@@ -283,7 +302,11 @@ fn non_ascii_ids_hash_as_in_javascript() {
     let list = v["cases"].as_array().unwrap();
     assert!(list.len() >= 10);
     for c in list {
-        let got = hash(c[0].as_str().unwrap(), c[1].as_str().unwrap(), c[2].as_u64().unwrap() as u32);
+        let got = hash(
+            c[0].as_str().unwrap(),
+            c[1].as_str().unwrap(),
+            c[2].as_u64().unwrap() as u32,
+        );
         assert_eq!(got, c[3].as_f64(), "hash({}, {}, {})", c[0], c[1], c[2]);
     }
 }

@@ -85,16 +85,32 @@ fn lifecycle_draft_running_stopped() {
     assert_eq!(sink.exposures().len(), 1);
     assert_eq!(
         m.stop("e", 7),
-        Err(ManagerError::NoSuchVariation { id: "e".into(), index: 7 })
+        Err(ManagerError::NoSuchVariation {
+            id: "e".into(),
+            index: 7
+        })
     );
     m.stop("e", 2).unwrap();
     for i in 0..50 {
         let v = m.get_variant("e", &format!("user{i}")).unwrap();
-        assert_eq!((v.variation_id, v.in_experiment, v.value.clone()), (2, false, json!("c")));
+        assert_eq!(
+            (v.variation_id, v.in_experiment, v.value.clone()),
+            (2, false, json!("c"))
+        );
     }
-    assert_eq!(sink.exposures().len(), 1, "stopped experiments record no exposures");
-    assert!(matches!(m.start("e"), Err(ManagerError::BadTransition { .. })));
-    assert!(matches!(m.register_experiment(two_arm("e")), Err(ManagerError::Duplicate(_))));
+    assert_eq!(
+        sink.exposures().len(),
+        1,
+        "stopped experiments record no exposures"
+    );
+    assert!(matches!(
+        m.start("e"),
+        Err(ManagerError::BadTransition { .. })
+    ));
+    assert!(matches!(
+        m.register_experiment(two_arm("e")),
+        Err(ManagerError::Duplicate(_))
+    ));
 }
 
 #[test]
@@ -110,7 +126,9 @@ fn results_persist_and_replay_to_the_same_analysis() {
         // Treatment converts more and spends more.
         let converted = f64::from(u8::from(i % (if v.variation_id == 1 { 3 } else { 5 }) == 0));
         let spend = 10.0 + v.variation_id as f64 * 2.0 + (i % 7) as f64;
-        if m.record_result("e", &user, &[("converted", converted), ("spend", spend)]).unwrap() {
+        if m.record_result("e", &user, &[("converted", converted), ("spend", spend)])
+            .unwrap()
+        {
             recorded += 1;
         }
     }
@@ -118,12 +136,23 @@ fn results_persist_and_replay_to_the_same_analysis() {
     assert!(m.record_result("e", "u1", &[("spend", f64::NAN)]).is_err());
     m.results().shutdown(Duration::from_secs(5)).unwrap();
     let live = m.results().analyze("e", 0.05).unwrap();
-    let replayed = ResultsTracker::replay(&path).unwrap().analyze("e", 0.05).unwrap();
+    let replayed = ResultsTracker::replay(&path)
+        .unwrap()
+        .analyze("e", 0.05)
+        .unwrap();
     assert_eq!(live, replayed);
-    let spend = live.comparisons.iter().find(|c| c.metric == "spend").unwrap();
+    let spend = live
+        .comparisons
+        .iter()
+        .find(|c| c.metric == "spend")
+        .unwrap();
     let t = spend.ttest.unwrap();
     assert!((t.diff - 2.0).abs() < 0.3 && t.p_value < 1e-6, "{t:?}");
-    let conv = live.comparisons.iter().find(|c| c.metric == "converted").unwrap();
+    let conv = live
+        .comparisons
+        .iter()
+        .find(|c| c.metric == "converted")
+        .unwrap();
     assert!(conv.conversion.unwrap().p_value < 1e-6);
     assert!(live.render_text().contains("spend [1 vs control]"));
 }
@@ -191,7 +220,11 @@ fn sticky_buckets_on_disk_keep_users_when_weights_change() {
     let users: Vec<String> = (0..200).map(|i| format!("user/{i} é")).collect();
     let first: Vec<usize> = users
         .iter()
-        .map(|u| before.run(&Context::for_user(u).with_sticky_buckets(store.clone())).variation_id)
+        .map(|u| {
+            before
+                .run(&Context::for_user(u).with_sticky_buckets(store.clone()))
+                .variation_id
+        })
         .collect();
     // A new process: a fresh service over the same directory.
     let reopened = Arc::new(FileStickyBucketService::open(dir.path().join("sticky")).unwrap());
@@ -205,8 +238,13 @@ fn sticky_buckets_on_disk_keep_users_when_weights_change() {
             moved_without_sticky += 1;
         }
     }
-    assert!(moved_without_sticky > 20, "the new weights would have moved users");
-    let files = std::fs::read_dir(dir.path().join("sticky")).unwrap().count();
+    assert!(
+        moved_without_sticky > 20,
+        "the new weights would have moved users"
+    );
+    let files = std::fs::read_dir(dir.path().join("sticky"))
+        .unwrap()
+        .count();
     assert_eq!(files, 200, "one file per user, no temporaries left");
 }
 
@@ -214,7 +252,11 @@ fn sticky_buckets_on_disk_keep_users_when_weights_change() {
 fn experiment_files_load_strictly() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("exp.json");
-    std::fs::write(&path, "{\n  \"key\": \"e\",\n  \"variations\": [0, 1],\n  \"coverage\": \"all\"\n}\n").unwrap();
+    std::fs::write(
+        &path,
+        "{\n  \"key\": \"e\",\n  \"variations\": [0, 1],\n  \"coverage\": \"all\"\n}\n",
+    )
+    .unwrap();
     let e = load_experiment_file(&path).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}:4:", path.display())), "{e}");
     assert!(e.contains("coverage"), "{e}");
