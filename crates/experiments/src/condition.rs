@@ -440,7 +440,7 @@ impl Op {
                 js_compare(actual, e),
                 Some(Ordering::Greater | Ordering::Equal)
             ),
-            Op::Exists(want) => !actual.is_null() == *want,
+            Op::Exists(want) => actual.is_null() != *want,
             Op::In(items, ci) => is_in(actual, items, *ci),
             Op::Nin(items, ci) => !is_in(actual, items, *ci),
             Op::InGroup(group, positive) => {
