@@ -82,9 +82,15 @@ impl Path {
     }
 
     /// GrowthBook's `getPath`: a missing step reads as `null`.
-    fn get<'v>(&self, root: &'v Value) -> &'v Value {
-        let mut current = root;
-        for part in &self.parts {
+    fn get<'v>(&self, root: Root<'v>) -> &'v Value {
+        let (mut current, parts) = match root {
+            Root::Value(v) => (v, &self.parts[..]),
+            Root::Field(name, v) => match self.parts.split_first() {
+                Some((first, rest)) if first == name => (v, rest),
+                _ => return &NULL,
+            },
+        };
+        for part in parts {
             current = match current {
                 Value::Object(map) => match map.get(part) {
                     Some(v) => v,
@@ -101,6 +107,14 @@ impl Path {
         }
         current
     }
+}
+
+/// What a condition is evaluated against: a JSON value, or an object with
+/// one field that is never built (`{"value": v}` for prerequisites).
+#[derive(Debug, Clone, Copy)]
+enum Root<'v> {
+    Value(&'v Value),
+    Field(&'v str, &'v Value),
 }
 
 #[derive(Debug, Clone)]
@@ -350,11 +364,23 @@ impl Condition {
 
     /// Whether the condition passes for `root` (the attributes object).
     pub fn eval(&self, root: &Value, groups: &SavedGroups) -> bool {
+        self.eval_root(Root::Value(root), groups)
+    }
+
+    /// Whether the condition passes for the object `{field: value}`,
+    /// without building it (prerequisites test `{"value": <flag value>}`).
+    pub fn eval_field(&self, field: &str, value: &Value, groups: &SavedGroups) -> bool {
+        self.eval_root(Root::Field(field, value), groups)
+    }
+
+    fn eval_root(&self, root: Root<'_>, groups: &SavedGroups) -> bool {
         self.clauses.iter().all(|clause| match clause {
-            Clause::Or(list) => list.is_empty() || list.iter().any(|c| c.eval(root, groups)),
-            Clause::Nor(list) => !(list.is_empty() || list.iter().any(|c| c.eval(root, groups))),
-            Clause::And(list) => list.iter().all(|c| c.eval(root, groups)),
-            Clause::Not(c) => !c.eval(root, groups),
+            Clause::Or(list) => list.is_empty() || list.iter().any(|c| c.eval_root(root, groups)),
+            Clause::Nor(list) => {
+                !(list.is_empty() || list.iter().any(|c| c.eval_root(root, groups)))
+            }
+            Clause::And(list) => list.iter().all(|c| c.eval_root(root, groups)),
+            Clause::Not(c) => !c.eval_root(root, groups),
             Clause::Path(path, cv) => cv.eval(path.get(root), groups, false),
             Clause::Never => false,
         })

@@ -557,7 +557,7 @@ impl Experiment {
             }
             // 8.05. Prerequisites.
             if !self.parent_conditions.is_empty()
-                && !features.parents_pass(&self.parent_conditions, ctx, &mut Vec::new())
+                && !features.parents_pass(&self.parent_conditions, ctx)
             {
                 return not_in(ctx);
             }

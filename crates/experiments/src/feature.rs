@@ -34,6 +34,8 @@ pub enum FeatureSource {
     CyclicPrerequisite,
     /// Turned off for everyone by a kill switch (set by the flags crate).
     KillSwitch,
+    /// The flag is disabled in its definition (set by the flags crate).
+    Disabled,
 }
 
 impl FeatureSource {
@@ -47,6 +49,7 @@ impl FeatureSource {
             FeatureSource::Prerequisite => "prerequisite",
             FeatureSource::CyclicPrerequisite => "cyclicPrerequisite",
             FeatureSource::KillSwitch => "killSwitch",
+            FeatureSource::Disabled => "disabled",
         }
     }
 }
@@ -142,6 +145,14 @@ impl Feature {
     /// The number of rules.
     pub fn rule_count(&self) -> usize {
         self.rules.len()
+    }
+
+    /// The experiments its experiment rules run.
+    pub fn experiments(&self) -> impl Iterator<Item = &Experiment> {
+        self.rules.iter().filter_map(|r| match &r.kind {
+            RuleKind::Experiment(e) => Some(&**e),
+            _ => None,
+        })
     }
 }
 
@@ -342,7 +353,20 @@ impl FeatureSet {
 
     /// Evaluates feature `key` for `ctx` (GrowthBook's `evalFeature`).
     pub fn eval<'a>(&'a self, key: &'a str, ctx: &'a Context) -> FeatureResult<'a> {
-        self.eval_inner(key, ctx, &mut Vec::new())
+        self.eval_inner(key, ctx, &mut EvalStack::new(), None)
+    }
+
+    /// Evaluates feature `key` for `ctx`, with `overrides` consulted first
+    /// for it and for every prerequisite: a feature it returns a value for
+    /// is treated as killed (source [`FeatureSource::KillSwitch`]). The flags
+    /// crate uses this so a killed flag also turns off its dependents.
+    pub fn eval_with_overrides<'a>(
+        &'a self,
+        key: &'a str,
+        ctx: &'a Context,
+        overrides: &dyn Fn(&str) -> Option<&'a Value>,
+    ) -> FeatureResult<'a> {
+        self.eval_inner(key, ctx, &mut EvalStack::new(), Some(overrides))
     }
 
     fn plain<'a>(value: &'a Value, source: FeatureSource, rule_id: &'a str) -> FeatureResult<'a> {
@@ -361,29 +385,27 @@ impl FeatureSet {
         &'a self,
         parents: &'a [ParentCondition],
         ctx: &'a Context,
-        path: &mut Vec<&'a str>,
     ) -> bool {
-        self.check_parents(parents, ctx, path) == ParentOutcome::Pass
+        self.check_parents(parents, ctx, &mut EvalStack::new(), None) == ParentOutcome::Pass
     }
 
     fn check_parents<'a>(
         &'a self,
         parents: &'a [ParentCondition],
         ctx: &'a Context,
-        path: &mut Vec<&'a str>,
+        path: &mut EvalStack<'a>,
+        overrides: Option<&dyn Fn(&str) -> Option<&'a Value>>,
     ) -> ParentOutcome {
         for parent in parents {
-            let depth = path.len();
-            let r = self.eval_inner(&parent.id, ctx, path);
-            path.truncate(depth);
+            let depth = path.len;
+            let r = self.eval_inner(&parent.id, ctx, path, overrides);
+            path.len = depth;
             if r.source == FeatureSource::CyclicPrerequisite {
                 return ParentOutcome::Cycle;
             }
-            let mut obj = Map::new();
-            obj.insert("value".into(), r.value.clone());
             if !parent
                 .condition
-                .eval(&Value::Object(obj), &self.saved_groups)
+                .eval_field("value", r.value, &self.saved_groups)
             {
                 return if parent.gate {
                     ParentOutcome::GateFailed
@@ -399,19 +421,26 @@ impl FeatureSet {
         &'a self,
         key: &'a str,
         ctx: &'a Context,
-        path: &mut Vec<&'a str>,
+        path: &mut EvalStack<'a>,
+        overrides: Option<&dyn Fn(&str) -> Option<&'a Value>>,
     ) -> FeatureResult<'a> {
-        if path.contains(&key) {
+        if path.contains(key) {
             return Self::plain(&NULL, FeatureSource::CyclicPrerequisite, "");
+        }
+        if let Some(v) = overrides.and_then(|o| o(key)) {
+            return Self::plain(v, FeatureSource::KillSwitch, "");
         }
         let Some(feature) = self.features.get(key) else {
             return Self::plain(&NULL, FeatureSource::UnknownFeature, "");
         };
         for rule in &feature.rules {
             if !rule.parent_conditions.is_empty() {
-                path.push(key);
-                let outcome = self.check_parents(&rule.parent_conditions, ctx, path);
-                path.pop();
+                if !path.push(key) {
+                    // Deeper than any sane chain of prerequisites: a cycle.
+                    return Self::plain(&NULL, FeatureSource::CyclicPrerequisite, "");
+                }
+                let outcome = self.check_parents(&rule.parent_conditions, ctx, path, overrides);
+                path.len -= 1;
                 match outcome {
                     ParentOutcome::Pass => {}
                     ParentOutcome::Cycle => {
@@ -478,6 +507,38 @@ impl FeatureSet {
             }
         }
         Self::plain(&feature.default_value, FeatureSource::DefaultValue, "")
+    }
+}
+
+/// The chain of features being evaluated, for cycle detection, on the
+/// stack (prerequisites allocate nothing).
+struct EvalStack<'a> {
+    items: [&'a str; MAX_PREREQUISITE_DEPTH],
+    len: usize,
+}
+
+/// How deep prerequisites may nest before the chain counts as cyclic.
+pub const MAX_PREREQUISITE_DEPTH: usize = 32;
+
+impl<'a> EvalStack<'a> {
+    fn new() -> Self {
+        Self {
+            items: [""; MAX_PREREQUISITE_DEPTH],
+            len: 0,
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.items[..self.len].contains(&key)
+    }
+
+    fn push(&mut self, key: &'a str) -> bool {
+        if self.len == MAX_PREREQUISITE_DEPTH {
+            return false;
+        }
+        self.items[self.len] = key;
+        self.len += 1;
+        true
     }
 }
 

@@ -15,8 +15,15 @@ use serde_json::Value;
 /// `null`, not `undefined`, for a missing path).
 pub(crate) static NULL: Value = Value::Null;
 
-/// JavaScript truthiness: `null`, `false`, `0`, `NaN` and `""` are falsy.
-pub(crate) fn truthy(v: &Value) -> bool {
+/// JavaScript truthiness, which decides whether a flag is on: `null`,
+/// `false`, `0`, `NaN` and `""` are falsy; everything else is truthy.
+///
+/// ```
+/// use flightdeck_experiments::truthy;
+/// use serde_json::json;
+/// assert!(!truthy(&json!(0)) && !truthy(&json!("")) && truthy(&json!("off")));
+/// ```
+pub fn truthy(v: &Value) -> bool {
     match v {
         Value::Null => false,
         Value::Bool(b) => *b,

@@ -81,12 +81,15 @@ pub use self::exposure::{
     ExposureSink, InMemoryExposureSink, JsonLinesExposureSink, NoopExposureSink,
     TracingExposureSink, read_exposures,
 };
-pub use self::feature::{Feature, FeatureResult, FeatureSet, FeatureSource};
+pub use self::feature::{
+    Feature, FeatureResult, FeatureSet, FeatureSource, MAX_PREREQUISITE_DEPTH,
+};
 pub use self::file::{load_experiment_file, parse_experiment};
 pub use self::hash::{
     BucketRange, bucket_ranges, choose_variation, equal_weights, fnv1a32, hash, in_namespace,
     query_string_override, weights_are_valid,
 };
+pub use self::js::truthy;
 pub use self::manager::{ExperimentManager, Lifecycle, Variant};
 pub use self::results::{
     Analysis, ExperimentResults, MetricComparison, MetricSummary, ResultRecord, ResultsTracker,

@@ -123,6 +123,12 @@ pub mod metric {
     pub const SPAN_EXPORT_FAILURES_TOTAL: &str = "flightdeck_span_export_failures_total";
     /// Counter: log lines dropped because the log queue was full.
     pub const LOG_LINES_DROPPED_TOTAL: &str = "flightdeck_log_lines_dropped_total";
+    /// Counter: feature flag evaluations, labels `flag` (capped) and
+    /// `variant` (the variation key, or the source such as `force`).
+    pub const FLAG_EVALUATIONS_TOTAL: &str = "flightdeck_flag_evaluations_total";
+    /// Counter: flag reloads rejected (unreadable, unparsable or invalid);
+    /// the previous flags kept serving.
+    pub const FLAGS_RELOAD_FAILURES_TOTAL: &str = "flightdeck_flags_reload_failures_total";
     /// Counter: records a [`JsonLinesWriter`](crate::JsonLinesWriter) dropped
     /// because its queue was full, label `writer`.
     pub const WRITER_DROPPED_TOTAL: &str = "flightdeck_writer_dropped_total";

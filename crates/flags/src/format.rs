@@ -1,0 +1,903 @@
+//! Flag files: our simple format (YAML or JSON) and GrowthBook's features
+//! payload, both compiled to one engine ([`FeatureSet`]).
+//!
+//! The simple format, one entry per flag:
+//!
+//! ```yaml
+//! flags:
+//!   - id: new-search            # required; letters, digits, . _ -
+//!     description: Hybrid retrieval for search
+//!     owner: search-team
+//!     expires: 2027-03-31       # reported by `flightdeck flags validate` once past
+//!     enabled: true             # false: serve `default` to everyone
+//!     default: false            # served when the flag is off for a user
+//!     rollout_percentage: 25    # share of eligible users (hashed on `id`)
+//!     targeting:
+//!       user_ids: [alice]       # always on for these ids
+//!       groups: [beta]          # always on when the `groups` attribute holds one
+//!       attributes:             # a GrowthBook condition on the attributes
+//!         country: {$in: [US, CA]}
+//!     kill_switch: false        # true: off for everyone, before any rule
+//!     depends_on: [search-v2]   # off unless every listed flag is on
+//! ```
+//!
+//! With `variants` (`[{key, value, weight}]`) the flag serves typed values:
+//! eligible users (listed ids or groups, or matching `attributes`) inside the
+//! rollout are split by weight, and `default` names the variant served to
+//! everyone else.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use flightdeck_experiments::{Condition, FeatureSet};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::decrypt::decrypt;
+use crate::error::{LoadError, Problem};
+
+/// One flag in the simple format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagDefinition {
+    /// The flag's key.
+    pub id: String,
+    /// When false, everyone gets `default`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Share of eligible users who get the flag, 0 to 100 (default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_percentage: Option<f64>,
+    /// Who is eligible.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targeting: Option<Targeting>,
+    /// The value when off (a boolean; or a variant key when there are variants).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Value>,
+    /// Typed values split by weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variants: Option<Vec<VariantDefinition>>,
+    /// Off for everyone, before any rule.
+    #[serde(default)]
+    pub kill_switch: bool,
+    /// Flags that must be on for this one to be on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// What the flag is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Who owns it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// When it should be removed (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl FlagDefinition {
+    /// A boolean flag, on for everyone.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            enabled: true,
+            rollout_percentage: None,
+            targeting: None,
+            default: None,
+            variants: None,
+            kill_switch: false,
+            depends_on: Vec::new(),
+            description: None,
+            owner: None,
+            expires: None,
+        }
+    }
+
+    /// On for `percent` of eligible users. Defaults to 100.
+    #[must_use]
+    pub fn with_rollout(mut self, percent: f64) -> Self {
+        self.rollout_percentage = Some(percent);
+        self
+    }
+
+    /// Eligible only when `condition` (GrowthBook's language) matches.
+    /// Defaults to everyone.
+    #[must_use]
+    pub fn with_condition(mut self, condition: Value) -> Self {
+        let t = self.targeting.get_or_insert_with(Targeting::default);
+        t.attributes = condition.as_object().cloned();
+        self
+    }
+
+    /// Always on for these user ids. Defaults to none.
+    #[must_use]
+    pub fn with_user_ids(mut self, ids: &[&str]) -> Self {
+        let t = self.targeting.get_or_insert_with(Targeting::default);
+        t.user_ids = ids.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// Off unless `flag` is on. Defaults to no dependencies.
+    #[must_use]
+    pub fn with_dependency(mut self, flag: impl Into<String>) -> Self {
+        self.depends_on.push(flag.into());
+        self
+    }
+
+    /// Disabled: everyone gets the default. Defaults to enabled.
+    #[must_use]
+    pub fn with_enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+}
+
+/// Who a simple-format flag is for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targeting {
+    /// Always on for these `id` attribute values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub user_ids: Vec<String>,
+    /// Always on when the `groups` attribute holds one of these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// A GrowthBook condition on the attributes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Map<String, Value>>,
+}
+
+/// One typed value of a multi-variant flag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantDefinition {
+    /// The variant's key.
+    pub key: String,
+    /// Its value (all variants of a flag share one JSON type).
+    pub value: Value,
+    /// Its relative weight.
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// The type of a flag's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlagKind {
+    /// `true`/`false`.
+    Bool,
+    /// Text.
+    String,
+    /// A number.
+    Number,
+    /// Any JSON (objects, arrays).
+    Json,
+}
+
+impl FlagKind {
+    pub(crate) fn of(v: &Value) -> Self {
+        match v {
+            Value::Bool(_) => FlagKind::Bool,
+            Value::String(_) => FlagKind::String,
+            Value::Number(_) => FlagKind::Number,
+            _ => FlagKind::Json,
+        }
+    }
+}
+
+/// What the engine needs to know about a flag beyond its rules.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagMeta {
+    /// The value type.
+    pub kind: FlagKind,
+    /// Disabled flags serve `off_value` with source `disabled`.
+    pub enabled: bool,
+    /// Killed in the file itself.
+    pub kill_switch: bool,
+    /// What a disabled or killed flag serves.
+    pub off_value: Value,
+    /// The description, if any.
+    pub description: Option<String>,
+    /// The owner, if any.
+    pub owner: Option<String>,
+    /// The expiry date (`YYYY-MM-DD`), if any.
+    pub expires: Option<String>,
+}
+
+/// A compiled set of flags: the engine's features and each flag's metadata.
+#[derive(Debug, Clone, Default)]
+pub struct FlagSet {
+    pub(crate) features: FeatureSet,
+    pub(crate) meta: HashMap<String, FlagMeta>,
+    pub(crate) origin: String,
+}
+
+/// Where line and column of things in a file are.
+struct Locator<'t> {
+    text: &'t str,
+    path: &'t str,
+}
+
+impl Locator<'_> {
+    fn at(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        (line, column)
+    }
+
+    /// The byte offset of `key` (as `key:` or `"key":`) at or after `from`,
+    /// before `until`.
+    fn find_key(&self, key: &str, from: usize, until: usize) -> Option<usize> {
+        let hay = &self.text[from.min(self.text.len())..until.min(self.text.len())];
+        for pat in [format!("\"{key}\""), key.to_owned()] {
+            let mut start = 0;
+            while let Some(i) = hay[start..].find(&pat) {
+                let at = start + i;
+                let after = hay[at + pat.len()..].trim_start_matches([' ', '\t']);
+                let boundary = at == 0
+                    || !hay.as_bytes()[at - 1].is_ascii_alphanumeric()
+                        && hay.as_bytes()[at - 1] != b'_';
+                if after.starts_with(':') && boundary {
+                    return Some(from + at);
+                }
+                start = at + pat.len();
+            }
+        }
+        None
+    }
+
+    fn problem(&self, offset: usize, message: String) -> Problem {
+        let (line, column) = self.at(offset);
+        Problem {
+            path: self.path.to_owned(),
+            line,
+            column,
+            message,
+        }
+    }
+}
+
+fn parse_document(path: &str, text: &str) -> Result<Value, LoadError> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        serde_json::from_str(text).map_err(|e| {
+            LoadError::Invalid(vec![Problem {
+                path: path.to_owned(),
+                line: e.line(),
+                column: e.column(),
+                message: format!("invalid JSON: {}", strip_position(&e.to_string())),
+            }])
+        })
+    } else {
+        serde_norway::from_str(text).map_err(|e| {
+            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+            LoadError::Invalid(vec![Problem {
+                path: path.to_owned(),
+                line,
+                column,
+                message: format!("invalid YAML: {}", strip_position(&e.to_string())),
+            }])
+        })
+    }
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+impl FlagSet {
+    /// Parses a flags file: GrowthBook's payload (`{"features": …}`, or
+    /// `{"encryptedFeatures": …}` with `key`) or the simple format
+    /// (`flags: [...]`), in YAML or JSON. `path` names the file in problems.
+    ///
+    /// ```
+    /// use flightdeck_flags::FlagSet;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let set = FlagSet::parse("flags.yaml", "flags:\n  - id: dark-mode\n    rollout_percentage: 50\n", None)?;
+    /// assert_eq!(set.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Invalid`] listing every problem as `file:line:column:
+    /// message`, or [`LoadError::Decrypt`].
+    pub fn parse(path: &str, text: &str, key: Option<&str>) -> Result<Self, LoadError> {
+        let doc = parse_document(path, text)?;
+        let loc = Locator { text, path };
+        if doc.get("flags").is_some() {
+            return compile_simple(&doc, &loc);
+        }
+        if doc.get("features").is_some() || doc.get("encryptedFeatures").is_some() {
+            return compile_growthbook(&doc, &loc, key);
+        }
+        Err(LoadError::Invalid(vec![loc.problem(
+            0,
+            "expected `flags:` (simple format) or `features` (GrowthBook payload) at the top level"
+                .into(),
+        )]))
+    }
+
+    /// Reads and parses a flags file.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Read`], or as [`parse`](Self::parse).
+    pub fn load(path: &std::path::Path, key: Option<&str>) -> Result<Self, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&path.display().to_string(), &text, key)
+    }
+
+    /// Builds a set from simple-format definitions.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Invalid`] for invalid definitions.
+    pub fn from_definitions(defs: &[FlagDefinition]) -> Result<Self, LoadError> {
+        let flags: Vec<Value> = defs
+            .iter()
+            .map(|d| serde_json::to_value(d).unwrap_or(Value::Null))
+            .collect();
+        let text = serde_json::to_string_pretty(&json!({ "flags": flags })).unwrap_or_default();
+        Self::parse("<definitions>", &text, None)
+    }
+
+    /// The number of flags.
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
+    /// The flag keys, sorted.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut k: Vec<&str> = self.meta.keys().map(String::as_str).collect();
+        k.sort_unstable();
+        k
+    }
+
+    /// One flag's metadata.
+    pub fn meta(&self, key: &str) -> Option<&FlagMeta> {
+        self.meta.get(key)
+    }
+
+    /// The compiled features.
+    pub fn features(&self) -> &FeatureSet {
+        &self.features
+    }
+
+    /// Where the set came from (a path or URL).
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+}
+
+fn compile_growthbook(
+    doc: &Value,
+    loc: &Locator<'_>,
+    key: Option<&str>,
+) -> Result<FlagSet, LoadError> {
+    let decrypted;
+    let features = match (
+        doc.get("features"),
+        doc.get("encryptedFeatures").and_then(Value::as_str),
+    ) {
+        (Some(f), _) if f.is_object() => f,
+        (_, Some(enc)) => {
+            let key = key.ok_or_else(|| LoadError::Decrypt {
+                path: loc.path.to_owned(),
+                source: crate::error::DecryptError::MissingKey,
+            })?;
+            let plain = decrypt(enc, key).map_err(|source| LoadError::Decrypt {
+                path: loc.path.to_owned(),
+                source,
+            })?;
+            decrypted = serde_json::from_str::<Value>(&plain).map_err(|e| {
+                LoadError::Invalid(vec![Problem {
+                    path: loc.path.to_owned(),
+                    line: e.line(),
+                    column: e.column(),
+                    message: format!(
+                        "decrypted features are not valid JSON: {}",
+                        strip_position(&e.to_string())
+                    ),
+                }])
+            })?;
+            &decrypted
+        }
+        _ => {
+            return Err(LoadError::Invalid(vec![loc.problem(
+                loc.find_key("features", 0, loc.text.len()).unwrap_or(0),
+                "`features` must be an object of feature key to definition".into(),
+            )]));
+        }
+    };
+    let mut problems = Vec::new();
+    let mut meta = HashMap::new();
+    for (k, def) in features.as_object().into_iter().flatten() {
+        let at = loc.find_key(k, 0, loc.text.len()).unwrap_or(0);
+        if !def.is_object() {
+            problems
+                .push(loc.problem(at, format!("feature {k:?}: must be an object, found {def}")));
+            continue;
+        }
+        if let Some(rules) = def.get("rules") {
+            if !rules.is_array() {
+                problems.push(loc.problem(at, format!("feature {k:?}: rules must be an array")));
+            }
+        }
+        let default = def.get("defaultValue").cloned().unwrap_or(Value::Null);
+        meta.insert(
+            k.clone(),
+            FlagMeta {
+                kind: FlagKind::of(&default),
+                enabled: true,
+                kill_switch: false,
+                off_value: default,
+                description: None,
+                owner: None,
+                expires: None,
+            },
+        );
+    }
+    let set = FeatureSet::from_json(features, doc.get("savedGroups"));
+    for w in set.warnings() {
+        let feature = w
+            .path
+            .strip_prefix("features.")
+            .and_then(|p| p.split('.').next())
+            .unwrap_or("");
+        let at = loc.find_key(feature, 0, loc.text.len()).unwrap_or(0);
+        problems.push(loc.problem(at, format!("{}: {}", w.path, w.message)));
+    }
+    if !problems.is_empty() {
+        return Err(LoadError::Invalid(problems));
+    }
+    Ok(FlagSet {
+        features: set,
+        meta,
+        origin: loc.path.to_owned(),
+    })
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn valid_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && s[..4].parse::<u32>().is_ok()
+        && s[5..7].parse::<u32>().is_ok_and(|m| (1..=12).contains(&m))
+        && s[8..].parse::<u32>().is_ok_and(|d| (1..=31).contains(&d))
+}
+
+/// The falsy values: a prerequisite is on when its value is none of these.
+fn on_condition() -> Value {
+    json!({"value": {"$nin": [false, null, 0, ""]}})
+}
+
+fn compile_simple(doc: &Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
+    let mut problems = Vec::new();
+    let Some(list) = doc.get("flags").and_then(Value::as_array) else {
+        return Err(LoadError::Invalid(vec![loc.problem(
+            loc.find_key("flags", 0, loc.text.len()).unwrap_or(0),
+            "`flags` must be a list of flags".into(),
+        )]));
+    };
+    if let Some(extra) = doc
+        .as_object()
+        .and_then(|m| m.keys().find(|k| *k != "flags"))
+    {
+        problems.push(loc.problem(
+            loc.find_key(extra, 0, loc.text.len()).unwrap_or(0),
+            format!("unknown top-level field `{extra}` (expected only `flags`)"),
+        ));
+    }
+    // Where each flag starts in the text, found in order by its id.
+    let mut starts = Vec::with_capacity(list.len());
+    let mut cursor = loc.find_key("flags", 0, loc.text.len()).unwrap_or(0);
+    for item in list {
+        let at = loc.find_key("id", cursor, loc.text.len()).unwrap_or(cursor);
+        let _ = item;
+        starts.push(at);
+        cursor = at + 2;
+    }
+    let mut defs: Vec<(usize, FlagDefinition)> = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let start = starts[i];
+        let end = starts.get(i + 1).copied().unwrap_or(loc.text.len());
+        let name = item
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        match serde_path_to_error::deserialize::<_, FlagDefinition>(item.clone()) {
+            Ok(d) => defs.push((i, d)),
+            Err(e) => {
+                let path = e.path().to_string();
+                let top = path.split(['.', '[']).next().unwrap_or("");
+                let at = loc.find_key(top, start, end).unwrap_or(start);
+                problems
+                    .push(loc.problem(at, format!("flag {name:?}: {path}: {}", e.into_inner())));
+            }
+        }
+    }
+    let ids: BTreeSet<String> = defs.iter().map(|(_, d)| d.id.clone()).collect();
+    let mut seen = BTreeSet::new();
+    let mut features = Map::new();
+    let mut meta = HashMap::new();
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (i, d) in &defs {
+        let start = starts[*i];
+        let end = starts.get(i + 1).copied().unwrap_or(loc.text.len());
+        let field = |k: &str| loc.find_key(k, start, end).unwrap_or(start);
+        let mut bad = |k: &str, msg: String| {
+            problems.push(loc.problem(field(k), format!("flag {:?}: {msg}", d.id)))
+        };
+        if !valid_id(&d.id) {
+            bad(
+                "id",
+                format!("id {:?} must be letters, digits, `.`, `_` or `-`", d.id),
+            );
+        }
+        if !seen.insert(d.id.clone()) {
+            bad("id", "duplicate id (each flag appears once)".into());
+        }
+        if let Some(p) = d.rollout_percentage {
+            if !(0.0..=100.0).contains(&p) || !p.is_finite() {
+                bad(
+                    "rollout_percentage",
+                    format!("rollout_percentage {p} is outside 0..=100"),
+                );
+            }
+        }
+        if let Some(e) = &d.expires {
+            if !valid_date(e) {
+                bad("expires", format!("expires {e:?} is not a YYYY-MM-DD date"));
+            }
+        }
+        for dep in &d.depends_on {
+            if !ids.contains(dep) {
+                bad("depends_on", format!("depends on unknown flag {dep:?}"));
+            } else if dep == &d.id {
+                bad("depends_on", "depends on itself".into());
+            }
+        }
+        graph.insert(d.id.clone(), d.depends_on.clone());
+        if let Some(attrs) = d.targeting.as_ref().and_then(|t| t.attributes.as_ref()) {
+            for w in Condition::compile(&Value::Object(attrs.clone())).1 {
+                bad(
+                    "attributes",
+                    format!(
+                        "targeting.attributes{}: {}",
+                        w.path.trim_start_matches('$'),
+                        w.message
+                    ),
+                );
+            }
+        }
+        let on_rules = |force: Option<Value>| -> Vec<Value> {
+            let mut rules = Vec::new();
+            let t = d.targeting.clone().unwrap_or_default();
+            let parents: Vec<Value> = d
+                .depends_on
+                .iter()
+                .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
+                .collect();
+            let with_parents = |mut r: Map<String, Value>| {
+                if !parents.is_empty() {
+                    r.insert("parentConditions".into(), Value::from(parents.clone()));
+                }
+                Value::Object(r)
+            };
+            if let Some(on) = &force {
+                if !t.user_ids.is_empty() {
+                    let mut r = Map::new();
+                    r.insert("id".into(), json!("user_ids"));
+                    r.insert("condition".into(), json!({"id": {"$in": t.user_ids}}));
+                    r.insert("force".into(), on.clone());
+                    rules.push(with_parents(r));
+                }
+                if !t.groups.is_empty() {
+                    let mut r = Map::new();
+                    r.insert("id".into(), json!("groups"));
+                    r.insert("condition".into(), json!({"groups": {"$in": t.groups}}));
+                    r.insert("force".into(), on.clone());
+                    rules.push(with_parents(r));
+                }
+                let mut r = Map::new();
+                r.insert("id".into(), json!("rollout"));
+                if let Some(a) = &t.attributes {
+                    r.insert("condition".into(), Value::Object(a.clone()));
+                }
+                if let Some(p) = d.rollout_percentage {
+                    r.insert("coverage".into(), json!(p / 100.0));
+                    r.insert("hashAttribute".into(), json!("id"));
+                    r.insert("seed".into(), json!(d.id));
+                    r.insert("hashVersion".into(), json!(2));
+                }
+                r.insert("force".into(), on.clone());
+                rules.push(with_parents(r));
+            }
+            rules
+        };
+        let (kind, default_value, rules) = match &d.variants {
+            None => {
+                let default = d.default.clone().unwrap_or(Value::Bool(false));
+                if !default.is_boolean() {
+                    bad(
+                        "default",
+                        format!(
+                            "default {default} must be true or false for a flag without variants"
+                        ),
+                    );
+                }
+                (FlagKind::Bool, default, on_rules(Some(Value::Bool(true))))
+            }
+            Some(vs) => {
+                if vs.len() < 2 {
+                    bad(
+                        "variants",
+                        format!("needs at least 2 variants, found {}", vs.len()),
+                    );
+                }
+                let mut keys = BTreeSet::new();
+                for v in vs {
+                    if !keys.insert(v.key.as_str()) {
+                        bad("variants", format!("duplicate variant key {:?}", v.key));
+                    }
+                    if !(v.weight.is_finite() && v.weight >= 0.0) {
+                        bad(
+                            "variants",
+                            format!("variant {:?}: weight {} must be >= 0", v.key, v.weight),
+                        );
+                    }
+                }
+                let total: f64 = vs.iter().map(|v| v.weight).sum();
+                if vs.len() >= 2 && total <= 0.0 {
+                    bad("variants", "variant weights sum to 0".into());
+                }
+                let kind = vs
+                    .first()
+                    .map_or(FlagKind::Json, |v| FlagKind::of(&v.value));
+                if let Some(v) = vs.iter().find(|v| FlagKind::of(&v.value) != kind) {
+                    bad(
+                        "variants",
+                        format!(
+                            "variant {:?} is {:?} but the first variant is {kind:?}",
+                            v.key,
+                            FlagKind::of(&v.value)
+                        ),
+                    );
+                }
+                let default = match &d.default {
+                    Some(Value::String(k)) => match vs.iter().find(|v| &v.key == k) {
+                        Some(v) => v.value.clone(),
+                        None => {
+                            bad("default", format!("default {k:?} names no variant"));
+                            Value::Null
+                        }
+                    },
+                    Some(other) => {
+                        bad(
+                            "default",
+                            format!("default {other} must name a variant key"),
+                        );
+                        Value::Null
+                    }
+                    None => vs.first().map(|v| v.value.clone()).unwrap_or(Value::Null),
+                };
+                let mut r = Map::new();
+                r.insert("id".into(), json!("variants"));
+                r.insert("key".into(), json!(d.id));
+                r.insert("seed".into(), json!(d.id));
+                r.insert("hashVersion".into(), json!(2));
+                r.insert(
+                    "variations".into(),
+                    Value::from(vs.iter().map(|v| v.value.clone()).collect::<Vec<_>>()),
+                );
+                let w: Vec<f64> = vs
+                    .iter()
+                    .map(|v| if total > 0.0 { v.weight / total } else { 0.0 })
+                    .collect();
+                r.insert("weights".into(), json!(w));
+                r.insert(
+                    "meta".into(),
+                    Value::from(vs.iter().map(|v| json!({"key": v.key})).collect::<Vec<_>>()),
+                );
+                r.insert(
+                    "coverage".into(),
+                    json!(d.rollout_percentage.unwrap_or(100.0) / 100.0),
+                );
+                let t = d.targeting.clone().unwrap_or_default();
+                let mut any = Vec::new();
+                if !t.user_ids.is_empty() {
+                    any.push(json!({"id": {"$in": t.user_ids}}));
+                }
+                if !t.groups.is_empty() {
+                    any.push(json!({"groups": {"$in": t.groups}}));
+                }
+                if let Some(a) = &t.attributes {
+                    any.push(Value::Object(a.clone()));
+                }
+                if !any.is_empty() {
+                    r.insert("condition".into(), json!({"$or": any}));
+                }
+                if !d.depends_on.is_empty() {
+                    let parents: Vec<Value> = d
+                        .depends_on
+                        .iter()
+                        .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
+                        .collect();
+                    r.insert("parentConditions".into(), Value::from(parents));
+                }
+                (kind, default, vec![Value::Object(r)])
+            }
+        };
+        // A disabled or killed flag has no rules, so that flags depending on
+        // it see its off value too.
+        let rules = if d.enabled && !d.kill_switch {
+            rules
+        } else {
+            Vec::new()
+        };
+        features.insert(
+            d.id.clone(),
+            json!({"defaultValue": default_value, "rules": rules}),
+        );
+        meta.insert(
+            d.id.clone(),
+            FlagMeta {
+                kind,
+                enabled: d.enabled,
+                kill_switch: d.kill_switch,
+                off_value: default_value,
+                description: d.description.clone(),
+                owner: d.owner.clone(),
+                expires: d.expires.clone(),
+            },
+        );
+    }
+    if let Some(cycle) = find_cycle(&graph) {
+        let first = &cycle[0];
+        let at = defs
+            .iter()
+            .find(|(_, d)| &d.id == first)
+            .map_or(0, |(i, _)| {
+                let end = starts.get(i + 1).copied().unwrap_or(loc.text.len());
+                loc.find_key("depends_on", starts[*i], end)
+                    .unwrap_or(starts[*i])
+            });
+        problems.push(loc.problem(at, format!("dependency cycle: {}", cycle.join(" -> "))));
+    }
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| (p.line, p.column));
+        return Err(LoadError::Invalid(problems));
+    }
+    Ok(FlagSet {
+        features: FeatureSet::from_json(&Value::Object(features), None),
+        meta,
+        origin: loc.path.to_owned(),
+    })
+}
+
+/// A dependency cycle, as the flags along it (first repeated at the end).
+fn find_cycle(graph: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, Vec<String>>,
+        state: &mut HashMap<String, u8>,
+        stack: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        match state.get(node) {
+            Some(2) => return None,
+            Some(1) => {
+                let from = stack.iter().position(|n| n == node).unwrap_or(0);
+                let mut cycle = stack[from..].to_vec();
+                cycle.push(node.to_owned());
+                return Some(cycle);
+            }
+            _ => {}
+        }
+        state.insert(node.to_owned(), 1);
+        stack.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if next != node {
+                if let Some(c) = visit(next, graph, state, stack) {
+                    return Some(c);
+                }
+            }
+        }
+        stack.pop();
+        state.insert(node.to_owned(), 2);
+        None
+    }
+    let mut state = HashMap::new();
+    for node in graph.keys() {
+        if let Some(c) = visit(node, graph, &mut state, &mut Vec::new()) {
+            return Some(c);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match FlagSet::parse("f.yaml", text, None) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_line() {
+        let p = problems(
+            "flags:\n  - id: a\n    rollout_percentage: 120\n  - id: b\n    depends_on: [nope]\n    expires: soon\n",
+        );
+        assert_eq!(
+            p,
+            vec![
+                "f.yaml:3:5: flag \"a\": rollout_percentage 120 is outside 0..=100",
+                "f.yaml:5:5: flag \"b\": depends on unknown flag \"nope\"",
+                "f.yaml:6:5: flag \"b\": expires \"soon\" is not a YYYY-MM-DD date",
+            ]
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_unknown_fields_name_the_field() {
+        let p = problems(
+            "flags:\n  - id: a\n    rollout_percentage: lots\n  - id: b\n    colour: red\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("f.yaml:3:5: flag \"a\": rollout_percentage: invalid type"),
+            "{p:?}"
+        );
+        assert!(p[1].contains("unknown field `colour`"), "{p:?}");
+    }
+
+    #[test]
+    fn cycles_are_found() {
+        let p =
+            problems("flags:\n  - id: a\n    depends_on: [b]\n  - id: b\n    depends_on: [a]\n");
+        assert!(
+            p.iter()
+                .any(|m| m.contains("dependency cycle: a -> b -> a")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn yaml_syntax_errors_are_located() {
+        let p = problems("flags:\n  - id: a\n   bad: [\n");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("f.yaml:3:"), "{p:?}");
+    }
+}

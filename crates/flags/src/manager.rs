@@ -1,0 +1,670 @@
+//! The flag manager: lock-free reads of an atomically swapped configuration,
+//! kill switches, staleness and evaluation telemetry.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use flightdeck_experiments::{Context, ExperimentResult, ExposureLogger, FeatureSource};
+use flightdeck_obs_core::names::metric;
+use flightdeck_obs_core::{Clock, LabelCap, SystemClock};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{KillError, LoadError};
+use crate::format::{FlagDefinition, FlagMeta, FlagSet};
+use crate::kill::{AuditAction, AuditEntry, KillRecord, KillSet, KillStore};
+
+static NULL: Value = Value::Null;
+
+/// Every source, in a fixed order (the index of the per-source counters).
+const SOURCES: [FeatureSource; 8] = [
+    FeatureSource::DefaultValue,
+    FeatureSource::Force,
+    FeatureSource::Experiment,
+    FeatureSource::UnknownFeature,
+    FeatureSource::Prerequisite,
+    FeatureSource::CyclicPrerequisite,
+    FeatureSource::KillSwitch,
+    FeatureSource::Disabled,
+];
+
+fn source_index(s: FeatureSource) -> usize {
+    SOURCES.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// Evaluation counters of one flag, registered on its first evaluation.
+#[derive(Debug)]
+struct FlagCounters {
+    by_source: Vec<metrics::Counter>,
+    by_variant: Vec<(String, metrics::Counter)>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    meta: FlagMeta,
+    rules: usize,
+    counters: OnceLock<FlagCounters>,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    flags: FlagSet,
+    entries: HashMap<String, Entry>,
+}
+
+impl Snapshot {
+    fn new(flags: FlagSet) -> Self {
+        let entries = flags
+            .meta
+            .iter()
+            .map(|(k, m)| {
+                (
+                    k.clone(),
+                    Entry {
+                        meta: m.clone(),
+                        rules: flags.features.get(k).map_or(0, |f| f.rule_count()),
+                        counters: OnceLock::new(),
+                    },
+                )
+            })
+            .collect();
+        Self { flags, entries }
+    }
+}
+
+/// How the configuration's source is doing, shared between a source's
+/// poller and the manager.
+#[derive(Debug)]
+pub struct SourceHealth {
+    stale_after_ms: u64,
+    failing_since_ms: AtomicU64,
+    last_success_ms: AtomicU64,
+    failures: AtomicU64,
+    stale: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl SourceHealth {
+    /// Health whose results turn stale after the source has failed for
+    /// `stale_after`.
+    pub fn new(stale_after: Duration) -> Self {
+        Self {
+            stale_after_ms: stale_after.as_millis().min(u128::from(u64::MAX)) as u64,
+            failing_since_ms: AtomicU64::new(0),
+            last_success_ms: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            stale: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Records a successful fetch or check.
+    pub fn record_success(&self, now_ms: u64) {
+        self.last_success_ms.store(now_ms, Ordering::Relaxed);
+        self.failing_since_ms.store(0, Ordering::Relaxed);
+        self.stale.store(false, Ordering::Relaxed);
+    }
+
+    /// Records a failure; results turn stale once failures have lasted
+    /// longer than the configured age.
+    pub fn record_failure(&self, now_ms: u64, error: &str) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let _ = self.failing_since_ms.compare_exchange(
+            0,
+            now_ms.max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.refresh(now_ms);
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(error.to_owned());
+        }
+    }
+
+    /// Re-evaluates staleness at `now_ms` (pollers call this every tick).
+    pub fn refresh(&self, now_ms: u64) {
+        let since = self.failing_since_ms.load(Ordering::Relaxed);
+        let stale = since != 0 && now_ms.saturating_sub(since) > self.stale_after_ms;
+        self.stale.store(stale, Ordering::Relaxed);
+    }
+
+    /// Whether results are stale now.
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    /// Failures so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// The last error, if the source is failing.
+    pub fn last_error(&self) -> Option<String> {
+        if self.failing_since_ms.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+impl Default for SourceHealth {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(300))
+    }
+}
+
+/// A flag's evaluation, owned.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlagEvaluation {
+    /// The flag.
+    pub key: String,
+    /// Its value for this context.
+    pub value: Value,
+    /// JavaScript truthiness of the value.
+    pub on: bool,
+    /// Why it has this value.
+    pub source: FeatureSource,
+    /// The rule that decided (empty for none).
+    pub rule_id: String,
+    /// The variation, when an experiment rule decided.
+    pub variation_id: Option<usize>,
+    /// The variation's key, when an experiment rule decided.
+    pub variation_key: Option<String>,
+    /// Whether the source has been failing for longer than the stale age.
+    pub stale: bool,
+    /// Who killed the flag, when its kill switch decided.
+    pub kill: Option<KillRecord>,
+}
+
+impl FlagEvaluation {
+    /// The JSON the CLI prints: `key, value, on, source, rule_id,
+    /// variation_id` (and `stale`, `kill` when set).
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::json!({
+            "key": self.key,
+            "value": self.value,
+            "on": self.on,
+            "source": self.source.as_str(),
+            "rule_id": self.rule_id,
+            "variation_id": self.variation_id,
+        });
+        if self.stale {
+            v["stale"] = Value::Bool(true);
+        }
+        if let Some(k) = &self.kill {
+            v["kill"] = serde_json::to_value(k).unwrap_or(Value::Null);
+        }
+        v
+    }
+}
+
+/// What an evaluation decided, borrowing the configuration.
+#[derive(Debug)]
+pub(crate) struct Decision<'a> {
+    pub(crate) value: &'a Value,
+    pub(crate) source: FeatureSource,
+    pub(crate) rule_id: &'a str,
+    pub(crate) result: Option<ExperimentResult<'a>>,
+    pub(crate) kill: Option<&'a KillRecord>,
+    pub(crate) stale: bool,
+    pub(crate) rules: usize,
+}
+
+/// Feature flags: register or load them, evaluate them lock-free, kill them.
+///
+/// ```
+/// use flightdeck_experiments::Context;
+/// use flightdeck_flags::{FeatureFlagManager, FlagDefinition};
+/// use serde_json::json;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let flags = FeatureFlagManager::new();
+/// flags.register_flag(FlagDefinition::new("fast-rerank").with_condition(json!({"plan": "pro"})))?;
+/// let pro = Context::new(json!({"id": "u1", "plan": "pro"}));
+/// assert!(flags.is_enabled("fast-rerank", &pro));
+/// flags.kill("fast-rerank", "oncall", "p99 doubled")?;
+/// assert!(!flags.is_enabled("fast-rerank", &pro));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct FeatureFlagManager {
+    snapshot: ArcSwap<Snapshot>,
+    kills: ArcSwap<KillSet>,
+    kill_store: KillStore,
+    kill_lock: Mutex<()>,
+    registered: Mutex<Vec<FlagDefinition>>,
+    health: Arc<SourceHealth>,
+    exposures: Option<Arc<ExposureLogger>>,
+    clock: Arc<dyn Clock>,
+    label_cap: Arc<LabelCap>,
+    reload_failures: metrics::Counter,
+    ready: AtomicBool,
+}
+
+/// Distinct flag names kept as metric labels before folding into `other`.
+pub const DEFAULT_FLAG_LABEL_CAP: usize = 500;
+
+impl Default for FeatureFlagManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FeatureFlagManager {
+    /// A manager with no flags (every flag is unknown until some are
+    /// registered or loaded), kills in memory.
+    pub fn new() -> Self {
+        Self {
+            snapshot: ArcSwap::from_pointee(Snapshot::new(FlagSet::default())),
+            kills: ArcSwap::from_pointee(KillSet::new()),
+            kill_store: KillStore::in_memory(),
+            kill_lock: Mutex::new(()),
+            registered: Mutex::new(Vec::new()),
+            health: Arc::new(SourceHealth::default()),
+            exposures: None,
+            clock: Arc::new(SystemClock),
+            label_cap: Arc::new(LabelCap::new(DEFAULT_FLAG_LABEL_CAP)),
+            reload_failures: metrics::counter!(metric::FLAGS_RELOAD_FAILURES_TOTAL),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// A manager serving `flags`.
+    pub fn with_flags(flags: FlagSet) -> Self {
+        let m = Self::new();
+        m.replace(flags);
+        m
+    }
+
+    /// Keeps kill switches in `store` (loading the kills already there).
+    /// Defaults to memory only.
+    ///
+    /// # Errors
+    ///
+    /// [`KillError::Audit`] when the stored kills cannot be read.
+    pub fn with_kill_store(mut self, store: KillStore) -> Result<Self, KillError> {
+        let kills = store.load()?;
+        self.kills.store(Arc::new(kills));
+        self.kill_store = store;
+        Ok(self)
+    }
+
+    /// Logs experiment exposures from experiment rules. Defaults to none.
+    #[must_use]
+    pub fn with_exposures(mut self, logger: Arc<ExposureLogger>) -> Self {
+        self.exposures = Some(logger);
+        self
+    }
+
+    /// Shares `health` with a source, for the `stale` marker. Defaults to a
+    /// health that is never stale.
+    #[must_use]
+    pub fn with_health(mut self, health: Arc<SourceHealth>) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// Reads time from `clock`. Defaults to the system clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The source health.
+    pub fn health(&self) -> &Arc<SourceHealth> {
+        &self.health
+    }
+
+    /// Whether a configuration has been loaded (or a flag registered).
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Swaps in a new configuration atomically: evaluations in flight finish
+    /// on the old one, later ones see the new one, and nobody waits.
+    pub fn replace(&self, flags: FlagSet) {
+        self.snapshot.store(Arc::new(Snapshot::new(flags)));
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Parses and swaps in `text`; on failure keeps serving the last good
+    /// configuration, logs one error and counts it in
+    /// `flightdeck_flags_reload_failures_total`.
+    ///
+    /// # Errors
+    ///
+    /// The [`LoadError`], after it has been logged and counted.
+    pub fn reload_from(
+        &self,
+        origin: &str,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<usize, LoadError> {
+        match FlagSet::parse(origin, text, key) {
+            Ok(set) => {
+                let n = set.len();
+                self.replace(set);
+                tracing::info!(origin, flags = n, "flags reloaded");
+                Ok(n)
+            }
+            Err(e) => {
+                self.reload_failures.increment(1);
+                tracing::error!(origin, error = %e, "flags reload rejected; still serving the previous flags");
+                Err(e)
+            }
+        }
+    }
+
+    /// Counts a reload that failed before parsing (an unreadable file, a
+    /// failed fetch).
+    pub(crate) fn count_reload_failure(&self) {
+        self.reload_failures.increment(1);
+    }
+
+    /// Adds (or replaces) one simple-format flag.
+    ///
+    /// # Errors
+    ///
+    /// [`LoadError::Invalid`] when the definition is invalid; nothing changes.
+    pub fn register_flag(&self, def: FlagDefinition) -> Result<(), LoadError> {
+        let mut reg = self.registered.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = reg.clone();
+        next.retain(|d| d.id != def.id);
+        next.push(def);
+        let set = FlagSet::from_definitions(&next)?;
+        self.replace(set);
+        *reg = next;
+        Ok(())
+    }
+
+    /// The keys of the loaded flags, sorted.
+    pub fn flag_keys(&self) -> Vec<String> {
+        self.snapshot
+            .load()
+            .flags
+            .keys()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    pub(crate) fn decide<R>(
+        &self,
+        key: &str,
+        ctx: &Context,
+        f: impl FnOnce(Decision<'_>) -> R,
+    ) -> R {
+        let snap = self.snapshot.load();
+        let kills = self.kills.load();
+        let stale = self.health.is_stale();
+        let Some(entry) = snap.entries.get(key) else {
+            return f(Decision {
+                value: &NULL,
+                source: FeatureSource::UnknownFeature,
+                rule_id: "",
+                result: None,
+                kill: None,
+                stale,
+                rules: 0,
+            });
+        };
+        let kill = if kills.is_empty() {
+            None
+        } else {
+            kills.get(key)
+        };
+        let d = if kill.is_some() || entry.meta.kill_switch {
+            Decision {
+                value: &entry.meta.off_value,
+                source: FeatureSource::KillSwitch,
+                rule_id: "",
+                result: None,
+                kill,
+                stale,
+                rules: entry.rules,
+            }
+        } else if !entry.meta.enabled {
+            Decision {
+                value: &entry.meta.off_value,
+                source: FeatureSource::Disabled,
+                rule_id: "",
+                result: None,
+                kill: None,
+                stale,
+                rules: entry.rules,
+            }
+        } else {
+            let r = if kills.is_empty() {
+                snap.flags.features.eval(key, ctx)
+            } else {
+                // Killed prerequisites turn their dependents off too.
+                let killed = |k: &str| {
+                    kills
+                        .contains_key(k)
+                        .then(|| snap.entries.get(k).map(|e| &e.meta.off_value))
+                        .flatten()
+                };
+                snap.flags.features.eval_with_overrides(key, ctx, &killed)
+            };
+            Decision {
+                value: r.value,
+                source: r.source,
+                rule_id: r.rule_id,
+                result: r.experiment_result,
+                kill: None,
+                stale,
+                rules: entry.rules,
+            }
+        };
+        self.count(key, entry, &d);
+        if let (Some(log), Some(r)) = (&self.exposures, &d.result) {
+            log.log(r);
+        }
+        f(d)
+    }
+
+    fn count(&self, key: &str, entry: &Entry, d: &Decision<'_>) {
+        let counters = entry.counters.get_or_init(|| {
+            let flag = self.label_cap.cap("flag", key);
+            let by_source = SOURCES
+                .iter()
+                .map(|s| {
+                    metrics::counter!(metric::FLAG_EVALUATIONS_TOTAL, "flag" => flag.clone(), "variant" => s.as_str())
+                })
+                .collect();
+            let by_variant = self_variants(key, self)
+                .into_iter()
+                .map(|v| {
+                    let c = metrics::counter!(metric::FLAG_EVALUATIONS_TOTAL, "flag" => flag.clone(), "variant" => v.clone());
+                    (v, c)
+                })
+                .collect();
+            FlagCounters {
+                by_source,
+                by_variant,
+            }
+        });
+        match &d.result {
+            Some(r) => {
+                if let Some((_, c)) = counters.by_variant.iter().find(|(k, _)| k == r.key) {
+                    c.increment(1);
+                }
+            }
+            None => counters.by_source[source_index(d.source)].increment(1),
+        }
+    }
+
+    /// Whether `flag` is on for `ctx` (unknown flags are off).
+    pub fn is_enabled(&self, flag: &str, ctx: &Context) -> bool {
+        self.decide(flag, ctx, |d| flightdeck_experiments::truthy(d.value))
+    }
+
+    /// [`is_enabled`](Self::is_enabled) for a bare user id.
+    pub fn is_enabled_for_user(&self, flag: &str, user_id: &str) -> bool {
+        self.is_enabled(flag, &Context::for_user(user_id))
+    }
+
+    /// The full evaluation (the value is cloned).
+    pub fn evaluate(&self, flag: &str, ctx: &Context) -> FlagEvaluation {
+        self.decide(flag, ctx, |d| FlagEvaluation {
+            key: flag.to_owned(),
+            value: d.value.clone(),
+            on: flightdeck_experiments::truthy(d.value),
+            source: d.source,
+            rule_id: d.rule_id.to_owned(),
+            variation_id: d.result.as_ref().map(|r| r.variation_id),
+            variation_key: d.result.as_ref().map(|r| r.key.to_owned()),
+            stale: d.stale,
+            kill: d.kill.cloned(),
+        })
+    }
+
+    /// A boolean flag's value, or `default` when unknown or not a boolean.
+    pub fn get_bool(&self, flag: &str, ctx: &Context, default: bool) -> bool {
+        self.decide(flag, ctx, |d| d.value.as_bool().unwrap_or(default))
+    }
+
+    /// A string flag's value, or `default` when unknown or not a string.
+    pub fn get_string(&self, flag: &str, ctx: &Context, default: &str) -> String {
+        self.decide(flag, ctx, |d| {
+            d.value.as_str().unwrap_or(default).to_owned()
+        })
+    }
+
+    /// A number flag's value, or `default` when unknown or not a number.
+    pub fn get_number(&self, flag: &str, ctx: &Context, default: f64) -> f64 {
+        self.decide(flag, ctx, |d| d.value.as_f64().unwrap_or(default))
+    }
+
+    /// A flag's JSON value, or `default` when unknown (or null).
+    pub fn get_json(&self, flag: &str, ctx: &Context, default: Value) -> Value {
+        self.decide(flag, ctx, |d| {
+            if d.value.is_null() {
+                default
+            } else {
+                d.value.clone()
+            }
+        })
+    }
+
+    /// Turns `flag` off for everyone, overriding every rule. The audit log
+    /// gets `actor` and `reason` first; if it cannot be written, nothing
+    /// changes.
+    ///
+    /// # Errors
+    ///
+    /// [`KillError::UnknownFlag`], [`KillError::MissingReason`] or
+    /// [`KillError::Audit`].
+    pub fn kill(&self, flag: &str, actor: &str, reason: &str) -> Result<KillRecord, KillError> {
+        self.set_kill(flag, actor, reason, AuditAction::Kill)
+            .map(|r| {
+                r.unwrap_or_else(|| KillRecord {
+                    actor: actor.to_owned(),
+                    reason: reason.to_owned(),
+                    at_ms: 0,
+                })
+            })
+    }
+
+    /// Lifts a kill switch.
+    ///
+    /// # Errors
+    ///
+    /// As [`kill`](Self::kill).
+    pub fn restore(&self, flag: &str, actor: &str, reason: &str) -> Result<(), KillError> {
+        self.set_kill(flag, actor, reason, AuditAction::Restore)
+            .map(|_| ())
+    }
+
+    fn set_kill(
+        &self,
+        flag: &str,
+        actor: &str,
+        reason: &str,
+        action: AuditAction,
+    ) -> Result<Option<KillRecord>, KillError> {
+        if reason.trim().is_empty() {
+            return Err(KillError::MissingReason);
+        }
+        if !self.snapshot.load().entries.contains_key(flag) {
+            return Err(KillError::UnknownFlag(flag.to_owned()));
+        }
+        let _guard = self.kill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let now_ms = self.clock.now_unix_nanos() / 1_000_000;
+        let mut next: KillSet = (**self.kills.load()).clone();
+        let record = KillRecord {
+            actor: actor.to_owned(),
+            reason: reason.to_owned(),
+            at_ms: now_ms,
+        };
+        match action {
+            AuditAction::Kill => {
+                next.insert(flag.to_owned(), record.clone());
+            }
+            AuditAction::Restore => {
+                next.remove(flag);
+            }
+        }
+        self.kill_store.record(
+            &AuditEntry {
+                timestamp_ms: now_ms,
+                action,
+                flag: flag.to_owned(),
+                actor: actor.to_owned(),
+                reason: reason.to_owned(),
+            },
+            &next,
+        )?;
+        self.kills.store(Arc::new(next));
+        tracing::warn!(flag, actor, reason, ?action, "kill switch changed");
+        Ok((action == AuditAction::Kill).then_some(record))
+    }
+
+    /// Re-reads the kill store (kills made by another process).
+    ///
+    /// # Errors
+    ///
+    /// [`KillError::Audit`] when the kill file cannot be read; the current
+    /// kills stay.
+    pub fn reload_kills(&self) -> Result<(), KillError> {
+        let kills = self.kill_store.load()?;
+        let _guard = self.kill_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if **self.kills.load() != kills {
+            self.kills.store(Arc::new(kills));
+        }
+        Ok(())
+    }
+
+    /// The killed flags now.
+    pub fn kills(&self) -> KillSet {
+        (**self.kills.load()).clone()
+    }
+
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.clock.now_unix_nanos() / 1_000_000
+    }
+
+    pub(crate) fn kill_store(&self) -> &KillStore {
+        &self.kill_store
+    }
+}
+
+/// The variation keys of `key`'s experiment rules, for its counters.
+fn self_variants(key: &str, m: &FeatureFlagManager) -> Vec<String> {
+    let snap = m.snapshot.load();
+    let mut out = Vec::new();
+    if let Some(f) = snap.flags.features.get(key) {
+        for exp in f.experiments() {
+            for k in exp.variation_keys() {
+                if !out.contains(k) {
+                    out.push(k.clone());
+                }
+            }
+        }
+    }
+    out
+}

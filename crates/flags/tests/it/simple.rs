@@ -1,0 +1,136 @@
+//! The simple format compiles to the same engine: rollouts, targeting,
+//! variants, prerequisites, disabled flags; and `is_enabled` allocates nothing.
+
+use flightdeck_experiments::{Context, FeatureSource};
+use flightdeck_flags::{FeatureFlagManager, FlagDefinition, FlagSet};
+use serde_json::json;
+
+const FLAGS: &str = r#"
+flags:
+  - id: search-v2
+    description: The new index
+    owner: search
+    expires: 2099-01-01
+  - id: hybrid
+    rollout_percentage: 25
+    targeting:
+      user_ids: [vip]
+      groups: [beta]
+      attributes: {country: {$in: [US, CA]}, age: {$gt: 18}, plan: {$ne: free}}
+    depends_on: [search-v2]
+  - id: ranker
+    default: bm25
+    variants:
+      - {key: bm25, value: "bm25", weight: 1}
+      - {key: colbert, value: "colbert", weight: 1}
+  - id: off-for-now
+    enabled: false
+"#;
+
+fn manager() -> FeatureFlagManager {
+    FeatureFlagManager::with_flags(FlagSet::parse("flags.yaml", FLAGS, None).unwrap())
+}
+
+fn eligible(i: usize) -> Context {
+    Context::new(json!({"id": format!("u{i}"), "country": "US", "age": 30, "plan": "pro"}))
+}
+
+#[test]
+fn a_25_percent_rollout_turns_on_a_quarter_of_eligible_users() {
+    let m = manager();
+    let on = (0..20_000)
+        .filter(|i| m.is_enabled("hybrid", &eligible(*i)))
+        .count();
+    assert!((4_600..5_400).contains(&on), "{on} of 20000");
+    // Ineligible users are off whatever their bucket.
+    let fr = Context::new(json!({"id": "u1", "country": "FR", "age": 30, "plan": "pro"}));
+    assert!(!m.is_enabled("hybrid", &fr));
+    // Listed users and groups are always on.
+    assert!(m.is_enabled("hybrid", &Context::new(json!({"id": "vip"}))));
+    let beta = Context::new(json!({"id": "x", "groups": ["staff", "beta"]}));
+    let e = m.evaluate("hybrid", &beta);
+    assert!(e.on);
+    assert_eq!(
+        (e.source, e.rule_id.as_str()),
+        (FeatureSource::Force, "groups")
+    );
+}
+
+#[test]
+fn prerequisites_gate_dependents() {
+    let defs = vec![
+        FlagDefinition::new("base").with_enabled(false),
+        FlagDefinition::new("child").with_dependency("base"),
+    ];
+    let m = FeatureFlagManager::with_flags(FlagSet::from_definitions(&defs).unwrap());
+    let e = m.evaluate("child", &Context::for_user("u"));
+    assert!(!e.on);
+    assert_eq!(e.source, FeatureSource::Prerequisite);
+}
+
+#[test]
+fn variants_split_and_the_default_names_a_variant() {
+    let m = manager();
+    let mut counts = std::collections::BTreeMap::new();
+    for i in 0..10_000 {
+        let e = m.evaluate("ranker", &Context::for_user(&format!("u{i}")));
+        assert_eq!(e.source, FeatureSource::Experiment);
+        *counts.entry(e.variation_key.unwrap()).or_insert(0) += 1;
+        assert_eq!(
+            m.get_string("ranker", &Context::for_user(&format!("u{i}")), "x"),
+            e.value.as_str().unwrap()
+        );
+    }
+    assert!((4_700..5_300).contains(&counts["bm25"]), "{counts:?}");
+    let e = m.evaluate("off-for-now", &Context::for_user("u"));
+    assert_eq!((e.on, e.source), (false, FeatureSource::Disabled));
+}
+
+#[test]
+fn unknown_flags_return_the_callers_default() {
+    let m = manager();
+    let ctx = Context::for_user("u");
+    assert!(!m.is_enabled("nope", &ctx));
+    assert!(m.get_bool("nope", &ctx, true));
+    assert_eq!(m.get_string("nope", &ctx, "dflt"), "dflt");
+    assert_eq!(m.get_number("nope", &ctx, 2.5), 2.5);
+    assert_eq!(
+        m.evaluate("nope", &ctx).source,
+        FeatureSource::UnknownFeature
+    );
+    // Wrong type: the default too.
+    assert_eq!(m.get_number("ranker", &ctx, 7.0), 7.0);
+}
+
+#[test]
+fn is_enabled_allocates_nothing() {
+    let m = manager();
+    let ctxs: Vec<Context> = (0..100).map(eligible).collect();
+    // First evaluations register the flag's counters.
+    for c in &ctxs {
+        m.is_enabled("hybrid", c);
+    }
+    let mut on = 0;
+    let info = allocation_counter::measure(|| {
+        for c in &ctxs {
+            on += usize::from(m.is_enabled("hybrid", c));
+        }
+    });
+    assert!(on > 0);
+    assert_eq!(info.count_total, 0, "{info:?}");
+}
+
+#[test]
+fn register_flag_keeps_earlier_registrations() {
+    let m = FeatureFlagManager::new();
+    m.register_flag(FlagDefinition::new("a")).unwrap();
+    m.register_flag(FlagDefinition::new("b").with_rollout(0.0))
+        .unwrap();
+    assert!(m.is_enabled_for_user("a", "u"));
+    assert!(!m.is_enabled_for_user("b", "u"));
+    let err = m
+        .register_flag(FlagDefinition::new("c").with_rollout(150.0))
+        .unwrap_err();
+    assert!(err.to_string().contains("rollout_percentage 150"), "{err}");
+    assert_eq!(m.flag_keys(), vec!["a", "b"]);
+}
