@@ -89,6 +89,13 @@ impl Path {
                 Some((first, rest)) if first == name => (v, rest),
                 _ => return &NULL,
             },
+            Root::Attributes(map) => match self.parts.split_first() {
+                Some((first, rest)) => match map.get(first) {
+                    Some(v) => (v, rest),
+                    None => return &NULL,
+                },
+                None => return &NULL,
+            },
         };
         for part in parts {
             current = match current {
@@ -115,6 +122,7 @@ impl Path {
 enum Root<'v> {
     Value(&'v Value),
     Field(&'v str, &'v Value),
+    Attributes(&'v rustc_hash::FxHashMap<String, Value>),
 }
 
 #[derive(Debug, Clone)]
@@ -371,6 +379,11 @@ impl Condition {
     /// without building it (prerequisites test `{"value": <flag value>}`).
     pub fn eval_field(&self, field: &str, value: &Value, groups: &SavedGroups) -> bool {
         self.eval_root(Root::Field(field, value), groups)
+    }
+
+    /// Whether the condition passes for `ctx`'s attributes.
+    pub fn eval_context(&self, ctx: &crate::Context, groups: &SavedGroups) -> bool {
+        self.eval_root(Root::Attributes(ctx.attribute_index()), groups)
     }
 
     fn eval_root(&self, root: Root<'_>, groups: &SavedGroups) -> bool {

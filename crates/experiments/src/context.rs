@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
 use crate::exposure::ExposureLogger;
@@ -34,6 +35,9 @@ pub const DEFAULT_HASH_ATTRIBUTE: &str = "id";
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     attributes: Value,
+    // The top-level attributes again, hashed: targeting reads them on every
+    // evaluation, and a hash lookup beats the JSON object's ordered search.
+    index: FxHashMap<String, Value>,
     url: Option<String>,
     forced_variations: HashMap<String, i64>,
     qa_mode: bool,
@@ -50,8 +54,13 @@ impl Context {
             Value::Object(_) => attributes,
             _ => Value::Object(Map::new()),
         };
+        let index = attributes
+            .as_object()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
         Self {
             attributes,
+            index,
             ..Self::default()
         }
     }
@@ -129,15 +138,22 @@ impl Context {
     /// Sets one attribute.
     #[must_use]
     pub fn with_attribute(mut self, name: impl Into<String>, value: Value) -> Self {
+        let name = name.into();
         if let Value::Object(map) = &mut self.attributes {
-            map.insert(name.into(), value);
+            map.insert(name.clone(), value.clone());
         }
+        self.index.insert(name, value);
         self
     }
 
     /// The attributes object.
     pub fn attributes(&self) -> &Value {
         &self.attributes
+    }
+
+    /// The top-level attributes, hashed.
+    pub(crate) fn attribute_index(&self) -> &FxHashMap<String, Value> {
+        &self.index
     }
 
     /// The page URL, if set.
@@ -167,10 +183,7 @@ impl Context {
 
     /// An attribute by its literal name, else by dot path; `null` when absent.
     pub(crate) fn attribute(&self, name: &str) -> &Value {
-        let Value::Object(map) = &self.attributes else {
-            return &NULL;
-        };
-        if let Some(v) = map.get(name) {
+        if let Some(v) = self.index.get(name) {
             return v;
         }
         if !name.contains('.') {

@@ -6,7 +6,7 @@ use crate::condition::{Condition, ConditionWarning};
 use crate::context::{AttrText, Context, sticky_text};
 use crate::feature::FeatureSet;
 use crate::hash::{
-    BucketRange, bucket_ranges, choose_variation, equal_weights, hash, in_namespace,
+    BucketRange, SeededHash, bucket_ranges, choose_variation, equal_weights, hash, in_namespace,
     query_string_override, weights_are_valid,
 };
 use crate::js::truthy;
@@ -68,7 +68,7 @@ pub struct Experiment {
     force: Option<i64>,
     active: bool,
     stopped: bool,
-    seed: Option<String>,
+    seeded: SeededHash,
     hash_version: u32,
     hash_attribute: Option<String>,
     fallback_attribute: Option<String>,
@@ -302,7 +302,7 @@ impl Experiment {
             active: v.get("active") != Some(&Value::Bool(false))
                 && v.get("status").and_then(Value::as_str) != Some("draft"),
             stopped: v.get("status").and_then(Value::as_str) == Some("stopped"),
-            seed: str_of(v.get("seed")),
+            seeded: SeededHash::new(&str_of(v.get("seed")).unwrap_or_else(|| key.clone())),
             hash_version: f64_of(v.get("hashVersion"))
                 .filter(|&h| h != 0.0)
                 .map_or(1, |h| h as u32),
@@ -551,7 +551,7 @@ impl Experiment {
             }
             // 8. Targeting.
             if let Some(c) = &self.condition {
-                if !c.eval(ctx.attributes(), features.saved_groups()) {
+                if !c.eval_context(ctx, features.saved_groups()) {
                     return not_in(ctx);
                 }
             }
@@ -564,8 +564,7 @@ impl Experiment {
         }
         // 9. Hash and choose.
         let text = AttrText::of(hash_value);
-        let seed = self.seed.as_deref().unwrap_or(&self.key);
-        let Some(bucket) = hash(seed, text.as_str(), self.hash_version) else {
+        let Some(bucket) = self.seeded.hash(text.as_str(), self.hash_version) else {
             return not_in(ctx);
         };
         let assigned = match sticky {

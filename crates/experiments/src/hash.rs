@@ -5,8 +5,6 @@
 //! JavaScript SDK. Hand-written: the `fnv` crate hashes bytes (UTF-8), which
 //! would put such ids elsewhere, and the function is six lines.
 
-use crate::js::NumText;
-
 const FNV_OFFSET: u32 = 0x811c_9dc5;
 const FNV_PRIME: u32 = 0x0100_0193;
 
@@ -14,6 +12,15 @@ const FNV_PRIME: u32 = 0x0100_0193;
 pub type BucketRange = (f64, f64);
 
 fn fnv1a_update(mut h: u32, s: &str) -> u32 {
+    if s.is_ascii() {
+        // ASCII bytes are exactly the UTF-16 code units, and far cheaper to
+        // walk than `encode_utf16`.
+        for &b in s.as_bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(FNV_PRIME);
+        }
+        return h;
+    }
     for unit in s.encode_utf16() {
         h ^= u32::from(unit);
         h = h.wrapping_mul(FNV_PRIME);
@@ -48,13 +55,56 @@ pub fn hash(seed: &str, value: &str, version: u32) -> Option<f64> {
             let h = fnv1a_update(fnv1a_update(FNV_OFFSET, value), seed);
             Some(f64::from(h % 1000) / 1000.0)
         }
-        2 => {
-            let inner = fnv1a_update(fnv1a_update(FNV_OFFSET, seed), value);
-            let text = NumText::of_u64(u64::from(inner));
-            let h = fnv1a32(text.as_str());
-            Some(f64::from(h % 10000) / 10000.0)
-        }
+        2 => Some(finish_v2(fnv1a_update(
+            fnv1a_update(FNV_OFFSET, seed),
+            value,
+        ))),
         _ => None,
+    }
+}
+
+/// Version 2's second pass: fnv of the decimal text of `inner`, digit by
+/// digit (the digits are ASCII, one UTF-16 unit each).
+fn finish_v2(inner: u32) -> f64 {
+    let mut digits = [0u8; 10];
+    let mut n = inner;
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let h = digits[..len].iter().rev().fold(FNV_OFFSET, |h, &d| {
+        (h ^ u32::from(d)).wrapping_mul(FNV_PRIME)
+    });
+    f64::from(h % 10000) / 10000.0
+}
+
+/// A seed with its version-2 hashing state computed once: version 2 hashes
+/// `seed + value`, so the seed's part of the work is the same for every user.
+#[derive(Debug, Clone)]
+pub(crate) struct SeededHash {
+    seed: String,
+    v2_state: u32,
+}
+
+impl SeededHash {
+    pub(crate) fn new(seed: &str) -> Self {
+        Self {
+            seed: seed.to_owned(),
+            v2_state: fnv1a_update(FNV_OFFSET, seed),
+        }
+    }
+
+    /// `hash(seed, value, version)`.
+    pub(crate) fn hash(&self, value: &str, version: u32) -> Option<f64> {
+        match version {
+            2 => Some(finish_v2(fnv1a_update(self.v2_state, value))),
+            v => hash(&self.seed, value, v),
+        }
     }
 }
 

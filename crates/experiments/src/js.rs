@@ -60,6 +60,7 @@ impl NumText {
         std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
     }
 
+    #[cfg(test)]
     pub(crate) fn of_u64(n: u64) -> Self {
         let mut t = Self::new();
         let _ = write!(t, "{n}");

@@ -236,19 +236,26 @@ impl Locator<'_> {
     /// before `until`.
     fn find_key(&self, key: &str, from: usize, until: usize) -> Option<usize> {
         let hay = &self.text[from.min(self.text.len())..until.min(self.text.len())];
-        for pat in [format!("\"{key}\""), key.to_owned()] {
-            let mut start = 0;
-            while let Some(i) = hay[start..].find(&pat) {
-                let at = start + i;
-                let after = hay[at + pat.len()..].trim_start_matches([' ', '\t']);
-                let boundary = at == 0
-                    || !hay.as_bytes()[at - 1].is_ascii_alphanumeric()
-                        && hay.as_bytes()[at - 1] != b'_';
-                if after.starts_with(':') && boundary {
-                    return Some(from + at);
-                }
-                start = at + pat.len();
+        let bytes = hay.as_bytes();
+        let mut start = 0;
+        // One pass over the text: each hit of the bare key is checked for a
+        // key's shape (`key:` or `"key":`), so a search never rescans.
+        while let Some(i) = hay[start..].find(key) {
+            let at = start + i;
+            let end = at + key.len();
+            let quoted = at > 0 && bytes[at - 1] == b'"' && bytes.get(end) == Some(&b'"');
+            let (begin, after) = if quoted { (at - 1, end + 1) } else { (at, end) };
+            let boundary = begin == 0 || {
+                let b = bytes[begin - 1];
+                !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'"')
+            };
+            let colon = hay[after..]
+                .trim_start_matches([' ', '\t'])
+                .starts_with(':');
+            if boundary && colon {
+                return Some(from + begin);
             }
+            start = end;
         }
         None
     }
@@ -432,15 +439,19 @@ fn compile_growthbook(
     let mut problems = Vec::new();
     let mut meta = HashMap::new();
     for (k, def) in features.as_object().into_iter().flatten() {
-        let at = loc.find_key(k, 0, loc.text.len()).unwrap_or(0);
+        // Located only when there is a problem: a search per feature would
+        // make loading quadratic in the number of features.
+        let at = || loc.find_key(k, 0, loc.text.len()).unwrap_or(0);
         if !def.is_object() {
-            problems
-                .push(loc.problem(at, format!("feature {k:?}: must be an object, found {def}")));
+            problems.push(loc.problem(
+                at(),
+                format!("feature {k:?}: must be an object, found {def}"),
+            ));
             continue;
         }
         if let Some(rules) = def.get("rules") {
             if !rules.is_array() {
-                problems.push(loc.problem(at, format!("feature {k:?}: rules must be an array")));
+                problems.push(loc.problem(at(), format!("feature {k:?}: rules must be an array")));
             }
         }
         let default = def.get("defaultValue").cloned().unwrap_or(Value::Null);

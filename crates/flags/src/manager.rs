@@ -1,7 +1,6 @@
 //! The flag manager: lock-free reads of an atomically swapped configuration,
 //! kill switches, staleness and evaluation telemetry.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -10,6 +9,7 @@ use arc_swap::ArcSwap;
 use flightdeck_experiments::{Context, ExperimentResult, ExposureLogger, FeatureSource};
 use flightdeck_obs_core::names::metric;
 use flightdeck_obs_core::{Clock, LabelCap, SystemClock};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -45,6 +45,7 @@ struct FlagCounters {
 #[derive(Debug)]
 struct Entry {
     meta: FlagMeta,
+    position: Option<usize>,
     rules: usize,
     counters: OnceLock<FlagCounters>,
 }
@@ -52,7 +53,8 @@ struct Entry {
 #[derive(Debug)]
 struct Snapshot {
     flags: FlagSet,
-    entries: HashMap<String, Entry>,
+    // Keys come from configuration: the fast non-cryptographic hasher is safe.
+    entries: FxHashMap<String, Entry>,
 }
 
 impl Snapshot {
@@ -65,6 +67,7 @@ impl Snapshot {
                     k.clone(),
                     Entry {
                         meta: m.clone(),
+                        position: flags.features.position(k),
                         rules: flags.features.get(k).map_or(0, |f| f.rule_count()),
                         counters: OnceLock::new(),
                     },
@@ -233,6 +236,8 @@ pub(crate) struct Decision<'a> {
 pub struct FeatureFlagManager {
     snapshot: ArcSwap<Snapshot>,
     kills: ArcSwap<KillSet>,
+    // Whether `kills` may be non-empty: evaluations skip loading it when not.
+    any_kills: AtomicBool,
     kill_store: KillStore,
     kill_lock: Mutex<()>,
     registered: Mutex<Vec<FlagDefinition>>,
@@ -260,6 +265,7 @@ impl FeatureFlagManager {
         Self {
             snapshot: ArcSwap::from_pointee(Snapshot::new(FlagSet::default())),
             kills: ArcSwap::from_pointee(KillSet::new()),
+            any_kills: AtomicBool::new(false),
             kill_store: KillStore::in_memory(),
             kill_lock: Mutex::new(()),
             registered: Mutex::new(Vec::new()),
@@ -287,6 +293,7 @@ impl FeatureFlagManager {
     /// [`KillError::Audit`] when the stored kills cannot be read.
     pub fn with_kill_store(mut self, store: KillStore) -> Result<Self, KillError> {
         let kills = store.load()?;
+        self.any_kills.store(!kills.is_empty(), Ordering::Release);
         self.kills.store(Arc::new(kills));
         self.kill_store = store;
         Ok(self)
@@ -399,7 +406,11 @@ impl FeatureFlagManager {
         f: impl FnOnce(Decision<'_>) -> R,
     ) -> R {
         let snap = self.snapshot.load();
-        let kills = self.kills.load();
+        let kills = self
+            .any_kills
+            .load(Ordering::Acquire)
+            .then(|| self.kills.load());
+        let kills = kills.as_deref().filter(|k| !k.is_empty());
         let stale = self.health.is_stale();
         let Some(entry) = snap.entries.get(key) else {
             return f(Decision {
@@ -412,11 +423,7 @@ impl FeatureFlagManager {
                 rules: 0,
             });
         };
-        let kill = if kills.is_empty() {
-            None
-        } else {
-            kills.get(key)
-        };
+        let kill = kills.and_then(|k| k.get(key));
         let d = if kill.is_some() || entry.meta.kill_switch {
             Decision {
                 value: &entry.meta.off_value,
@@ -438,18 +445,8 @@ impl FeatureFlagManager {
                 rules: entry.rules,
             }
         } else {
-            let r = if kills.is_empty() {
-                snap.flags.features.eval(key, ctx)
-            } else {
-                // Killed prerequisites turn their dependents off too.
-                let killed = |k: &str| {
-                    kills
-                        .contains_key(k)
-                        .then(|| snap.entries.get(k).map(|e| &e.meta.off_value))
-                        .flatten()
-                };
-                snap.flags.features.eval_with_overrides(key, ctx, &killed)
-            };
+            let kill_set: Option<&KillSet> = kills.map(|k| &**k);
+            let r = eval_entry(&snap, entry, key, ctx, kill_set);
             Decision {
                 value: r.value,
                 source: r.source,
@@ -619,7 +616,9 @@ impl FeatureFlagManager {
             },
             &next,
         )?;
+        let any = !next.is_empty();
         self.kills.store(Arc::new(next));
+        self.any_kills.store(any, Ordering::Release);
         tracing::warn!(flag, actor, reason, ?action, "kill switch changed");
         Ok((action == AuditAction::Kill).then_some(record))
     }
@@ -634,7 +633,9 @@ impl FeatureFlagManager {
         let kills = self.kill_store.load()?;
         let _guard = self.kill_lock.lock().unwrap_or_else(|p| p.into_inner());
         if **self.kills.load() != kills {
+            let any = !kills.is_empty();
             self.kills.store(Arc::new(kills));
+            self.any_kills.store(any, Ordering::Release);
         }
         Ok(())
     }
@@ -651,6 +652,31 @@ impl FeatureFlagManager {
     pub(crate) fn kill_store(&self) -> &KillStore {
         &self.kill_store
     }
+}
+
+/// Evaluates one flag's rules; killed prerequisites turn their dependents
+/// off too.
+fn eval_entry<'a>(
+    snap: &'a Snapshot,
+    entry: &'a Entry,
+    key: &'a str,
+    ctx: &'a Context,
+    kills: Option<&'a KillSet>,
+) -> flightdeck_experiments::FeatureResult<'a> {
+    let killed = move |k: &str| -> Option<&'a Value> { off_if_killed(snap, kills, k) };
+    let overrides: Option<flightdeck_experiments::Overrides<'_, 'a>> =
+        if kills.is_some() { Some(&killed) } else { None };
+    match entry.position {
+        Some(p) => snap.flags.features.eval_at(p, ctx, overrides),
+        None => snap.flags.features.eval_with_overrides(key, ctx, &killed),
+    }
+}
+
+/// The value a killed flag serves, when `k` is killed.
+fn off_if_killed<'s>(snap: &'s Snapshot, kills: Option<&KillSet>, k: &str) -> Option<&'s Value> {
+    kills
+        .filter(|set| set.contains_key(k))
+        .and_then(|_| snap.entries.get(k).map(|e| &e.meta.off_value))
 }
 
 /// The variation keys of `key`'s experiment rules, for its counters.
