@@ -12,6 +12,7 @@
 mod demo;
 mod experiments;
 mod files;
+mod flags;
 mod serve;
 mod slo;
 mod stats;
@@ -42,6 +43,9 @@ enum Command {
     /// Experiments: deterministic assignment, SRM checks on exposure logs.
     #[command(subcommand)]
     Experiments(experiments::ExperimentsCommand),
+    /// Feature flags: evaluate, validate, kill and restore.
+    #[command(subcommand)]
+    Flags(flags::FlagsCommand),
 }
 
 fn main() -> ExitCode {
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
         Command::Stats(cmd) => stats::run(cmd),
         Command::Slo(cmd) => slo::run(cmd),
         Command::Experiments(cmd) => experiments::run(cmd),
+        Command::Flags(cmd) => flags::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,6 +40,7 @@
 //! | `stats` | no | [`stats`]: the `flightdeck-stats` crate |
 //! | `slo` | no | [`slo`]: the `flightdeck-slo` crate |
 //! | `experiments` | no | [`experiments`]: the `flightdeck-experiments` crate |
+//! | `flags` | no | [`flags`]: the `flightdeck-flags` crate (implies `experiments`) |
 //!
 //! The observability core is always on. The other crates (`otel`,
 //! `experiments`, `flags`, `golden`, `release`) join behind features of
@@ -56,6 +57,9 @@ mod init;
 #[cfg(feature = "experiments")]
 #[cfg_attr(docsrs, doc(cfg(feature = "experiments")))]
 pub use flightdeck_experiments as experiments;
+#[cfg(feature = "flags")]
+#[cfg_attr(docsrs, doc(cfg(feature = "flags")))]
+pub use flightdeck_flags as flags;
 pub use flightdeck_obs_core as obs;
 pub use flightdeck_obs_core::{
     CorrelationContext, CorrelationId, DashboardData, ExportError, InitError, MetricsCollector,

@@ -3,6 +3,7 @@
 mod bad_input;
 mod demo;
 mod experiments;
+mod flags;
 mod prometheus;
 mod slo;
 mod stats;

@@ -138,3 +138,35 @@ fn reloading_ten_thousand_flags_keeps_evaluations_running() {
     assert!(reader.join().unwrap() > 0);
     assert_eq!(manager.flag_keys().len(), 10_000);
 }
+
+#[test]
+fn a_kill_from_another_process_reaches_a_watching_service() {
+    use flightdeck_flags::{FlagSet, KillStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flags.yaml");
+    std::fs::write(&path, flags(true)).unwrap();
+    let service = Arc::new(
+        FeatureFlagManager::new()
+            .with_kill_store(KillStore::beside(&path))
+            .unwrap(),
+    );
+    let _source = FileSource::start(&path, service.clone(), POLL, None).unwrap();
+    let ctx = Context::for_user("u1");
+    assert!(service.is_enabled("feature", &ctx));
+    // What `flightdeck flags kill` does: its own manager over the same file.
+    let cli = FeatureFlagManager::with_flags(FlagSet::load(&path, None).unwrap())
+        .with_kill_store(KillStore::beside(&path))
+        .unwrap();
+    cli.kill("feature", "oncall", "error rate 5%").unwrap();
+    eventually(
+        "the kill to reach the service",
+        Duration::from_secs(5),
+        || !service.is_enabled("feature", &ctx),
+    );
+    cli.restore("feature", "oncall", "fixed").unwrap();
+    eventually(
+        "the restore to reach the service",
+        Duration::from_secs(5),
+        || service.is_enabled("feature", &ctx),
+    );
+}
