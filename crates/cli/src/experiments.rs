@@ -59,9 +59,10 @@ struct AssignOut<'a> {
     bucket: Option<f64>,
 }
 
-fn assign(a: &AssignArgs) -> anyhow::Result<()> {
-    let exp = load_experiment_file(&a.experiment)?;
-    let v: serde_json::Value = serde_json::from_str(&a.context)
+/// Parses `--context`: GrowthBook's context shape (with `attributes`), or
+/// just the attributes object.
+pub(crate) fn parse_context(text: &str) -> anyhow::Result<(serde_json::Value, Context)> {
+    let v: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| anyhow::anyhow!("--context: not valid JSON: {e}"))?;
     if !v.is_object() {
         anyhow::bail!("--context: expected a JSON object, found {v}");
@@ -71,6 +72,12 @@ fn assign(a: &AssignArgs) -> anyhow::Result<()> {
     } else {
         Context::new(v.clone())
     };
+    Ok((v, ctx))
+}
+
+fn assign(a: &AssignArgs) -> anyhow::Result<()> {
+    let exp = load_experiment_file(&a.experiment)?;
+    let (v, ctx) = parse_context(&a.context)?;
     // Prerequisites and saved groups come with the context, as in the suite.
     let features = FeatureSet::from_json(
         v.get("features").unwrap_or(&serde_json::Value::Null),

@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use flightdeck::experiments::Context;
 use flightdeck::flags::{FeatureFlagManager, FlagKind, FlagSet, KillStore, LoadError};
 
 /// The `flags` subcommands.
@@ -81,16 +80,7 @@ fn eval(a: &EvalArgs) -> anyhow::Result<()> {
     let set = load(&a.flags, a.decryption_key.as_deref())?;
     let manager =
         FeatureFlagManager::with_flags(set).with_kill_store(KillStore::beside(&a.flags))?;
-    let v: serde_json::Value = serde_json::from_str(&a.context)
-        .map_err(|e| anyhow::anyhow!("--context: not valid JSON: {e}"))?;
-    if !v.is_object() {
-        anyhow::bail!("--context: expected a JSON object, found {v}");
-    }
-    let ctx = if v.get("attributes").is_some() {
-        Context::from_json(&v)
-    } else {
-        Context::new(v)
-    };
+    let (_, ctx) = crate::experiments::parse_context(&a.context)?;
     let keys = match &a.flag {
         Some(k) => {
             if !manager.flag_keys().contains(k) {

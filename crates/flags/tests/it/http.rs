@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flightdeck_experiments::Context;
+
+use crate::eventually;
 use flightdeck_flags::{FeatureFlagManager, HttpSource, HttpSourceConfig, SourceHealth};
 
 const OK: u8 = 0;
@@ -76,14 +78,6 @@ fn endpoint() -> Arc<Endpoint> {
         }
     });
     ep
-}
-
-fn eventually(what: &str, limit: Duration, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]

@@ -6,3 +6,14 @@ mod kill;
 mod openfeature;
 mod reload;
 mod simple;
+
+use std::time::{Duration, Instant};
+
+/// Waits (bounded) until `cond` holds, failing with `what` after `limit`.
+pub(crate) fn eventually(what: &str, limit: Duration, cond: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}

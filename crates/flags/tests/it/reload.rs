@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use flightdeck_experiments::Context;
+
+use crate::eventually;
 use flightdeck_flags::{FeatureFlagManager, FileSource};
 use flightdeck_obs_core::LocalPrometheus;
 
@@ -16,15 +18,6 @@ fn flags(rollout_on: bool) -> String {
         "flags:\n  - id: feature\n    rollout_percentage: {}\n",
         if rollout_on { 100 } else { 0 }
     )
-}
-
-/// Waits (bounded) until `cond` holds.
-fn eventually(what: &str, limit: Duration, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 #[test]
