@@ -1,0 +1,36 @@
+//! The OpenTelemetry bridge for Flightdeck: W3C trace context and baggage
+//! on HTTP headers, and OTLP export configured by the standard variables.
+//!
+//! This crate provides:
+//!
+//! * [`extract`], [`inject`], [`parse_traceparent`], [`parse_tracestate`]
+//!   and [`W3cPropagator`]: W3C Trace Context exactly as specified, and W3C
+//!   Baggage, on `http::HeaderMap`.
+//! * [`OtlpSettings`]: the `OTEL_*` variables, with explicit settings
+//!   winning over them and them over defaults.
+//!
+//! # Feature flags
+//!
+//! None.
+//!
+//! # Layer
+//!
+//! Layer 2 in `docs/architecture.md`: depends on `flightdeck-obs-core`.
+//! Only the facade, the CLI, examples and tests depend on this crate.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod error;
+mod propagation;
+mod settings;
+
+pub use self::error::SettingsError;
+pub use self::propagation::{
+    BAGGAGE, MAX_TRACESTATE_MEMBERS, TRACEPARENT, TRACESTATE, W3cPropagator, extract, inject,
+    parse_traceparent, parse_tracestate,
+};
+pub use self::settings::{
+    ENV_ENDPOINT, ENV_HEADERS, ENV_PROTOCOL, ENV_RESOURCE_ATTRIBUTES, ENV_SDK_DISABLED,
+    ENV_SERVICE_NAME, ENV_TIMEOUT, ENV_TRACES_ENDPOINT, ENV_TRACES_HEADERS, ENV_TRACES_PROTOCOL,
+    ENV_TRACES_SAMPLER, ENV_TRACES_SAMPLER_ARG, ENV_TRACES_TIMEOUT, OtlpProtocol, OtlpSettings,
+    Sampler,
+};
