@@ -219,7 +219,7 @@ pub fn inject(cx: &Context, headers: &mut HeaderMap) {
             }
         }
     }
-    if cx.baggage().len() > 0 {
+    if !cx.baggage().is_empty() {
         BaggagePropagator::new().inject_context(cx, &mut HeaderInjector(headers));
     }
 }

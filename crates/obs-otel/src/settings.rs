@@ -187,9 +187,11 @@ impl OtlpSettings {
     /// [`SettingsError::Invalid`] naming the variable and its value.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let get = |n: &str| get(n).filter(|v| !v.trim().is_empty());
-        let mut s = Self::default();
-        s.base_endpoint = get(ENV_ENDPOINT);
-        s.traces_endpoint = get(ENV_TRACES_ENDPOINT);
+        let mut s = Self {
+            base_endpoint: get(ENV_ENDPOINT),
+            traces_endpoint: get(ENV_TRACES_ENDPOINT),
+            ..Self::default()
+        };
         if let Some(v) = get(ENV_TRACES_PROTOCOL) {
             s.protocol = OtlpProtocol::parse(ENV_TRACES_PROTOCOL, &v)?;
         } else if let Some(v) = get(ENV_PROTOCOL) {
