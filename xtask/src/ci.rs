@@ -55,10 +55,53 @@ fn have(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
+/// The rotel release the OTLP tests run against (PyPI has only alphas).
+const ROTEL: &str = "rotel==0.0.1a15";
+
+/// The cached virtualenv holding rotel (the tests look in the same place).
+fn rotel_venv() -> std::path::PathBuf {
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
+    cache.join("flightdeck/rotel-venv")
+}
+
+/// Installs the `rotel` OTLP collector from PyPI into a cached virtualenv
+/// when it is missing.
+fn install_rotel() -> anyhow::Result<()> {
+    let venv = rotel_venv();
+    let installed = std::fs::read_dir(venv.join("lib"))
+        .ok()
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("site-packages/rotel/rotel-agent").exists());
+    if installed {
+        return Ok(());
+    }
+    say(&format!(
+        "installing the rotel OTLP collector ({ROTEL}) into {}",
+        venv.display()
+    ));
+    run_cmd(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("cannot create the rotel virtualenv (python3 -m venv)")?;
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "--pre", ROTEL])
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+    )
+    .context("cannot install rotel from PyPI")?;
+    Ok(())
+}
+
 /// Installs what the tests need when it is missing: `promtool` and
-/// `prometheus` from Debian's `prometheus` package, and Debian's `chromium`
-/// (a real browser for the dashboard picture).
+/// `prometheus` from Debian's `prometheus` package, Debian's `chromium`
+/// (a real browser for the dashboard picture), and the `rotel` OTLP
+/// collector from PyPI.
 pub(crate) fn install_test_deps() -> anyhow::Result<()> {
+    install_rotel()?;
     let mut packages = Vec::new();
     if !(have("promtool") && have("prometheus")) {
         packages.push("prometheus");

@@ -15,3 +15,26 @@ pub enum SettingsError {
         expected: &'static str,
     },
 }
+
+/// The OTLP pipeline could not be built or did not deliver everything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The exporter rejected its configuration (usually the endpoint).
+    #[error("cannot build the OTLP exporter for {endpoint}: {message}")]
+    Exporter {
+        /// The endpoint.
+        endpoint: String,
+        /// The exporter's reason.
+        message: String,
+    },
+    /// The runtime gRPC export needs could not start.
+    #[error("cannot start the gRPC export runtime: {0}")]
+    Runtime(String),
+    /// Some spans were not delivered by the deadline.
+    #[error(
+        "{} of {} spans were not delivered ({} in failed exports; the rest dropped or still queued)",
+        .0.undelivered(), .0.ended, .0.failed
+    )]
+    Undelivered(crate::pipeline::ExportReport),
+}

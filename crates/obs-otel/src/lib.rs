@@ -20,10 +20,14 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod pipeline;
 mod propagation;
 mod settings;
 
-pub use self::error::SettingsError;
+pub use self::error::{PipelineError, SettingsError};
+pub use self::pipeline::{
+    BatchSettings, EXPORT_FAILURES_TOTAL, ExportReport, OtelPipeline, SPANS_DROPPED_TOTAL,
+};
 pub use self::propagation::{
     BAGGAGE, MAX_TRACESTATE_MEMBERS, TRACEPARENT, TRACESTATE, W3cPropagator, extract, inject,
     parse_traceparent, parse_tracestate,

@@ -1,0 +1,4 @@
+//! Integration tests for flightdeck-obs-otel (one binary, see STYLE.md B.6).
+
+mod collector;
+mod export;
