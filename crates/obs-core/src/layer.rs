@@ -25,23 +25,40 @@ use crate::names::attr;
 use crate::record::{AttrValue, Attributes, SpanEvent, SpanKind, SpanRecord, SpanStatus};
 use crate::{SpanId, TraceId};
 
+/// Ids another layer chose for a span (see [`TraceContextHook`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookIds {
+    /// The trace id.
+    pub trace_id: TraceId,
+    /// The span id.
+    pub span_id: SpanId,
+    /// For a root span continuing a remote trace: the remote parent's span id.
+    pub remote_parent: Option<SpanId>,
+    /// The other layer's sampling decision, if it made one.
+    pub sampled: Option<bool>,
+}
+
 /// Lets another layer decide a span's ids, so ours equal its ids.
 ///
 /// obs-otel implements this to make the trace and span ids in span records
 /// and log lines exactly the OpenTelemetry ids a collector receives, without
 /// obs-core depending on OpenTelemetry. Install the other layer *below*
-/// [`SpanLayer`] (`registry().with(otel).with(span_layer)`) so its data is in
-/// the span's extensions when [`SpanLayer`] asks.
+/// [`SpanLayer`] (`registry().with(otel).with(span_layer)`) so it has seen
+/// the span when [`SpanLayer`] asks. The hook is called with no span
+/// extensions locked, so it may look the span up itself.
 pub trait TraceContextHook: Send + Sync + 'static {
-    /// Returns the ids to use for a newly opened span, or `None` to keep ours.
+    /// Returns the ids to use for the newly opened span `id`, or `None` to
+    /// keep ours. `parent` is the parent span's ids as [`SpanLayer`]
+    /// recorded them.
     ///
-    /// `extensions` are the span's own; `parent` is the parent span's ids as
-    /// [`SpanLayer`] recorded them.
+    /// `dispatch` is the subscriber the span belongs to (inside a subscriber
+    /// callback `tracing::dispatcher::get_default` is a no-op dispatcher).
     fn span_ids(
         &self,
-        extensions: &Extensions<'_>,
+        dispatch: &tracing::Dispatch,
+        id: &Id,
         parent: Option<(TraceId, SpanId)>,
-    ) -> Option<(TraceId, SpanId)>;
+    ) -> Option<HookIds>;
 }
 
 /// The identity of a span as [`SpanLayer`] sees it.
@@ -143,6 +160,8 @@ struct Config {
 ///
 /// Build it with [`SpanLayer::builder`]. Install exactly one per subscriber.
 pub struct SpanLayer {
+    // The subscriber this layer is part of, for the hook.
+    dispatch: std::sync::OnceLock<tracing::dispatcher::WeakDispatch>,
     service_name: Arc<str>,
     exporter: Box<dyn SpanExporter>,
     /// Traces whose id hashes below this threshold are sampled (as OTel's
@@ -269,6 +288,7 @@ impl SpanLayerBuilder {
             });
         }
         Ok(SpanLayer {
+            dispatch: std::sync::OnceLock::new(),
             service_name: c.service_name,
             exporter: c.exporter,
             sample_threshold: sample_threshold(c.sample_rate),
@@ -306,6 +326,10 @@ impl<S> Layer<S> for SpanLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    fn on_register_dispatch(&self, subscriber: &tracing::Dispatch) {
+        let _ = self.dispatch.set(subscriber.downgrade());
+    }
+
     fn on_new_span(&self, attrs: &SpanAttributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let parent = span.parent().and_then(|p| {
@@ -323,7 +347,7 @@ where
         };
         attrs.record(&mut visitor);
 
-        let (mut trace_id, mut span_id, parent_span_id, inherited, mut sampled) = match parent {
+        let (mut trace_id, mut span_id, mut parent_span_id, inherited, mut sampled) = match parent {
             Some((t, s, c, sampled)) => (t, SpanId::random(), Some(s), c, sampled),
             None => {
                 let t = TraceId::random();
@@ -336,15 +360,24 @@ where
                 )
             }
         };
-        if let Some(hook) = &self.hook {
+        let dispatch = self
+            .dispatch
+            .get()
+            .and_then(tracing::dispatcher::WeakDispatch::upgrade);
+        if let (Some(hook), Some(dispatch)) = (&self.hook, dispatch) {
             let parent_ids = parent_span_id.map(|p| (trace_id, p));
-            let ids = hook.span_ids(&span.extensions(), parent_ids);
-            if let Some((t, s)) = ids {
-                if parent_span_id.is_none() && t != trace_id {
-                    sampled = self.sampled(t);
+            if let Some(ids) = hook.span_ids(&dispatch, id, parent_ids) {
+                if parent_span_id.is_none() {
+                    parent_span_id = ids.remote_parent;
+                    if ids.trace_id != trace_id {
+                        sampled = self.sampled(ids.trace_id);
+                    }
                 }
-                trace_id = t;
-                span_id = s;
+                if let Some(s) = ids.sampled {
+                    sampled = s;
+                }
+                trace_id = ids.trace_id;
+                span_id = ids.span_id;
             }
         }
         let data = SpanData {
@@ -749,12 +782,18 @@ mod tests {
     impl TraceContextHook for FixedIds {
         fn span_ids(
             &self,
-            _ext: &Extensions<'_>,
+            _dispatch: &tracing::Dispatch,
+            _id: &Id,
             parent: Option<(TraceId, SpanId)>,
-        ) -> Option<(TraceId, SpanId)> {
+        ) -> Option<HookIds> {
             let trace = parent.map_or(TraceId::from_u128(7).unwrap(), |(t, _)| t);
             let span = SpanId::from_u64(if parent.is_some() { 9 } else { 8 }).unwrap();
-            Some((trace, span))
+            Some(HookIds {
+                trace_id: trace,
+                span_id: span,
+                remote_parent: parent.is_none().then(|| SpanId::from_u64(5).unwrap()),
+                sampled: None,
+            })
         }
     }
 
@@ -774,6 +813,11 @@ mod tests {
         let root = &records[1];
         assert_eq!(root.trace_id.to_u128(), 7);
         assert_eq!(root.span_id.to_u64(), 8);
+        assert_eq!(
+            root.parent_span_id.map(SpanId::to_u64),
+            Some(5),
+            "the remote parent"
+        );
         assert_eq!(child.trace_id.to_u128(), 7);
         assert_eq!(child.parent_span_id, Some(root.span_id));
         assert_eq!(child.span_id.to_u64(), 9);

@@ -92,7 +92,7 @@ pub use self::export::{
 };
 pub use self::ids::{SpanId, TraceId};
 pub use self::layer::{
-    SpanContext, SpanLayer, SpanLayerBuilder, TraceContextHook, current_span_context,
+    HookIds, SpanContext, SpanLayer, SpanLayerBuilder, TraceContextHook, current_span_context,
 };
 pub use self::log::{
     DEFAULT_LOG_QUEUE_CAPACITY, InMemoryLogs, JsonLogLayer, JsonLogLayerBuilder, LogHandle,

@@ -20,11 +20,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;
+mod ids;
 mod pipeline;
 mod propagation;
 mod settings;
 
 pub use self::error::{PipelineError, SettingsError};
+pub use self::ids::OtelIds;
 pub use self::pipeline::{
     BatchSettings, EXPORT_FAILURES_TOTAL, ExportReport, OtelPipeline, SPANS_DROPPED_TOTAL,
 };
