@@ -21,12 +21,17 @@
 
 mod error;
 mod ids;
+mod middleware;
 mod pipeline;
 mod propagation;
 mod settings;
 
 pub use self::error::{PipelineError, SettingsError};
 pub use self::ids::OtelIds;
+pub use self::middleware::{
+    CORRELATION_BAGGAGE_KEY, CORRELATION_HEADER, ClientLayer, ClientService,
+    HTTP_SERVER_REQUEST_DURATION, HTTP_SERVER_REQUESTS_TOTAL, ServerLayer, ServerService,
+};
 pub use self::pipeline::{
     BatchSettings, EXPORT_FAILURES_TOTAL, ExportReport, OtelPipeline, SPANS_DROPPED_TOTAL,
 };

@@ -3,3 +3,4 @@
 mod collector;
 mod export;
 mod ids;
+mod services;

@@ -1,0 +1,311 @@
+//! tower middleware for servers and clients (axum, hyper, tonic): W3C
+//! context in and out, SERVER and CLIENT spans with HTTP semantic-convention
+//! attributes, the correlation id, and RED metrics.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use flightdeck_obs_core::{CorrelationContext, CorrelationId, LabelCap};
+use http::{HeaderValue, Request, Response};
+use opentelemetry::KeyValue;
+use opentelemetry::baggage::BaggageExt;
+use tower::{Layer, Service};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::propagation::{extract, inject};
+
+/// Histogram (seconds): server request duration, labels `http_route`,
+/// `http_request_method`, `http_response_status_code`.
+pub const HTTP_SERVER_REQUEST_DURATION: &str = "http_server_request_duration_seconds";
+/// Counter: server requests, labels `http_route` and `status_class` (`2xx`…).
+pub const HTTP_SERVER_REQUESTS_TOTAL: &str = "http_server_requests_total";
+/// The response header carrying the correlation id.
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+/// The baggage key carrying the correlation id across services.
+pub const CORRELATION_BAGGAGE_KEY: &str = "correlation_id";
+
+type RouteFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync>;
+
+/// The server layer: extracts `traceparent`/`tracestate`/`baggage`, opens a
+/// SERVER span, sets the status on 5xx, returns `x-correlation-id`, and
+/// records RED metrics.
+///
+/// Routes label the metrics, so they must be templates (`/users/{id}`), not
+/// paths: give a function that finds the matched route (with axum, read
+/// `MatchedPath` from the request extensions). Without one, the route is
+/// `unknown`. At most 200 distinct routes are kept; more fold into `other`.
+#[derive(Clone)]
+pub struct ServerLayer {
+    route: Option<RouteFn>,
+    cap: Arc<LabelCap>,
+}
+
+impl std::fmt::Debug for ServerLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerLayer")
+            .field("route", &self.route.is_some())
+            .finish()
+    }
+}
+
+impl Default for ServerLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ServerLayer {
+    /// A layer without route templates.
+    pub fn new() -> Self {
+        Self {
+            route: None,
+            cap: Arc::new(LabelCap::new(200)),
+        }
+    }
+
+    /// Finds the route template of a request. Defaults to none (`unknown`).
+    #[must_use]
+    pub fn with_route(
+        mut self,
+        f: impl Fn(&http::request::Parts) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.route = Some(Arc::new(f));
+        self
+    }
+}
+
+impl<S> Layer<S> for ServerLayer {
+    type Service = ServerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServerService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service [`ServerLayer`] wraps around yours.
+#[derive(Clone, Debug)]
+pub struct ServerService<S> {
+    inner: S,
+    layer: ServerLayer,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+fn status_class(code: u16) -> &'static str {
+    match code {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for ServerService<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display,
+    B: Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<R>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let start = Instant::now();
+        let (parts, body) = req.into_parts();
+        let parent = extract(&parts.headers, &opentelemetry::Context::new());
+        // The correlation id: the caller's header, else its baggage, else new.
+        let from_baggage = parent
+            .baggage()
+            .get(CORRELATION_BAGGAGE_KEY)
+            .map(|v| v.as_str().to_owned());
+        let (cid, _) =
+            CorrelationId::from_headers(|name| parts.headers.get(name).map(HeaderValue::as_bytes));
+        let cid = if parts.headers.get(CORRELATION_HEADER).is_none()
+            && parts.headers.get("x-request-id").is_none()
+        {
+            from_baggage
+                .and_then(|b| CorrelationId::new(&b).ok())
+                .unwrap_or(cid)
+        } else {
+            cid
+        };
+        let route = self.layer.route.as_ref().and_then(|f| f(&parts));
+        let method = parts.method.as_str().to_owned();
+        let name = match &route {
+            Some(r) => format!("{method} {r}"),
+            None => method.clone(),
+        };
+        let header = |n: &str| {
+            parts
+                .headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+        };
+        let span = {
+            // The extracted context is current while the span opens, so it
+            // becomes the OTel parent (and obs-core records the remote parent).
+            let cx = parent.with_baggage([KeyValue::new(
+                CORRELATION_BAGGAGE_KEY,
+                cid.as_str().to_owned(),
+            )]);
+            let _attached = cx.attach();
+            tracing::info_span!(
+                "http.server",
+                otel.name = %name,
+                otel.kind = "server",
+                otel.status_code = tracing::field::Empty,
+                http.request.method = %method,
+                url.path = %parts.uri.path(),
+                http.route = route.as_deref().unwrap_or(""),
+                server.address = header("host"),
+                user_agent.original = header("user-agent"),
+                http.response.status_code = tracing::field::Empty,
+                correlation_id = %cid,
+            )
+        };
+        let route_label = self
+            .layer
+            .cap
+            .cap("http_route", route.as_deref().unwrap_or("unknown"));
+        let fut = {
+            let _e = span.enter();
+            let _c = CorrelationContext::enter(cid.clone());
+            self.inner.call(Request::from_parts(parts, body))
+        };
+        let span2 = span.clone();
+        Box::pin(
+            async move {
+                let result = fut.await;
+                let code = match &result {
+                    Ok(resp) => resp.status().as_u16(),
+                    Err(_) => 500,
+                };
+                span2.record("http.response.status_code", code);
+                if code >= 500 {
+                    span2.record("otel.status_code", "ERROR");
+                }
+                let secs = start.elapsed().as_secs_f64();
+                metrics::histogram!(
+                    HTTP_SERVER_REQUEST_DURATION,
+                    "http_route" => route_label.clone(),
+                    "http_request_method" => method,
+                    "http_response_status_code" => code.to_string()
+                )
+                .record(secs);
+                metrics::counter!(
+                    HTTP_SERVER_REQUESTS_TOTAL,
+                    "http_route" => route_label,
+                    "status_class" => status_class(code)
+                )
+                .increment(1);
+                result.map(|mut resp| {
+                    if let Ok(v) = HeaderValue::from_str(cid.as_str()) {
+                        resp.headers_mut().insert(CORRELATION_HEADER, v);
+                    }
+                    resp
+                })
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// The client layer: opens a CLIENT span under the current one and injects
+/// `traceparent`, `tracestate`, `baggage` (with the correlation id) and
+/// `x-correlation-id` into the outgoing request.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientLayer;
+
+impl<S> Layer<S> for ClientLayer {
+    type Service = ClientService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ClientService { inner }
+    }
+}
+
+/// The service [`ClientLayer`] wraps around a client.
+#[derive(Clone, Debug)]
+pub struct ClientService<S> {
+    inner: S,
+}
+
+impl<S, B, R> Service<Request<B>> for ClientService<S>
+where
+    S: Service<Request<B>, Response = Response<R>> + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response<R>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let method = req.method().as_str().to_owned();
+        let host = req.uri().host().unwrap_or("").to_owned();
+        let span = tracing::info_span!(
+            "http.client",
+            otel.name = %method,
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %method,
+            server.address = %host,
+            url.full = %req.uri(),
+            http.response.status_code = tracing::field::Empty,
+        );
+        let mut cx = span.context();
+        if let Some(cid) = CorrelationContext::current() {
+            cx = cx.with_baggage([KeyValue::new(
+                CORRELATION_BAGGAGE_KEY,
+                cid.as_str().to_owned(),
+            )]);
+            if let Ok(v) = HeaderValue::from_str(cid.as_str()) {
+                req.headers_mut().insert(CORRELATION_HEADER, v);
+            }
+        }
+        inject(&cx, req.headers_mut());
+        let fut = {
+            let _e = span.enter();
+            self.inner.call(req)
+        };
+        let span2 = span.clone();
+        Box::pin(
+            async move {
+                let result = fut.await;
+                match &result {
+                    Ok(resp) => {
+                        let code = resp.status().as_u16();
+                        span2.record("http.response.status_code", code);
+                        if code >= 500 {
+                            span2.record("otel.status_code", "ERROR");
+                        }
+                    }
+                    Err(_) => {
+                        span2.record("otel.status_code", "ERROR");
+                    }
+                }
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
