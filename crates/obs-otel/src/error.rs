@@ -33,8 +33,8 @@ pub enum PipelineError {
     Runtime(String),
     /// Some spans were not delivered by the deadline.
     #[error(
-        "{} of {} spans were not delivered ({} in failed exports; the rest dropped or still queued)",
-        .0.undelivered(), .0.ended, .0.failed
+        "{} of {} spans were not delivered ({} dropped from a full queue, {} in failed exports, the rest still queued at the deadline)",
+        .0.undelivered(), .0.ended, .0.dropped, .0.failed
     )]
     Undelivered(crate::pipeline::ExportReport),
 }

@@ -1,7 +1,8 @@
-//! The OTLP trace pipeline: an exporter (gRPC or HTTP/protobuf), the SDK's
-//! batch processor (export happens off the request path), and an honest
-//! account of what was delivered.
+//! The OTLP trace pipeline: an exporter (gRPC or HTTP/protobuf) behind a
+//! bounded queue and an exporter thread (export never happens on the
+//! request path), and an honest account of what was delivered.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,8 +13,7 @@ use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicCo
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, SdkTracer, SdkTracerProvider, SpanData, SpanExporter,
-    SpanProcessor,
+    SdkTracer, SdkTracerProvider, SpanData, SpanExporter, SpanProcessor,
 };
 
 use crate::error::PipelineError;
@@ -33,11 +33,12 @@ pub struct ExportReport {
     pub exported: u64,
     /// Spans in batches the collector did not accept.
     pub failed: u64,
+    /// Spans dropped because the queue was full.
+    pub dropped: u64,
 }
 
 impl ExportReport {
-    /// Spans neither exported nor known to have failed: dropped from a full
-    /// queue, or still queued at the deadline.
+    /// Spans not delivered: dropped, failed, or still queued at the deadline.
     pub fn undelivered(&self) -> u64 {
         self.ended.saturating_sub(self.exported)
     }
@@ -46,6 +47,7 @@ impl ExportReport {
 #[derive(Debug, Default)]
 struct Counts {
     ended: AtomicU64,
+    dropped: AtomicU64,
     exported: AtomicU64,
     failed: AtomicU64,
 }
@@ -87,33 +89,202 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
     }
 }
 
-/// Counts spans as they end, then hands them to the batch processor.
-#[derive(Debug)]
-struct CountingProcessor {
-    inner: BatchSpanProcessor,
-    counts: Arc<Counts>,
+// Spans are almost every message: boxing them would cost an allocation per
+// span for the sake of the rare control messages.
+#[allow(clippy::large_enum_variant)]
+enum Msg {
+    Span(SpanData),
+    Flush(std::sync::mpsc::SyncSender<()>),
+    Shutdown(std::sync::mpsc::SyncSender<()>),
 }
 
-impl SpanProcessor for CountingProcessor {
-    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
-        self.inner.on_start(span, cx);
-    }
+/// How the worker runs an export future: plain `block_on` for HTTP (the
+/// blocking client needs no reactor), or a tokio runtime for gRPC.
+#[derive(Clone, Debug)]
+enum Executor {
+    Plain,
+    Tokio(tokio::runtime::Handle),
+}
 
-    fn on_end(&self, span: SpanData) {
-        self.counts.ended.fetch_add(1, Ordering::Relaxed);
-        self.inner.on_end(span);
+impl Executor {
+    fn run<F: Future>(&self, f: F) -> F::Output {
+        match self {
+            Executor::Plain => futures_executor::block_on(f),
+            Executor::Tokio(h) => h.block_on(f),
+        }
     }
+}
 
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
+/// A bounded queue in front of an exporter thread.
+///
+/// Hand-written instead of the SDK's `BatchSpanProcessor`, which counts the
+/// spans it drops only privately and reports them once, at shutdown: here a
+/// full queue drops the span and counts it in
+/// `flightdeck_otel_spans_dropped_total` at once, every failed export is
+/// counted in `flightdeck_otel_export_failures_total`, and each batch is a
+/// fresh attempt, so export resumes by itself when the collector returns.
+#[derive(Debug)]
+struct QueueProcessor {
+    tx: std::sync::mpsc::SyncSender<Msg>,
+    counts: Arc<Counts>,
+    dropped: metrics::Counter,
+    worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    exporter: Arc<std::sync::Mutex<Box<dyn DynExporter>>>,
+}
 
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
+/// Object-safe view of an exporter, run on the worker thread.
+trait DynExporter: Send + std::fmt::Debug {
+    fn export_batch(&self, exec: &Executor, batch: Vec<SpanData>) -> OTelSdkResult;
+    fn set_resource(&mut self, resource: &Resource);
+    fn shutdown(&self, timeout: Duration);
+}
+
+impl<E: SpanExporter + 'static> DynExporter for CountingExporter<E> {
+    fn export_batch(&self, exec: &Executor, batch: Vec<SpanData>) -> OTelSdkResult {
+        exec.run(self.export(batch))
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
+        SpanExporter::set_resource(self, resource);
+    }
+
+    fn shutdown(&self, timeout: Duration) {
+        let _ = self.shutdown_with_timeout(timeout);
+    }
+}
+
+impl QueueProcessor {
+    fn spawn(
+        exporter: Box<dyn DynExporter>,
+        exec: Executor,
+        batch: BatchSettings,
+        counts: Arc<Counts>,
+    ) -> Result<Self, PipelineError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(batch.max_queue.max(1));
+        let exporter = Arc::new(std::sync::Mutex::new(exporter));
+        let worker_exporter = exporter.clone();
+        let worker = std::thread::Builder::new()
+            .name("flightdeck-otlp".into())
+            .spawn(move || {
+                let mut pending: Vec<SpanData> = Vec::with_capacity(batch.max_batch);
+                let export = |pending: &mut Vec<SpanData>| {
+                    while !pending.is_empty() {
+                        let take = pending.len().min(batch.max_batch);
+                        let chunk: Vec<SpanData> = pending.drain(..take).collect();
+                        let e = worker_exporter.lock().unwrap_or_else(|p| p.into_inner());
+                        let _ = e.export_batch(&exec, chunk);
+                    }
+                };
+                let mut deadline = Instant::now() + batch.delay;
+                loop {
+                    let wait = deadline.saturating_duration_since(Instant::now());
+                    match rx.recv_timeout(wait) {
+                        Ok(Msg::Span(span)) => {
+                            pending.push(span);
+                            if pending.len() >= batch.max_batch {
+                                export(&mut pending);
+                                deadline = Instant::now() + batch.delay;
+                            }
+                        }
+                        Ok(Msg::Flush(ack)) => {
+                            while let Ok(Msg::Span(s)) = rx.try_recv() {
+                                pending.push(s);
+                            }
+                            export(&mut pending);
+                            let _ = ack.send(());
+                        }
+                        Ok(Msg::Shutdown(ack)) => {
+                            while let Ok(Msg::Span(s)) = rx.try_recv() {
+                                pending.push(s);
+                            }
+                            export(&mut pending);
+                            let _ = ack.send(());
+                            return;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                            export(&mut pending);
+                            deadline = Instant::now() + batch.delay;
+                        }
+                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                            export(&mut pending);
+                            return;
+                        }
+                    }
+                }
+            })
+            .map_err(|e| PipelineError::Runtime(e.to_string()))?;
+        Ok(Self {
+            tx,
+            counts,
+            dropped: metrics::counter!(SPANS_DROPPED_TOTAL),
+            worker: std::sync::Mutex::new(Some(worker)),
+            exporter,
+        })
+    }
+
+    fn control(
+        &self,
+        make: impl FnOnce(std::sync::mpsc::SyncSender<()>) -> Msg,
+        timeout: Duration,
+    ) -> OTelSdkResult {
+        let (ack_tx, ack_rx) = std::sync::mpsc::sync_channel(1);
+        let deadline = Instant::now() + timeout;
+        let mut msg = make(ack_tx);
+        // The queue may be full: retry until the deadline.
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(m)) if Instant::now() < deadline => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(_) => {
+                    return Err(opentelemetry_sdk::error::OTelSdkError::Timeout(timeout));
+                }
+            }
+        }
+        ack_rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|_| opentelemetry_sdk::error::OTelSdkError::Timeout(timeout))
+    }
+}
+
+impl SpanProcessor for QueueProcessor {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        self.counts.ended.fetch_add(1, Ordering::Relaxed);
+        // Never block the caller: a full queue drops the span, counted.
+        if self.tx.try_send(Msg::Span(span)).is_err() {
+            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.increment(1);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.control(Msg::Flush, Duration::from_secs(30))
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let r = self.control(Msg::Shutdown, timeout);
+        if r.is_ok() {
+            if let Some(w) = self.worker.lock().ok().and_then(|mut w| w.take()) {
+                let _ = w.join();
+            }
+        }
+        if let Ok(e) = self.exporter.lock() {
+            e.shutdown(timeout);
+        }
+        r
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        if let Ok(mut e) = self.exporter.lock() {
+            e.set_resource(resource);
+        }
     }
 }
 
@@ -222,15 +393,11 @@ impl OtelPipeline {
             counts: counts.clone(),
             failures: metrics::counter!(EXPORT_FAILURES_TOTAL),
         };
-        let processor = BatchSpanProcessor::builder(exporter)
-            .with_batch_config(
-                BatchConfigBuilder::default()
-                    .with_max_queue_size(batch.max_queue)
-                    .with_max_export_batch_size(batch.max_batch)
-                    .with_scheduled_delay(batch.delay)
-                    .build(),
-            )
-            .build();
+        let exec = match &runtime {
+            Some(rt) => Executor::Tokio(rt.handle().clone()),
+            None => Executor::Plain,
+        };
+        let processor = QueueProcessor::spawn(Box::new(exporter), exec, batch, counts.clone())?;
         let mut attrs = vec![KeyValue::new(
             "service.name",
             settings.service_name().to_owned(),
@@ -244,10 +411,7 @@ impl OtelPipeline {
             attrs.push(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
         }
         let provider = SdkTracerProvider::builder()
-            .with_span_processor(CountingProcessor {
-                inner: processor,
-                counts: counts.clone(),
-            })
+            .with_span_processor(processor)
             .with_sampler(sampler(settings.sampler()))
             .with_resource(Resource::builder().with_attributes(attrs).build())
             .build();
@@ -278,6 +442,7 @@ impl OtelPipeline {
             ended: self.counts.ended.load(Ordering::Relaxed),
             exported: self.counts.exported.load(Ordering::Relaxed),
             failed: self.counts.failed.load(Ordering::Relaxed),
+            dropped: self.counts.dropped.load(Ordering::Relaxed),
         }
     }
 
@@ -297,8 +462,6 @@ impl OtelPipeline {
             rt.shutdown_timeout(deadline.saturating_sub(start.elapsed()));
         }
         if report.undelivered() > 0 {
-            let dropped = report.undelivered().saturating_sub(report.failed);
-            metrics::counter!(SPANS_DROPPED_TOTAL).increment(dropped);
             return Err(PipelineError::Undelivered(report));
         }
         Ok(report)

@@ -52,9 +52,13 @@ pub(crate) struct Collector {
 
 impl Collector {
     pub(crate) fn start() -> Self {
+        Self::start_on(free_port(), free_port())
+    }
+
+    /// Starts on given ports (to restart a collector where it was).
+    pub(crate) fn start_on(grpc: u16, http: u16) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("rotel.out");
-        let (grpc, http) = (free_port(), free_port());
         let child = Command::new(rotel_agent())
             .args(["start", "--otlp-grpc-endpoint"])
             .arg(format!("127.0.0.1:{grpc}"))

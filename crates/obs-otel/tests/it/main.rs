@@ -3,4 +3,5 @@
 mod collector;
 mod export;
 mod ids;
+mod resilience;
 mod services;

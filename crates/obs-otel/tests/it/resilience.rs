@@ -1,0 +1,78 @@
+//! The collector killed mid-run and restarted: the application never
+//! blocks, drops and failures are counted, and export resumes by itself.
+
+use std::time::{Duration, Instant};
+
+use flightdeck_obs_otel::{BatchSettings, OtelPipeline, OtlpSettings};
+use opentelemetry::trace::TraceContextExt;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::collector::Collector;
+
+/// Emits `n` spans; returns the slowest single emission.
+fn burst(n: usize) -> Duration {
+    let mut worst = Duration::ZERO;
+    for i in 0..n {
+        let t = Instant::now();
+        let s = tracing::info_span!("work", i);
+        drop(s);
+        worst = worst.max(t.elapsed());
+    }
+    worst
+}
+
+#[test]
+fn a_dead_collector_never_blocks_and_export_resumes_after_restart() {
+    let first = Collector::start();
+    let (grpc, http) = (first.grpc, first.http);
+    let settings = OtlpSettings::default()
+        .with_traces_endpoint(format!("http://127.0.0.1:{http}/v1/traces"))
+        .with_service_name("resilience")
+        .with_timeout(Duration::from_millis(300));
+    let batch = BatchSettings {
+        max_queue: 1024,
+        max_batch: 64,
+        delay: Duration::from_millis(20),
+    };
+    let pipeline = OtelPipeline::build(&settings, batch).unwrap().unwrap();
+    let subscriber = tracing_subscriber::registry().with(pipeline.layer());
+    let marker = tracing::subscriber::with_default(subscriber, || {
+        let up = burst(500);
+        std::thread::sleep(Duration::from_millis(300));
+        let before = pipeline.report();
+        assert_eq!(before.exported, 500, "{before:?}");
+
+        drop(first);
+        let down = burst(5_000);
+        // Export waits on 300 ms timeouts; emission never does.
+        assert!(
+            down < Duration::from_millis(50),
+            "an emission took {down:?} with the collector down (up: {up:?})"
+        );
+        std::thread::sleep(Duration::from_millis(800));
+        let during = pipeline.report();
+        assert!(during.dropped > 0, "a bounded queue drops: {during:?}");
+        assert!(during.failed > 0, "failed exports are counted: {during:?}");
+
+        let second = Collector::start_on(grpc, http);
+        std::thread::sleep(Duration::from_millis(100));
+        let span = tracing::info_span!("after-restart");
+        let trace = span.context().span().span_context().trace_id().to_string();
+        drop(span);
+        (second, trace)
+    });
+    let (second, trace) = marker;
+    let report = pipeline.shutdown(Duration::from_secs(5)).unwrap_err();
+    let flightdeck_obs_otel::PipelineError::Undelivered(r) = report else {
+        panic!("{report}")
+    };
+    assert_eq!(r.ended, 5_501);
+    assert_eq!(
+        r.exported + r.failed + r.dropped,
+        r.ended,
+        "every span accounted for: {r:?}"
+    );
+    let out = second.wait_for(&trace, 1);
+    assert!(out.contains("after-restart"), "{out}");
+}
