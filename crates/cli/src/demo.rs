@@ -501,6 +501,20 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         report.spans.written,
         report.logs.written
     )?;
+    if let Some(otel) = &report.otel {
+        if otel.undelivered() == 0 {
+            writeln!(stdout, "{} spans exported over OTLP", otel.exported)?;
+        } else {
+            writeln!(
+                stdout,
+                "could not deliver {} of {} spans over OTLP ({} dropped from a full queue, {} in failed exports); the local files are complete",
+                otel.undelivered(),
+                otel.ended,
+                otel.dropped,
+                otel.failed
+            )?;
+        }
+    }
     for (what, path) in [
         ("traces", &traces),
         ("logs", &logs),

@@ -14,6 +14,11 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::{Context, Filter, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 
+/// The longest shutdown waits for the OTLP collector: a black-holed
+/// collector must not hold a service's exit hostage.
+#[cfg(feature = "otel")]
+const OTEL_SHUTDOWN_MAX: Duration = Duration::from_secs(5);
+
 /// How long dropping the guard waits for files to be written.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -28,6 +33,8 @@ pub struct ObservabilityGuard {
     logs: Option<LogHandle>,
     metrics: MetricsCollector,
     prometheus: Option<PrometheusExposition>,
+    #[cfg(feature = "otel")]
+    otel: Option<flightdeck_obs_otel::OtelPipeline>,
     done: bool,
 }
 
@@ -48,6 +55,11 @@ pub struct ShutdownReport {
     pub spans: WriterStats,
     /// The log output's counts.
     pub logs: WriterStats,
+    /// What the OTLP export delivered, when it was on. Spans the collector
+    /// did not get are counted here, not reported as an error: the local
+    /// files are complete either way.
+    #[cfg(feature = "otel")]
+    pub otel: Option<flightdeck_obs_otel::ExportReport>,
 }
 
 impl ObservabilityGuard {
@@ -93,10 +105,21 @@ impl ObservabilityGuard {
         self.done = true;
         // Spans first: closing them may still log.
         let spans = self.spans.as_ref().map_or(Ok(()), |s| s.shutdown(timeout));
+        #[cfg(feature = "otel")]
+        let otel = self
+            .otel
+            .take()
+            .map(|p| match p.shutdown(timeout.min(OTEL_SHUTDOWN_MAX)) {
+                Ok(r) => r,
+                Err(flightdeck_obs_otel::PipelineError::Undelivered(r)) => r,
+                Err(_) => flightdeck_obs_otel::ExportReport::default(),
+            });
         let logs = self.logs.as_ref().map_or(Ok(()), |l| l.shutdown(timeout));
         let report = ShutdownReport {
             spans: self.span_stats(),
             logs: self.logs.as_ref().map(LogHandle::stats).unwrap_or_default(),
+            #[cfg(feature = "otel")]
+            otel,
         };
         spans.and(logs).map(|()| report)
     }
@@ -207,24 +230,22 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
         .with_prices(settings.prices.clone())
         .build();
 
-    let (span_layer, spans) = if settings.tracing_enabled {
-        let mut fan_out = FanOutExporter::new();
-        if let Some(file) = &span_file {
-            fan_out = fan_out.with(file.clone());
-        }
-        if settings.trace_console_output {
-            fan_out = fan_out.with(ConsoleExporter::stderr());
-        }
-        let handle = std::sync::Arc::new(fan_out);
-        let layer = SpanLayer::builder()
-            .with_service_name(&settings.service_name)
-            .with_sample_rate(settings.trace_sample_rate)
-            .with_exporter(std::sync::Arc::clone(&handle))
-            .build()?;
-        (Some(layer), Some(handle))
-    } else {
-        (None, None)
-    };
+    // The span layer is always installed (filtered off when tracing is
+    // disabled): wrapped in an `Option`, tracing-subscriber would not pass
+    // it the dispatcher its OpenTelemetry id hook needs.
+    let mut fan_out = FanOutExporter::new();
+    if let Some(file) = &span_file {
+        fan_out = fan_out.with(file.clone());
+    }
+    if settings.tracing_enabled && settings.trace_console_output {
+        fan_out = fan_out.with(ConsoleExporter::stderr());
+    }
+    let handle = std::sync::Arc::new(fan_out);
+    let span_builder = SpanLayer::builder()
+        .with_service_name(&settings.service_name)
+        .with_sample_rate(settings.trace_sample_rate)
+        .with_exporter(std::sync::Arc::clone(&handle));
+    let spans = settings.tracing_enabled.then_some(handle);
 
     let log_filter =
         EnvFilter::try_new(&settings.log_level).map_err(|e| BuildError::InvalidValue {
@@ -232,11 +253,46 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
             value: format!("{} ({e})", settings.log_level),
             expected: "a level or EnvFilter directive",
         })?;
-    let span_level = log_filter
-        .max_level_hint()
-        .map_or(LevelFilter::INFO, |hint| hint.max(LevelFilter::INFO));
+    let span_level = if settings.tracing_enabled {
+        log_filter
+            .max_level_hint()
+            .map_or(LevelFilter::INFO, |hint| hint.max(LevelFilter::INFO))
+    } else {
+        LevelFilter::OFF
+    };
+
+    // OTLP export (feature `otel`): on when the settings or the standard
+    // variables give an endpoint. Its layer sits below the span layer, whose
+    // hook then copies the OTel ids into span records and log lines.
+    #[cfg(feature = "otel")]
+    let (otel, otel_layer, span_layer) = {
+        let otel_settings = flightdeck_obs_otel::OtlpSettings::from_env()
+            .map_err(|e| InitError::Otel(e.to_string()))?
+            .with_service_name(&settings.service_name);
+        let pipeline = if settings.tracing_enabled {
+            flightdeck_obs_otel::OtelPipeline::build(&otel_settings, Default::default())
+                .map_err(|e| InitError::Otel(e.to_string()))?
+        } else {
+            None
+        };
+        let layer = pipeline.as_ref().map(|p| p.layer().with_filter(span_level));
+        let span_builder = if pipeline.is_some() {
+            span_builder.with_trace_context_hook(flightdeck_obs_otel::OtelIds)
+        } else {
+            span_builder
+        };
+        if pipeline.is_some() {
+            opentelemetry::global::set_text_map_propagator(flightdeck_obs_otel::W3cPropagator);
+        }
+        (pipeline, layer, span_builder.build()?)
+    };
+    #[cfg(not(feature = "otel"))]
+    let otel_layer: Option<tracing_subscriber::layer::Identity> = None;
+    #[cfg(not(feature = "otel"))]
+    let span_layer = span_builder.build()?;
 
     let subscriber = tracing_subscriber::registry()
+        .with(otel_layer)
         .with(span_layer.with_filter(span_level))
         .with(log_layer.map(|l| l.with_filter(EventsOnly(log_filter))));
     tracing::subscriber::set_global_default(subscriber).map_err(|_| {
@@ -251,6 +307,8 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
         logs: log_handle,
         metrics,
         prometheus,
+        #[cfg(feature = "otel")]
+        otel,
         done: false,
     })
 }

@@ -41,6 +41,7 @@
 //! | `slo` | no | [`slo`]: the `flightdeck-slo` crate |
 //! | `experiments` | no | [`experiments`]: the `flightdeck-experiments` crate |
 //! | `flags` | no | [`flags`]: the `flightdeck-flags` crate (implies `experiments`) |
+//! | `otel` | no | [`otel`]: OTLP export from [`init`] when `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` is set, plus the `flightdeck-obs-otel` crate |
 //!
 //! The observability core is always on. The other crates (`otel`,
 //! `experiments`, `flags`, `golden`, `release`) join behind features of
@@ -65,6 +66,9 @@ pub use flightdeck_obs_core::{
     CorrelationContext, CorrelationId, DashboardData, ExportError, InitError, MetricsCollector,
     ObservabilitySettings, RequestScope, SettingsError, WriterStats,
 };
+#[cfg(feature = "otel")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
+pub use flightdeck_obs_otel as otel;
 #[cfg(feature = "slo")]
 #[cfg_attr(docsrs, doc(cfg(feature = "slo")))]
 pub use flightdeck_slo as slo;

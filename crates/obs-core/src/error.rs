@@ -156,6 +156,10 @@ pub enum InitError {
         /// Which global: "tracing subscriber" or "metrics recorder".
         what: &'static str,
     },
+    /// The OpenTelemetry export could not be set up (a bad `OTEL_*` variable
+    /// or endpoint); the message names it.
+    #[error("OpenTelemetry export: {0}")]
+    Otel(String),
 }
 
 #[cfg(test)]

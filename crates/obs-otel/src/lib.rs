@@ -11,7 +11,9 @@
 //!
 //! # Feature flags
 //!
-//! None.
+//! | feature | default | what |
+//! |---|---|---|
+//! | `testing` | no | [`testing::Collector`]: a real OTLP collector (`rotel`) for tests |
 //!
 //! # Layer
 //!
@@ -25,6 +27,9 @@ mod middleware;
 mod pipeline;
 mod propagation;
 mod settings;
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
 
 pub use self::error::{PipelineError, SettingsError};
 pub use self::ids::OtelIds;

@@ -4,6 +4,7 @@ mod bad_input;
 mod demo;
 mod experiments;
 mod flags;
+mod otlp;
 mod prometheus;
 mod slo;
 mod stats;

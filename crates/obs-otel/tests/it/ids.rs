@@ -9,7 +9,7 @@ use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::collector::Collector;
+use flightdeck_obs_otel::testing::Collector;
 
 #[test]
 fn records_log_lines_and_the_collector_agree_on_ids() {

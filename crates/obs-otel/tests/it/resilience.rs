@@ -8,7 +8,7 @@ use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::collector::Collector;
+use flightdeck_obs_otel::testing::Collector;
 
 /// Emits `n` spans; returns the slowest single emission.
 fn burst(n: usize) -> Duration {

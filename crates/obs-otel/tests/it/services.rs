@@ -17,7 +17,7 @@ use hyper_util::rt::TokioExecutor;
 use tower::{Layer, Service};
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::collector::Collector;
+use flightdeck_obs_otel::testing::Collector;
 
 fn server_layer() -> ServerLayer {
     ServerLayer::new().with_route(|parts| {

@@ -1,6 +1,7 @@
-//! A real OTLP collector for the tests: `rotel` from PyPI, installed by
-//! `cargo xtask install-test-deps` into a cached virtualenv, started on
-//! 127.0.0.1 with free ports, read back from its detailed debug output.
+//! A real OTLP collector for tests (feature `testing`): `rotel` from PyPI,
+//! installed by `cargo xtask install-test-deps` into a cached virtualenv,
+//! started on 127.0.0.1 with free ports, and read back from its detailed
+//! debug output.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -8,7 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where the rotel agent is: `FLIGHTDECK_ROTEL`, else the cached virtualenv.
-pub(crate) fn rotel_agent() -> PathBuf {
+///
+/// # Panics
+///
+/// When it is not installed, saying how to install it.
+pub fn rotel_agent() -> PathBuf {
     if let Ok(p) = std::env::var("FLIGHTDECK_ROTEL") {
         return PathBuf::from(p);
     }
@@ -41,24 +46,43 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A running collector; killed on drop.
-pub(crate) struct Collector {
+/// A running collector; killed (and its directory removed) on drop.
+#[derive(Debug)]
+pub struct Collector {
     child: Child,
-    pub(crate) grpc: u16,
-    pub(crate) http: u16,
+    /// The OTLP/gRPC port.
+    pub grpc: u16,
+    /// The OTLP/HTTP port.
+    pub http: u16,
     out: PathBuf,
-    _dir: tempfile::TempDir,
+    dir: PathBuf,
 }
 
 impl Collector {
-    pub(crate) fn start() -> Self {
+    /// Starts a collector on two free ports and waits (at most 10 s) until
+    /// both listen.
+    ///
+    /// # Panics
+    ///
+    /// When rotel is not installed or does not start: this is test support.
+    pub fn start() -> Self {
         Self::start_on(free_port(), free_port())
     }
 
     /// Starts on given ports (to restart a collector where it was).
-    pub(crate) fn start_on(grpc: u16, http: u16) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("rotel.out");
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_on(grpc: u16, http: u16) -> Self {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "flightdeck-rotel-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let out = dir.join("rotel.out");
         let child = Command::new(rotel_agent())
             .args(["start", "--otlp-grpc-endpoint"])
             .arg(format!("127.0.0.1:{grpc}"))
@@ -73,7 +97,7 @@ impl Collector {
                 "detailed",
             ])
             .arg("--pid-file")
-            .arg(dir.path().join("rotel.pid"))
+            .arg(dir.join("rotel.pid"))
             .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
             .stderr(Stdio::null())
             .spawn()
@@ -83,7 +107,7 @@ impl Collector {
             grpc,
             http,
             out,
-            _dir: dir,
+            dir,
         };
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", grpc)).is_err()
@@ -99,7 +123,7 @@ impl Collector {
     }
 
     /// The debug output so far, without ANSI colours.
-    pub(crate) fn output(&self) -> String {
+    pub fn output(&self) -> String {
         let raw = std::fs::read_to_string(&self.out).unwrap_or_default();
         let mut out = String::with_capacity(raw.len());
         let mut chars = raw.chars().peekable();
@@ -118,8 +142,12 @@ impl Collector {
         out
     }
 
-    /// Waits (bounded) until the output mentions `needle` `times` times.
-    pub(crate) fn wait_for(&self, needle: &str, times: usize) -> String {
+    /// Waits (at most 10 s) until the output mentions `needle` `times` times.
+    ///
+    /// # Panics
+    ///
+    /// When it does not, showing what the collector printed.
+    pub fn wait_for(&self, needle: &str, times: usize) -> String {
         let start = Instant::now();
         loop {
             let text = self.output();
@@ -139,5 +167,6 @@ impl Drop for Collector {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
