@@ -351,7 +351,6 @@ impl OtelPipeline {
         let Some(endpoint) = settings.traces_endpoint() else {
             return Ok(None);
         };
-        let counts = Arc::new(Counts::default());
         let mut runtime = None;
         let headers: std::collections::HashMap<String, String> =
             settings.headers().iter().cloned().collect();
@@ -388,14 +387,42 @@ impl OtelPipeline {
             endpoint: endpoint.clone(),
             message: e.to_string(),
         })?;
+        let exec = match &runtime {
+            Some(rt) => Executor::Tokio(rt.handle().clone()),
+            None => Executor::Plain,
+        };
+        Self::assemble(exporter, exec, runtime, settings, batch).map(Some)
+    }
+
+    /// Builds the pipeline around any SDK exporter (the OTLP one is what
+    /// [`build`](Self::build) uses; benches and tests use others), with the
+    /// service name, resource and sampler from `settings`. Export runs on
+    /// a plain thread with `block_on`, so `exporter` must not need a tokio
+    /// reactor.
+    ///
+    /// # Errors
+    ///
+    /// [`PipelineError::Runtime`] when the exporter thread cannot start.
+    pub fn with_exporter<E: SpanExporter + 'static>(
+        exporter: E,
+        settings: &OtlpSettings,
+        batch: BatchSettings,
+    ) -> Result<Self, PipelineError> {
+        Self::assemble(exporter, Executor::Plain, None, settings, batch)
+    }
+
+    fn assemble<E: SpanExporter + 'static>(
+        exporter: E,
+        exec: Executor,
+        runtime: Option<tokio::runtime::Runtime>,
+        settings: &OtlpSettings,
+        batch: BatchSettings,
+    ) -> Result<Self, PipelineError> {
+        let counts = Arc::new(Counts::default());
         let exporter = CountingExporter {
             inner: exporter,
             counts: counts.clone(),
             failures: metrics::counter!(EXPORT_FAILURES_TOTAL),
-        };
-        let exec = match &runtime {
-            Some(rt) => Executor::Tokio(rt.handle().clone()),
-            None => Executor::Plain,
         };
         let processor = QueueProcessor::spawn(Box::new(exporter), exec, batch, counts.clone())?;
         let mut attrs = vec![KeyValue::new(
@@ -415,12 +442,12 @@ impl OtelPipeline {
             .with_sampler(sampler(settings.sampler()))
             .with_resource(Resource::builder().with_attributes(attrs).build())
             .build();
-        Ok(Some(Self {
+        Ok(Self {
             provider,
             counts,
             service_name: settings.service_name().to_owned(),
             runtime,
-        }))
+        })
     }
 
     /// A tracer for `tracing-opentelemetry`'s layer.

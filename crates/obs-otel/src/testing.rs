@@ -66,7 +66,14 @@ impl Collector {
     ///
     /// When rotel is not installed or does not start: this is test support.
     pub fn start() -> Self {
-        Self::start_on(free_port(), free_port())
+        // A port found free can be taken by another test's connection before
+        // rotel binds it; rotel then exits, and we try other ports.
+        for _ in 0..4 {
+            if let Some(c) = Self::try_start(free_port(), free_port()) {
+                return c;
+            }
+        }
+        panic!("rotel did not start on 4 pairs of free ports")
     }
 
     /// Starts on given ports (to restart a collector where it was).
@@ -75,6 +82,11 @@ impl Collector {
     ///
     /// As [`start`](Self::start).
     pub fn start_on(grpc: u16, http: u16) -> Self {
+        Self::try_start(grpc, http)
+            .unwrap_or_else(|| panic!("rotel did not start on 127.0.0.1:{grpc} and :{http}"))
+    }
+
+    fn try_start(grpc: u16, http: u16) -> Option<Self> {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "flightdeck-rotel-{}-{}",
@@ -102,7 +114,7 @@ impl Collector {
             .stderr(Stdio::null())
             .spawn()
             .expect("rotel starts");
-        let c = Self {
+        let mut c = Self {
             child,
             grpc,
             http,
@@ -113,13 +125,15 @@ impl Collector {
         while TcpStream::connect(("127.0.0.1", grpc)).is_err()
             || TcpStream::connect(("127.0.0.1", http)).is_err()
         {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "rotel did not listen within 10 s"
-            );
+            // Exited (a port was taken), or not listening after 10 s.
+            if c.child.try_wait().ok().flatten().is_some()
+                || start.elapsed() > Duration::from_secs(10)
+            {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        c
+        Some(c)
     }
 
     /// The debug output so far, without ANSI colours.
