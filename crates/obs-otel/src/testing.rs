@@ -66,10 +66,24 @@ impl Collector {
     ///
     /// When rotel is not installed or does not start: this is test support.
     pub fn start() -> Self {
+        Self::start_with(true)
+    }
+
+    /// Starts a collector that prints nothing (for load tests, where the
+    /// debug output would cost more than the work).
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_quiet() -> Self {
+        Self::start_with(false)
+    }
+
+    fn start_with(debug: bool) -> Self {
         // A port found free can be taken by another test's connection before
         // rotel binds it; rotel then exits, and we try other ports.
         for _ in 0..4 {
-            if let Some(c) = Self::try_start(free_port(), free_port()) {
+            if let Some(c) = Self::try_start(free_port(), free_port(), debug) {
                 return c;
             }
         }
@@ -82,11 +96,11 @@ impl Collector {
     ///
     /// As [`start`](Self::start).
     pub fn start_on(grpc: u16, http: u16) -> Self {
-        Self::try_start(grpc, http)
+        Self::try_start(grpc, http, true)
             .unwrap_or_else(|| panic!("rotel did not start on 127.0.0.1:{grpc} and :{http}"))
     }
 
-    fn try_start(grpc: u16, http: u16) -> Option<Self> {
+    fn try_start(grpc: u16, http: u16, debug: bool) -> Option<Self> {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "flightdeck-rotel-{}-{}",
@@ -95,19 +109,16 @@ impl Collector {
         ));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let out = dir.join("rotel.out");
-        let child = Command::new(rotel_agent())
-            .args(["start", "--otlp-grpc-endpoint"])
+        let mut cmd = Command::new(rotel_agent());
+        cmd.args(["start", "--otlp-grpc-endpoint"])
             .arg(format!("127.0.0.1:{grpc}"))
             .arg("--otlp-http-endpoint")
             .arg(format!("127.0.0.1:{http}"))
-            .args([
-                "--exporter",
-                "blackhole",
-                "--debug-log",
-                "traces",
-                "--debug-log-verbosity",
-                "detailed",
-            ])
+            .args(["--exporter", "blackhole"]);
+        if debug {
+            cmd.args(["--debug-log", "traces", "--debug-log-verbosity", "detailed"]);
+        }
+        let child = cmd
             .arg("--pid-file")
             .arg(dir.join("rotel.pid"))
             .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
