@@ -266,9 +266,17 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
     // hook then copies the OTel ids into span records and log lines.
     #[cfg(feature = "otel")]
     let (otel, otel_layer, span_layer) = {
-        let otel_settings = flightdeck_obs_otel::OtlpSettings::from_env()
+        let mut otel_settings = flightdeck_obs_otel::OtlpSettings::from_env()
             .map_err(|e| InitError::Otel(e.to_string()))?
             .with_service_name(&settings.service_name);
+        // OTEL_RESOURCE_ATTRIBUTES may name the environment; else ours.
+        if !otel_settings
+            .resource_attributes()
+            .any(|(k, _)| k == "deployment.environment.name")
+        {
+            otel_settings = otel_settings
+                .with_resource_attribute("deployment.environment.name", &settings.environment);
+        }
         let pipeline = if settings.tracing_enabled {
             flightdeck_obs_otel::OtelPipeline::build(&otel_settings, Default::default())
                 .map_err(|e| InitError::Otel(e.to_string()))?
