@@ -3,43 +3,21 @@
 
 use std::time::Duration;
 
-use flightdeck_obs_core::{InMemoryExporter, InMemoryLogs, JsonLogLayer, SpanLayer};
-use flightdeck_obs_otel::{BatchSettings, OtelIds, OtelPipeline, OtlpSettings};
 use opentelemetry::trace::TraceContextExt;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::layer::SubscriberExt;
 
 use flightdeck_obs_otel::testing::Collector;
 
 #[test]
 fn records_log_lines_and_the_collector_agree_on_ids() {
     let collector = Collector::start();
-    let settings = OtlpSettings::default()
-        .with_traces_endpoint(format!("http://127.0.0.1:{}/v1/traces", collector.http))
-        .with_service_name("ids-e2e");
-    let batch = BatchSettings {
-        delay: Duration::from_millis(50),
-        ..BatchSettings::default()
-    };
-    let pipeline = OtelPipeline::build(&settings, batch).unwrap().unwrap();
-    let records = InMemoryExporter::new();
-    let logs = InMemoryLogs::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(pipeline.layer())
-        .with(
-            SpanLayer::builder()
-                .with_exporter(records.clone())
-                .with_trace_context_hook(OtelIds)
-                .build()
-                .unwrap(),
-        )
-        .with(
-            JsonLogLayer::builder()
-                .with_in_memory(logs.clone())
-                .build()
-                .unwrap(),
-        );
-    let (trace, root_id, child_id) = tracing::subscriber::with_default(subscriber, || {
+    let crate::FullStack {
+        pipeline,
+        records,
+        logs,
+        dispatch,
+    } = crate::full_stack(&collector, "ids-e2e");
+    let (trace, root_id, child_id) = tracing::dispatcher::with_default(&dispatch, || {
         let root = tracing::info_span!("rag.request");
         let _r = root.enter();
         let child = tracing::info_span!("rag.generate");

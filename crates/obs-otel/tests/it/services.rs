@@ -7,15 +7,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::MatchedPath;
 use axum::routing::get;
-use flightdeck_obs_core::{InMemoryExporter, InMemoryLogs, JsonLogLayer, SpanKind, SpanLayer};
-use flightdeck_obs_otel::{
-    BatchSettings, ClientLayer, OtelIds, OtelPipeline, OtlpSettings, ServerLayer,
-};
+use flightdeck_obs_core::SpanKind;
+use flightdeck_obs_otel::{ClientLayer, ServerLayer};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tower::{Layer, Service};
-use tracing_subscriber::layer::SubscriberExt;
 
 use flightdeck_obs_otel::testing::Collector;
 
@@ -38,32 +35,12 @@ async fn serve(router: Router) -> u16 {
 #[test]
 fn a_trace_spans_two_services() {
     let collector = Collector::start();
-    let settings = OtlpSettings::default()
-        .with_traces_endpoint(format!("http://127.0.0.1:{}/v1/traces", collector.http))
-        .with_service_name("two-services");
-    let batch = BatchSettings {
-        delay: Duration::from_millis(50),
-        ..BatchSettings::default()
-    };
-    let pipeline = OtelPipeline::build(&settings, batch).unwrap().unwrap();
-    let records = InMemoryExporter::new();
-    let logs = InMemoryLogs::new();
-    let subscriber = tracing_subscriber::registry()
-        .with(pipeline.layer())
-        .with(
-            SpanLayer::builder()
-                .with_exporter(records.clone())
-                .with_trace_context_hook(OtelIds)
-                .build()
-                .unwrap(),
-        )
-        .with(
-            JsonLogLayer::builder()
-                .with_in_memory(logs.clone())
-                .build()
-                .unwrap(),
-        );
-    let dispatch = tracing::Dispatch::new(subscriber);
+    let crate::FullStack {
+        pipeline,
+        records,
+        logs,
+        dispatch,
+    } = crate::full_stack(&collector, "two-services");
     let for_threads = dispatch.clone();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
