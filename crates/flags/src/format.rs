@@ -545,7 +545,7 @@ fn compile_simple(doc: &Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> 
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_owned();
-        match serde_path_to_error::deserialize::<_, FlagDefinition>(item.clone()) {
+        match serde_path_to_error::deserialize::<_, FlagDefinition>(item) {
             Ok(d) => defs.push((i, d)),
             Err(e) => {
                 let path = e.path().to_string();

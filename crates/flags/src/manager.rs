@@ -58,20 +58,22 @@ struct Snapshot {
 }
 
 impl Snapshot {
-    fn new(flags: FlagSet) -> Self {
-        let entries = flags
-            .meta
-            .iter()
-            .map(|(k, m)| {
-                (
-                    k.clone(),
-                    Entry {
-                        meta: m.clone(),
-                        position: flags.features.position(k),
-                        rules: flags.features.get(k).map_or(0, |f| f.rule_count()),
-                        counters: OnceLock::new(),
-                    },
-                )
+    fn new(mut flags: FlagSet) -> Self {
+        // The metadata moves into the entries (a reload of 10k flags should
+        // not copy it); the snapshot's `flags.meta` is left empty.
+        let meta = std::mem::take(&mut flags.meta);
+        let entries = meta
+            .into_iter()
+            .map(|(k, meta)| {
+                let position = flags.features.position(&k);
+                let rules = flags.features.get(&k).map_or(0, |f| f.rule_count());
+                let entry = Entry {
+                    meta,
+                    position,
+                    rules,
+                    counters: OnceLock::new(),
+                };
+                (k, entry)
             })
             .collect();
         Self { flags, entries }
@@ -390,13 +392,9 @@ impl FeatureFlagManager {
 
     /// The keys of the loaded flags, sorted.
     pub fn flag_keys(&self) -> Vec<String> {
-        self.snapshot
-            .load()
-            .flags
-            .keys()
-            .into_iter()
-            .map(str::to_owned)
-            .collect()
+        let mut keys: Vec<String> = self.snapshot.load().entries.keys().cloned().collect();
+        keys.sort_unstable();
+        keys
     }
 
     pub(crate) fn decide<R>(
