@@ -131,6 +131,12 @@ fn bench_middleware(c: &mut Criterion) {
 /// for 10 s to a real local collector (rotel over OTLP/HTTP), and what was
 /// exported and dropped is printed.
 fn bench_throughput(_c: &mut Criterion) {
+    // A 10 s load run: only for a bare `cargo bench` or a filter naming it.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let bare = args.iter().all(|a| a == "--bench");
+    if !bare && !args.iter().any(|a| a.contains("throughput")) {
+        return;
+    }
     let collector = flightdeck_obs_otel::testing::Collector::start_quiet();
     let settings = OtlpSettings::default()
         .with_traces_endpoint(format!("http://127.0.0.1:{}/v1/traces", collector.http));

@@ -115,6 +115,12 @@ impl Executor {
     }
 }
 
+/// How long the export thread sleeps between polls of an empty queue.
+const POLL_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Empty polls (about 20 ms) before the export thread parks.
+const IDLE_POLLS_BEFORE_PARKING: u32 = 20;
+
 /// A bounded queue in front of an exporter thread.
 ///
 /// Hand-written instead of the SDK's `BatchSpanProcessor`, which counts the
@@ -176,38 +182,66 @@ impl QueueProcessor {
                     }
                 };
                 let mut deadline = Instant::now() + batch.delay;
+                // While busy, poll: a receiver parked in `recv` would cost
+                // every span a futex wake (a syscall on the request path).
+                // Park only after a stretch of idleness.
+                let mut idle = 0u32;
                 loop {
-                    let wait = deadline.saturating_duration_since(Instant::now());
-                    match rx.recv_timeout(wait) {
-                        Ok(Msg::Span(span)) => {
+                    let next = if idle >= IDLE_POLLS_BEFORE_PARKING {
+                        let wait = if pending.is_empty() {
+                            Duration::from_secs(1)
+                        } else {
+                            deadline.saturating_duration_since(Instant::now())
+                        };
+                        match rx.recv_timeout(wait) {
+                            Ok(m) => Some(m),
+                            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+                            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                                export(&mut pending);
+                                return;
+                            }
+                        }
+                    } else {
+                        match rx.try_recv() {
+                            Ok(m) => Some(m),
+                            Err(std::sync::mpsc::TryRecvError::Empty) => None,
+                            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                                export(&mut pending);
+                                return;
+                            }
+                        }
+                    };
+                    match next {
+                        Some(Msg::Span(span)) => {
+                            idle = 0;
                             pending.push(span);
                             if pending.len() >= batch.max_batch {
                                 export(&mut pending);
                                 deadline = Instant::now() + batch.delay;
                             }
                         }
-                        Ok(Msg::Flush(ack)) => {
-                            while let Ok(Msg::Span(s)) = rx.try_recv() {
-                                pending.push(s);
-                            }
-                            export(&mut pending);
-                            let _ = ack.send(());
-                        }
-                        Ok(Msg::Shutdown(ack)) => {
-                            while let Ok(Msg::Span(s)) = rx.try_recv() {
-                                pending.push(s);
-                            }
-                            export(&mut pending);
-                            let _ = ack.send(());
-                            return;
-                        }
-                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        // The queue is first in, first out: every span sent
+                        // before a control message is already pending.
+                        Some(Msg::Flush(ack)) => {
+                            idle = 0;
                             export(&mut pending);
                             deadline = Instant::now() + batch.delay;
+                            let _ = ack.send(());
                         }
-                        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        Some(Msg::Shutdown(ack)) => {
                             export(&mut pending);
+                            let _ = ack.send(());
                             return;
+                        }
+                        None => {
+                            if !pending.is_empty() && Instant::now() >= deadline {
+                                export(&mut pending);
+                                deadline = Instant::now() + batch.delay;
+                            }
+                            if idle < IDLE_POLLS_BEFORE_PARKING {
+                                idle += 1;
+                                std::thread::sleep(POLL_INTERVAL);
+                            }
                         }
                     }
                 }
