@@ -9,90 +9,12 @@
 //! Each iteration opens a span with 2 fields, logs one event with 1 field
 //! inside it, and closes the span.
 
-use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flightdeck_obs_core::{JsonLinesExporter, JsonLogLayer, SpanLayer};
-use flightdeck_obs_otel::{BatchSettings, OtelIds, OtelPipeline, OtlpSettings, ServerLayer};
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::error::OTelSdkResult;
-use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use flightdeck_obs_otel::{BatchSettings, OtelPipeline, OtlpSettings, ServerLayer};
 use tower::{Layer, Service};
 use tracing_subscriber::layer::SubscriberExt;
-
-#[derive(Debug, Clone, Copy)]
-struct NoopExporter;
-
-impl SpanExporter for NoopExporter {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        black_box(batch);
-        Ok(())
-    }
-}
-
-fn work() {
-    let span = tracing::info_span!("rag.retrieve", retrieve.k = 8, index = "docs");
-    let _e = span.enter();
-    tracing::info!(hits = 5, "retrieved");
-}
-
-fn bench_span(c: &mut Criterion) {
-    let mut g = c.benchmark_group("span");
-    g.bench_function("bare", |b| {
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(BatchSpanProcessor::builder(NoopExporter).build())
-            .build();
-        let subscriber = tracing_subscriber::registry()
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .json()
-                    .with_writer(std::io::sink),
-            )
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench")));
-        tracing::subscriber::with_default(subscriber, || b.iter(work));
-        let _ = provider.shutdown();
-    });
-    let pipeline = OtelPipeline::with_exporter(
-        NoopExporter,
-        &OtlpSettings::default(),
-        BatchSettings {
-            max_queue: 65_536,
-            ..BatchSettings::default()
-        },
-    )
-    .expect("pipeline");
-    let records =
-        JsonLinesExporter::to_writer_with_capacity(std::io::sink(), 65_536).expect("records");
-    let subscriber = tracing_subscriber::registry()
-        .with(pipeline.layer())
-        .with(
-            SpanLayer::builder()
-                .with_exporter(records)
-                .with_trace_context_hook(OtelIds)
-                .build()
-                .expect("span layer"),
-        )
-        .with(
-            JsonLogLayer::builder()
-                .with_blocking_writer(std::io::sink())
-                .build()
-                .expect("logs"),
-        );
-    tracing::subscriber::with_default(subscriber, || {
-        g.bench_function("flightdeck", |b| b.iter(work));
-    });
-    let report = pipeline.report();
-    let _ = pipeline.shutdown(Duration::from_secs(10));
-    #[allow(clippy::print_stderr)]
-    {
-        eprintln!(
-            "flightdeck pipeline: {} spans ended, {} exported, {} dropped (queue full)",
-            report.ended, report.exported, report.dropped
-        );
-    }
-    g.finish();
-}
 
 async fn hello(
     _req: http::Request<String>,
@@ -199,6 +121,11 @@ fn pipeline_report_line(r: &flightdeck_obs_otel::ExportReport, offered_for: Dura
         r.failed
     )
 }
+
+#[path = "common/mod.rs"]
+mod common;
+
+use common::bench_span;
 
 criterion_group!(benches, bench_span, bench_middleware, bench_throughput);
 criterion_main!(benches);
