@@ -134,3 +134,38 @@ fn register_flag_keeps_earlier_registrations() {
     assert!(err.to_string().contains("rollout_percentage 150"), "{err}");
     assert_eq!(m.flag_keys(), vec!["a", "b"]);
 }
+
+#[test]
+fn evaluations_are_counted_by_flag_and_variant() {
+    let (local, exposition) = flightdeck_obs_core::LocalPrometheus::new();
+    let m = manager();
+    local.scoped(|| {
+        for i in 0..10 {
+            m.is_enabled("hybrid", &eligible(i));
+            m.evaluate("ranker", &Context::for_user(&format!("u{i}")));
+        }
+        m.is_enabled("off-for-now", &Context::for_user("u"));
+    });
+    let text = local.scoped(|| exposition.render());
+    let count = |flag: &str, variant: &str| -> u64 {
+        text.lines()
+            .find(|l| {
+                l.starts_with("flightdeck_flag_evaluations_total{")
+                    && l.contains(&format!("flag=\"{flag}\""))
+                    && l.contains(&format!("variant=\"{variant}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        count("hybrid", "force") + count("hybrid", "defaultValue"),
+        10,
+        "{text}"
+    );
+    assert_eq!(
+        count("ranker", "bm25") + count("ranker", "colbert"),
+        10,
+        "{text}"
+    );
+    assert_eq!(count("off-for-now", "disabled"), 1, "{text}");
+}
