@@ -1,33 +1,15 @@
 //! Atomic file writes: a reader never sees half a file, and a failed write
 //! leaves the previous file in place.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::Context;
 
-/// Writes `contents` to `path` through a temporary file in the same directory
-/// and a rename.
+/// Writes `contents` to `path` atomically (obs-core's `write_atomic`: a
+/// temporary file in the same directory, then a rename), with an error that
+/// names the path.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write()
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })
+    flightdeck::obs::write_atomic(path, contents)
         .with_context(|| format!("cannot write {}", path.display()))
 }
 

@@ -455,14 +455,14 @@ impl FeatureFlagManager {
                 rules: entry.rules,
             }
         };
-        self.count(key, entry, &d);
+        self.count(&snap, key, entry, &d);
         if let (Some(log), Some(r)) = (&self.exposures, &d.result) {
             log.log(r);
         }
         f(d)
     }
 
-    fn count(&self, key: &str, entry: &Entry, d: &Decision<'_>) {
+    fn count(&self, snap: &Snapshot, key: &str, entry: &Entry, d: &Decision<'_>) {
         let counters = entry.counters.get_or_init(|| {
             let flag = self.label_cap.cap("flag", key);
             let by_source = SOURCES
@@ -471,7 +471,7 @@ impl FeatureFlagManager {
                     metrics::counter!(metric::FLAG_EVALUATIONS_TOTAL, "flag" => flag.clone(), "variant" => s.as_str())
                 })
                 .collect();
-            let by_variant = self_variants(key, self)
+            let by_variant = variation_keys(snap, key)
                 .into_iter()
                 .map(|v| {
                     let c = metrics::counter!(metric::FLAG_EVALUATIONS_TOTAL, "flag" => flag.clone(), "variant" => v.clone());
@@ -677,10 +677,10 @@ fn off_if_killed<'s>(snap: &'s Snapshot, kills: Option<&KillSet>, k: &str) -> Op
         .and_then(|_| snap.entries.get(k).map(|e| &e.meta.off_value))
 }
 
-/// The variation keys of `key`'s experiment rules, for its counters.
-fn self_variants(key: &str, m: &FeatureFlagManager) -> Vec<String> {
-    let snap = m.snapshot.load();
-    let mut out = Vec::new();
+/// The variation keys of `key`'s experiment rules, for its counters (from
+/// the same snapshot the entry belongs to).
+fn variation_keys(snap: &Snapshot, key: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
     if let Some(f) = snap.flags.features.get(key) {
         for exp in f.experiments() {
             for k in exp.variation_keys() {
