@@ -389,12 +389,24 @@ impl Experiment {
         bucket: Option<f64>,
         sticky_used: bool,
     ) -> ExperimentResult<'a> {
+        let hashed = ctx.hash_attribute(self.hash_attribute.as_deref(), self.sticky_fallback(ctx));
+        self.result_with(hashed, index, hash_used, feature_id, bucket, sticky_used)
+    }
+
+    /// [`result`](Self::result) with the hash attribute already resolved.
+    fn result_with<'a>(
+        &'a self,
+        (hash_attribute, hash_value): (&'a str, &'a Value),
+        index: i64,
+        hash_used: bool,
+        feature_id: Option<&'a str>,
+        bucket: Option<f64>,
+        sticky_used: bool,
+    ) -> ExperimentResult<'a> {
         let (variation_id, in_experiment) = match usize::try_from(index) {
             Ok(i) if i < self.variations.len() => (i, true),
             _ => (0, false),
         };
-        let (hash_attribute, hash_value) =
-            ctx.hash_attribute(self.hash_attribute.as_deref(), self.sticky_fallback(ctx));
         static EMPTY: Value = Value::Null;
         ExperimentResult {
             experiment_key: &self.key,
@@ -527,8 +539,8 @@ impl Experiment {
             return not_in(ctx);
         }
         // 6. The hash attribute must be set.
-        let (_, hash_value) =
-            ctx.hash_attribute(self.hash_attribute.as_deref(), self.sticky_fallback(ctx));
+        let hashed = ctx.hash_attribute(self.hash_attribute.as_deref(), self.sticky_fallback(ctx));
+        let hash_value = hashed.1;
         if !truthy(hash_value) {
             return not_in(ctx);
         }
@@ -588,8 +600,8 @@ impl Experiment {
             return not_in(ctx);
         }
         // 13. In the experiment.
-        let result = self.result(
-            ctx,
+        let result = self.result_with(
+            hashed,
             assigned as i64,
             true,
             feature_id,
