@@ -429,9 +429,9 @@ impl FeatureSet {
         overrides: Option<Overrides<'_, 'a>>,
     ) -> ParentOutcome {
         for parent in parents {
-            let depth = path.len;
+            let depth = path.len();
             let r = self.eval_inner(&parent.id, ctx, path, overrides);
-            path.len = depth;
+            path.truncate(depth);
             if r.source == FeatureSource::CyclicPrerequisite {
                 return ParentOutcome::Cycle;
             }
@@ -483,7 +483,7 @@ impl FeatureSet {
                     return Self::plain(&NULL, FeatureSource::CyclicPrerequisite, "");
                 }
                 let outcome = self.check_parents(&rule.parent_conditions, ctx, path, overrides);
-                path.len -= 1;
+                path.truncate(path.len() - 1);
                 match outcome {
                     ParentOutcome::Pass => {}
                     ParentOutcome::Cycle => {
@@ -560,9 +560,14 @@ pub type Overrides<'f, 'a> = &'f dyn Fn(&str) -> Option<&'a Value>;
 /// The chain of features being evaluated, for cycle detection, on the
 /// stack (prerequisites allocate nothing).
 struct EvalStack<'a> {
-    items: [&'a str; MAX_PREREQUISITE_DEPTH],
-    len: usize,
+    // The first links live inline (every evaluation builds a stack, so it
+    // must be cheap to make); deeper chains spill to the heap.
+    inline: [&'a str; INLINE_DEPTH],
+    inline_len: usize,
+    spill: Vec<&'a str>,
 }
+
+const INLINE_DEPTH: usize = 4;
 
 /// How deep prerequisites may nest before the chain counts as cyclic.
 pub const MAX_PREREQUISITE_DEPTH: usize = 32;
@@ -570,21 +575,39 @@ pub const MAX_PREREQUISITE_DEPTH: usize = 32;
 impl<'a> EvalStack<'a> {
     fn new() -> Self {
         Self {
-            items: [""; MAX_PREREQUISITE_DEPTH],
-            len: 0,
+            inline: [""; INLINE_DEPTH],
+            inline_len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.inline_len + self.spill.len()
+    }
+
+    fn truncate(&mut self, depth: usize) {
+        if depth <= INLINE_DEPTH {
+            self.inline_len = self.inline_len.min(depth);
+            self.spill.clear();
+        } else {
+            self.spill.truncate(depth - INLINE_DEPTH);
         }
     }
 
     fn contains(&self, key: &str) -> bool {
-        self.items[..self.len].contains(&key)
+        self.inline[..self.inline_len].contains(&key) || self.spill.contains(&key)
     }
 
     fn push(&mut self, key: &'a str) -> bool {
-        if self.len == MAX_PREREQUISITE_DEPTH {
+        if self.len() == MAX_PREREQUISITE_DEPTH {
             return false;
         }
-        self.items[self.len] = key;
-        self.len += 1;
+        if self.inline_len < INLINE_DEPTH {
+            self.inline[self.inline_len] = key;
+            self.inline_len += 1;
+        } else {
+            self.spill.push(key);
+        }
         true
     }
 }

@@ -83,3 +83,55 @@ fn raising_coverage_moves_no_user_who_was_in() {
         );
     }
 }
+
+/// A chain of features, each gated on the next; the last is on.
+fn chain(n: usize) -> flightdeck_experiments::FeatureSet {
+    let mut features = serde_json::Map::new();
+    for i in 0..n {
+        let rules = if i + 1 < n {
+            json!([{
+                "parentConditions": [{"id": format!("f{}", i + 1), "condition": {"value": true}, "gate": true}],
+                "force": true
+            }])
+        } else {
+            json!([{"force": true}])
+        };
+        features.insert(
+            format!("f{i}"),
+            json!({"defaultValue": false, "rules": rules}),
+        );
+    }
+    flightdeck_experiments::FeatureSet::from_json(&serde_json::Value::Object(features), None)
+}
+
+#[test]
+fn deep_prerequisite_chains_resolve_and_overlong_ones_count_as_cycles() {
+    use flightdeck_experiments::{FeatureSource, MAX_PREREQUISITE_DEPTH};
+    let ctx = Context::for_user("u");
+    // Deeper than the inline part of the evaluation stack.
+    let set = chain(10);
+    let r = set.eval("f0", &ctx);
+    assert_eq!((r.value, r.source), (&json!(true), FeatureSource::Force));
+    let set = chain(MAX_PREREQUISITE_DEPTH + 5);
+    assert_eq!(
+        set.eval("f0", &ctx).source,
+        FeatureSource::CyclicPrerequisite
+    );
+    // A real cycle through more than the inline depth.
+    let mut features = serde_json::Map::new();
+    for i in 0..6 {
+        features.insert(
+            format!("c{i}"),
+            json!({"defaultValue": false, "rules": [{
+                "parentConditions": [{"id": format!("c{}", (i + 1) % 6), "condition": {"value": true}}],
+                "force": true
+            }]}),
+        );
+    }
+    let set =
+        flightdeck_experiments::FeatureSet::from_json(&serde_json::Value::Object(features), None);
+    assert_eq!(
+        set.eval("c0", &ctx).source,
+        FeatureSource::CyclicPrerequisite
+    );
+}
