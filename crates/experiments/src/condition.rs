@@ -169,15 +169,34 @@ struct Compiler {
     warnings: Vec<ConditionWarning>,
 }
 
+/// Where in a condition the compiler is, as a chain on the stack: rendered
+/// only for a warning, so compiling allocates no path strings.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    Root,
+    Key(&'p At<'p>, &'p str),
+    Index(&'p At<'p>, usize),
+}
+
+impl At<'_> {
+    fn render(&self) -> String {
+        match self {
+            At::Root => "$".to_owned(),
+            At::Key(parent, k) => format!("{}.{k}", parent.render()),
+            At::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
+}
+
 impl Compiler {
-    fn warn(&mut self, path: &str, message: impl Into<String>) {
+    fn warn(&mut self, at: &At<'_>, message: impl Into<String>) {
         self.warnings.push(ConditionWarning {
-            path: path.to_owned(),
+            path: at.render(),
             message: message.into(),
         });
     }
 
-    fn condition(&mut self, v: &Value, at: &str) -> Condition {
+    fn condition(&mut self, v: &Value, at: &At<'_>) -> Condition {
         let Value::Object(map) = v else {
             self.warn(at, format!("a condition must be an object, found {v}"));
             return Condition {
@@ -187,7 +206,7 @@ impl Compiler {
         let clauses = map
             .iter()
             .map(|(k, v)| {
-                let here = format!("{at}.{k}");
+                let here = At::Key(at, k);
                 match k.as_str() {
                     "$or" => Clause::Or(self.list(v, &here)),
                     "$nor" => Clause::Nor(self.list(v, &here)),
@@ -200,12 +219,12 @@ impl Compiler {
         Condition { clauses }
     }
 
-    fn list(&mut self, v: &Value, at: &str) -> Vec<Condition> {
+    fn list(&mut self, v: &Value, at: &At<'_>) -> Vec<Condition> {
         match v {
             Value::Array(items) => items
                 .iter()
                 .enumerate()
-                .map(|(i, c)| self.condition(c, &format!("{at}[{i}]")))
+                .map(|(i, c)| self.condition(c, &At::Index(at, i)))
                 .collect(),
             other => {
                 self.warn(
@@ -219,7 +238,7 @@ impl Compiler {
         }
     }
 
-    fn value(&mut self, v: &Value, at: &str) -> CondValue {
+    fn value(&mut self, v: &Value, at: &At<'_>) -> CondValue {
         match v {
             Value::String(s) => CondValue::Str { exact: s.clone() },
             Value::Number(n) => CondValue::Num(n.as_f64().unwrap_or(f64::NAN)),
@@ -227,14 +246,14 @@ impl Compiler {
             Value::Null => CondValue::Null,
             Value::Object(map) if is_operator_object(map) => CondValue::Ops(
                 map.iter()
-                    .map(|(op, arg)| self.op(op, arg, &format!("{at}.{op}")))
+                    .map(|(op, arg)| self.op(op, arg, &At::Key(at, op)))
                     .collect(),
             ),
             other => CondValue::Json(other.clone()),
         }
     }
 
-    fn array_arg(&mut self, arg: &Value, at: &str) -> Option<Vec<Value>> {
+    fn array_arg(&mut self, arg: &Value, at: &At<'_>) -> Option<Vec<Value>> {
         match arg {
             Value::Array(items) => Some(items.clone()),
             other => {
@@ -244,7 +263,7 @@ impl Compiler {
         }
     }
 
-    fn op(&mut self, op: &str, arg: &Value, at: &str) -> Op {
+    fn op(&mut self, op: &str, arg: &Value, at: &At<'_>) -> Op {
         let version = |ord: Ordering, eq: bool| Op::Version(ord, eq, padded_version(arg));
         match op {
             "$veq" => version(Ordering::Equal, true),
@@ -287,7 +306,7 @@ impl Compiler {
                     items
                         .iter()
                         .enumerate()
-                        .map(|(i, v)| self.value(v, &format!("{at}[{i}]")))
+                        .map(|(i, v)| self.value(v, &At::Index(at, i)))
                         .collect(),
                     op == "$alli",
                 ),
@@ -359,7 +378,7 @@ impl Condition {
         let mut c = Compiler {
             warnings: Vec::new(),
         };
-        let cond = c.condition(v, "$");
+        let cond = c.condition(v, &At::Root);
         (cond, c.warnings)
     }
 

@@ -183,7 +183,6 @@ fn compile_rule(
     rule: &Value,
     warnings: &mut Vec<ConditionWarning>,
 ) -> Rule {
-    let at = format!("features.{feature_key}.rules[{index}]");
     let mut w = Vec::new();
     let str_field = |k: &str| {
         rule.get(k)
@@ -235,7 +234,7 @@ fn compile_rule(
     };
     let parent_conditions = parent_conditions_of(rule.get("parentConditions"), &mut w);
     warnings.extend(w.into_iter().map(|mut w| {
-        w.path = format!("{at}.{}", w.path);
+        w.path = format!("features.{feature_key}.rules[{index}].{}", w.path);
         w
     }));
     Rule {
