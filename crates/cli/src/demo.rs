@@ -406,6 +406,10 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     settings.tracing_enabled = true;
     settings.structured_logging = true;
     settings.metrics_enabled = true;
+    if settings.service_version.is_none() {
+        // The demo service is this binary.
+        settings.service_version = Some(env!("CARGO_PKG_VERSION").to_owned());
+    }
     if settings.prices.is_empty() {
         settings.prices = default_prices();
     }

@@ -269,13 +269,19 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
         let mut otel_settings = flightdeck_obs_otel::OtlpSettings::from_env()
             .map_err(|e| InitError::Otel(e.to_string()))?
             .with_service_name(&settings.service_name);
-        // OTEL_RESOURCE_ATTRIBUTES may name the environment; else ours.
-        if !otel_settings
-            .resource_attributes()
-            .any(|(k, _)| k == "deployment.environment.name")
-        {
+        // OTEL_RESOURCE_ATTRIBUTES may name the environment and version;
+        // else ours.
+        let has = |s: &flightdeck_obs_otel::OtlpSettings, key: &str| {
+            s.resource_attributes().any(|(k, _)| k == key)
+        };
+        if !has(&otel_settings, "deployment.environment.name") {
             otel_settings = otel_settings
                 .with_resource_attribute("deployment.environment.name", &settings.environment);
+        }
+        if let Some(version) = settings.service_version.as_deref() {
+            if !has(&otel_settings, "service.version") {
+                otel_settings = otel_settings.with_resource_attribute("service.version", version);
+            }
         }
         let pipeline = if settings.tracing_enabled {
             flightdeck_obs_otel::OtelPipeline::build(&otel_settings, Default::default())

@@ -26,8 +26,9 @@ pub const ENV_OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 pub const ENV_RUST_LOG: &str = "RUST_LOG";
 
 /// Every key a settings file or `FLIGHTDECK_*` variable may set.
-pub const KNOWN_KEYS: [&str; 19] = [
+pub const KNOWN_KEYS: [&str; 20] = [
     "service_name",
+    "service_version",
     "environment",
     "tracing_enabled",
     "trace_file_path",
@@ -66,6 +67,7 @@ pub const KNOWN_KEYS: [&str; 19] = [
 /// | key | default | allowed |
 /// |---|---|---|
 /// | `service_name` | `rag-service` | non-empty |
+/// | `service_version` | none | text, e.g. `1.4.2` (OTLP `service.version`) |
 /// | `environment` | `development` | non-empty |
 /// | `tracing_enabled` | `true` | bool |
 /// | `trace_file_path` | none | path to a JSON Lines file |
@@ -92,6 +94,9 @@ pub const KNOWN_KEYS: [&str; 19] = [
 pub struct ObservabilitySettings {
     /// Service name on spans, logs and metrics.
     pub service_name: String,
+    /// The service's version, exported as OTLP `service.version`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_version: Option<String>,
     /// Deployment environment, e.g. `production`.
     pub environment: String,
     /// Whether spans are recorded.
@@ -134,6 +139,7 @@ impl Default for ObservabilitySettings {
     fn default() -> Self {
         Self {
             service_name: DEFAULT_SERVICE_NAME.to_owned(),
+            service_version: None,
             environment: "development".to_owned(),
             tracing_enabled: true,
             trace_file_path: None,
@@ -393,6 +399,10 @@ impl ObservabilitySettings {
         };
         match key {
             "service_name" => self.service_name = string()?,
+            "service_version" => {
+                let v = string()?;
+                self.service_version = (!v.trim().is_empty()).then_some(v);
+            }
             "environment" => self.environment = string()?,
             "tracing_enabled" => self.tracing_enabled = boolean()?,
             "trace_file_path" => self.trace_file_path = path()?,

@@ -469,7 +469,8 @@ impl OtelPipeline {
                 .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_owned())),
         );
         if !attrs.iter().any(|kv| kv.key.as_str() == "service.version") {
-            attrs.push(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")));
+            // Unknown, and said so, rather than a made-up version.
+            attrs.push(KeyValue::new("service.version", "unknown"));
         }
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)

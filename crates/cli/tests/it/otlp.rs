@@ -42,6 +42,13 @@ fn demo_spans_arrive_with_the_ids_of_its_files() {
         text.contains("deployment.environment.name: Str(development)"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "service.version: Str({})",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
     // Every span record, with its parent, is at the collector.
     let blocks: Vec<&str> = text.split("Span #").skip(1).collect();
     for r in &records {
