@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
-use flightdeck_obs_core::{CorrelationContext, CorrelationId, LabelCap};
+use flightdeck_obs_core::{CorrelationContext, CorrelationId, CorrelationSource, LabelCap};
 use http::{HeaderValue, Request, Response};
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
@@ -128,17 +128,13 @@ where
         let (parts, body) = req.into_parts();
         let parent = extract(&parts.headers, &opentelemetry::Context::new());
         // The correlation id: the caller's header, else its baggage, else new.
-        let from_baggage = parent
-            .baggage()
-            .get(CORRELATION_BAGGAGE_KEY)
-            .map(|v| v.as_str().to_owned());
-        let (cid, _) =
+        let (cid, source) =
             CorrelationId::from_headers(|name| parts.headers.get(name).map(HeaderValue::as_bytes));
-        let cid = if parts.headers.get(CORRELATION_HEADER).is_none()
-            && parts.headers.get("x-request-id").is_none()
-        {
-            from_baggage
-                .and_then(|b| CorrelationId::new(&b).ok())
+        let cid = if source == CorrelationSource::Generated {
+            parent
+                .baggage()
+                .get(CORRELATION_BAGGAGE_KEY)
+                .and_then(|v| CorrelationId::new(v.as_str()).ok())
                 .unwrap_or(cid)
         } else {
             cid
