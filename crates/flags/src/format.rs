@@ -610,49 +610,50 @@ fn compile_simple(doc: &Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> 
                 );
             }
         }
-        let on_rules = |force: Option<Value>| -> Vec<Value> {
+        let t = d.targeting.clone().unwrap_or_default();
+        let parents: Vec<Value> = d
+            .depends_on
+            .iter()
+            .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
+            .collect();
+        // Every rule of a flag with dependencies carries the same gates.
+        let with_parents = |mut r: Map<String, Value>| {
+            if !parents.is_empty() {
+                r.insert("parentConditions".into(), Value::from(parents.clone()));
+            }
+            Value::Object(r)
+        };
+        // A boolean flag: forced on for listed ids and groups, then for the
+        // rollout share of users matching the attributes.
+        let bool_rules = || -> Vec<Value> {
             let mut rules = Vec::new();
-            let t = d.targeting.clone().unwrap_or_default();
-            let parents: Vec<Value> = d
-                .depends_on
-                .iter()
-                .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
-                .collect();
-            let with_parents = |mut r: Map<String, Value>| {
-                if !parents.is_empty() {
-                    r.insert("parentConditions".into(), Value::from(parents.clone()));
-                }
-                Value::Object(r)
-            };
-            if let Some(on) = &force {
-                if !t.user_ids.is_empty() {
-                    let mut r = Map::new();
-                    r.insert("id".into(), json!("user_ids"));
-                    r.insert("condition".into(), json!({"id": {"$in": t.user_ids}}));
-                    r.insert("force".into(), on.clone());
-                    rules.push(with_parents(r));
-                }
-                if !t.groups.is_empty() {
-                    let mut r = Map::new();
-                    r.insert("id".into(), json!("groups"));
-                    r.insert("condition".into(), json!({"groups": {"$in": t.groups}}));
-                    r.insert("force".into(), on.clone());
-                    rules.push(with_parents(r));
-                }
+            if !t.user_ids.is_empty() {
                 let mut r = Map::new();
-                r.insert("id".into(), json!("rollout"));
-                if let Some(a) = &t.attributes {
-                    r.insert("condition".into(), Value::Object(a.clone()));
-                }
-                if let Some(p) = d.rollout_percentage {
-                    r.insert("coverage".into(), json!(p / 100.0));
-                    r.insert("hashAttribute".into(), json!("id"));
-                    r.insert("seed".into(), json!(d.id));
-                    r.insert("hashVersion".into(), json!(2));
-                }
-                r.insert("force".into(), on.clone());
+                r.insert("id".into(), json!("user_ids"));
+                r.insert("condition".into(), json!({"id": {"$in": t.user_ids}}));
+                r.insert("force".into(), Value::Bool(true));
                 rules.push(with_parents(r));
             }
+            if !t.groups.is_empty() {
+                let mut r = Map::new();
+                r.insert("id".into(), json!("groups"));
+                r.insert("condition".into(), json!({"groups": {"$in": t.groups}}));
+                r.insert("force".into(), Value::Bool(true));
+                rules.push(with_parents(r));
+            }
+            let mut r = Map::new();
+            r.insert("id".into(), json!("rollout"));
+            if let Some(a) = &t.attributes {
+                r.insert("condition".into(), Value::Object(a.clone()));
+            }
+            if let Some(p) = d.rollout_percentage {
+                r.insert("coverage".into(), json!(p / 100.0));
+                r.insert("hashAttribute".into(), json!("id"));
+                r.insert("seed".into(), json!(d.id));
+                r.insert("hashVersion".into(), json!(2));
+            }
+            r.insert("force".into(), Value::Bool(true));
+            rules.push(with_parents(r));
             rules
         };
         let (kind, default_value, rules) = match &d.variants {
@@ -666,7 +667,7 @@ fn compile_simple(doc: &Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> 
                         ),
                     );
                 }
-                (FlagKind::Bool, default, on_rules(Some(Value::Bool(true))))
+                (FlagKind::Bool, default, bool_rules())
             }
             Some(vs) => {
                 if vs.len() < 2 {
@@ -743,7 +744,6 @@ fn compile_simple(doc: &Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> 
                     "coverage".into(),
                     json!(d.rollout_percentage.unwrap_or(100.0) / 100.0),
                 );
-                let t = d.targeting.clone().unwrap_or_default();
                 let mut any = Vec::new();
                 if !t.user_ids.is_empty() {
                     any.push(json!({"id": {"$in": t.user_ids}}));
@@ -757,15 +757,7 @@ fn compile_simple(doc: &Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> 
                 if !any.is_empty() {
                     r.insert("condition".into(), json!({"$or": any}));
                 }
-                if !d.depends_on.is_empty() {
-                    let parents: Vec<Value> = d
-                        .depends_on
-                        .iter()
-                        .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
-                        .collect();
-                    r.insert("parentConditions".into(), Value::from(parents));
-                }
-                (kind, default, vec![Value::Object(r)])
+                (kind, default, vec![with_parents(r)])
             }
         };
         // A disabled or killed flag has no rules, so that flags depending on
