@@ -98,6 +98,14 @@ pub struct ServerService<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// Records the response status on a server or client span; 5xx is an error.
+fn record_status(span: &tracing::Span, code: u16) {
+    span.record("http.response.status_code", code);
+    if code >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
 fn status_class(code: u16) -> &'static str {
     match code {
         100..=199 => "1xx",
@@ -191,10 +199,7 @@ where
                     Ok(resp) => resp.status().as_u16(),
                     Err(_) => 500,
                 };
-                span2.record("http.response.status_code", code);
-                if code >= 500 {
-                    span2.record("otel.status_code", "ERROR");
-                }
+                record_status(&span2, code);
                 let secs = start.elapsed().as_secs_f64();
                 metrics::histogram!(
                     HTTP_SERVER_REQUEST_DURATION,
@@ -288,13 +293,7 @@ where
             async move {
                 let result = fut.await;
                 match &result {
-                    Ok(resp) => {
-                        let code = resp.status().as_u16();
-                        span2.record("http.response.status_code", code);
-                        if code >= 500 {
-                            span2.record("otel.status_code", "ERROR");
-                        }
-                    }
+                    Ok(resp) => record_status(&span2, resp.status().as_u16()),
                     Err(_) => {
                         span2.record("otel.status_code", "ERROR");
                     }
