@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use regex::{Regex, RegexBuilder};
 use serde_json::{Map, Value};
 
+use crate::attr::{self, AttrId};
 use crate::js::{
     NULL, eq_lowercase, js_compare, js_string_eq, json_eq, strict_eq, to_js_string, to_number,
     truthy,
@@ -71,13 +72,17 @@ enum Clause {
 struct Path {
     literal: String,
     parts: Vec<String>,
+    // The first part's interned id, to find it in a context's attributes.
+    first: AttrId,
 }
 
 impl Path {
     fn new(literal: &str) -> Self {
+        let parts: Vec<String> = literal.split('.').map(str::to_owned).collect();
         Self {
             literal: literal.to_owned(),
-            parts: literal.split('.').map(str::to_owned).collect(),
+            first: attr::intern(&parts[0]),
+            parts,
         }
     }
 
@@ -89,11 +94,8 @@ impl Path {
                 Some((first, rest)) if first == name => (v, rest),
                 _ => return &NULL,
             },
-            Root::Attributes(map) => match self.parts.split_first() {
-                Some((first, rest)) => match map.get(first) {
-                    Some(v) => (v, rest),
-                    None => return &NULL,
-                },
+            Root::Context(ctx) => match ctx.top_level(self.first, &self.parts[0]) {
+                Some(v) => (v, &self.parts[1..]),
                 None => return &NULL,
             },
         };
@@ -122,7 +124,7 @@ impl Path {
 enum Root<'v> {
     Value(&'v Value),
     Field(&'v str, &'v Value),
-    Attributes(&'v rustc_hash::FxHashMap<String, Value>),
+    Context(&'v crate::Context),
 }
 
 #[derive(Debug, Clone)]
@@ -402,7 +404,7 @@ impl Condition {
 
     /// Whether the condition passes for `ctx`'s attributes.
     pub fn eval_context(&self, ctx: &crate::Context, groups: &SavedGroups) -> bool {
-        self.eval_root(Root::Attributes(ctx.attribute_index()), groups)
+        self.eval_root(Root::Context(ctx), groups)
     }
 
     fn eval_root(&self, root: Root<'_>, groups: &SavedGroups) -> bool {
@@ -558,6 +560,28 @@ mod tests {
         assert!(w[0].to_string().contains("$.a.$regex"), "{}", w[0]);
         assert!(w[1].message.contains("$regx"));
         assert!(!c.eval(&json!({"a": "(", "b": "x"}), &SavedGroups::new()));
+    }
+
+    #[test]
+    fn contexts_built_before_a_condition_find_its_new_attributes() {
+        // The names are new to the interner: the context is built before
+        // they have ids, the conditions after.
+        let ctx = crate::Context::new(json!({"ctx-first-a": "x", "ctx-first-b": 3}))
+            .with_attribute("ctx-first-c", json!(true));
+        let groups = SavedGroups::new();
+        let (c, _) = Condition::compile(
+            &json!({"ctx-first-a": "x", "ctx-first-b": {"$gt": 2}, "ctx-first-c": true}),
+        );
+        assert!(c.eval_context(&ctx, &groups));
+        let (absent, _) = Condition::compile(&json!({"ctx-first-d": {"$exists": true}}));
+        assert!(!absent.eval_context(&ctx, &groups));
+        // Built after: found by id, and an id-less absence is still absent.
+        let later = crate::Context::new(json!({"ctx-first-a": "y", "ctx-first-d": 1}));
+        assert!(!c.eval_context(&later, &groups));
+        assert!(absent.eval_context(&later, &groups));
+        let changed = later.with_attribute("ctx-first-a", json!("x"));
+        let (only_a, _) = Condition::compile(&json!({"ctx-first-a": "x"}));
+        assert!(only_a.eval_context(&changed, &groups));
     }
 
     #[test]

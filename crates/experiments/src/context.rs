@@ -6,12 +6,16 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
+use crate::attr::{self, AttrId, AttrName};
 use crate::exposure::ExposureLogger;
 use crate::js::{NULL, NumText, truthy};
 use crate::sticky::StickyBucketService;
 
 /// The attribute hashed when an experiment names none.
 pub const DEFAULT_HASH_ATTRIBUTE: &str = "id";
+
+static DEFAULT_ATTR: std::sync::LazyLock<AttrName> =
+    std::sync::LazyLock::new(|| AttrName::new(DEFAULT_HASH_ATTRIBUTE));
 
 /// Who is being assigned: attributes (JSON values, nested objects and arrays
 /// allowed) plus the per-user switches of GrowthBook's context.
@@ -35,15 +39,93 @@ pub const DEFAULT_HASH_ATTRIBUTE: &str = "id";
 #[derive(Debug, Clone, Default)]
 pub struct Context {
     attributes: Value,
-    // The top-level attributes again, hashed: targeting reads them on every
-    // evaluation, and a hash lookup beats the JSON object's ordered search.
-    index: FxHashMap<String, Value>,
+    // The top-level attributes again, for targeting, which reads them on
+    // every evaluation: by interned id (see `attr`) when the name had one
+    // when the context was built, else by name.
+    slots: Slots,
     url: Option<String>,
     forced_variations: HashMap<String, i64>,
     qa_mode: bool,
     disabled: bool,
     sticky: Option<Arc<dyn StickyBucketService>>,
     exposures: Option<Arc<ExposureLogger>>,
+}
+
+/// The top-level attributes, findable by interned id or by name.
+#[derive(Debug, Clone, Default)]
+struct Slots {
+    values: Vec<Value>,
+    by_name: FxHashMap<String, u32>,
+    // (id, index into `values`), sorted by id.
+    by_id: Vec<(AttrId, u32)>,
+    // Every id below this one was looked up when the context was built, so
+    // an id below it that is not in `by_id` is an absent attribute.
+    known_ids: AttrId,
+}
+
+impl Slots {
+    fn new(attributes: &Value) -> Self {
+        let Some(map) = attributes.as_object() else {
+            return Self::default();
+        };
+        let mut slots = Self {
+            values: Vec::with_capacity(map.len()),
+            by_name: FxHashMap::with_capacity_and_hasher(map.len(), Default::default()),
+            by_id: Vec::new(),
+            known_ids: 0,
+        };
+        attr::read(|table| {
+            slots.known_ids = table.len();
+            for (k, v) in map {
+                let slot = slots.values.len() as u32;
+                slots.values.push(v.clone());
+                slots.by_name.insert(k.clone(), slot);
+                if let Some(id) = table.get(k) {
+                    slots.by_id.push((id, slot));
+                }
+            }
+        });
+        slots.by_id.sort_unstable();
+        slots
+    }
+
+    fn set(&mut self, name: String, value: Value) {
+        if let Some(&slot) = self.by_name.get(&name) {
+            self.values[slot as usize] = value;
+            return;
+        }
+        let slot = self.values.len() as u32;
+        self.values.push(value);
+        let id = attr::read(|t| t.get(&name));
+        self.by_name.insert(name, slot);
+        match id {
+            Some(id) if id < self.known_ids => {
+                let at = self.by_id.partition_point(|&(i, _)| i < id);
+                self.by_id.insert(at, (id, slot));
+            }
+            // Newer than the ids this context knows: found by name.
+            _ => {}
+        }
+    }
+
+    fn by_name(&self, name: &str) -> Option<&Value> {
+        self.by_name.get(name).map(|&s| &self.values[s as usize])
+    }
+
+    fn get(&self, id: AttrId, name: &str) -> Option<&Value> {
+        if id >= self.known_ids {
+            return self.by_name(name);
+        }
+        let found = if self.by_id.len() <= 8 {
+            self.by_id.iter().find(|&&(i, _)| i == id)
+        } else {
+            self.by_id
+                .binary_search_by_key(&id, |&(i, _)| i)
+                .ok()
+                .map(|at| &self.by_id[at])
+        };
+        found.map(|&(_, s)| &self.values[s as usize])
+    }
 }
 
 impl Context {
@@ -54,13 +136,9 @@ impl Context {
             Value::Object(_) => attributes,
             _ => Value::Object(Map::new()),
         };
-        let index = attributes
-            .as_object()
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
         Self {
+            slots: Slots::new(&attributes),
             attributes,
-            index,
             ..Self::default()
         }
     }
@@ -142,7 +220,7 @@ impl Context {
         if let Value::Object(map) = &mut self.attributes {
             map.insert(name.clone(), value.clone());
         }
-        self.index.insert(name, value);
+        self.slots.set(name, value);
         self
     }
 
@@ -151,9 +229,11 @@ impl Context {
         &self.attributes
     }
 
-    /// The top-level attributes, hashed.
-    pub(crate) fn attribute_index(&self) -> &FxHashMap<String, Value> {
-        &self.index
+    /// A top-level attribute by its interned id (`name` is the same
+    /// attribute's name, for contexts built before the id existed).
+    #[inline]
+    pub(crate) fn top_level(&self, id: AttrId, name: &str) -> Option<&Value> {
+        self.slots.get(id, name)
     }
 
     /// The page URL, if set.
@@ -183,9 +263,21 @@ impl Context {
 
     /// An attribute by its literal name, else by dot path; `null` when absent.
     pub(crate) fn attribute(&self, name: &str) -> &Value {
-        if let Some(v) = self.index.get(name) {
-            return v;
+        match self.slots.by_name(name) {
+            Some(v) => v,
+            None => self.dotted(name),
         }
+    }
+
+    /// [`attribute`](Self::attribute) for an interned name.
+    fn attribute_at(&self, a: &AttrName) -> &Value {
+        match self.slots.get(a.id, &a.name) {
+            Some(v) => v,
+            None => self.dotted(&a.name),
+        }
+    }
+
+    fn dotted(&self, name: &str) -> &Value {
         if !name.contains('.') {
             return &NULL;
         }
@@ -207,11 +299,11 @@ impl Context {
     /// falsy.
     pub(crate) fn hash_attribute<'a>(
         &'a self,
-        attr: Option<&'a str>,
+        attr: Option<&'a AttrName>,
         fallback: Option<&'a str>,
     ) -> (&'a str, &'a Value) {
-        let name = attr.unwrap_or(DEFAULT_HASH_ATTRIBUTE);
-        let value = self.attribute(name);
+        let attr = attr.unwrap_or(&DEFAULT_ATTR);
+        let (name, value) = (attr.name.as_str(), self.attribute_at(attr));
         if !truthy(value) {
             if let Some(fb) = fallback {
                 let v = self.attribute(fb);

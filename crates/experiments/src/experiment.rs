@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::attr::AttrName;
 use crate::condition::{Condition, ConditionWarning};
 use crate::context::{AttrText, Context, sticky_text};
 use crate::feature::FeatureSet;
@@ -28,7 +29,7 @@ pub(crate) struct Filter {
     seed: String,
     ranges: Vec<BucketRange>,
     hash_version: u32,
-    attribute: Option<String>,
+    attribute: Option<AttrName>,
 }
 
 /// A compiled experiment.
@@ -70,7 +71,7 @@ pub struct Experiment {
     stopped: bool,
     seeded: SeededHash,
     hash_version: u32,
-    hash_attribute: Option<String>,
+    hash_attribute: Option<AttrName>,
     fallback_attribute: Option<String>,
     disable_sticky_bucketing: bool,
     bucket_version: u64,
@@ -225,7 +226,7 @@ pub(crate) fn filters_of(v: Option<&Value>) -> Vec<Filter> {
                 .to_owned(),
             ranges: ranges_of(f.get("ranges")).unwrap_or_default(),
             hash_version: f64_of(f.get("hashVersion")).map_or(2, |v| v as u32),
-            attribute: str_of(f.get("attribute")),
+            attribute: str_of(f.get("attribute")).map(AttrName::new),
         })
         .collect()
 }
@@ -233,7 +234,7 @@ pub(crate) fn filters_of(v: Option<&Value>) -> Vec<Filter> {
 /// GrowthBook's `isFilteredOut`.
 pub(crate) fn filtered_out(filters: &[Filter], ctx: &Context) -> bool {
     filters.iter().any(|f| {
-        let (_, value) = ctx.hash_attribute(f.attribute.as_deref(), None);
+        let (_, value) = ctx.hash_attribute(f.attribute.as_ref(), None);
         if !truthy(value) {
             return true;
         }
@@ -306,7 +307,7 @@ impl Experiment {
             hash_version: f64_of(v.get("hashVersion"))
                 .filter(|&h| h != 0.0)
                 .map_or(1, |h| h as u32),
-            hash_attribute: str_of(v.get("hashAttribute")),
+            hash_attribute: str_of(v.get("hashAttribute")).map(AttrName::new),
             fallback_attribute: str_of(v.get("fallbackAttribute")),
             disable_sticky_bucketing: v.get("disableStickyBucketing").is_some_and(truthy),
             bucket_version: f64_of(v.get("bucketVersion")).map_or(0, |b| b as u64),
@@ -389,7 +390,7 @@ impl Experiment {
         bucket: Option<f64>,
         sticky_used: bool,
     ) -> ExperimentResult<'a> {
-        let hashed = ctx.hash_attribute(self.hash_attribute.as_deref(), self.sticky_fallback(ctx));
+        let hashed = ctx.hash_attribute(self.hash_attribute.as_ref(), self.sticky_fallback(ctx));
         self.result_with(hashed, index, hash_used, feature_id, bucket, sticky_used)
     }
 
@@ -452,14 +453,14 @@ impl Experiment {
         };
         let mut assignments = std::collections::BTreeMap::new();
         if let Some(fb) = self.fallback_attribute.as_deref() {
-            let (name, value) = ctx.hash_attribute(Some(fb), None);
+            let (name, value) = (fb, ctx.attribute(fb));
             if truthy(value) {
                 if let Some(doc) = service.get_assignments(name, &sticky_text(value)) {
                     assignments.extend(doc.assignments);
                 }
             }
         }
-        let (name, value) = ctx.hash_attribute(self.hash_attribute.as_deref(), None);
+        let (name, value) = ctx.hash_attribute(self.hash_attribute.as_ref(), None);
         let text = if value.is_null() {
             String::new()
         } else {
@@ -539,7 +540,7 @@ impl Experiment {
             return not_in(ctx);
         }
         // 6. The hash attribute must be set.
-        let hashed = ctx.hash_attribute(self.hash_attribute.as_deref(), self.sticky_fallback(ctx));
+        let hashed = ctx.hash_attribute(self.hash_attribute.as_ref(), self.sticky_fallback(ctx));
         let hash_value = hashed.1;
         if !truthy(hash_value) {
             return not_in(ctx);

@@ -7,6 +7,7 @@ use std::sync::LazyLock;
 use rustc_hash::FxHashMap;
 use serde_json::{Map, Value};
 
+use crate::attr::AttrName;
 use crate::condition::{Condition, ConditionWarning, SavedGroups};
 use crate::context::{AttrText, Context};
 use crate::experiment::{
@@ -111,7 +112,7 @@ enum RuleKind {
         coverage: Option<f64>,
         range: Option<BucketRange>,
         seed: SeededHash,
-        hash_attribute: Option<String>,
+        hash_attribute: Option<AttrName>,
         fallback_attribute: Option<String>,
         disable_sticky_bucketing: bool,
         hash_version: u32,
@@ -199,7 +200,7 @@ fn compile_rule(
                 Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?))
             }),
             seed: SeededHash::new(&str_field("seed").unwrap_or_else(|| feature_key.to_owned())),
-            hash_attribute: str_field("hashAttribute"),
+            hash_attribute: str_field("hashAttribute").map(AttrName::new),
             fallback_attribute: str_field("fallbackAttribute"),
             disable_sticky_bucketing: rule.get("disableStickyBucketing").is_some_and(truthy),
             hash_version: rule
@@ -522,7 +523,7 @@ impl FeatureSet {
                     let included = included_in_rollout(
                         ctx,
                         seed,
-                        hash_attribute.as_deref(),
+                        hash_attribute.as_ref(),
                         fallback,
                         *range,
                         *coverage,
@@ -623,7 +624,7 @@ enum ParentOutcome {
 fn included_in_rollout(
     ctx: &Context,
     seed: &SeededHash,
-    hash_attribute: Option<&str>,
+    hash_attribute: Option<&AttrName>,
     fallback: Option<&str>,
     range: Option<BucketRange>,
     coverage: Option<f64>,

@@ -65,20 +65,42 @@ pub fn hash(seed: &str, value: &str, version: u32) -> Option<f64> {
 
 /// Version 2's second pass: fnv of the decimal text of `inner`, digit by
 /// digit (the digits are ASCII, one UTF-16 unit each).
+///
+/// The digits are cut out independently (two halves of five, each digit
+/// by its own constant division) rather than by a chain of `% 10, / 10`
+/// steps, so only the FNV fold itself is serial.
+#[inline]
 fn finish_v2(inner: u32) -> f64 {
-    let mut digits = [0u8; 10];
-    let mut n = inner;
-    let mut len = 0;
-    loop {
-        digits[len] = b'0' + (n % 10) as u8;
-        len += 1;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    let h = digits[..len].iter().rev().fold(FNV_OFFSET, |h, &d| {
-        (h ^ u32::from(d)).wrapping_mul(FNV_PRIME)
+    let n = u64::from(inner);
+    let (hi, lo) = (n / 100_000, n % 100_000);
+    let five = |x: u64| {
+        [
+            x / 10_000,
+            x / 1_000 % 10,
+            x / 100 % 10,
+            x / 10 % 10,
+            x % 10,
+        ]
+    };
+    let (h5, l5) = (five(hi), five(lo));
+    let digits = [
+        h5[0], h5[1], h5[2], h5[3], h5[4], l5[0], l5[1], l5[2], l5[3], l5[4],
+    ];
+    // The number of leading zeros to skip ("0" itself keeps its one digit).
+    let len = match inner {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1_000..=9_999 => 4,
+        10_000..=99_999 => 5,
+        100_000..=999_999 => 6,
+        1_000_000..=9_999_999 => 7,
+        10_000_000..=99_999_999 => 8,
+        100_000_000..=999_999_999 => 9,
+        _ => 10,
+    };
+    let h = digits[10 - len..].iter().fold(FNV_OFFSET, |h, &d| {
+        (h ^ (u32::from(b'0') + d as u32)).wrapping_mul(FNV_PRIME)
     });
     f64::from(h % 10000) / 10000.0
 }
@@ -232,6 +254,29 @@ mod tests {
         assert_eq!(fnv1a32("é"), manual(&[0xe9]));
         assert_eq!(fnv1a32("😀"), manual(&[0xd83d, 0xde00]));
         assert_ne!(fnv1a32("é"), manual(&[0xc3, 0xa9]));
+    }
+
+    #[test]
+    fn the_second_pass_hashes_the_decimal_text() {
+        for n in [
+            0u32,
+            7,
+            10,
+            99,
+            100,
+            12_345,
+            99_999,
+            100_000,
+            999_999_999,
+            1_000_000_000,
+            4_294_967_295,
+        ]
+        .into_iter()
+        .chain((0..2000).map(|i: u32| i.wrapping_mul(2_654_435_761)))
+        {
+            let expected = f64::from(fnv1a32(&n.to_string()) % 10000) / 10000.0;
+            assert_eq!(finish_v2(n), expected, "{n}");
+        }
     }
 
     #[test]
