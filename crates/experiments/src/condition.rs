@@ -64,6 +64,9 @@ enum Clause {
     And(Vec<Condition>),
     Not(Box<Condition>),
     Path(Path, CondValue),
+    /// A path clause with a shortcut for the value types targeting
+    /// usually meets; any other type goes through the general `CondValue`.
+    Fast(Path, Fast, CondValue),
     /// Malformed input: always false.
     Never,
 }
@@ -161,6 +164,96 @@ enum Op {
     False,
 }
 
+/// The common single-operator clauses, evaluated without JavaScript
+/// coercion when the attribute has the type that makes coercion moot.
+#[derive(Debug, Clone)]
+enum Fast {
+    /// `$in` / `$nin` over strings only, or an exact string: a string
+    /// attribute is (not) among them.
+    Strings(Box<[Box<str>]>, bool),
+    /// `$eq`, `$ne`, `$gt`, `$gte`, `$lt`, `$lte` with a number, or an
+    /// exact number: a number attribute compared as `f64`.
+    Number(NumOp, f64),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum NumOp {
+    Eq,
+    Ne,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Fast {
+    /// The shortcut for `cv`, if it has one.
+    fn of(cv: &CondValue) -> Option<Self> {
+        let strings = |items: &[Value], negate: bool| {
+            let set: Option<Box<[Box<str>]>> =
+                items.iter().map(|v| v.as_str().map(Box::from)).collect();
+            set.map(|set| Fast::Strings(set, negate))
+        };
+        let number = |op: NumOp, v: &Value| v.as_f64().map(|n| Fast::Number(op, n));
+        match cv {
+            CondValue::Str { exact } => {
+                Some(Fast::Strings(Box::new([exact.as_str().into()]), false))
+            }
+            CondValue::Num(n) if !n.is_nan() => Some(Fast::Number(NumOp::Eq, *n)),
+            CondValue::Ops(ops) => match ops.as_slice() {
+                [Op::In(items, false)] => strings(items, false),
+                [Op::Nin(items, false)] => strings(items, true),
+                [Op::Eq(v)] => number(NumOp::Eq, v),
+                [Op::Ne(v)] => number(NumOp::Ne, v),
+                [Op::Gt(v)] => number(NumOp::Gt, v),
+                [Op::Gte(v)] => number(NumOp::Gte, v),
+                [Op::Lt(v)] => number(NumOp::Lt, v),
+                [Op::Lte(v)] => number(NumOp::Lte, v),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The outcome for `actual`, or `None` when its type needs the general
+    /// evaluation.
+    #[inline]
+    fn eval(&self, actual: &Value) -> Option<bool> {
+        match (self, actual) {
+            (Fast::Strings(set, negate), Value::String(s)) => {
+                let s = s.as_bytes();
+                Some(set.iter().any(|x| short_eq(x.as_bytes(), s)) != *negate)
+            }
+            (Fast::Number(op, rhs), Value::Number(n)) => {
+                let n = n.as_f64()?;
+                Some(match op {
+                    NumOp::Eq => n == *rhs,
+                    NumOp::Ne => n != *rhs,
+                    NumOp::Gt => n > *rhs,
+                    NumOp::Gte => n >= *rhs,
+                    NumOp::Lt => n < *rhs,
+                    NumOp::Lte => n <= *rhs,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Byte equality without a call into `memcmp` for the short strings
+/// targeting compares (country codes, plan names).
+#[inline]
+fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
+}
+
 #[derive(Debug, Clone)]
 enum ElemMatch {
     Value(Box<CondValue>),
@@ -214,7 +307,13 @@ impl Compiler {
                     "$nor" => Clause::Nor(self.list(v, &here)),
                     "$and" => Clause::And(self.list(v, &here)),
                     "$not" => Clause::Not(Box::new(self.condition(v, &here))),
-                    path => Clause::Path(Path::new(path), self.value(v, &here)),
+                    path => {
+                        let cv = self.value(v, &here);
+                        match Fast::of(&cv) {
+                            Some(fast) => Clause::Fast(Path::new(path), fast, cv),
+                            None => Clause::Path(Path::new(path), cv),
+                        }
+                    }
                 }
             })
             .collect();
@@ -416,6 +515,13 @@ impl Condition {
             Clause::And(list) => list.iter().all(|c| c.eval_root(root, groups)),
             Clause::Not(c) => !c.eval_root(root, groups),
             Clause::Path(path, cv) => cv.eval(path.get(root), groups, false),
+            Clause::Fast(path, fast, cv) => {
+                let actual = path.get(root);
+                match fast.eval(actual) {
+                    Some(b) => b,
+                    None => cv.eval(actual, groups, false),
+                }
+            }
             Clause::Never => false,
         })
     }
@@ -430,7 +536,7 @@ impl Condition {
                     l.iter().for_each(|c| out.extend(c.paths()));
                 }
                 Clause::Not(c) => out.extend(c.paths()),
-                Clause::Path(p, _) => out.push(p.literal.as_str()),
+                Clause::Path(p, _) | Clause::Fast(p, _, _) => out.push(p.literal.as_str()),
                 Clause::Never => {}
             }
         }
