@@ -40,7 +40,7 @@ use crate::error::{BuildError, ExportError};
 use crate::export::open_append;
 use crate::layer::{error_chain, span_data_ids};
 use crate::names::{attr, metric};
-use crate::writer::{BackgroundWriter, LossCounters, WriterStats};
+use crate::writer::{BackgroundWriter, LinePool, LossCounters, WriterStats};
 
 /// Default number of log lines the non-blocking queue holds.
 pub const DEFAULT_LOG_QUEUE_CAPACITY: usize = 65_536;
@@ -48,7 +48,7 @@ pub const DEFAULT_LOG_QUEUE_CAPACITY: usize = 65_536;
 /// Where log lines go.
 enum Output {
     /// A writer thread behind a bounded queue (stdout or a file).
-    Background(Arc<BackgroundWriter<Vec<u8>>>),
+    Background(Arc<BackgroundWriter<Vec<u8>>>, Arc<LinePool>),
     /// Written in place under a lock (for benchmarks and simple tools).
     Blocking(Mutex<Box<dyn Write + Send>>),
     /// Kept in memory (tests).
@@ -288,9 +288,15 @@ impl JsonLogLayerBuilder {
                 dropped: metrics::counter!(metric::LOG_LINES_DROPPED_TOTAL),
                 failed: metrics::Counter::noop(),
             };
-            let encode = Box::new(|line: &Vec<u8>, buf: &mut Vec<u8>| buf.extend_from_slice(line));
-            let w = BackgroundWriter::spawn("flightdeck-logs", self.capacity, out, encode, loss)?;
-            Ok(Output::Background(Arc::new(w)))
+            let pool = LinePool::new();
+            let w = BackgroundWriter::spawn(
+                "flightdeck-logs",
+                self.capacity,
+                out,
+                pool.encoder(),
+                loss,
+            )?;
+            Ok(Output::Background(Arc::new(w), pool))
         };
         let output = match self.output {
             OutputChoice::Stdout => background(Box::new(std::io::stdout()))?,
@@ -317,7 +323,7 @@ impl JsonLogLayer {
     pub fn handle(&self) -> LogHandle {
         LogHandle {
             writer: match &self.output {
-                Output::Background(w) => Some(Arc::clone(w)),
+                Output::Background(w, _) => Some(Arc::clone(w)),
                 _ => None,
             },
         }
@@ -325,8 +331,10 @@ impl JsonLogLayer {
 
     fn write_line(&self, line: &[u8]) {
         match &self.output {
-            Output::Background(w) => {
-                w.send(line.to_vec());
+            Output::Background(w, pool) => {
+                let mut buf = pool.take();
+                buf.extend_from_slice(line);
+                w.send(buf);
             }
             Output::Blocking(out) => {
                 if let Ok(mut out) = out.lock() {

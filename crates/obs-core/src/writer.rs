@@ -7,6 +7,7 @@
 //! was lost. Here `shutdown` drains everything that was accepted, with a
 //! deadline the caller picks, and the counters say exactly what happened.
 
+use crossbeam_queue::ArrayQueue;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
@@ -50,7 +51,46 @@ enum Msg<T> {
     Shutdown(SyncSender<()>),
 }
 
-type Encode<T> = Box<dyn FnMut(&T, &mut Vec<u8>) + Send>;
+/// Appends an item's bytes to the batch. It takes the item, so an encoder
+/// can hand a buffer back to its producer instead of freeing it here.
+pub(crate) type Encode<T> = Box<dyn FnMut(T, &mut Vec<u8>) + Send>;
+
+/// Encoded-line buffers passed between producers and a writer thread and
+/// back, so the writer never frees what a producer allocated (under glibc
+/// such frees contend for the producer's arena lock).
+#[derive(Debug)]
+pub(crate) struct LinePool(ArrayQueue<Vec<u8>>);
+
+/// Buffers a pool keeps.
+const POOLED_LINES: usize = 1024;
+
+/// A buffer that grew past this (a huge line) is freed, not kept.
+const POOLED_LINE_MAX: usize = 16 * 1024;
+
+impl LinePool {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self(ArrayQueue::new(POOLED_LINES)))
+    }
+
+    /// An empty buffer, reused when one is free.
+    pub(crate) fn take(&self) -> Vec<u8> {
+        self.0.pop().unwrap_or_else(|| Vec::with_capacity(512))
+    }
+
+    /// The writer-side encoder: appends the line, then returns its buffer
+    /// to the pool (a full pool frees it, which only happens when producers
+    /// outran the pool's size).
+    pub(crate) fn encoder(self: &Arc<Self>) -> Encode<Vec<u8>> {
+        let pool = Arc::clone(self);
+        Box::new(move |mut line: Vec<u8>, batch: &mut Vec<u8>| {
+            batch.extend_from_slice(&line);
+            if line.capacity() <= POOLED_LINE_MAX {
+                line.clear();
+                let _ = pool.0.push(line);
+            }
+        })
+    }
+}
 
 /// Counters in the `metrics` facade that mirror drops and failures.
 #[derive(Debug, Clone)]
@@ -304,9 +344,9 @@ impl<T: serde::Serialize + Send + 'static> JsonLinesWriter<T> {
             dropped: metrics::counter!(crate::names::metric::WRITER_DROPPED_TOTAL, "writer" => label.clone()),
             failed: metrics::counter!(crate::names::metric::WRITER_FAILURES_TOTAL, "writer" => label),
         };
-        let encode = Box::new(|item: &T, buf: &mut Vec<u8>| {
+        let encode = Box::new(|item: T, buf: &mut Vec<u8>| {
             let start = buf.len();
-            if serde_json::to_writer(&mut *buf, item).is_ok() {
+            if serde_json::to_writer(&mut *buf, &item).is_ok() {
                 buf.push(b'\n');
             } else {
                 // A value that cannot serialize (a map with non-string keys)
@@ -454,7 +494,7 @@ fn run_worker<T>(
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Item(item) => {
-                    encode(&item, &mut batch);
+                    encode(item, &mut batch);
                     batched += 1;
                     if batch.len() >= BATCH_BYTES {
                         write_batch(&mut batch, &mut batched, &mut *sink);
@@ -510,10 +550,52 @@ mod tests {
     }
 
     fn line_encoder() -> Encode<u32> {
-        Box::new(|n: &u32, out: &mut Vec<u8>| {
+        Box::new(|n: u32, out: &mut Vec<u8>| {
             out.extend_from_slice(n.to_string().as_bytes());
             out.push(b'\n');
         })
+    }
+
+    #[test]
+    fn pooled_lines_are_written_in_order_and_their_buffers_come_back() {
+        let shared = Shared::default();
+        let pool = LinePool::new();
+        let w = BackgroundWriter::spawn(
+            "t",
+            64,
+            Box::new(shared.clone()),
+            pool.encoder(),
+            LossCounters::noop(),
+        )
+        .unwrap();
+        let mut first_buffers = Vec::new();
+        for i in 0..10 {
+            let mut line = pool.take();
+            first_buffers.push(line.as_ptr() as usize);
+            line.extend_from_slice(format!("{i}\n").as_bytes());
+            assert!(w.send(line));
+        }
+        w.flush(Duration::from_secs(5)).unwrap();
+        let expected: String = (0..10).map(|i| format!("{i}\n")).collect();
+        assert_eq!(
+            String::from_utf8(shared.0.lock().unwrap().clone()).unwrap(),
+            expected
+        );
+        // Every buffer went back, empty, to be reused.
+        let back: Vec<Vec<u8>> = (0..10).map(|_| pool.take()).collect();
+        assert!(back.iter().all(Vec::is_empty));
+        let mut reused: Vec<usize> = back.iter().map(|b| b.as_ptr() as usize).collect();
+        reused.sort_unstable();
+        first_buffers.sort_unstable();
+        assert_eq!(reused, first_buffers);
+        // A huge line's buffer is freed, not pooled.
+        let mut huge = pool.take();
+        huge.resize(POOLED_LINE_MAX * 2, b'x');
+        huge.push(b'\n');
+        assert!(w.send(huge));
+        w.flush(Duration::from_secs(5)).unwrap();
+        assert_eq!(pool.0.len(), 0, "the huge buffer was pooled");
+        w.shutdown(Duration::from_secs(5)).unwrap();
     }
 
     #[test]
