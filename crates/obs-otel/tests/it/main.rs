@@ -1,6 +1,7 @@
 //! Integration tests for flightdeck-obs-otel (one binary, see STYLE.md B.6).
 
 mod export;
+mod grpc;
 mod ids;
 mod resilience;
 mod services;
@@ -53,4 +54,15 @@ pub(crate) fn full_stack(collector: &Collector, service: &str) -> FullStack {
         logs,
         dispatch: tracing::Dispatch::new(subscriber),
     }
+}
+
+/// A two-worker runtime whose threads all report to `dispatch`.
+pub(crate) fn runtime(dispatch: &tracing::Dispatch) -> tokio::runtime::Runtime {
+    let for_threads = dispatch.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&for_threads)))
+        .build()
+        .unwrap()
 }

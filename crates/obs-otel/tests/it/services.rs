@@ -41,13 +41,7 @@ fn a_trace_spans_two_services() {
         logs,
         dispatch,
     } = crate::full_stack(&collector, "two-services");
-    let for_threads = dispatch.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&for_threads)))
-        .build()
-        .unwrap();
+    let rt = crate::runtime(&dispatch);
 
     let (status, header) = tracing::dispatcher::with_default(&dispatch, || {
         rt.block_on(async {
