@@ -99,9 +99,29 @@ pub struct ServerService<S> {
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// Records the response status on a server or client span; 5xx is an error.
-fn record_status(span: &tracing::Span, code: u16) {
+///
+/// A gRPC response that fails early carries `grpc-status` in its headers
+/// (a trailers-only response): the code is recorded as
+/// `rpc.grpc.status_code` and marks the span as an error as the semantic
+/// conventions say (any non-zero code on a client span; on a server span
+/// only codes that mean the server failed). A status sent in trailers after
+/// a body is not seen here.
+fn record_status(span: &tracing::Span, code: u16, headers: &http::HeaderMap, server: bool) {
     span.record("http.response.status_code", code);
-    if code >= 500 {
+    let grpc = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u8>().ok());
+    if let Some(g) = grpc {
+        span.record("rpc.grpc.status_code", g);
+    }
+    // UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS.
+    let grpc_error = match grpc {
+        Some(g) if server => matches!(g, 2 | 4 | 12 | 13 | 14 | 15),
+        Some(g) => g != 0,
+        None => false,
+    };
+    if code >= 500 || grpc_error {
         span.record("otel.status_code", "ERROR");
     }
 }
@@ -179,6 +199,7 @@ where
                 server.address = header("host"),
                 user_agent.original = header("user-agent"),
                 http.response.status_code = tracing::field::Empty,
+                rpc.grpc.status_code = tracing::field::Empty,
                 correlation_id = %cid,
             )
         };
@@ -196,10 +217,16 @@ where
             async move {
                 let result = fut.await;
                 let code = match &result {
-                    Ok(resp) => resp.status().as_u16(),
-                    Err(_) => 500,
+                    Ok(resp) => {
+                        let code = resp.status().as_u16();
+                        record_status(&span2, code, resp.headers(), true);
+                        code
+                    }
+                    Err(_) => {
+                        record_status(&span2, 500, &http::HeaderMap::new(), true);
+                        500
+                    }
                 };
-                record_status(&span2, code);
                 let secs = start.elapsed().as_secs_f64();
                 metrics::histogram!(
                     HTTP_SERVER_REQUEST_DURATION,
@@ -272,6 +299,7 @@ where
             server.address = %host,
             url.full = %req.uri(),
             http.response.status_code = tracing::field::Empty,
+            rpc.grpc.status_code = tracing::field::Empty,
         );
         let mut cx = span.context();
         if let Some(cid) = CorrelationContext::current() {
@@ -293,7 +321,9 @@ where
             async move {
                 let result = fut.await;
                 match &result {
-                    Ok(resp) => record_status(&span2, resp.status().as_u16()),
+                    Ok(resp) => {
+                        record_status(&span2, resp.status().as_u16(), resp.headers(), false)
+                    }
                     Err(_) => {
                         span2.record("otel.status_code", "ERROR");
                     }

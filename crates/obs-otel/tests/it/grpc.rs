@@ -59,28 +59,37 @@ fn a_trace_spans_a_tonic_client_and_server() {
                 .insert("x-correlation-id", "grpc-9".parse().unwrap());
             let resp = client.check(req).await.unwrap();
             tracing::info!("checked");
-            resp.into_inner().status
+            // An unknown service: NOT_FOUND, a trailers-only response.
+            let missing = client
+                .check(HealthCheckRequest {
+                    service: "nope".into(),
+                })
+                .await
+                .unwrap_err();
+            (resp.into_inner().status, missing.code())
         })
     });
-    assert_eq!(status, ServingStatus::Serving as i32);
+    assert_eq!(status.0, ServingStatus::Serving as i32);
+    assert_eq!(status.1, tonic::Code::NotFound);
     drop(rt);
     pipeline.shutdown(Duration::from_secs(5)).unwrap();
 
     let recs = records.take();
-    let server = recs
-        .iter()
-        .find(|r| r.kind == SpanKind::Server)
-        .unwrap_or_else(|| panic!("no server span: {recs:#?}"));
-    let client = recs
-        .iter()
-        .find(|r| r.kind == SpanKind::Client)
-        .unwrap_or_else(|| panic!("no client span: {recs:#?}"));
+    let of_kind = |kind: SpanKind| -> Vec<&flightdeck_obs_core::SpanRecord> {
+        let mut v: Vec<_> = recs.iter().filter(|r| r.kind == kind).collect();
+        v.sort_by_key(|r| r.start_unix_nanos);
+        v
+    };
+    let (servers, clients) = (of_kind(SpanKind::Server), of_kind(SpanKind::Client));
+    assert_eq!((servers.len(), clients.len()), (2, 2), "{recs:#?}");
+    let (server, client) = (servers[0], clients[0]);
     let caller = recs
         .iter()
         .find(|r| r.name == "rag.rerank.call")
         .expect("caller span");
     assert_eq!(client.parent_span_id, Some(caller.span_id));
     assert_eq!(server.trace_id, caller.trace_id, "one trace");
+    assert_eq!(servers[1].parent_span_id, Some(clients[1].span_id));
     assert_eq!(
         server.parent_span_id,
         Some(client.span_id),
@@ -102,6 +111,30 @@ fn a_trace_spans_a_tonic_client_and_server() {
         server.correlation_id.as_ref().map(|c| c.as_str()),
         Some("grpc-9")
     );
+    // NOT_FOUND is the caller's failure, not the server's (semantic
+    // conventions): an error on the client span only.
+    assert_eq!(
+        attr(servers[1], "rpc.grpc.status_code"),
+        "5",
+        "{:#?}",
+        servers[1]
+    );
+    assert_eq!(servers[1].status, flightdeck_obs_core::SpanStatus::Ok);
+    assert_eq!(attr(clients[1], "rpc.grpc.status_code"), "5");
+    assert!(
+        matches!(
+            clients[1].status,
+            flightdeck_obs_core::SpanStatus::Error { .. }
+        ),
+        "{:#?}",
+        clients[1]
+    );
+    assert_eq!(server.status, flightdeck_obs_core::SpanStatus::Ok);
+    assert_eq!(
+        attr(server, "rpc.grpc.status_code"),
+        "",
+        "a body-carrying OK has it in trailers"
+    );
     let line = logs
         .lines()
         .into_iter()
@@ -115,7 +148,11 @@ fn a_trace_spans_a_tonic_client_and_server() {
     let out = collector.wait_for(&trace, 3);
     let block = out
         .split("Span #")
-        .find(|b| b.contains("SPAN_KIND_SERVER"))
-        .expect("the server span at the collector");
-    assert!(block.contains(&client.span_id.to_string()), "{block}");
+        .find(|b| b.contains(&format!("ID             : {}", server.span_id)))
+        .unwrap_or_else(|| panic!("the server span at the collector: {out}"));
+    assert!(block.contains("SPAN_KIND_SERVER"), "{block}");
+    assert!(
+        block.contains(&format!("Parent ID      : {}", client.span_id)),
+        "{block}"
+    );
 }
