@@ -148,6 +148,27 @@ impl Feature {
         self.rules.len()
     }
 
+    /// Compiles one feature definition (`defaultValue` and `rules`) of the
+    /// GrowthBook payload, adding what is wrong in its conditions to
+    /// `warnings`.
+    pub fn compile(key: &str, def: &Value, warnings: &mut Vec<ConditionWarning>) -> Self {
+        let rules = def
+            .get("rules")
+            .and_then(Value::as_array)
+            .map(|rules| {
+                rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| compile_rule(key, i, r, warnings))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Feature {
+            default_value: def.get("defaultValue").cloned().unwrap_or(Value::Null),
+            rules,
+        }
+    }
+
     /// The experiments its experiment rules run.
     pub fn experiments(&self) -> impl Iterator<Item = &Experiment> {
         self.rules.iter().filter_map(|r| match &r.kind {
@@ -288,32 +309,40 @@ impl FeatureSet {
             .as_object()
             .map(|m| {
                 m.iter()
-                    .map(|(key, def)| {
-                        let rules = def
-                            .get("rules")
-                            .and_then(Value::as_array)
-                            .map(|rules| {
-                                rules
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(i, r)| compile_rule(key, i, r, &mut warnings))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        let feature = Feature {
-                            default_value: def.get("defaultValue").cloned().unwrap_or(Value::Null),
-                            rules,
-                        };
-                        (key.clone(), feature)
-                    })
+                    .map(|(key, def)| (key.clone(), Feature::compile(key, def, &mut warnings)))
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        let index = features
-            .iter()
-            .enumerate()
-            .map(|(i, (k, _))| (k.clone(), i))
-            .collect();
+        Self::from_compiled(features, saved_groups, warnings)
+    }
+
+    /// A set from features compiled one by one with [`Feature::compile`]
+    /// (for callers that compile them on several threads). A key that
+    /// appears twice keeps its last definition, as a JSON object would.
+    pub fn from_compiled(
+        mut features: Vec<(String, Feature)>,
+        saved_groups: Option<&Value>,
+        warnings: Vec<ConditionWarning>,
+    ) -> Self {
+        let mut index: FxHashMap<String, usize> =
+            FxHashMap::with_capacity_and_hasher(features.len(), Default::default());
+        let mut duplicates = false;
+        for (i, (k, _)) in features.iter().enumerate() {
+            duplicates |= index.insert(k.clone(), i).is_some();
+        }
+        if duplicates {
+            let mut i = 0;
+            features.retain(|(k, _)| {
+                let keep = index.get(k) == Some(&i);
+                i += 1;
+                keep
+            });
+            index = features
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+        }
         let saved_groups = saved_groups
             .and_then(Value::as_object)
             .map(|m| {

@@ -28,8 +28,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use flightdeck_experiments::{Condition, FeatureSet};
+use flightdeck_experiments::{Condition, ConditionWarning, Feature, FeatureSet};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::decrypt::decrypt;
@@ -321,8 +322,11 @@ impl FlagSet {
     /// [`LoadError::Invalid`] listing every problem as `file:line:column:
     /// message`, or [`LoadError::Decrypt`].
     pub fn parse(path: &str, text: &str, key: Option<&str>) -> Result<Self, LoadError> {
-        let doc = parse_document(path, text)?;
         let loc = Locator { text, path };
+        if let Some(result) = parse_growthbook_json(text, &loc, key) {
+            return result;
+        }
+        let doc = parse_document(path, text)?;
         if doc.get("flags").is_some() {
             return compile_simple(&doc, &loc);
         }
@@ -396,6 +400,94 @@ impl FlagSet {
     }
 }
 
+/// The top level of a JSON document, with the GrowthBook parts left as
+/// raw text so each feature can be parsed on its own (and on its own
+/// thread).
+#[derive(Deserialize)]
+struct RawPayload<'a> {
+    #[serde(borrow, default)]
+    features: Option<&'a RawValue>,
+    #[serde(rename = "encryptedFeatures", default)]
+    encrypted: Option<Value>,
+    #[serde(rename = "savedGroups", default)]
+    saved_groups: Option<Value>,
+    #[serde(borrow, default)]
+    flags: Option<&'a RawValue>,
+}
+
+/// One feature definition, as raw JSON text or already parsed.
+#[derive(Clone, Copy)]
+enum Def<'a> {
+    Raw(&'a RawValue),
+    Parsed(&'a Value),
+}
+
+/// A GrowthBook payload in a JSON document, without building the whole
+/// document as a `Value` tree. `None` when `text` is not such a payload
+/// (not JSON, not an object, or the simple format).
+fn parse_growthbook_json(
+    text: &str,
+    loc: &Locator<'_>,
+    key: Option<&str>,
+) -> Option<Result<FlagSet, LoadError>> {
+    let raw: RawPayload<'_> = serde_json::from_str(text).ok()?;
+    if raw.flags.is_some() || (raw.features.is_none() && raw.encrypted.is_none()) {
+        return None;
+    }
+    let not_an_object = || {
+        LoadError::Invalid(vec![loc.problem(
+            loc.find_key("features", 0, loc.text.len()).unwrap_or(0),
+            "`features` must be an object of feature key to definition".into(),
+        )])
+    };
+    let groups = raw.saved_groups.as_ref();
+    let result = match (raw.features, raw.encrypted.as_ref().and_then(Value::as_str)) {
+        (Some(f), _) if f.get().trim_start().starts_with('{') => {
+            match serde_json::from_str::<BTreeMap<String, &RawValue>>(f.get()) {
+                Ok(map) => {
+                    let entries: Vec<(String, Def<'_>)> =
+                        map.into_iter().map(|(k, v)| (k, Def::Raw(v))).collect();
+                    compile_features(&entries, groups, loc)
+                }
+                Err(_) => Err(not_an_object()),
+            }
+        }
+        (_, Some(enc)) => decrypt_features(enc, key, loc).and_then(|plain| {
+            let map = serde_json::from_str::<BTreeMap<String, &RawValue>>(&plain)
+                .map_err(|e| decrypted_not_json(&e, loc))?;
+            let entries: Vec<(String, Def<'_>)> =
+                map.into_iter().map(|(k, v)| (k, Def::Raw(v))).collect();
+            compile_features(&entries, groups, loc)
+        }),
+        _ => Err(not_an_object()),
+    };
+    Some(result)
+}
+
+fn decrypt_features(enc: &str, key: Option<&str>, loc: &Locator<'_>) -> Result<String, LoadError> {
+    let key = key.ok_or_else(|| LoadError::Decrypt {
+        path: loc.path.to_owned(),
+        source: crate::error::DecryptError::MissingKey,
+    })?;
+    decrypt(enc, key).map_err(|source| LoadError::Decrypt {
+        path: loc.path.to_owned(),
+        source,
+    })
+}
+
+fn decrypted_not_json(e: &serde_json::Error, loc: &Locator<'_>) -> LoadError {
+    LoadError::Invalid(vec![Problem {
+        path: loc.path.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        message: format!(
+            "decrypted features are not valid JSON: {}",
+            strip_position(&e.to_string())
+        ),
+    }])
+}
+
+/// A GrowthBook payload already parsed as a `Value` (a YAML document).
 fn compile_growthbook(
     doc: &Value,
     loc: &Locator<'_>,
@@ -408,25 +500,9 @@ fn compile_growthbook(
     ) {
         (Some(f), _) if f.is_object() => f,
         (_, Some(enc)) => {
-            let key = key.ok_or_else(|| LoadError::Decrypt {
-                path: loc.path.to_owned(),
-                source: crate::error::DecryptError::MissingKey,
-            })?;
-            let plain = decrypt(enc, key).map_err(|source| LoadError::Decrypt {
-                path: loc.path.to_owned(),
-                source,
-            })?;
-            decrypted = serde_json::from_str::<Value>(&plain).map_err(|e| {
-                LoadError::Invalid(vec![Problem {
-                    path: loc.path.to_owned(),
-                    line: e.line(),
-                    column: e.column(),
-                    message: format!(
-                        "decrypted features are not valid JSON: {}",
-                        strip_position(&e.to_string())
-                    ),
-                }])
-            })?;
+            let plain = decrypt_features(enc, key, loc)?;
+            decrypted =
+                serde_json::from_str::<Value>(&plain).map_err(|e| decrypted_not_json(&e, loc))?;
             &decrypted
         }
         _ => {
@@ -436,14 +512,110 @@ fn compile_growthbook(
             )]));
         }
     };
-    let mut problems = Vec::new();
-    let mut meta = HashMap::new();
-    for (k, def) in features.as_object().into_iter().flatten() {
+    let entries: Vec<(String, Def<'_>)> = features
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), Def::Parsed(v)))
+        .collect();
+    compile_features(&entries, doc.get("savedGroups"), loc)
+}
+
+/// Below this many features one thread compiles them all.
+const PARALLEL_FROM: usize = 512;
+
+/// What one thread makes of its share of the features.
+#[derive(Default)]
+struct Compiled {
+    features: Vec<(String, Feature)>,
+    meta: Vec<(String, FlagMeta)>,
+    warnings: Vec<ConditionWarning>,
+    problems: Vec<Problem>,
+}
+
+/// Compiles GrowthBook feature definitions, on several threads for large
+/// payloads: each thread parses (for raw text), checks and compiles its
+/// share, and frees its parse trees itself.
+fn compile_features(
+    entries: &[(String, Def<'_>)],
+    saved_groups: Option<&Value>,
+    loc: &Locator<'_>,
+) -> Result<FlagSet, LoadError> {
+    let threads = if entries.len() < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    let chunk = entries.len().div_ceil(threads).max(1);
+    let parts: Vec<Compiled> = if threads == 1 {
+        vec![compile_share(entries, loc)]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = entries
+                .chunks(chunk)
+                .map(|share| s.spawn(move || compile_share(share, loc)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    let mut all = Compiled::default();
+    let mut meta = HashMap::with_capacity(entries.len());
+    for part in parts {
+        all.features.extend(part.features);
+        meta.extend(part.meta);
+        all.warnings.extend(part.warnings);
+        all.problems.extend(part.problems);
+    }
+    for w in &all.warnings {
+        let feature = w
+            .path
+            .strip_prefix("features.")
+            .and_then(|p| p.split('.').next())
+            .unwrap_or("");
+        let at = loc.find_key(feature, 0, loc.text.len()).unwrap_or(0);
+        all.problems
+            .push(loc.problem(at, format!("{}: {}", w.path, w.message)));
+    }
+    if !all.problems.is_empty() {
+        return Err(LoadError::Invalid(all.problems));
+    }
+    Ok(FlagSet {
+        features: FeatureSet::from_compiled(all.features, saved_groups, all.warnings),
+        meta,
+        origin: loc.path.to_owned(),
+    })
+}
+
+fn compile_share(share: &[(String, Def<'_>)], loc: &Locator<'_>) -> Compiled {
+    let mut out = Compiled {
+        features: Vec::with_capacity(share.len()),
+        meta: Vec::with_capacity(share.len()),
+        ..Compiled::default()
+    };
+    for (k, def) in share {
         // Located only when there is a problem: a search per feature would
         // make loading quadratic in the number of features.
         let at = || loc.find_key(k, 0, loc.text.len()).unwrap_or(0);
+        let parsed;
+        let def: &Value = match def {
+            Def::Parsed(v) => v,
+            Def::Raw(raw) => match serde_json::from_str::<Value>(raw.get()) {
+                Ok(v) => {
+                    parsed = v;
+                    &parsed
+                }
+                Err(e) => {
+                    out.problems
+                        .push(loc.problem(at(), format!("feature {k:?}: {e}")));
+                    continue;
+                }
+            },
+        };
         if !def.is_object() {
-            problems.push(loc.problem(
+            out.problems.push(loc.problem(
                 at(),
                 format!("feature {k:?}: must be an object, found {def}"),
             ));
@@ -451,11 +623,12 @@ fn compile_growthbook(
         }
         if let Some(rules) = def.get("rules") {
             if !rules.is_array() {
-                problems.push(loc.problem(at(), format!("feature {k:?}: rules must be an array")));
+                out.problems
+                    .push(loc.problem(at(), format!("feature {k:?}: rules must be an array")));
             }
         }
         let default = def.get("defaultValue").cloned().unwrap_or(Value::Null);
-        meta.insert(
+        out.meta.push((
             k.clone(),
             FlagMeta {
                 kind: FlagKind::of(&default),
@@ -466,26 +639,11 @@ fn compile_growthbook(
                 owner: None,
                 expires: None,
             },
-        );
+        ));
+        let feature = Feature::compile(k, def, &mut out.warnings);
+        out.features.push((k.clone(), feature));
     }
-    let set = FeatureSet::from_json(features, doc.get("savedGroups"));
-    for w in set.warnings() {
-        let feature = w
-            .path
-            .strip_prefix("features.")
-            .and_then(|p| p.split('.').next())
-            .unwrap_or("");
-        let at = loc.find_key(feature, 0, loc.text.len()).unwrap_or(0);
-        problems.push(loc.problem(at, format!("{}: {}", w.path, w.message)));
-    }
-    if !problems.is_empty() {
-        return Err(LoadError::Invalid(problems));
-    }
-    Ok(FlagSet {
-        features: set,
-        meta,
-        origin: loc.path.to_owned(),
-    })
+    out
 }
 
 fn valid_id(id: &str) -> bool {
