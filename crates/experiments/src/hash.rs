@@ -86,22 +86,30 @@ fn finish_v2(inner: u32) -> f64 {
     let digits = [
         h5[0], h5[1], h5[2], h5[3], h5[4], l5[0], l5[1], l5[2], l5[3], l5[4],
     ];
-    // The number of leading zeros to skip ("0" itself keeps its one digit).
-    let len = match inner {
-        0..=9 => 1,
-        10..=99 => 2,
-        100..=999 => 3,
-        1_000..=9_999 => 4,
-        10_000..=99_999 => 5,
-        100_000..=999_999 => 6,
-        1_000_000..=9_999_999 => 7,
-        10_000_000..=99_999_999 => 8,
-        100_000_000..=999_999_999 => 9,
-        _ => 10,
+    let fold = |ds: &[u64]| {
+        ds.iter().fold(FNV_OFFSET, |h, &d| {
+            (h ^ (u32::from(b'0') + d as u32)).wrapping_mul(FNV_PRIME)
+        })
     };
-    let h = digits[10 - len..].iter().fold(FNV_OFFSET, |h, &d| {
-        (h ^ (u32::from(b'0') + d as u32)).wrapping_mul(FNV_PRIME)
-    });
+    // Nine in ten hashes have 10 digits, and nearly all the rest 9: fold
+    // both lengths side by side and pick one, rather than branch on a
+    // length the predictor cannot guess.
+    let h = if inner >= 100_000_000 {
+        let (ten, nine) = (fold(&digits), fold(&digits[1..]));
+        if inner >= 1_000_000_000 { ten } else { nine }
+    } else {
+        let len = match inner {
+            0..=9 => 1,
+            10..=99 => 2,
+            100..=999 => 3,
+            1_000..=9_999 => 4,
+            10_000..=99_999 => 5,
+            100_000..=999_999 => 6,
+            1_000_000..=9_999_999 => 7,
+            _ => 8,
+        };
+        fold(&digits[10 - len..])
+    };
     f64::from(h % 10000) / 10000.0
 }
 
