@@ -17,15 +17,16 @@
 //! Every string is JSON-escaped, so a message with quotes or newlines can never
 //! forge a second line.
 //!
-//! Span fields are rendered to JSON once when the span opens (and again when
-//! `Span::record` changes one), not on every event; that is what makes this
-//! layer several times faster than re-serializing span fields per event.
+//! Span fields are rendered to JSON once, at a span's first event (and again
+//! after `Span::record` changes one), not on every event; that is what makes
+//! this layer several times faster than re-serializing span fields per
+//! event. A span that logs nothing never renders them.
 
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -374,7 +375,7 @@ impl JsonLogLayer {
             Some(span) => {
                 let ext = span.extensions();
                 let ids = span_data_ids(&ext);
-                let fields = ext.get::<LogSpanFields>().map(|f| f.rendered.clone());
+                let fields = ext.get::<LogSpanFields>().map(LogSpanFields::rendered);
                 (ids, fields)
             }
             None => (None, None),
@@ -411,15 +412,19 @@ impl JsonLogLayer {
     }
 }
 
-/// A span's fields for log lines, pre-rendered as `"k":v,...` (no braces),
-/// merged with its ancestors' fields.
+/// A span's fields for log lines, rendered as `"k":v,...` (no braces) when
+/// first needed, merged with its ancestors' fields.
 struct LogSpanFields {
     /// (name, JSON value) pairs: ancestors' first, this span's overriding.
     pairs: Vec<(&'static str, Box<str>)>,
-    rendered: Arc<str>,
+    rendered: OnceLock<Arc<str>>,
 }
 
 impl LogSpanFields {
+    fn rendered(&self) -> Arc<str> {
+        Arc::clone(self.rendered.get_or_init(|| Self::render(&self.pairs)))
+    }
+
     fn render(pairs: &[(&'static str, Box<str>)]) -> Arc<str> {
         let mut buf = Vec::with_capacity(pairs.len() * 24);
         for (i, (k, v)) in pairs.iter().enumerate() {
@@ -602,9 +607,10 @@ where
             })
             .unwrap_or_default();
         attrs.record(&mut SpanFieldCollector(&mut pairs));
-        let rendered = LogSpanFields::render(&pairs);
-        span.extensions_mut()
-            .insert(LogSpanFields { pairs, rendered });
+        span.extensions_mut().insert(LogSpanFields {
+            pairs,
+            rendered: OnceLock::new(),
+        });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
@@ -614,7 +620,7 @@ where
             return;
         };
         values.record(&mut SpanFieldCollector(&mut fields.pairs));
-        fields.rendered = LogSpanFields::render(&fields.pairs);
+        fields.rendered = OnceLock::new();
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

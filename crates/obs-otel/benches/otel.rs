@@ -8,45 +8,140 @@
 //!
 //! Each iteration opens a span with 2 fields, logs one event with 1 field
 //! inside it, and closes the span.
+//!
+//! * `middleware/*`: one request through an axum hello-world, with the full
+//!   stack installed and exporting to a real collector that is up, down or
+//!   black-holing.
 
 use std::time::Duration;
 
+use axum::Router;
+use axum::extract::MatchedPath;
+use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use flightdeck_obs_otel::{BatchSettings, OtelPipeline, OtlpSettings, ServerLayer};
-use tower::{Layer, Service};
+use tower::ServiceExt;
 use tracing_subscriber::layer::SubscriberExt;
 
-async fn hello(
-    _req: http::Request<String>,
-) -> Result<http::Response<String>, std::convert::Infallible> {
-    Ok(http::Response::new("hello".to_owned()))
+/// The full stack as a service runs it: OTel export over OTLP/HTTP to
+/// `endpoint` (500 ms timeout), span records as JSON Lines and JSON logs,
+/// both to a sink.
+/// `None` exports to a no-op exporter instead.
+fn full_stack(endpoint: Option<&str>) -> (OtelPipeline, tracing::Dispatch) {
+    let pipeline = match endpoint {
+        Some(endpoint) => {
+            let settings = OtlpSettings::default()
+                .with_traces_endpoint(endpoint)
+                .with_timeout(Duration::from_millis(500));
+            OtelPipeline::build(&settings, BatchSettings::default())
+                .expect("pipeline")
+                .expect("export on")
+        }
+        None => OtelPipeline::with_exporter(
+            common::NoopExporter,
+            &OtlpSettings::default(),
+            BatchSettings::default(),
+        )
+        .expect("pipeline"),
+    };
+    let dispatch = common::flightdeck_stack(&pipeline);
+    (pipeline, dispatch)
 }
 
+/// An axum hello-world, with or without the server layer.
+fn app(layer: bool) -> Router {
+    let router = Router::new().route("/hello/{name}", get(|| async { "hello" }));
+    if !layer {
+        return router;
+    }
+    router.route_layer(ServerLayer::new().with_route(|parts| {
+        parts
+            .extensions
+            .get::<MatchedPath>()
+            .map(|m| m.as_str().to_owned())
+    }))
+}
+
+/// A collector that accepts connections and never answers.
+fn black_hole() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("black hole");
+    let port = listener.local_addr().expect("port").port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    port
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+    listener.local_addr().expect("port").port()
+}
+
+/// Request latency through an axum hello-world, in process (`oneshot`, no
+/// socket), with the full stack installed: without the middleware and with
+/// it, exporting to a no-op exporter (the middleware's own cost), then to a
+/// real collector that is up, down (nothing listening) or black-holing
+/// (accepting, never answering).
 fn bench_middleware(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let mut g = c.benchmark_group("middleware");
     let request = || {
-        http::Request::get("/hello")
+        http::Request::get("/hello/ada")
             .header(
                 "traceparent",
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             )
-            .body(String::new())
+            .body(axum::body::Body::empty())
             .expect("request")
     };
-    g.bench_function("none", |b| {
-        let mut svc = tower::service_fn(hello);
-        b.iter(|| rt.block_on(svc.call(request())).expect("response"))
-    });
-    g.bench_function("server_layer", |b| {
-        let mut svc = ServerLayer::new()
-            .with_route(|_| Some("/hello".to_owned()))
-            .layer(tower::service_fn(hello));
-        b.iter(|| rt.block_on(svc.call(request())).expect("response"))
-    });
+    let collector = flightdeck_obs_otel::testing::Collector::start_quiet();
+    let up = format!("http://127.0.0.1:{}/v1/traces", collector.http);
+    let down = format!("http://127.0.0.1:{}/v1/traces", closed_port());
+    let hole = format!("http://127.0.0.1:{}/v1/traces", black_hole());
+    let cases = [
+        ("none", false, None),
+        ("server_layer", true, None),
+        ("server_layer_collector_up", true, Some(up.as_str())),
+        ("server_layer_collector_down", true, Some(down.as_str())),
+        (
+            "server_layer_collector_black_hole",
+            true,
+            Some(hole.as_str()),
+        ),
+    ];
+    let mut g = c.benchmark_group("middleware");
+    let mut reports = Vec::new();
+    for (name, layer, endpoint) in cases {
+        let (pipeline, dispatch) = full_stack(endpoint);
+        let router = app(layer);
+        tracing::dispatcher::with_default(&dispatch, || {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    let resp = rt
+                        .block_on(router.clone().oneshot(request()))
+                        .expect("response");
+                    assert_eq!(resp.status(), 200);
+                })
+            });
+        });
+        reports.push((name, pipeline.report()));
+        let _ = pipeline.shutdown(Duration::from_secs(2));
+    }
     g.finish();
+    for (name, r) in reports {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!(
+                "{name}: {} spans ended, {} exported, {} dropped (queue full), {} failed",
+                r.ended, r.exported, r.dropped, r.failed
+            );
+        }
+    }
+    drop(collector);
 }
 
 /// A load run rather than a timing: 2 threads offer 100,000 spans/s in all

@@ -188,19 +188,21 @@ where
                 cid.as_str().to_owned(),
             )]);
             let _attached = cx.attach();
+            // `&str` values rather than `%` (Display): tracing-opentelemetry
+            // formats Display values into a fresh String per field.
             tracing::info_span!(
                 "http.server",
-                otel.name = %name,
+                otel.name = name.as_str(),
                 otel.kind = "server",
                 otel.status_code = tracing::field::Empty,
-                http.request.method = %method,
-                url.path = %parts.uri.path(),
+                http.request.method = method.as_str(),
+                url.path = parts.uri.path(),
                 http.route = route.as_deref().unwrap_or(""),
                 server.address = header("host"),
                 user_agent.original = header("user-agent"),
                 http.response.status_code = tracing::field::Empty,
                 rpc.grpc.status_code = tracing::field::Empty,
-                correlation_id = %cid,
+                correlation_id = cid.as_str(),
             )
         };
         let route_label = self

@@ -15,7 +15,7 @@ use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, 
 use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Debug, Clone, Copy)]
-struct NoopExporter;
+pub(crate) struct NoopExporter;
 
 impl SpanExporter for NoopExporter {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
@@ -28,6 +28,29 @@ fn work() {
     let span = tracing::info_span!("rag.retrieve", retrieve.k = 8, index = "docs");
     let _e = span.enter();
     tracing::info!(hits = 5, "retrieved");
+}
+
+/// Our stack over `pipeline`: span records (JSON Lines to a sink, with the
+/// OTel ids) and JSON log lines (to a sink).
+pub(crate) fn flightdeck_stack(pipeline: &OtelPipeline) -> tracing::Dispatch {
+    let records =
+        JsonLinesExporter::to_writer_with_capacity(std::io::sink(), 65_536).expect("records");
+    let subscriber = tracing_subscriber::registry()
+        .with(pipeline.layer())
+        .with(
+            SpanLayer::builder()
+                .with_exporter(records)
+                .with_trace_context_hook(OtelIds)
+                .build()
+                .expect("span layer"),
+        )
+        .with(
+            JsonLogLayer::builder()
+                .with_blocking_writer(std::io::sink())
+                .build()
+                .expect("logs"),
+        );
+    tracing::Dispatch::new(subscriber)
 }
 
 pub(crate) fn bench_span(c: &mut Criterion) {
@@ -55,24 +78,7 @@ pub(crate) fn bench_span(c: &mut Criterion) {
         },
     )
     .expect("pipeline");
-    let records =
-        JsonLinesExporter::to_writer_with_capacity(std::io::sink(), 65_536).expect("records");
-    let subscriber = tracing_subscriber::registry()
-        .with(pipeline.layer())
-        .with(
-            SpanLayer::builder()
-                .with_exporter(records)
-                .with_trace_context_hook(OtelIds)
-                .build()
-                .expect("span layer"),
-        )
-        .with(
-            JsonLogLayer::builder()
-                .with_blocking_writer(std::io::sink())
-                .build()
-                .expect("logs"),
-        );
-    tracing::subscriber::with_default(subscriber, || {
+    tracing::dispatcher::with_default(&flightdeck_stack(&pipeline), || {
         g.bench_function("flightdeck", |b| b.iter(work));
     });
     let report = pipeline.report();
