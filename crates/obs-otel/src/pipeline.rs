@@ -136,6 +136,16 @@ struct QueueProcessor {
     dropped: metrics::Counter,
     worker: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     exporter: Arc<std::sync::Mutex<Box<dyn DynExporter>>>,
+    // Set by shutdown: past this instant the worker exports nothing more and
+    // discards what is queued (counted as undelivered), so a collector that
+    // never answers cannot hold shutdown past its deadline.
+    give_up_at: Arc<std::sync::Mutex<Option<Instant>>>,
+}
+
+fn given_up(at: &std::sync::Mutex<Option<Instant>>) -> bool {
+    at.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .is_some_and(|t| Instant::now() >= t)
 }
 
 /// Object-safe view of an exporter, run on the worker thread.
@@ -169,12 +179,18 @@ impl QueueProcessor {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(batch.max_queue.max(1));
         let exporter = Arc::new(std::sync::Mutex::new(exporter));
         let worker_exporter = exporter.clone();
+        let give_up_at = Arc::new(std::sync::Mutex::new(None));
+        let worker_give_up = Arc::clone(&give_up_at);
         let worker = std::thread::Builder::new()
             .name("flightdeck-otlp".into())
             .spawn(move || {
                 let mut pending: Vec<SpanData> = Vec::with_capacity(batch.max_batch);
                 let export = |pending: &mut Vec<SpanData>| {
                     while !pending.is_empty() {
+                        if given_up(&worker_give_up) {
+                            pending.clear();
+                            return;
+                        }
                         let take = pending.len().min(batch.max_batch);
                         let chunk: Vec<SpanData> = pending.drain(..take).collect();
                         let e = worker_exporter.lock().unwrap_or_else(|p| p.into_inner());
@@ -253,6 +269,7 @@ impl QueueProcessor {
             dropped: metrics::counter!(SPANS_DROPPED_TOTAL),
             worker: std::sync::Mutex::new(Some(worker)),
             exporter,
+            give_up_at,
         })
     }
 
@@ -303,14 +320,32 @@ impl SpanProcessor for QueueProcessor {
     }
 
     fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        let deadline = Instant::now() + timeout;
+        *self.give_up_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(deadline);
         let r = self.control(Msg::Shutdown, timeout);
         if r.is_ok() {
             if let Some(w) = self.worker.lock().ok().and_then(|mut w| w.take()) {
                 let _ = w.join();
             }
         }
-        if let Ok(e) = self.exporter.lock() {
-            e.shutdown(timeout);
+        // An export still in flight at the deadline holds the exporter; it
+        // ends by its own timeout, and shutdown does not wait for it.
+        loop {
+            match self.exporter.try_lock() {
+                Ok(e) => {
+                    e.shutdown(deadline.saturating_duration_since(Instant::now()));
+                    break;
+                }
+                Err(std::sync::TryLockError::Poisoned(p)) => {
+                    p.into_inner()
+                        .shutdown(deadline.saturating_duration_since(Instant::now()));
+                    break;
+                }
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => break,
+            }
         }
         r
     }

@@ -76,3 +76,67 @@ fn a_dead_collector_never_blocks_and_export_resumes_after_restart() {
     let out = second.wait_for(&trace, 1);
     assert!(out.contains("after-restart"), "{out}");
 }
+
+#[test]
+fn a_black_holing_collector_never_blocks_and_shutdown_keeps_its_deadline() {
+    // Accepts connections and never answers: every export waits out its
+    // timeout.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    for protocol in ["http", "grpc"] {
+        let settings = OtlpSettings::default()
+            .with_service_name("black-hole")
+            .with_timeout(Duration::from_millis(300));
+        let settings = if protocol == "http" {
+            settings.with_traces_endpoint(format!("http://127.0.0.1:{port}/v1/traces"))
+        } else {
+            settings
+                .with_traces_endpoint(format!("http://127.0.0.1:{port}"))
+                .with_protocol(flightdeck_obs_otel::OtlpProtocol::Grpc)
+        };
+        let batch = BatchSettings {
+            max_queue: 1024,
+            max_batch: 64,
+            delay: Duration::from_millis(20),
+        };
+        let pipeline = OtelPipeline::build(&settings, batch).unwrap().unwrap();
+        let subscriber = tracing_subscriber::registry().with(pipeline.layer());
+        let worst = tracing::subscriber::with_default(subscriber, || {
+            let worst = burst(5_000);
+            std::thread::sleep(Duration::from_millis(700));
+            worst
+        });
+        assert!(
+            worst < Duration::from_millis(50),
+            "{protocol}: an emission took {worst:?} with the collector black-holing"
+        );
+        let during = pipeline.report();
+        assert_eq!(during.exported, 0, "{protocol}: {during:?}");
+        assert!(
+            during.dropped > 0,
+            "{protocol}: a bounded queue drops: {during:?}"
+        );
+        assert!(
+            during.failed > 0,
+            "{protocol}: timed-out exports count: {during:?}"
+        );
+        let started = Instant::now();
+        let err = pipeline.shutdown(Duration::from_secs(1)).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_millis(2_500),
+            "{protocol}: shutdown took {:?} with a 1 s deadline",
+            started.elapsed()
+        );
+        let flightdeck_obs_otel::PipelineError::Undelivered(r) = err else {
+            panic!("{protocol}: {err}")
+        };
+        assert_eq!(r.ended, 5_000, "{protocol}: {r:?}");
+        assert_eq!(r.undelivered(), 5_000, "{protocol}: {r:?}");
+    }
+}
