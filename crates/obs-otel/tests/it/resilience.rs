@@ -22,6 +22,19 @@ fn burst(n: usize) -> Duration {
     worst
 }
 
+/// A pipeline with a 1,024-span queue and batches of 64, and a subscriber
+/// that exports through it.
+fn small_queue(settings: &OtlpSettings) -> (OtelPipeline, impl tracing::Subscriber + Send + Sync) {
+    let batch = BatchSettings {
+        max_queue: 1024,
+        max_batch: 64,
+        delay: Duration::from_millis(20),
+    };
+    let pipeline = OtelPipeline::build(settings, batch).unwrap().unwrap();
+    let subscriber = tracing_subscriber::registry().with(pipeline.layer());
+    (pipeline, subscriber)
+}
+
 #[test]
 fn a_dead_collector_never_blocks_and_export_resumes_after_restart() {
     let first = Collector::start();
@@ -30,13 +43,7 @@ fn a_dead_collector_never_blocks_and_export_resumes_after_restart() {
         .with_traces_endpoint(format!("http://127.0.0.1:{http}/v1/traces"))
         .with_service_name("resilience")
         .with_timeout(Duration::from_millis(300));
-    let batch = BatchSettings {
-        max_queue: 1024,
-        max_batch: 64,
-        delay: Duration::from_millis(20),
-    };
-    let pipeline = OtelPipeline::build(&settings, batch).unwrap().unwrap();
-    let subscriber = tracing_subscriber::registry().with(pipeline.layer());
+    let (pipeline, subscriber) = small_queue(&settings);
     let marker = tracing::subscriber::with_default(subscriber, || {
         let up = burst(500);
         std::thread::sleep(Duration::from_millis(300));
@@ -100,13 +107,7 @@ fn a_black_holing_collector_never_blocks_and_shutdown_keeps_its_deadline() {
                 .with_traces_endpoint(format!("http://127.0.0.1:{port}"))
                 .with_protocol(flightdeck_obs_otel::OtlpProtocol::Grpc)
         };
-        let batch = BatchSettings {
-            max_queue: 1024,
-            max_batch: 64,
-            delay: Duration::from_millis(20),
-        };
-        let pipeline = OtelPipeline::build(&settings, batch).unwrap().unwrap();
-        let subscriber = tracing_subscriber::registry().with(pipeline.layer());
+        let (pipeline, subscriber) = small_queue(&settings);
         let worst = tracing::subscriber::with_default(subscriber, || {
             let worst = burst(5_000);
             std::thread::sleep(Duration::from_millis(700));
