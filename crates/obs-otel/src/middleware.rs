@@ -59,8 +59,19 @@ impl Default for ServerLayer {
 }
 
 impl ServerLayer {
-    /// A layer without route templates.
+    /// A layer without route templates. Registers the RED metrics' help
+    /// text with the current `metrics` recorder.
     pub fn new() -> Self {
+        metrics::describe_histogram!(
+            HTTP_SERVER_REQUEST_DURATION,
+            metrics::Unit::Seconds,
+            "Duration of HTTP server requests, by route, method and status code."
+        );
+        metrics::describe_counter!(
+            HTTP_SERVER_REQUESTS_TOTAL,
+            metrics::Unit::Count,
+            "HTTP server requests, by route and status class."
+        );
         Self {
             route: None,
             cap: Arc::new(LabelCap::new(200)),

@@ -3,6 +3,7 @@
 mod export;
 mod grpc;
 mod ids;
+mod red;
 mod resilience;
 mod services;
 
