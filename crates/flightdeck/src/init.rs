@@ -17,7 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 /// The longest shutdown waits for the OTLP collector: a black-holed
 /// collector must not hold a service's exit hostage.
 #[cfg(feature = "otel")]
-const OTEL_SHUTDOWN_MAX: Duration = Duration::from_secs(5);
+const OTEL_SHUTDOWN_MAX: Duration = Duration::from_secs(4);
 
 /// How long dropping the guard waits for files to be written.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -103,8 +103,10 @@ impl ObservabilityGuard {
             return Err(ExportError::AlreadyShutDown);
         }
         self.done = true;
-        // Spans first: closing them may still log.
-        let spans = self.spans.as_ref().map_or(Ok(()), |s| s.shutdown(timeout));
+        // OTLP first: the exporter's client and the SDK log their own
+        // failures (a collector that never answers, cancelled exports), and
+        // those lines must find the log writer still open. Then span
+        // records, whose closing may still log; logs last.
         #[cfg(feature = "otel")]
         let otel = self
             .otel
@@ -114,6 +116,7 @@ impl ObservabilityGuard {
                 Err(flightdeck_obs_otel::PipelineError::Undelivered(r)) => r,
                 Err(_) => flightdeck_obs_otel::ExportReport::default(),
             });
+        let spans = self.spans.as_ref().map_or(Ok(()), |s| s.shutdown(timeout));
         let logs = self.logs.as_ref().map_or(Ok(()), |l| l.shutdown(timeout));
         let report = ShutdownReport {
             spans: self.span_stats(),

@@ -62,19 +62,6 @@ fn app(layer: bool) -> Router {
     }))
 }
 
-/// A collector that accepts connections and never answers.
-fn black_hole() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("black hole");
-    let port = listener.local_addr().expect("port").port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming().flatten() {
-            held.push(conn);
-        }
-    });
-    port
-}
-
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
     listener.local_addr().expect("port").port()
@@ -101,7 +88,10 @@ fn bench_middleware(c: &mut Criterion) {
     let collector = flightdeck_obs_otel::testing::Collector::start_quiet();
     let up = format!("http://127.0.0.1:{}/v1/traces", collector.http);
     let down = format!("http://127.0.0.1:{}/v1/traces", closed_port());
-    let hole = format!("http://127.0.0.1:{}/v1/traces", black_hole());
+    let hole = format!(
+        "http://127.0.0.1:{}/v1/traces",
+        flightdeck_obs_otel::testing::BlackHole::start().port
+    );
     let cases = [
         ("none", false, None),
         ("server_layer", true, None),

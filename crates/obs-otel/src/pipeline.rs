@@ -50,7 +50,24 @@ struct Counts {
     dropped: AtomicU64,
     exported: AtomicU64,
     failed: AtomicU64,
+    // Set when the export thread has returned (or unwound).
+    worker_exited: std::sync::atomic::AtomicBool,
 }
+
+/// Marks the export thread as gone when it returns or unwinds.
+struct ExitFlag(Arc<Counts>);
+
+impl Drop for ExitFlag {
+    fn drop(&mut self) {
+        self.0.worker_exited.store(true, Ordering::Release);
+    }
+}
+
+/// How long shutdown waits, past its deadline, for an export that was cut
+/// off to end: the exporter logs the failure, and that line should reach
+/// the logs before they close. Cancelled gRPC exports end at once; a
+/// blocking HTTP export ends by its own timeout and is not waited for.
+const CUT_OFF_EXPORT_GRACE: Duration = Duration::from_millis(250);
 
 /// Wraps the OTLP exporter to count delivered and failed spans.
 #[derive(Debug)]
@@ -180,10 +197,12 @@ impl QueueProcessor {
         let exporter = Arc::new(std::sync::Mutex::new(exporter));
         let worker_exporter = exporter.clone();
         let give_up_at = Arc::new(std::sync::Mutex::new(None));
+        let worker_counts = Arc::clone(&counts);
         let worker_give_up = Arc::clone(&give_up_at);
         let worker = std::thread::Builder::new()
             .name("flightdeck-otlp".into())
             .spawn(move || {
+                let _exit = ExitFlag(worker_counts);
                 let mut pending: Vec<SpanData> = Vec::with_capacity(batch.max_batch);
                 let export = |pending: &mut Vec<SpanData>| {
                     while !pending.is_empty() {
@@ -557,6 +576,10 @@ impl OtelPipeline {
         let report = self.report();
         if let Some(rt) = self.runtime {
             rt.shutdown_timeout(deadline.saturating_sub(start.elapsed()));
+        }
+        let grace = Instant::now() + CUT_OFF_EXPORT_GRACE;
+        while !self.counts.worker_exited.load(Ordering::Acquire) && Instant::now() < grace {
+            std::thread::sleep(Duration::from_millis(2));
         }
         if report.undelivered() > 0 {
             return Err(PipelineError::Undelivered(report));

@@ -195,3 +195,31 @@ impl Drop for Collector {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A collector that accepts connections on 127.0.0.1 and never answers, so
+/// every export waits out its timeout. The listening thread holds the
+/// connections open for the life of the process.
+#[derive(Debug, Clone, Copy)]
+pub struct BlackHole {
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl BlackHole {
+    /// Starts listening on a free port.
+    ///
+    /// # Panics
+    ///
+    /// When no loopback port can be bound.
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for conn in listener.incoming().flatten() {
+                held.push(conn);
+            }
+        });
+        Self { port }
+    }
+}

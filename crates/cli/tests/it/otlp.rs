@@ -89,6 +89,25 @@ fn with_no_collector_the_demo_finishes_and_says_what_it_lost() {
         .local_addr()
         .unwrap()
         .port();
+    demo_finishes_and_says_what_it_lost(port, "http/protobuf");
+}
+
+#[test]
+fn with_a_black_holing_collector_the_demo_finishes_and_says_what_it_lost() {
+    // Accepts connections and never answers: exports wait out their timeout.
+    let port = flightdeck_obs_otel::testing::BlackHole::start().port;
+    for protocol in ["http/protobuf", "grpc"] {
+        let logs = demo_finishes_and_says_what_it_lost(port, protocol);
+        // The exporter's own complaints are logged, not lost: every line
+        // reached the file (the demo exits non-zero otherwise).
+        assert!(logs.len() >= 105, "{protocol}: {} lines", logs.len());
+    }
+}
+
+/// Runs the demo against `port` and checks that it finishes within 5 s of
+/// its normal time, says it delivered nothing, and wrote its local files;
+/// returns its log lines.
+fn demo_finishes_and_says_what_it_lost(port: u16, protocol: &str) -> Vec<serde_json::Value> {
     let dir = tempfile::tempdir().unwrap();
     // The normal time, without OTLP.
     let start = Instant::now();
@@ -106,7 +125,8 @@ fn with_no_collector_the_demo_finishes_and_says_what_it_lost() {
             .env(
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
                 format!("http://127.0.0.1:{port}"),
-            ),
+            )
+            .env("OTEL_EXPORTER_OTLP_PROTOCOL", protocol),
     );
     let took = start.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -116,11 +136,12 @@ fn with_no_collector_the_demo_finishes_and_says_what_it_lost() {
     );
     assert!(
         took < normal + Duration::from_secs(5),
-        "took {took:?}, normally {normal:?}"
+        "{protocol}: took {took:?}, normally {normal:?}"
     );
     assert_eq!(
         read_jsonl(&dir.path().join("traces.jsonl")).len(),
         200,
-        "the local files are complete"
+        "{protocol}: the local files are complete"
     );
+    read_jsonl(&dir.path().join("logs.jsonl"))
 }

@@ -88,14 +88,7 @@ fn a_dead_collector_never_blocks_and_export_resumes_after_restart() {
 fn a_black_holing_collector_never_blocks_and_shutdown_keeps_its_deadline() {
     // Accepts connections and never answers: every export waits out its
     // timeout.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for conn in listener.incoming().flatten() {
-            held.push(conn);
-        }
-    });
+    let port = flightdeck_obs_otel::testing::BlackHole::start().port;
     for protocol in ["http", "grpc"] {
         let settings = OtlpSettings::default()
             .with_service_name("black-hole")
