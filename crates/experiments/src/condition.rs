@@ -298,6 +298,10 @@ impl Compiler {
                 clauses: vec![Clause::Never],
             };
         };
+        self.object(map, at)
+    }
+
+    fn object(&mut self, map: &Map<String, Value>, at: &At<'_>) -> Condition {
         let clauses = map
             .iter()
             .map(|(k, v)| {
@@ -480,6 +484,16 @@ impl Condition {
             warnings: Vec::new(),
         };
         let cond = c.condition(v, &At::Root);
+        (cond, c.warnings)
+    }
+
+    /// [`compile`](Self::compile) for a condition already known to be an
+    /// object.
+    pub fn compile_object(map: &Map<String, Value>) -> (Self, Vec<ConditionWarning>) {
+        let mut c = Compiler {
+            warnings: Vec::new(),
+        };
+        let cond = c.object(map, &At::Root);
         (cond, c.warnings)
     }
 

@@ -328,7 +328,7 @@ impl FlagSet {
         }
         let doc = parse_document(path, text)?;
         if doc.get("flags").is_some() {
-            return compile_simple(&doc, &loc);
+            return compile_simple(doc, &loc);
         }
         if doc.get("features").is_some() || doc.get("encryptedFeatures").is_some() {
             return compile_growthbook(&doc, &loc, key);
@@ -668,300 +668,400 @@ fn on_condition() -> Value {
     json!({"value": {"$nin": [false, null, 0, ""]}})
 }
 
-fn compile_simple(doc: &Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
+fn compile_simple(doc: Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
     let mut problems = Vec::new();
-    let Some(list) = doc.get("flags").and_then(Value::as_array) else {
-        return Err(LoadError::Invalid(vec![loc.problem(
+    let no_list = || {
+        LoadError::Invalid(vec![loc.problem(
             loc.find_key("flags", 0, loc.text.len()).unwrap_or(0),
             "`flags` must be a list of flags".into(),
-        )]));
+        )])
     };
-    if let Some(extra) = doc
-        .as_object()
-        .and_then(|m| m.keys().find(|k| *k != "flags"))
-    {
+    let Value::Object(mut top) = doc else {
+        return Err(no_list());
+    };
+    let Some(Value::Array(list)) = top.remove("flags") else {
+        return Err(no_list());
+    };
+    if let Some(extra) = top.keys().next() {
         problems.push(loc.problem(
             loc.find_key(extra, 0, loc.text.len()).unwrap_or(0),
             format!("unknown top-level field `{extra}` (expected only `flags`)"),
         ));
     }
+    drop(top);
     // Where each flag starts in the text, found in order by its id.
     let mut starts = Vec::with_capacity(list.len());
     let mut cursor = loc.find_key("flags", 0, loc.text.len()).unwrap_or(0);
-    for item in list {
+    for _ in &list {
         let at = loc.find_key("id", cursor, loc.text.len()).unwrap_or(cursor);
-        let _ = item;
         starts.push(at);
         cursor = at + 2;
     }
-    let mut defs: Vec<(usize, FlagDefinition)> = Vec::new();
-    for (i, item) in list.iter().enumerate() {
-        let start = starts[i];
-        let end = starts.get(i + 1).copied().unwrap_or(loc.text.len());
+    let span = |i: usize| {
+        (
+            starts[i],
+            starts.get(i + 1).copied().unwrap_or(loc.text.len()),
+        )
+    };
+    // Typed decoding, on several threads for large files; each item's tree
+    // is consumed (its strings move) and freed by the thread that read it.
+    let decoded = par_map(list, |i, item| {
         let name = item
             .get("id")
             .and_then(Value::as_str)
             .unwrap_or("?")
             .to_owned();
-        match serde_path_to_error::deserialize::<_, FlagDefinition>(item) {
+        serde_path_to_error::deserialize::<_, FlagDefinition>(item).map_err(|e| {
+            let (start, end) = span(i);
+            let path = e.path().to_string();
+            let top = path.split(['.', '[']).next().unwrap_or("");
+            let at = loc.find_key(top, start, end).unwrap_or(start);
+            loc.problem(at, format!("flag {name:?}: {path}: {}", e.into_inner()))
+        })
+    });
+    let mut defs: Vec<(usize, FlagDefinition)> = Vec::with_capacity(decoded.len());
+    for (i, d) in decoded.into_iter().enumerate() {
+        match d {
             Ok(d) => defs.push((i, d)),
-            Err(e) => {
-                let path = e.path().to_string();
-                let top = path.split(['.', '[']).next().unwrap_or("");
-                let at = loc.find_key(top, start, end).unwrap_or(start);
-                problems
-                    .push(loc.problem(at, format!("flag {name:?}: {path}: {}", e.into_inner())));
-            }
+            Err(p) => problems.push(p),
         }
     }
     let ids: BTreeSet<String> = defs.iter().map(|(_, d)| d.id.clone()).collect();
     let mut seen = BTreeSet::new();
-    let mut features = Map::new();
-    let mut meta = HashMap::new();
     let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, d) in &defs {
-        let start = starts[*i];
-        let end = starts.get(i + 1).copied().unwrap_or(loc.text.len());
-        let field = |k: &str| loc.find_key(k, start, end).unwrap_or(start);
-        let mut bad = |k: &str, msg: String| {
-            problems.push(loc.problem(field(k), format!("flag {:?}: {msg}", d.id)))
-        };
-        if !valid_id(&d.id) {
-            bad(
-                "id",
-                format!("id {:?} must be letters, digits, `.`, `_` or `-`", d.id),
-            );
-        }
-        if !seen.insert(d.id.clone()) {
-            bad("id", "duplicate id (each flag appears once)".into());
-        }
-        if let Some(p) = d.rollout_percentage {
-            if !(0.0..=100.0).contains(&p) || !p.is_finite() {
-                bad(
-                    "rollout_percentage",
-                    format!("rollout_percentage {p} is outside 0..=100"),
-                );
-            }
-        }
-        if let Some(e) = &d.expires {
-            if !valid_date(e) {
-                bad("expires", format!("expires {e:?} is not a YYYY-MM-DD date"));
-            }
-        }
-        for dep in &d.depends_on {
-            if !ids.contains(dep) {
-                bad("depends_on", format!("depends on unknown flag {dep:?}"));
-            } else if dep == &d.id {
-                bad("depends_on", "depends on itself".into());
-            }
+        if !seen.insert(d.id.as_str()) {
+            let (start, end) = span(*i);
+            let at = loc.find_key("id", start, end).unwrap_or(start);
+            problems.push(loc.problem(
+                at,
+                format!("flag {:?}: duplicate id (each flag appears once)", d.id),
+            ));
         }
         graph.insert(d.id.clone(), d.depends_on.clone());
-        if let Some(attrs) = d.targeting.as_ref().and_then(|t| t.attributes.as_ref()) {
-            for w in Condition::compile(&Value::Object(attrs.clone())).1 {
-                bad(
-                    "attributes",
-                    format!(
-                        "targeting.attributes{}: {}",
-                        w.path.trim_start_matches('$'),
-                        w.message
-                    ),
-                );
-            }
-        }
-        let t = d.targeting.clone().unwrap_or_default();
-        let parents: Vec<Value> = d
-            .depends_on
-            .iter()
-            .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
-            .collect();
-        // Every rule of a flag with dependencies carries the same gates.
-        let with_parents = |mut r: Map<String, Value>| {
-            if !parents.is_empty() {
-                r.insert("parentConditions".into(), Value::from(parents.clone()));
-            }
-            Value::Object(r)
-        };
-        // A boolean flag: forced on for listed ids and groups, then for the
-        // rollout share of users matching the attributes.
-        let bool_rules = || -> Vec<Value> {
-            let mut rules = Vec::new();
-            if !t.user_ids.is_empty() {
-                let mut r = Map::new();
-                r.insert("id".into(), json!("user_ids"));
-                r.insert("condition".into(), json!({"id": {"$in": t.user_ids}}));
-                r.insert("force".into(), Value::Bool(true));
-                rules.push(with_parents(r));
-            }
-            if !t.groups.is_empty() {
-                let mut r = Map::new();
-                r.insert("id".into(), json!("groups"));
-                r.insert("condition".into(), json!({"groups": {"$in": t.groups}}));
-                r.insert("force".into(), Value::Bool(true));
-                rules.push(with_parents(r));
-            }
-            let mut r = Map::new();
-            r.insert("id".into(), json!("rollout"));
-            if let Some(a) = &t.attributes {
-                r.insert("condition".into(), Value::Object(a.clone()));
-            }
-            if let Some(p) = d.rollout_percentage {
-                r.insert("coverage".into(), json!(p / 100.0));
-                r.insert("hashAttribute".into(), json!("id"));
-                r.insert("seed".into(), json!(d.id));
-                r.insert("hashVersion".into(), json!(2));
-            }
-            r.insert("force".into(), Value::Bool(true));
-            rules.push(with_parents(r));
-            rules
-        };
-        let (kind, default_value, rules) = match &d.variants {
-            None => {
-                let default = d.default.clone().unwrap_or(Value::Bool(false));
-                if !default.is_boolean() {
-                    bad(
-                        "default",
-                        format!(
-                            "default {default} must be true or false for a flag without variants"
-                        ),
-                    );
-                }
-                (FlagKind::Bool, default, bool_rules())
-            }
-            Some(vs) => {
-                if vs.len() < 2 {
-                    bad(
-                        "variants",
-                        format!("needs at least 2 variants, found {}", vs.len()),
-                    );
-                }
-                let mut keys = BTreeSet::new();
-                for v in vs {
-                    if !keys.insert(v.key.as_str()) {
-                        bad("variants", format!("duplicate variant key {:?}", v.key));
-                    }
-                    if !(v.weight.is_finite() && v.weight >= 0.0) {
-                        bad(
-                            "variants",
-                            format!("variant {:?}: weight {} must be >= 0", v.key, v.weight),
-                        );
-                    }
-                }
-                let total: f64 = vs.iter().map(|v| v.weight).sum();
-                if vs.len() >= 2 && total <= 0.0 {
-                    bad("variants", "variant weights sum to 0".into());
-                }
-                let kind = vs
-                    .first()
-                    .map_or(FlagKind::Json, |v| FlagKind::of(&v.value));
-                if let Some(v) = vs.iter().find(|v| FlagKind::of(&v.value) != kind) {
-                    bad(
-                        "variants",
-                        format!(
-                            "variant {:?} is {:?} but the first variant is {kind:?}",
-                            v.key,
-                            FlagKind::of(&v.value)
-                        ),
-                    );
-                }
-                let default = match &d.default {
-                    Some(Value::String(k)) => match vs.iter().find(|v| &v.key == k) {
-                        Some(v) => v.value.clone(),
-                        None => {
-                            bad("default", format!("default {k:?} names no variant"));
-                            Value::Null
-                        }
-                    },
-                    Some(other) => {
-                        bad(
-                            "default",
-                            format!("default {other} must name a variant key"),
-                        );
-                        Value::Null
-                    }
-                    None => vs.first().map(|v| v.value.clone()).unwrap_or(Value::Null),
-                };
-                let mut r = Map::new();
-                r.insert("id".into(), json!("variants"));
-                r.insert("key".into(), json!(d.id));
-                r.insert("seed".into(), json!(d.id));
-                r.insert("hashVersion".into(), json!(2));
-                r.insert(
-                    "variations".into(),
-                    Value::from(vs.iter().map(|v| v.value.clone()).collect::<Vec<_>>()),
-                );
-                let w: Vec<f64> = vs
-                    .iter()
-                    .map(|v| if total > 0.0 { v.weight / total } else { 0.0 })
-                    .collect();
-                r.insert("weights".into(), json!(w));
-                r.insert(
-                    "meta".into(),
-                    Value::from(vs.iter().map(|v| json!({"key": v.key})).collect::<Vec<_>>()),
-                );
-                r.insert(
-                    "coverage".into(),
-                    json!(d.rollout_percentage.unwrap_or(100.0) / 100.0),
-                );
-                let mut any = Vec::new();
-                if !t.user_ids.is_empty() {
-                    any.push(json!({"id": {"$in": t.user_ids}}));
-                }
-                if !t.groups.is_empty() {
-                    any.push(json!({"groups": {"$in": t.groups}}));
-                }
-                if let Some(a) = &t.attributes {
-                    any.push(Value::Object(a.clone()));
-                }
-                if !any.is_empty() {
-                    r.insert("condition".into(), json!({"$or": any}));
-                }
-                (kind, default, vec![with_parents(r)])
-            }
-        };
-        // A disabled or killed flag has no rules, so that flags depending on
-        // it see its off value too.
-        let rules = if d.enabled && !d.kill_switch {
-            rules
-        } else {
-            Vec::new()
-        };
-        features.insert(
-            d.id.clone(),
-            json!({"defaultValue": default_value, "rules": rules}),
-        );
-        meta.insert(
-            d.id.clone(),
-            FlagMeta {
-                kind,
-                enabled: d.enabled,
-                kill_switch: d.kill_switch,
-                off_value: default_value,
-                description: d.description.clone(),
-                owner: d.owner.clone(),
-                expires: d.expires.clone(),
-            },
-        );
     }
-    if let Some(cycle) = find_cycle(&graph) {
+    let cycle = find_cycle(&graph).map(|cycle| {
         let first = &cycle[0];
         let at = defs
             .iter()
             .find(|(_, d)| &d.id == first)
             .map_or(0, |(i, _)| {
-                let end = starts.get(i + 1).copied().unwrap_or(loc.text.len());
-                loc.find_key("depends_on", starts[*i], end)
-                    .unwrap_or(starts[*i])
+                let (start, end) = span(*i);
+                loc.find_key("depends_on", start, end).unwrap_or(start)
             });
-        problems.push(loc.problem(at, format!("dependency cycle: {}", cycle.join(" -> "))));
+        loc.problem(at, format!("dependency cycle: {}", cycle.join(" -> ")))
+    });
+    problems.extend(cycle);
+    drop(graph);
+    // Checking, building and compiling each flag, on several threads.
+    let compiled = par_map(defs, |_, (i, d)| {
+        let (start, end) = span(i);
+        compile_flag(d, &ids, loc, start, end)
+    });
+    let mut features = Vec::with_capacity(compiled.len());
+    let mut meta = HashMap::with_capacity(compiled.len());
+    let mut warnings = Vec::new();
+    for c in compiled {
+        problems.extend(c.problems);
+        warnings.extend(c.warnings);
+        meta.insert(c.id.clone(), c.meta);
+        features.push((c.id, c.feature));
     }
     if !problems.is_empty() {
         problems.sort_by_key(|p| (p.line, p.column));
         return Err(LoadError::Invalid(problems));
     }
     Ok(FlagSet {
-        features: FeatureSet::from_json(&Value::Object(features), None),
+        features: FeatureSet::from_compiled(features, None, warnings),
         meta,
         origin: loc.path.to_owned(),
+    })
+}
+
+/// One simple-format flag, checked and compiled.
+struct CompiledFlag {
+    id: String,
+    feature: Feature,
+    meta: FlagMeta,
+    problems: Vec<Problem>,
+    warnings: Vec<ConditionWarning>,
+}
+
+/// Checks one flag (whose text lies in `start..end`) and compiles it to the
+/// GrowthBook feature it stands for.
+fn compile_flag(
+    mut d: FlagDefinition,
+    ids: &BTreeSet<String>,
+    loc: &Locator<'_>,
+    start: usize,
+    end: usize,
+) -> CompiledFlag {
+    let mut problems = Vec::new();
+    let field = |k: &str| loc.find_key(k, start, end).unwrap_or(start);
+    let id = d.id.clone();
+    let mut bad = |k: &str, msg: String| {
+        problems.push(loc.problem(field(k), format!("flag {id:?}: {msg}")));
+    };
+    if !valid_id(&d.id) {
+        bad(
+            "id",
+            format!("id {:?} must be letters, digits, `.`, `_` or `-`", d.id),
+        );
+    }
+    if let Some(p) = d.rollout_percentage {
+        if !(0.0..=100.0).contains(&p) || !p.is_finite() {
+            bad(
+                "rollout_percentage",
+                format!("rollout_percentage {p} is outside 0..=100"),
+            );
+        }
+    }
+    if let Some(e) = &d.expires {
+        if !valid_date(e) {
+            bad("expires", format!("expires {e:?} is not a YYYY-MM-DD date"));
+        }
+    }
+    for dep in &d.depends_on {
+        if !ids.contains(dep) {
+            bad("depends_on", format!("depends on unknown flag {dep:?}"));
+        } else if dep == &d.id {
+            bad("depends_on", "depends on itself".into());
+        }
+    }
+    if let Some(attrs) = d.targeting.as_ref().and_then(|t| t.attributes.as_ref()) {
+        for w in Condition::compile_object(attrs).1 {
+            bad(
+                "attributes",
+                format!(
+                    "targeting.attributes{}: {}",
+                    w.path.trim_start_matches('$'),
+                    w.message
+                ),
+            );
+        }
+    }
+    let t = d.targeting.take().unwrap_or_default();
+    let parents: Vec<Value> = d
+        .depends_on
+        .iter()
+        .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
+        .collect();
+    // Every rule of a flag with dependencies carries the same gates.
+    let with_parents = |mut r: Map<String, Value>| {
+        if !parents.is_empty() {
+            r.insert("parentConditions".into(), Value::from(parents.clone()));
+        }
+        Value::Object(r)
+    };
+    // A boolean flag: forced on for listed ids and groups, then for the
+    // rollout share of users matching the attributes.
+    let bool_rules = || -> Vec<Value> {
+        let mut rules = Vec::new();
+        if !t.user_ids.is_empty() {
+            let mut r = Map::new();
+            r.insert("id".into(), json!("user_ids"));
+            r.insert("condition".into(), json!({"id": {"$in": t.user_ids}}));
+            r.insert("force".into(), Value::Bool(true));
+            rules.push(with_parents(r));
+        }
+        if !t.groups.is_empty() {
+            let mut r = Map::new();
+            r.insert("id".into(), json!("groups"));
+            r.insert("condition".into(), json!({"groups": {"$in": t.groups}}));
+            r.insert("force".into(), Value::Bool(true));
+            rules.push(with_parents(r));
+        }
+        let mut r = Map::new();
+        r.insert("id".into(), json!("rollout"));
+        if let Some(a) = &t.attributes {
+            r.insert("condition".into(), Value::Object(a.clone()));
+        }
+        if let Some(p) = d.rollout_percentage {
+            r.insert("coverage".into(), json!(p / 100.0));
+            r.insert("hashAttribute".into(), json!("id"));
+            r.insert("seed".into(), json!(d.id));
+            r.insert("hashVersion".into(), json!(2));
+        }
+        r.insert("force".into(), Value::Bool(true));
+        rules.push(with_parents(r));
+        rules
+    };
+    let (kind, default_value, rules) = match &d.variants {
+        None => {
+            let default = d.default.clone().unwrap_or(Value::Bool(false));
+            if !default.is_boolean() {
+                bad(
+                    "default",
+                    format!("default {default} must be true or false for a flag without variants"),
+                );
+            }
+            (FlagKind::Bool, default, bool_rules())
+        }
+        Some(vs) => {
+            if vs.len() < 2 {
+                bad(
+                    "variants",
+                    format!("needs at least 2 variants, found {}", vs.len()),
+                );
+            }
+            let mut keys = BTreeSet::new();
+            for v in vs {
+                if !keys.insert(v.key.as_str()) {
+                    bad("variants", format!("duplicate variant key {:?}", v.key));
+                }
+                if !(v.weight.is_finite() && v.weight >= 0.0) {
+                    bad(
+                        "variants",
+                        format!("variant {:?}: weight {} must be >= 0", v.key, v.weight),
+                    );
+                }
+            }
+            let total: f64 = vs.iter().map(|v| v.weight).sum();
+            if vs.len() >= 2 && total <= 0.0 {
+                bad("variants", "variant weights sum to 0".into());
+            }
+            let kind = vs
+                .first()
+                .map_or(FlagKind::Json, |v| FlagKind::of(&v.value));
+            if let Some(v) = vs.iter().find(|v| FlagKind::of(&v.value) != kind) {
+                bad(
+                    "variants",
+                    format!(
+                        "variant {:?} is {:?} but the first variant is {kind:?}",
+                        v.key,
+                        FlagKind::of(&v.value)
+                    ),
+                );
+            }
+            let default = match &d.default {
+                Some(Value::String(k)) => match vs.iter().find(|v| &v.key == k) {
+                    Some(v) => v.value.clone(),
+                    None => {
+                        bad("default", format!("default {k:?} names no variant"));
+                        Value::Null
+                    }
+                },
+                Some(other) => {
+                    bad(
+                        "default",
+                        format!("default {other} must name a variant key"),
+                    );
+                    Value::Null
+                }
+                None => vs.first().map(|v| v.value.clone()).unwrap_or(Value::Null),
+            };
+            let mut r = Map::new();
+            r.insert("id".into(), json!("variants"));
+            r.insert("key".into(), json!(d.id));
+            r.insert("seed".into(), json!(d.id));
+            r.insert("hashVersion".into(), json!(2));
+            r.insert(
+                "variations".into(),
+                Value::from(vs.iter().map(|v| v.value.clone()).collect::<Vec<_>>()),
+            );
+            let w: Vec<f64> = vs
+                .iter()
+                .map(|v| if total > 0.0 { v.weight / total } else { 0.0 })
+                .collect();
+            r.insert("weights".into(), json!(w));
+            r.insert(
+                "meta".into(),
+                Value::from(vs.iter().map(|v| json!({"key": v.key})).collect::<Vec<_>>()),
+            );
+            r.insert(
+                "coverage".into(),
+                json!(d.rollout_percentage.unwrap_or(100.0) / 100.0),
+            );
+            let mut any = Vec::new();
+            if !t.user_ids.is_empty() {
+                any.push(json!({"id": {"$in": t.user_ids}}));
+            }
+            if !t.groups.is_empty() {
+                any.push(json!({"groups": {"$in": t.groups}}));
+            }
+            if let Some(a) = &t.attributes {
+                any.push(Value::Object(a.clone()));
+            }
+            if !any.is_empty() {
+                r.insert("condition".into(), json!({"$or": any}));
+            }
+            (kind, default, vec![with_parents(r)])
+        }
+    };
+    // A disabled or killed flag has no rules, so that flags depending on
+    // it see its off value too.
+    let rules = if d.enabled && !d.kill_switch {
+        rules
+    } else {
+        Vec::new()
+    };
+    let mut warnings = Vec::new();
+    let feature = Feature::compile(
+        &d.id,
+        &json!({"defaultValue": default_value.clone(), "rules": rules}),
+        &mut warnings,
+    );
+    CompiledFlag {
+        meta: FlagMeta {
+            kind,
+            enabled: d.enabled,
+            kill_switch: d.kill_switch,
+            off_value: default_value,
+            description: d.description,
+            owner: d.owner,
+            expires: d.expires,
+        },
+        id: d.id,
+        feature,
+        problems,
+        warnings,
+    }
+}
+
+/// `f` over `items` with their indices, on up to 4 threads when there are
+/// many (each thread takes a contiguous share, so results keep their order).
+fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(usize, T) -> R + Sync) -> Vec<R> {
+    let threads = if items.len() < PARALLEL_FROM {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+    };
+    if threads == 1 {
+        return items
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| f(i, t))
+            .collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut shares = Vec::with_capacity(threads);
+    let mut rest = items;
+    let mut offset = 0;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        shares.push((offset, rest));
+        offset += chunk;
+        rest = tail;
+    }
+    shares.push((offset, rest));
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|(offset, share)| {
+                s.spawn(move || {
+                    share
+                        .into_iter()
+                        .enumerate()
+                        .map(|(j, t)| f(offset + j, t))
+                        .collect::<Vec<R>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
     })
 }
 

@@ -7,6 +7,7 @@ mod kill;
 mod openfeature;
 mod reload;
 mod simple;
+mod simple_large;
 
 use std::time::{Duration, Instant};
 
