@@ -447,7 +447,7 @@ fn parse_growthbook_json(
                 Ok(map) => {
                     let entries: Vec<(String, Def<'_>)> =
                         map.into_iter().map(|(k, v)| (k, Def::Raw(v))).collect();
-                    compile_features(&entries, groups, loc)
+                    compile_features(entries, groups, loc)
                 }
                 Err(_) => Err(not_an_object()),
             }
@@ -457,7 +457,7 @@ fn parse_growthbook_json(
                 .map_err(|e| decrypted_not_json(&e, loc))?;
             let entries: Vec<(String, Def<'_>)> =
                 map.into_iter().map(|(k, v)| (k, Def::Raw(v))).collect();
-            compile_features(&entries, groups, loc)
+            compile_features(entries, groups, loc)
         }),
         _ => Err(not_an_object()),
     };
@@ -518,7 +518,7 @@ fn compile_growthbook(
         .flatten()
         .map(|(k, v)| (k.clone(), Def::Parsed(v)))
         .collect();
-    compile_features(&entries, doc.get("savedGroups"), loc)
+    compile_features(entries, doc.get("savedGroups"), loc)
 }
 
 /// Below this many features one thread compiles them all.
@@ -537,32 +537,14 @@ struct Compiled {
 /// payloads: each thread parses (for raw text), checks and compiles its
 /// share, and frees its parse trees itself.
 fn compile_features(
-    entries: &[(String, Def<'_>)],
+    entries: Vec<(String, Def<'_>)>,
     saved_groups: Option<&Value>,
     loc: &Locator<'_>,
 ) -> Result<FlagSet, LoadError> {
-    let threads = if entries.len() < PARALLEL_FROM {
-        1
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-    };
-    let chunk = entries.len().div_ceil(threads).max(1);
-    let parts: Vec<Compiled> = if threads == 1 {
-        vec![compile_share(entries, loc)]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = entries
-                .chunks(chunk)
-                .map(|share| s.spawn(move || compile_share(share, loc)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
-    };
+    let n = entries.len();
+    let parts = par_shares(entries, |_, share| compile_share(&share, loc));
     let mut all = Compiled::default();
-    let mut meta = HashMap::with_capacity(entries.len());
+    let mut meta = HashMap::with_capacity(n);
     for part in parts {
         all.features.extend(part.features);
         meta.extend(part.meta);
@@ -1021,17 +1003,28 @@ fn compile_flag(
 /// `f` over `items` with their indices, on up to 4 threads when there are
 /// many (each thread takes a contiguous share, so results keep their order).
 fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(usize, T) -> R + Sync) -> Vec<R> {
+    par_shares(items, |offset, share| {
+        share
+            .into_iter()
+            .enumerate()
+            .map(|(j, t)| f(offset + j, t))
+            .collect::<Vec<R>>()
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Splits `items` into contiguous shares, one per thread (up to 4; one
+/// share below [`PARALLEL_FROM`] items), and runs `f(offset, share)` on each.
+fn par_shares<T: Send, R: Send>(items: Vec<T>, f: impl Fn(usize, Vec<T>) -> R + Sync) -> Vec<R> {
     let threads = if items.len() < PARALLEL_FROM {
         1
     } else {
         std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
     };
     if threads == 1 {
-        return items
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| f(i, t))
-            .collect();
+        return vec![f(0, items)];
     }
     let chunk = items.len().div_ceil(threads);
     let mut shares = Vec::with_capacity(threads);
@@ -1048,19 +1041,11 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(usize, T) -> R + Sync) ->
     std::thread::scope(|s| {
         let handles: Vec<_> = shares
             .into_iter()
-            .map(|(offset, share)| {
-                s.spawn(move || {
-                    share
-                        .into_iter()
-                        .enumerate()
-                        .map(|(j, t)| f(offset + j, t))
-                        .collect::<Vec<R>>()
-                })
-            })
+            .map(|(offset, share)| s.spawn(move || f(offset, share)))
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     })
 }
