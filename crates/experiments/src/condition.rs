@@ -705,6 +705,61 @@ mod tests {
     }
 
     #[test]
+    fn shortcuts_agree_with_the_general_evaluation() {
+        let conditions = [
+            json!("US"),
+            json!(""),
+            json!(10),
+            json!(10.5),
+            json!({"$in": ["US", "CA", ""]}),
+            json!({"$nin": ["free", "10"]}),
+            json!({"$in": []}),
+            json!({"$eq": 10}),
+            json!({"$ne": 10}),
+            json!({"$gt": 18}),
+            json!({"$gte": 18}),
+            json!({"$lt": -1.5}),
+            json!({"$lte": 0}),
+        ];
+        let actuals = [
+            json!("US"),
+            json!("us"),
+            json!(""),
+            json!("10"),
+            json!("free"),
+            json!("18.5"),
+            json!(10),
+            json!(10.5),
+            json!(18),
+            json!(-2),
+            json!(0),
+            json!(true),
+            json!(false),
+            json!(null),
+            json!(["US"]),
+            json!([10]),
+            json!([]),
+            json!({"a": 1}),
+        ];
+        let groups = SavedGroups::new();
+        let mut shortcut_used = 0;
+        for c in &conditions {
+            let mut compiler = Compiler {
+                warnings: Vec::new(),
+            };
+            let cv = compiler.value(c, &At::Root);
+            let fast = Fast::of(&cv).unwrap_or_else(|| panic!("no shortcut for {c}"));
+            for a in &actuals {
+                if let Some(b) = fast.eval(a) {
+                    shortcut_used += 1;
+                    assert_eq!(b, cv.eval(a, &groups, false), "{c} against {a}");
+                }
+            }
+        }
+        assert!(shortcut_used > 40, "{shortcut_used}");
+    }
+
+    #[test]
     fn versions_pad_numeric_parts() {
         assert_eq!(
             padded_version(&json!("v1.2.3+build")),
