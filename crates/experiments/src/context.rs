@@ -56,12 +56,19 @@ pub struct Context {
 struct Slots {
     values: Vec<Value>,
     by_name: FxHashMap<String, u32>,
-    // (id, index into `values`), sorted by id.
+    // Indexed by attribute id: 1 + the index into `values`, or 0 when the
+    // context lacks that attribute. Used while there are few ids.
+    dense: Vec<u32>,
+    // (id, index into `values`), sorted by id, when there are many ids.
     by_id: Vec<(AttrId, u32)>,
     // Every id below this one was looked up when the context was built, so
-    // an id below it that is not in `by_id` is an absent attribute.
+    // an id below it that is not found is an absent attribute.
     known_ids: AttrId,
 }
+
+/// Up to this many interned names, a context finds attributes by direct
+/// indexing (a 4-byte entry per name); beyond it, by binary search.
+const DENSE_IDS: AttrId = 512;
 
 impl Slots {
     fn new(attributes: &Value) -> Self {
@@ -71,22 +78,36 @@ impl Slots {
         let mut slots = Self {
             values: Vec::with_capacity(map.len()),
             by_name: FxHashMap::with_capacity_and_hasher(map.len(), Default::default()),
+            dense: Vec::new(),
             by_id: Vec::new(),
             known_ids: 0,
         };
         attr::read(|table| {
             slots.known_ids = table.len();
+            if slots.known_ids <= DENSE_IDS {
+                slots.dense = vec![0; slots.known_ids as usize];
+            }
             for (k, v) in map {
                 let slot = slots.values.len() as u32;
                 slots.values.push(v.clone());
                 slots.by_name.insert(k.clone(), slot);
                 if let Some(id) = table.get(k) {
-                    slots.by_id.push((id, slot));
+                    slots.index(id, slot);
                 }
             }
         });
         slots.by_id.sort_unstable();
         slots
+    }
+
+    /// Records that attribute `id` (below `known_ids`) is at `slot`.
+    fn index(&mut self, id: AttrId, slot: u32) {
+        if self.known_ids <= DENSE_IDS {
+            self.dense[id as usize] = slot + 1;
+        } else {
+            let at = self.by_id.partition_point(|&(i, _)| i < id);
+            self.by_id.insert(at, (id, slot));
+        }
     }
 
     fn set(&mut self, name: String, value: Value) {
@@ -99,10 +120,7 @@ impl Slots {
         let id = attr::read(|t| t.get(&name));
         self.by_name.insert(name, slot);
         match id {
-            Some(id) if id < self.known_ids => {
-                let at = self.by_id.partition_point(|&(i, _)| i < id);
-                self.by_id.insert(at, (id, slot));
-            }
+            Some(id) if id < self.known_ids => self.index(id, slot),
             // Newer than the ids this context knows: found by name.
             _ => {}
         }
@@ -112,19 +130,19 @@ impl Slots {
         self.by_name.get(name).map(|&s| &self.values[s as usize])
     }
 
+    #[inline]
     fn get(&self, id: AttrId, name: &str) -> Option<&Value> {
         if id >= self.known_ids {
             return self.by_name(name);
         }
-        let found = if self.by_id.len() <= 8 {
-            self.by_id.iter().find(|&&(i, _)| i == id)
-        } else {
-            self.by_id
-                .binary_search_by_key(&id, |&(i, _)| i)
-                .ok()
-                .map(|at| &self.by_id[at])
+        let slot = match self.dense.get(id as usize) {
+            Some(&s) => s.checked_sub(1)?,
+            None => {
+                let at = self.by_id.binary_search_by_key(&id, |&(i, _)| i).ok()?;
+                self.by_id[at].1
+            }
         };
-        found.map(|&(_, s)| &self.values[s as usize])
+        self.values.get(slot as usize)
     }
 }
 
@@ -349,5 +367,35 @@ pub(crate) fn sticky_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn attributes_are_found_by_id_with_few_or_many_interned_names() {
+        let a = attr::intern("slots-test-a");
+        let few = Context::new(json!({"slots-test-a": 1, "other": 2}));
+        assert_eq!(few.top_level(a, "slots-test-a"), Some(&json!(1)));
+        // Past the dense limit, contexts switch to a sorted search.
+        let many: Vec<AttrId> = (0..DENSE_IDS + 10)
+            .map(|i| attr::intern(&format!("slots-test-{i}")))
+            .collect();
+        let ctx = Context::new(json!({"slots-test-3": "x", "slots-test-a": 5}))
+            .with_attribute("slots-test-500", json!(true));
+        assert!(ctx.slots.known_ids > DENSE_IDS && ctx.slots.dense.is_empty());
+        assert_eq!(ctx.top_level(many[3], "slots-test-3"), Some(&json!("x")));
+        assert_eq!(ctx.top_level(a, "slots-test-a"), Some(&json!(5)));
+        assert_eq!(
+            ctx.top_level(many[500], "slots-test-500"),
+            Some(&json!(true))
+        );
+        assert_eq!(ctx.top_level(many[4], "slots-test-4"), None);
+        // A context built before, with the dense table, still answers.
+        assert_eq!(few.top_level(many[3], "slots-test-3"), None);
+        assert_eq!(few.top_level(a, "slots-test-a"), Some(&json!(1)));
     }
 }
