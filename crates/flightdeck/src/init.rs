@@ -17,7 +17,7 @@ use tracing_subscriber::registry::LookupSpan;
 /// The longest shutdown waits for the OTLP collector: a black-holed
 /// collector must not hold a service's exit hostage.
 #[cfg(feature = "otel")]
-const OTEL_SHUTDOWN_MAX: Duration = Duration::from_secs(4);
+const OTEL_SHUTDOWN_MAX: Duration = Duration::from_secs(3);
 
 /// How long dropping the guard waits for files to be written.
 const DROP_FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
