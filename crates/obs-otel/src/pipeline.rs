@@ -350,21 +350,17 @@ impl SpanProcessor for QueueProcessor {
         // An export still in flight at the deadline holds the exporter; it
         // ends by its own timeout, and shutdown does not wait for it.
         loop {
-            match self.exporter.try_lock() {
-                Ok(e) => {
-                    e.shutdown(deadline.saturating_duration_since(Instant::now()));
-                    break;
-                }
-                Err(std::sync::TryLockError::Poisoned(p)) => {
-                    p.into_inner()
-                        .shutdown(deadline.saturating_duration_since(Instant::now()));
-                    break;
-                }
+            let exporter = match self.exporter.try_lock() {
+                Ok(e) => e,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(1));
+                    continue;
                 }
                 Err(std::sync::TryLockError::WouldBlock) => break,
-            }
+            };
+            exporter.shutdown(deadline.saturating_duration_since(Instant::now()));
+            break;
         }
         r
     }
