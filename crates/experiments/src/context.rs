@@ -96,7 +96,6 @@ impl Slots {
                 }
             }
         });
-        slots.by_id.sort_unstable();
         slots
     }
 
