@@ -233,8 +233,8 @@ impl SpanExporter for ConsoleExporter {
 /// allocator such frees contend for the allocating thread's arena lock,
 /// which cost about a fifth of the span's time in the obs-otel bench.
 ///
-/// A full queue drops the record and counts it a full queue drops the
-/// record and counts it (it never blocks the application). Write errors, such
+/// A full queue drops the record and counts it (it never blocks the
+/// application). Write errors, such
 /// as a full disk, are counted and the application keeps running. Both also
 /// show up in the `metrics` facade as
 /// [`flightdeck_spans_dropped_total`](metric::SPANS_DROPPED_TOTAL) and
