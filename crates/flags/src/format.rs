@@ -685,8 +685,9 @@ fn compile_simple(doc: Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
             starts.get(i + 1).copied().unwrap_or(loc.text.len()),
         )
     };
-    // Typed decoding, on several threads for large files; each item's tree
-    // is consumed (its strings move) and freed by the thread that read it.
+    // Typed decoding, on several threads for large files. Each item's tree
+    // is consumed: its strings move into the definition instead of being
+    // copied.
     let decoded = par_map(list, |i, item| {
         let name = item
             .get("id")
