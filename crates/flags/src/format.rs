@@ -685,62 +685,67 @@ fn compile_simple(doc: Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
             starts.get(i + 1).copied().unwrap_or(loc.text.len()),
         )
     };
-    // Typed decoding, on several threads for large files. Each item's tree
-    // is consumed: its strings move into the definition instead of being
-    // copied.
-    let decoded = par_map(list, |i, item| {
-        let name = item
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_owned();
-        serde_path_to_error::deserialize::<_, FlagDefinition>(item).map_err(|e| {
-            let (start, end) = span(i);
-            let path = e.path().to_string();
-            let top = path.split(['.', '[']).next().unwrap_or("");
-            let at = loc.find_key(top, start, end).unwrap_or(start);
-            loc.problem(at, format!("flag {name:?}: {path}: {}", e.into_inner()))
-        })
+    // Each flag is decoded, checked and compiled on one of several threads
+    // (for large files), so what a flag's work allocates is freed on the
+    // thread that allocated it. The document itself stays with this thread.
+    let items: Vec<(usize, &Value)> = list.iter().enumerate().collect();
+    let outcomes = par_map(items, |_, (i, item)| {
+        let (start, end) = span(i);
+        match serde_path_to_error::deserialize::<_, FlagDefinition>(item) {
+            Ok(d) => {
+                let depends_on = d.depends_on.clone();
+                Ok((i, depends_on, compile_flag(d, loc, start, end)))
+            }
+            Err(e) => {
+                let name = item.get("id").and_then(Value::as_str).unwrap_or("?");
+                let path = e.path().to_string();
+                let top = path.split(['.', '[']).next().unwrap_or("");
+                let at = loc.find_key(top, start, end).unwrap_or(start);
+                Err(loc.problem(at, format!("flag {name:?}: {path}: {}", e.into_inner())))
+            }
+        }
     });
-    let mut defs: Vec<(usize, FlagDefinition)> = Vec::with_capacity(decoded.len());
-    for (i, d) in decoded.into_iter().enumerate() {
-        match d {
-            Ok(d) => defs.push((i, d)),
+    let mut compiled = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        match o {
+            Ok(c) => compiled.push(c),
             Err(p) => problems.push(p),
         }
     }
-    let ids: BTreeSet<String> = defs.iter().map(|(_, d)| d.id.clone()).collect();
+    // What needs every flag: unique ids, known dependencies, no cycle.
+    let ids: BTreeSet<&str> = compiled.iter().map(|(_, _, c)| c.id.as_str()).collect();
     let mut seen = BTreeSet::new();
     let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (i, d) in &defs {
-        if !seen.insert(d.id.as_str()) {
-            let (start, end) = span(*i);
-            let at = loc.find_key("id", start, end).unwrap_or(start);
-            problems.push(loc.problem(
-                at,
-                format!("flag {:?}: duplicate id (each flag appears once)", d.id),
-            ));
+    for (i, depends_on, c) in &compiled {
+        let (start, end) = span(*i);
+        let mut bad = |k: &str, msg: String| {
+            let at = loc.find_key(k, start, end).unwrap_or(start);
+            problems.push(loc.problem(at, format!("flag {:?}: {msg}", c.id)));
+        };
+        if !seen.insert(c.id.as_str()) {
+            bad("id", "duplicate id (each flag appears once)".into());
         }
-        graph.insert(d.id.clone(), d.depends_on.clone());
+        for dep in depends_on {
+            if !ids.contains(dep.as_str()) {
+                bad("depends_on", format!("depends on unknown flag {dep:?}"));
+            } else if dep == &c.id {
+                bad("depends_on", "depends on itself".into());
+            }
+        }
+        graph.insert(c.id.clone(), depends_on.clone());
     }
-    let cycle = find_cycle(&graph).map(|cycle| {
+    if let Some(cycle) = find_cycle(&graph) {
         let first = &cycle[0];
-        let at = defs
+        let at = compiled
             .iter()
-            .find(|(_, d)| &d.id == first)
-            .map_or(0, |(i, _)| {
+            .find(|(_, _, c)| &c.id == first)
+            .map_or(0, |(i, _, _)| {
                 let (start, end) = span(*i);
                 loc.find_key("depends_on", start, end).unwrap_or(start)
             });
-        loc.problem(at, format!("dependency cycle: {}", cycle.join(" -> ")))
-    });
-    problems.extend(cycle);
-    drop(graph);
-    // Checking, building and compiling each flag, on several threads.
-    let compiled = par_map(defs, |_, (i, d)| {
-        let (start, end) = span(i);
-        compile_flag(d, &ids, loc, start, end)
-    });
+        problems.push(loc.problem(at, format!("dependency cycle: {}", cycle.join(" -> "))));
+    }
+    let compiled: Vec<CompiledFlag> = compiled.into_iter().map(|(_, _, c)| c).collect();
     let mut features = Vec::with_capacity(compiled.len());
     let mut meta = HashMap::with_capacity(compiled.len());
     let mut warnings = Vec::new();
@@ -770,11 +775,11 @@ struct CompiledFlag {
     warnings: Vec<ConditionWarning>,
 }
 
-/// Checks one flag (whose text lies in `start..end`) and compiles it to the
-/// GrowthBook feature it stands for.
+/// Checks one flag (whose text lies in `start..end`) on its own, and
+/// compiles it to the GrowthBook feature it stands for. What needs the other
+/// flags (ids, dependencies) is checked by the caller.
 fn compile_flag(
     mut d: FlagDefinition,
-    ids: &BTreeSet<String>,
     loc: &Locator<'_>,
     start: usize,
     end: usize,
@@ -802,13 +807,6 @@ fn compile_flag(
     if let Some(e) = &d.expires {
         if !valid_date(e) {
             bad("expires", format!("expires {e:?} is not a YYYY-MM-DD date"));
-        }
-    }
-    for dep in &d.depends_on {
-        if !ids.contains(dep) {
-            bad("depends_on", format!("depends on unknown flag {dep:?}"));
-        } else if dep == &d.id {
-            bad("depends_on", "depends on itself".into());
         }
     }
     if let Some(attrs) = d.targeting.as_ref().and_then(|t| t.attributes.as_ref()) {
