@@ -323,7 +323,7 @@ impl FlagSet {
     /// message`, or [`LoadError::Decrypt`].
     pub fn parse(path: &str, text: &str, key: Option<&str>) -> Result<Self, LoadError> {
         let loc = Locator { text, path };
-        if let Some(result) = parse_growthbook_json(text, &loc, key) {
+        if let Some(result) = parse_json_document(text, &loc, key) {
             return result;
         }
         let doc = parse_document(path, text)?;
@@ -400,19 +400,11 @@ impl FlagSet {
     }
 }
 
-/// The top level of a JSON document, with the GrowthBook parts left as
-/// raw text so each feature can be parsed on its own (and on its own
-/// thread).
-#[derive(Deserialize)]
-struct RawPayload<'a> {
-    #[serde(borrow, default)]
+/// The GrowthBook parts of a JSON document's top level.
+struct RawTop<'a> {
     features: Option<&'a RawValue>,
-    #[serde(rename = "encryptedFeatures", default)]
     encrypted: Option<Value>,
-    #[serde(rename = "savedGroups", default)]
     saved_groups: Option<Value>,
-    #[serde(borrow, default)]
-    flags: Option<&'a RawValue>,
 }
 
 /// One feature definition, as raw JSON text or already parsed.
@@ -422,18 +414,41 @@ enum Def<'a> {
     Parsed(&'a Value),
 }
 
-/// A GrowthBook payload in a JSON document, without building the whole
-/// document as a `Value` tree. `None` when `text` is not such a payload
-/// (not JSON, not an object, or the simple format).
-fn parse_growthbook_json(
+/// A JSON document (either format) read without building it as one
+/// `Value` tree: its top-level values stay raw text, and each flag or
+/// feature is parsed on its own, on the thread that compiles it. `None`
+/// when `text` is not a JSON object (the caller's general path then reports
+/// where it is broken) or holds neither format.
+fn parse_json_document(
     text: &str,
     loc: &Locator<'_>,
     key: Option<&str>,
 ) -> Option<Result<FlagSet, LoadError>> {
-    let raw: RawPayload<'_> = serde_json::from_str(text).ok()?;
-    if raw.flags.is_some() || (raw.features.is_none() && raw.encrypted.is_none()) {
+    let top: BTreeMap<String, &RawValue> = serde_json::from_str(text).ok()?;
+    if let Some(flags) = top.get("flags") {
+        let extra = top.keys().find(|k| *k != "flags").map(String::as_str);
+        let result = match serde_json::from_str::<Vec<&RawValue>>(flags.get()) {
+            Ok(items) => {
+                compile_simple_items(items.into_iter().map(Item::Raw).collect(), extra, loc)
+            }
+            Err(_) => Err(not_a_flag_list(loc)),
+        };
+        return Some(result);
+    }
+    if !top.contains_key("features") && !top.contains_key("encryptedFeatures") {
         return None;
     }
+    let parsed = |k: &str| {
+        top.get(k)
+            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+    };
+    let saved_groups = parsed("savedGroups");
+    let encrypted = parsed("encryptedFeatures");
+    let raw = RawTop {
+        features: top.get("features").copied(),
+        encrypted,
+        saved_groups,
+    };
     let not_an_object = || {
         LoadError::Invalid(vec![loc.problem(
             loc.find_key("features", 0, loc.text.len()).unwrap_or(0),
@@ -650,27 +665,47 @@ fn on_condition() -> Value {
     json!({"value": {"$nin": [false, null, 0, ""]}})
 }
 
+/// One simple-format flag definition, as raw JSON text or already parsed.
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    Raw(&'a RawValue),
+    Parsed(&'a Value),
+}
+
+fn not_a_flag_list(loc: &Locator<'_>) -> LoadError {
+    LoadError::Invalid(vec![loc.problem(
+        loc.find_key("flags", 0, loc.text.len()).unwrap_or(0),
+        "`flags` must be a list of flags".into(),
+    )])
+}
+
+/// The simple format from a parsed document (YAML, or JSON the raw path
+/// could not read).
 fn compile_simple(doc: Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
-    let mut problems = Vec::new();
-    let no_list = || {
-        LoadError::Invalid(vec![loc.problem(
-            loc.find_key("flags", 0, loc.text.len()).unwrap_or(0),
-            "`flags` must be a list of flags".into(),
-        )])
-    };
     let Value::Object(mut top) = doc else {
-        return Err(no_list());
+        return Err(not_a_flag_list(loc));
     };
     let Some(Value::Array(list)) = top.remove("flags") else {
-        return Err(no_list());
+        return Err(not_a_flag_list(loc));
     };
-    if let Some(extra) = top.keys().next() {
+    let extra = top.keys().next().map(String::as_str);
+    compile_simple_items(list.iter().map(Item::Parsed).collect(), extra, loc)
+}
+
+/// Checks and compiles simple-format flags; `extra` is a top-level field
+/// other than `flags`, which is a problem.
+fn compile_simple_items(
+    list: Vec<Item<'_>>,
+    extra: Option<&str>,
+    loc: &Locator<'_>,
+) -> Result<FlagSet, LoadError> {
+    let mut problems = Vec::new();
+    if let Some(extra) = extra {
         problems.push(loc.problem(
             loc.find_key(extra, 0, loc.text.len()).unwrap_or(0),
             format!("unknown top-level field `{extra}` (expected only `flags`)"),
         ));
     }
-    drop(top);
     // Where each flag starts in the text, found in order by its id.
     let mut starts = Vec::with_capacity(list.len());
     let mut cursor = loc.find_key("flags", 0, loc.text.len()).unwrap_or(0);
@@ -688,16 +723,29 @@ fn compile_simple(doc: Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
     // Each flag is decoded, checked and compiled on one of several threads
     // (for large files), so what a flag's work allocates is freed on the
     // thread that allocated it. The document itself stays with this thread.
-    let items: Vec<(usize, &Value)> = list.iter().enumerate().collect();
-    let outcomes = par_map(items, |_, (i, item)| {
+    let outcomes = par_map(list, |i, item| {
         let (start, end) = span(i);
-        match serde_path_to_error::deserialize::<_, FlagDefinition>(item) {
+        let decoded = match item {
+            Item::Parsed(v) => serde_path_to_error::deserialize::<_, FlagDefinition>(v),
+            Item::Raw(r) => serde_path_to_error::deserialize::<_, FlagDefinition>(
+                &mut serde_json::Deserializer::from_str(r.get()),
+            ),
+        };
+        match decoded {
             Ok(d) => {
                 let depends_on = d.depends_on.clone();
                 Ok((i, depends_on, compile_flag(d, loc, start, end)))
             }
             Err(e) => {
-                let name = item.get("id").and_then(Value::as_str).unwrap_or("?");
+                let parsed;
+                let v = match item {
+                    Item::Parsed(v) => v,
+                    Item::Raw(r) => {
+                        parsed = serde_json::from_str::<Value>(r.get()).unwrap_or(Value::Null);
+                        &parsed
+                    }
+                };
+                let name = v.get("id").and_then(Value::as_str).unwrap_or("?");
                 let path = e.path().to_string();
                 let top = path.split(['.', '[']).next().unwrap_or("");
                 let at = loc.find_key(top, start, end).unwrap_or(start);
@@ -1126,6 +1174,33 @@ mod tests {
             "{p:?}"
         );
         assert!(p[1].contains("unknown field `colour`"), "{p:?}");
+    }
+
+    #[test]
+    fn json_flags_are_checked_as_yaml_ones_are() {
+        // The same problems as the YAML test, plus an unknown top-level
+        // field, through the raw JSON path.
+        let text = "{\"flags\": [\n  {\"id\": \"a\",\n   \"rollout_percentage\": \"lots\"},\n  {\"id\": \"b\", \"colour\": \"red\"},\n  {\"id\": \"c\", \"depends_on\": [\"zz\"]}\n],\n\"extra\": 1}";
+        let p = problems(text);
+        assert_eq!(p.len(), 4, "{p:?}");
+        assert!(
+            p[0].starts_with("f.yaml:3:")
+                && p[0].contains("flag \"a\": rollout_percentage: invalid type"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("f.yaml:4:") && p[1].contains("unknown field `colour`"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("f.yaml:5:") && p[2].contains("unknown flag \"zz\""),
+            "{p:?}"
+        );
+        assert!(p[3].contains("unknown top-level field `extra`"), "{p:?}");
+        let ok = "{\"flags\": [{\"id\": \"a\", \"rollout_percentage\": 50}]}";
+        let set = FlagSet::parse("f.json", ok, None).unwrap();
+        assert_eq!(set.keys(), ["a"]);
+        assert!(problems("{\"flags\": {\"id\": \"a\"}}")[0].contains("must be a list"));
     }
 
     #[test]
