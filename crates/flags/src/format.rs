@@ -400,13 +400,6 @@ impl FlagSet {
     }
 }
 
-/// The GrowthBook parts of a JSON document's top level.
-struct RawTop<'a> {
-    features: Option<&'a RawValue>,
-    encrypted: Option<Value>,
-    saved_groups: Option<Value>,
-}
-
 /// One feature definition, as raw JSON text or already parsed.
 #[derive(Clone, Copy)]
 enum Def<'a> {
@@ -438,45 +431,36 @@ fn parse_json_document(
     if !top.contains_key("features") && !top.contains_key("encryptedFeatures") {
         return None;
     }
-    let parsed = |k: &str| {
-        top.get(k)
-            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
-    };
-    let saved_groups = parsed("savedGroups");
-    let encrypted = parsed("encryptedFeatures");
-    let raw = RawTop {
-        features: top.get("features").copied(),
-        encrypted,
-        saved_groups,
-    };
-    let not_an_object = || {
-        LoadError::Invalid(vec![loc.problem(
-            loc.find_key("features", 0, loc.text.len()).unwrap_or(0),
-            "`features` must be an object of feature key to definition".into(),
-        )])
-    };
-    let groups = raw.saved_groups.as_ref();
-    let result = match (raw.features, raw.encrypted.as_ref().and_then(Value::as_str)) {
-        (Some(f), _) if f.get().trim_start().starts_with('{') => {
-            match serde_json::from_str::<BTreeMap<String, &RawValue>>(f.get()) {
-                Ok(map) => {
-                    let entries: Vec<(String, Def<'_>)> =
-                        map.into_iter().map(|(k, v)| (k, Def::Raw(v))).collect();
-                    compile_features(entries, groups, loc)
-                }
-                Err(_) => Err(not_an_object()),
-            }
-        }
-        (_, Some(enc)) => decrypt_features(enc, key, loc).and_then(|plain| {
-            let map = serde_json::from_str::<BTreeMap<String, &RawValue>>(&plain)
-                .map_err(|e| decrypted_not_json(&e, loc))?;
-            let entries: Vec<(String, Def<'_>)> =
-                map.into_iter().map(|(k, v)| (k, Def::Raw(v))).collect();
+    let saved_groups = top
+        .get("savedGroups")
+        .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+    let encrypted = top
+        .get("encryptedFeatures")
+        .and_then(|r| serde_json::from_str::<String>(r.get()).ok());
+    let groups = saved_groups.as_ref();
+    // An object of feature key to raw definition, compiled.
+    let compile_raw = |text: &str| {
+        serde_json::from_str::<BTreeMap<String, &RawValue>>(text).map(|map| {
+            let entries = map.into_iter().map(|(k, v)| (k, Def::Raw(v))).collect();
             compile_features(entries, groups, loc)
-        }),
-        _ => Err(not_an_object()),
+        })
+    };
+    let result = match (top.get("features"), encrypted) {
+        (Some(f), _) if f.get().trim_start().starts_with('{') => {
+            compile_raw(f.get()).unwrap_or_else(|_| Err(features_not_an_object(loc)))
+        }
+        (_, Some(enc)) => decrypt_features(&enc, key, loc)
+            .and_then(|plain| compile_raw(&plain).map_err(|e| decrypted_not_json(&e, loc))?),
+        _ => Err(features_not_an_object(loc)),
     };
     Some(result)
+}
+
+fn features_not_an_object(loc: &Locator<'_>) -> LoadError {
+    LoadError::Invalid(vec![loc.problem(
+        loc.find_key("features", 0, loc.text.len()).unwrap_or(0),
+        "`features` must be an object of feature key to definition".into(),
+    )])
 }
 
 fn decrypt_features(enc: &str, key: Option<&str>, loc: &Locator<'_>) -> Result<String, LoadError> {
@@ -520,12 +504,7 @@ fn compile_growthbook(
                 serde_json::from_str::<Value>(&plain).map_err(|e| decrypted_not_json(&e, loc))?;
             &decrypted
         }
-        _ => {
-            return Err(LoadError::Invalid(vec![loc.problem(
-                loc.find_key("features", 0, loc.text.len()).unwrap_or(0),
-                "`features` must be an object of feature key to definition".into(),
-            )]));
-        }
+        _ => return Err(features_not_an_object(loc)),
     };
     let entries: Vec<(String, Def<'_>)> = features
         .as_object()
