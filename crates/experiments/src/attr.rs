@@ -49,11 +49,11 @@ impl AttrName {
 
 /// The id of `name`, assigning the next one when it has none.
 pub(crate) fn intern(name: &str) -> AttrId {
-    if let Some(id) = read(|t| t.ids.get(name).copied()) {
+    if let Some(id) = read(|t| t.get(name)) {
         return id;
     }
     let mut t = TABLE.write().unwrap_or_else(|p| p.into_inner());
-    let next = AttrId::try_from(t.ids.len()).unwrap_or(AttrId::MAX);
+    let next = t.len();
     *t.ids.entry(name.into()).or_insert(next)
 }
 
