@@ -217,7 +217,7 @@ impl Fast {
 
     /// The outcome for `actual`, or `None` when its type needs the general
     /// evaluation.
-    #[inline]
+    #[inline(always)]
     fn eval(&self, actual: &Value) -> Option<bool> {
         match (self, actual) {
             (Fast::Strings(set, negate), Value::String(s)) => {
@@ -516,12 +516,37 @@ impl Condition {
     }
 
     /// Whether the condition passes for `ctx`'s attributes.
+    ///
+    /// The clause targeting usually has (one top-level attribute, a string
+    /// or number shortcut) is evaluated in this loop, with the attribute
+    /// found by its interned id; every other clause takes the general path.
     pub fn eval_context(&self, ctx: &crate::Context, groups: &SavedGroups) -> bool {
-        self.eval_root(Root::Context(ctx), groups)
+        for clause in &self.clauses {
+            let pass = match clause {
+                Clause::Fast(path, fast, cv) if path.parts.len() == 1 => {
+                    let actual = ctx.top_level(path.first, &path.parts[0]).unwrap_or(&NULL);
+                    match fast.eval(actual) {
+                        Some(b) => b,
+                        None => cv.eval(actual, groups, false),
+                    }
+                }
+                other => Self::eval_clause(other, Root::Context(ctx), groups),
+            };
+            if !pass {
+                return false;
+            }
+        }
+        true
     }
 
     fn eval_root(&self, root: Root<'_>, groups: &SavedGroups) -> bool {
-        self.clauses.iter().all(|clause| match clause {
+        self.clauses
+            .iter()
+            .all(|clause| Self::eval_clause(clause, root, groups))
+    }
+
+    fn eval_clause(clause: &Clause, root: Root<'_>, groups: &SavedGroups) -> bool {
+        match clause {
             Clause::Or(list) => list.is_empty() || list.iter().any(|c| c.eval_root(root, groups)),
             Clause::Nor(list) => {
                 !(list.is_empty() || list.iter().any(|c| c.eval_root(root, groups)))
@@ -537,7 +562,7 @@ impl Condition {
                 }
             }
             Clause::Never => false,
-        })
+        }
     }
 
     /// The attribute paths the condition reads (for documentation and

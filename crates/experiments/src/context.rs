@@ -287,6 +287,7 @@ impl Context {
     }
 
     /// [`attribute`](Self::attribute) for an interned name.
+    #[inline]
     fn attribute_at(&self, a: &AttrName) -> &Value {
         match self.slots.get(a.id, &a.name) {
             Some(v) => v,
@@ -314,6 +315,7 @@ impl Context {
     /// GrowthBook's `getHashAttribute`: the attribute to hash (defaulting to
     /// `id`) and its value, falling back to `fallback` when the first is
     /// falsy.
+    #[inline]
     pub(crate) fn hash_attribute<'a>(
         &'a self,
         attr: Option<&'a AttrName>,

@@ -666,11 +666,13 @@ fn included_in_rollout(
         return false;
     }
     let (_, value) = ctx.hash_attribute(hash_attribute, fallback);
-    if !truthy(value) {
-        return false;
-    }
-    let text = AttrText::of(value);
-    let Some(n) = seed.hash(text.as_str(), hash_version) else {
+    let n = match value {
+        // The usual hash attribute, an id string, needs no conversion.
+        Value::String(s) if !s.is_empty() => seed.hash(s, hash_version),
+        v if !truthy(v) => return false,
+        v => seed.hash(AttrText::of(v).as_str(), hash_version),
+    };
+    let Some(n) = n else {
         return false;
     };
     match (range, coverage) {

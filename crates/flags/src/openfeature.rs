@@ -160,7 +160,6 @@ impl FlightdeckProvider {
             };
             let variant = d
                 .result
-                .as_ref()
                 .map_or_else(|| d.source.as_str().to_owned(), |r| r.key.to_owned());
             let mut meta = FlagMetadata::default()
                 .with_value("source", d.source.as_str())

@@ -121,6 +121,81 @@ fn is_enabled_allocates_nothing() {
 }
 
 #[test]
+fn managers_used_in_turn_on_one_thread_allocate_nothing() {
+    // Each thread caches the snapshot of one manager; a second manager used
+    // on the same thread takes the shared path, which must not allocate
+    // either (nor evict the first and allocate on every switch).
+    let (a, b) = (manager(), manager());
+    b.kill("search-v2", "test", "b differs from a").unwrap();
+    let ctxs: Vec<Context> = (0..100).map(eligible).collect();
+    for c in &ctxs {
+        a.is_enabled("hybrid", c);
+        b.is_enabled("hybrid", c);
+    }
+    let (mut on_a, mut on_b) = (0, 0);
+    let info = allocation_counter::measure(|| {
+        for c in &ctxs {
+            on_a += usize::from(a.is_enabled("hybrid", c));
+            on_b += usize::from(b.is_enabled("hybrid", c));
+        }
+    });
+    assert_eq!(info.count_total, 0, "{info:?}");
+    // b's dependency is killed, so b serves nothing; a is unaffected.
+    assert!(on_a > 0);
+    assert_eq!(on_b, 0);
+}
+
+#[test]
+fn a_reload_is_seen_by_threads_that_cached_the_old_configuration() {
+    let m = std::sync::Arc::new(manager());
+    let ctx = eligible(1);
+    assert!(m.is_enabled("search-v2", &ctx));
+    // Another thread caches the current configuration too, then waits.
+    let (cached_tx, cached_rx) = std::sync::mpsc::channel();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let other = {
+        let m = m.clone();
+        std::thread::spawn(move || {
+            let ctx = eligible(1);
+            cached_tx.send(m.is_enabled("search-v2", &ctx)).unwrap();
+            go_rx.recv().unwrap();
+            m.is_enabled("search-v2", &ctx)
+        })
+    };
+    assert!(cached_rx.recv().unwrap(), "before the reload");
+    m.reload_from(
+        "flags.yaml",
+        "flags:\n  - id: search-v2\n    enabled: false\n",
+        None,
+    )
+    .unwrap();
+    assert!(!m.is_enabled("search-v2", &ctx), "the reloading thread");
+    go_tx.send(()).unwrap();
+    assert!(!other.join().unwrap(), "another thread");
+}
+
+#[test]
+fn a_new_manager_on_a_thread_is_served_its_own_configuration() {
+    // The first manager is gone: its cached configuration must not answer
+    // for the next one.
+    let ctx = eligible(1);
+    {
+        let first = manager();
+        assert!(first.is_enabled("search-v2", &ctx));
+    }
+    let second = FeatureFlagManager::with_flags(
+        FlagSet::parse(
+            "flags.yaml",
+            "flags:\n  - id: search-v2\n    enabled: false\n",
+            None,
+        )
+        .unwrap(),
+    );
+    assert!(!second.is_enabled("search-v2", &ctx));
+    assert!(!second.is_enabled("hybrid", &ctx));
+}
+
+#[test]
 fn register_flag_keeps_earlier_registrations() {
     let m = FeatureFlagManager::new();
     m.register_flag(FlagDefinition::new("a")).unwrap();
