@@ -464,15 +464,16 @@ impl FeatureFlagManager {
             // Busy only if a nested evaluation runs while the slot is being
             // refreshed; that one takes the shared path.
             let mut slot = slot.try_borrow_mut().ok()?;
-            match &*slot {
-                Some(c) if std::ptr::eq(c.owner.as_ptr(), Arc::as_ptr(&self.token)) => {
+            if let Some(c) = &*slot {
+                if std::ptr::eq(c.owner.as_ptr(), Arc::as_ptr(&self.token)) {
                     if c.generation == generation {
                         return Some(c.snapshot.clone());
                     }
+                    // Stale: refreshed below.
+                } else if c.owner.strong_count() > 0 {
+                    // Another manager that is still alive keeps the slot.
+                    return None;
                 }
-                // Another manager that is still alive keeps the slot.
-                Some(c) if c.owner.strong_count() > 0 => return None,
-                _ => {}
             }
             let snapshot = Rc::new(self.snapshot.load_full());
             *slot = Some(CachedSnapshot {
