@@ -29,6 +29,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use flightdeck_experiments::{Condition, ConditionWarning, Feature, FeatureSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
@@ -704,9 +705,16 @@ fn compile_simple_items(
     // thread that allocated it. The document itself stays with this thread.
     let outcomes = par_map(list, |i, item| {
         let (start, end) = span(i);
-        let decoded = match item {
-            Item::Parsed(v) => serde_path_to_error::deserialize::<_, FlagDefinition>(v),
-            Item::Raw(r) => serde_path_to_error::deserialize::<_, FlagDefinition>(
+        // Decoded without path tracking first (it costs a third of the
+        // decoding); a flag that fails is decoded again to name the field.
+        let quick = match item {
+            Item::Parsed(v) => FlagDefinition::deserialize(v).ok(),
+            Item::Raw(r) => serde_json::from_str::<FlagDefinition>(r.get()).ok(),
+        };
+        let decoded = match (quick, item) {
+            (Some(d), _) => Ok(d),
+            (None, Item::Parsed(v)) => serde_path_to_error::deserialize::<_, FlagDefinition>(v),
+            (None, Item::Raw(r)) => serde_path_to_error::deserialize::<_, FlagDefinition>(
                 &mut serde_json::Deserializer::from_str(r.get()),
             ),
         };
@@ -740,9 +748,10 @@ fn compile_simple_items(
         }
     }
     // What needs every flag: unique ids, known dependencies, no cycle.
-    let ids: BTreeSet<&str> = compiled.iter().map(|(_, _, c)| c.id.as_str()).collect();
-    let mut seen = BTreeSet::new();
-    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let ids: FxHashSet<&str> = compiled.iter().map(|(_, _, c)| c.id.as_str()).collect();
+    let mut seen = FxHashSet::with_capacity_and_hasher(compiled.len(), Default::default());
+    // Only flags with dependencies can be on a cycle.
+    let mut graph: BTreeMap<&str, &[String]> = BTreeMap::new();
     for (i, depends_on, c) in &compiled {
         let (start, end) = span(*i);
         let mut bad = |k: &str, msg: String| {
@@ -759,13 +768,15 @@ fn compile_simple_items(
                 bad("depends_on", "depends on itself".into());
             }
         }
-        graph.insert(c.id.clone(), depends_on.clone());
+        if !depends_on.is_empty() {
+            graph.insert(c.id.as_str(), depends_on);
+        }
     }
     if let Some(cycle) = find_cycle(&graph) {
-        let first = &cycle[0];
+        let first = cycle[0];
         let at = compiled
             .iter()
-            .find(|(_, _, c)| &c.id == first)
+            .find(|(_, _, c)| c.id == first)
             .map_or(0, |(i, _, _)| {
                 let (start, end) = span(*i);
                 loc.find_key("depends_on", start, end).unwrap_or(start)
@@ -887,7 +898,7 @@ fn compile_flag(
         if let Some(p) = d.rollout_percentage {
             r.insert("coverage".into(), json!(p / 100.0));
             r.insert("hashAttribute".into(), json!("id"));
-            r.insert("seed".into(), json!(d.id));
+            r.insert("seed".into(), Value::String(d.id.clone()));
             r.insert("hashVersion".into(), json!(2));
         }
         r.insert("force".into(), Value::Bool(true));
@@ -960,8 +971,8 @@ fn compile_flag(
             };
             let mut r = Map::new();
             r.insert("id".into(), json!("variants"));
-            r.insert("key".into(), json!(d.id));
-            r.insert("seed".into(), json!(d.id));
+            r.insert("key".into(), Value::String(d.id.clone()));
+            r.insert("seed".into(), Value::String(d.id.clone()));
             r.insert("hashVersion".into(), json!(2));
             r.insert(
                 "variations".into(),
@@ -1004,11 +1015,11 @@ fn compile_flag(
         Vec::new()
     };
     let mut warnings = Vec::new();
-    let feature = Feature::compile(
-        &d.id,
-        &json!({"defaultValue": default_value.clone(), "rules": rules}),
-        &mut warnings,
-    );
+    // Built by hand: `json!` would copy the rules through a serializer.
+    let mut def = Map::new();
+    def.insert("defaultValue".into(), default_value.clone());
+    def.insert("rules".into(), Value::Array(rules));
+    let feature = Feature::compile(&d.id, &Value::Object(def), &mut warnings);
     CompiledFlag {
         meta: FlagMeta {
             kind,
@@ -1077,26 +1088,27 @@ fn par_shares<T: Send, R: Send>(items: Vec<T>, f: impl Fn(usize, Vec<T>) -> R + 
 }
 
 /// A dependency cycle, as the flags along it (first repeated at the end).
-fn find_cycle(graph: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
-    fn visit(
-        node: &str,
-        graph: &BTreeMap<String, Vec<String>>,
-        state: &mut HashMap<String, u8>,
-        stack: &mut Vec<String>,
-    ) -> Option<Vec<String>> {
+/// `graph` holds the flags that have dependencies.
+fn find_cycle<'a>(graph: &BTreeMap<&'a str, &'a [String]>) -> Option<Vec<&'a str>> {
+    fn visit<'a>(
+        node: &'a str,
+        graph: &BTreeMap<&'a str, &'a [String]>,
+        state: &mut FxHashMap<&'a str, u8>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<&'a str>> {
         match state.get(node) {
             Some(2) => return None,
             Some(1) => {
-                let from = stack.iter().position(|n| n == node).unwrap_or(0);
+                let from = stack.iter().position(|n| *n == node).unwrap_or(0);
                 let mut cycle = stack[from..].to_vec();
-                cycle.push(node.to_owned());
+                cycle.push(node);
                 return Some(cycle);
             }
             _ => {}
         }
-        state.insert(node.to_owned(), 1);
-        stack.push(node.to_owned());
-        for next in graph.get(node).into_iter().flatten() {
+        state.insert(node, 1);
+        stack.push(node);
+        for next in graph.get(node).copied().unwrap_or_default() {
             if next != node {
                 if let Some(c) = visit(next, graph, state, stack) {
                     return Some(c);
@@ -1104,10 +1116,10 @@ fn find_cycle(graph: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
             }
         }
         stack.pop();
-        state.insert(node.to_owned(), 2);
+        state.insert(node, 2);
         None
     }
-    let mut state = HashMap::new();
+    let mut state = FxHashMap::default();
     for node in graph.keys() {
         if let Some(c) = visit(node, graph, &mut state, &mut Vec::new()) {
             return Some(c);
