@@ -169,12 +169,138 @@ impl Feature {
         }
     }
 
+    /// A feature built in code: `default_value` and no rules yet (add
+    /// them with [`with_force_rule`](Self::with_force_rule)). The typed
+    /// counterpart of [`compile`](Self::compile), for callers that hold their
+    /// rules as data rather than as payload JSON.
+    ///
+    /// ```
+    /// use flightdeck_experiments::{Condition, Context, Feature, FeatureSet, ForceRule};
+    /// use serde_json::json;
+    /// let (pro, _) = Condition::compile(&json!({"plan": "pro"}));
+    /// let feature = Feature::new(json!(false)).with_force_rule(
+    ///     ForceRule::new(json!(true)).with_id("pro-half").with_condition(pro).with_rollout(
+    ///         0.5,
+    ///         "id",
+    ///         "new-search",
+    ///     ),
+    /// );
+    /// let set = FeatureSet::from_compiled(vec![("new-search".into(), feature)], None, Vec::new());
+    /// let free = Context::new(json!({"id": "u1", "plan": "free"}));
+    /// assert!(!set.eval("new-search", &free).on());
+    /// ```
+    pub fn new(default_value: Value) -> Self {
+        Feature {
+            default_value,
+            rules: Vec::new(),
+        }
+    }
+
+    /// Appends a force rule (evaluated after the rules already there).
+    #[must_use]
+    pub fn with_force_rule(mut self, rule: ForceRule) -> Self {
+        self.rules.push(Rule {
+            id: rule.id,
+            parent_conditions: rule.gates,
+            filters: Vec::new(),
+            kind: RuleKind::Force {
+                value: rule.value,
+                coverage: rule.coverage,
+                range: None,
+                seed: SeededHash::new(&rule.seed),
+                hash_attribute: rule.hash_attribute.map(AttrName::new),
+                fallback_attribute: None,
+                disable_sticky_bucketing: false,
+                hash_version: rule.hash_version,
+                condition: rule.condition,
+            },
+        });
+        self
+    }
+
     /// The experiments its experiment rules run.
     pub fn experiments(&self) -> impl Iterator<Item = &Experiment> {
         self.rules.iter().filter_map(|r| match &r.kind {
             RuleKind::Experiment(e) => Some(&**e),
             _ => None,
         })
+    }
+}
+
+/// A force rule built in code: serves `value` to whoever passes its
+/// condition and gates, within its rollout. It behaves exactly as the payload
+/// rule `{"force": value, ...}` with the same fields.
+///
+/// | setting | default | payload field |
+/// |---|---|---|
+/// | id | `""` | `id` |
+/// | condition | none (everyone) | `condition` |
+/// | rollout | none (everyone) | `coverage`, `hashAttribute`, `seed`, `hashVersion: 2` |
+/// | gates | none | `parentConditions` with `gate: true` |
+#[derive(Debug, Clone)]
+pub struct ForceRule {
+    id: String,
+    value: Value,
+    condition: Option<Condition>,
+    coverage: Option<f64>,
+    seed: String,
+    hash_attribute: Option<String>,
+    hash_version: u32,
+    gates: Vec<ParentCondition>,
+}
+
+impl ForceRule {
+    /// A rule serving `value` to everyone.
+    pub fn new(value: Value) -> Self {
+        Self {
+            id: String::new(),
+            value,
+            condition: None,
+            coverage: None,
+            seed: String::new(),
+            hash_attribute: None,
+            // A payload rule without `hashVersion` hashes with version 1.
+            hash_version: 1,
+            gates: Vec::new(),
+        }
+    }
+
+    /// The rule id reported in evaluation results.
+    #[must_use]
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// Serves the rule only to contexts passing `condition`.
+    #[must_use]
+    pub fn with_condition(mut self, condition: Condition) -> Self {
+        self.condition = Some(condition);
+        self
+    }
+
+    /// Serves the rule to the `coverage` share (0 to 1) of users, bucketed by
+    /// `attribute` with `seed` under hash version 2.
+    #[must_use]
+    pub fn with_rollout(mut self, coverage: f64, attribute: &str, seed: &str) -> Self {
+        self.coverage = Some(coverage);
+        self.hash_attribute = (!attribute.is_empty()).then(|| attribute.to_owned());
+        self.seed = seed.to_owned();
+        self.hash_version = 2;
+        self
+    }
+
+    /// Serves the rule only while feature `feature`'s value passes
+    /// `condition` (tested as `{"value": <its value>}`); when it does not,
+    /// the whole feature evaluates to null with source `prerequisite`.
+    #[must_use]
+    pub fn with_gate(mut self, feature: impl Into<String>, condition: Condition) -> Self {
+        self.gates.push(ParentCondition {
+            id: feature.into(),
+            condition,
+            gate: true,
+        });
+        self
     }
 }
 

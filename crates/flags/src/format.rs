@@ -27,8 +27,9 @@
 //! everyone else.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::LazyLock;
 
-use flightdeck_experiments::{Condition, ConditionWarning, Feature, FeatureSet};
+use flightdeck_experiments::{Condition, ConditionWarning, Feature, FeatureSet, ForceRule};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -645,6 +646,9 @@ fn on_condition() -> Value {
     json!({"value": {"$nin": [false, null, 0, ""]}})
 }
 
+/// [`on_condition`] compiled, for the gates of typed rules.
+static FLAG_IS_ON: LazyLock<Condition> = LazyLock::new(|| Condition::compile(&on_condition()).0);
+
 /// One simple-format flag definition, as raw JSON text or already parsed.
 #[derive(Clone, Copy)]
 enum Item<'a> {
@@ -847,8 +851,12 @@ fn compile_flag(
             bad("expires", format!("expires {e:?} is not a YYYY-MM-DD date"));
         }
     }
+    // Targeting is compiled once: its problems are reported here, and a
+    // boolean flag's rollout rule takes the compiled condition.
+    let mut targeting = None;
     if let Some(attrs) = d.targeting.as_ref().and_then(|t| t.attributes.as_ref()) {
-        for w in Condition::compile_object(attrs).1 {
+        let (condition, warnings) = Condition::compile_object(attrs);
+        for w in warnings {
             bad(
                 "attributes",
                 format!(
@@ -858,54 +866,58 @@ fn compile_flag(
                 ),
             );
         }
+        targeting = Some(condition);
     }
     let t = d.targeting.take().unwrap_or_default();
+    // Every rule of a flag with dependencies carries the same gates.
+    let gated = |rule: ForceRule| {
+        d.depends_on
+            .iter()
+            .fold(rule, |r, p| r.with_gate(p.clone(), FLAG_IS_ON.clone()))
+    };
+    // A boolean flag: forced on for listed ids and groups, then for the
+    // rollout share of users matching the attributes. Built as typed rules:
+    // a JSON payload in between cost more than the compile itself.
+    let bool_feature = |default: Value| {
+        let mut feature = Feature::new(default);
+        for (id, attribute, values) in [
+            ("user_ids", "id", &t.user_ids),
+            ("groups", "groups", &t.groups),
+        ] {
+            if !values.is_empty() {
+                let (condition, _) = Condition::compile(&json!({ attribute: { "$in": values } }));
+                feature = feature.with_force_rule(gated(
+                    ForceRule::new(Value::Bool(true))
+                        .with_id(id)
+                        .with_condition(condition),
+                ));
+            }
+        }
+        let mut rollout = ForceRule::new(Value::Bool(true)).with_id("rollout");
+        if let Some(condition) = targeting {
+            rollout = rollout.with_condition(condition);
+        }
+        if let Some(p) = d.rollout_percentage {
+            rollout = rollout.with_rollout(p / 100.0, "id", &d.id);
+        }
+        feature.with_force_rule(gated(rollout))
+    };
     let parents: Vec<Value> = d
         .depends_on
         .iter()
         .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
         .collect();
-    // Every rule of a flag with dependencies carries the same gates.
     let with_parents = |mut r: Map<String, Value>| {
         if !parents.is_empty() {
             r.insert("parentConditions".into(), Value::from(parents.clone()));
         }
         Value::Object(r)
     };
-    // A boolean flag: forced on for listed ids and groups, then for the
-    // rollout share of users matching the attributes.
-    let bool_rules = || -> Vec<Value> {
-        let mut rules = Vec::new();
-        if !t.user_ids.is_empty() {
-            let mut r = Map::new();
-            r.insert("id".into(), json!("user_ids"));
-            r.insert("condition".into(), json!({"id": {"$in": t.user_ids}}));
-            r.insert("force".into(), Value::Bool(true));
-            rules.push(with_parents(r));
-        }
-        if !t.groups.is_empty() {
-            let mut r = Map::new();
-            r.insert("id".into(), json!("groups"));
-            r.insert("condition".into(), json!({"groups": {"$in": t.groups}}));
-            r.insert("force".into(), Value::Bool(true));
-            rules.push(with_parents(r));
-        }
-        let mut r = Map::new();
-        r.insert("id".into(), json!("rollout"));
-        if let Some(a) = &t.attributes {
-            r.insert("condition".into(), Value::Object(a.clone()));
-        }
-        if let Some(p) = d.rollout_percentage {
-            r.insert("coverage".into(), json!(p / 100.0));
-            r.insert("hashAttribute".into(), json!("id"));
-            r.insert("seed".into(), Value::String(d.id.clone()));
-            r.insert("hashVersion".into(), json!(2));
-        }
-        r.insert("force".into(), Value::Bool(true));
-        rules.push(with_parents(r));
-        rules
-    };
-    let (kind, default_value, rules) = match &d.variants {
+    // A disabled or killed flag has no rules, so that flags depending on
+    // it see its off value too.
+    let live = d.enabled && !d.kill_switch;
+    let mut warnings = Vec::new();
+    let (kind, default_value, feature) = match &d.variants {
         None => {
             let default = d.default.clone().unwrap_or(Value::Bool(false));
             if !default.is_boolean() {
@@ -914,7 +926,12 @@ fn compile_flag(
                     format!("default {default} must be true or false for a flag without variants"),
                 );
             }
-            (FlagKind::Bool, default, bool_rules())
+            let feature = if live {
+                bool_feature(default.clone())
+            } else {
+                Feature::new(default.clone())
+            };
+            (FlagKind::Bool, default, feature)
         }
         Some(vs) => {
             if vs.len() < 2 {
@@ -1004,22 +1021,19 @@ fn compile_flag(
             if !any.is_empty() {
                 r.insert("condition".into(), json!({"$or": any}));
             }
-            (kind, default, vec![with_parents(r)])
+            let rules = if live {
+                vec![with_parents(r)]
+            } else {
+                Vec::new()
+            };
+            // Built by hand: `json!` would copy the rules through a serializer.
+            let mut def = Map::new();
+            def.insert("defaultValue".into(), default.clone());
+            def.insert("rules".into(), Value::Array(rules));
+            let feature = Feature::compile(&d.id, &Value::Object(def), &mut warnings);
+            (kind, default, feature)
         }
     };
-    // A disabled or killed flag has no rules, so that flags depending on
-    // it see its off value too.
-    let rules = if d.enabled && !d.kill_switch {
-        rules
-    } else {
-        Vec::new()
-    };
-    let mut warnings = Vec::new();
-    // Built by hand: `json!` would copy the rules through a serializer.
-    let mut def = Map::new();
-    def.insert("defaultValue".into(), default_value.clone());
-    def.insert("rules".into(), Value::Array(rules));
-    let feature = Feature::compile(&d.id, &Value::Object(def), &mut warnings);
     CompiledFlag {
         meta: FlagMeta {
             kind,

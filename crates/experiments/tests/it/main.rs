@@ -3,3 +3,4 @@
 mod assignment;
 mod conformance;
 mod manager;
+mod typed;
