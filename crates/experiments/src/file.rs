@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use flightdeck_obs_core::locate;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -78,23 +79,10 @@ struct MetaDef {
     passthrough: Option<bool>,
 }
 
-/// 1-based line and column of the value of top-level `key` in `text`, or
-/// (1, 1) when it cannot be found.
+/// 1-based line and column of top-level `key` in `text`, or (1, 1) when it
+/// cannot be found.
 fn locate(text: &str, key: &str) -> (usize, usize) {
-    let needle = format!("\"{key}\"");
-    let mut from = 0;
-    while let Some(pos) = text[from..].find(&needle) {
-        let at = from + pos;
-        let rest = text[at + needle.len()..].trim_start();
-        if rest.starts_with(':') {
-            let before = &text[..at];
-            let line = before.matches('\n').count() + 1;
-            let column = at - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            return (line, column);
-        }
-        from = at + needle.len();
-    }
-    (1, 1)
+    locate::find_key(text, key, 0, text.len()).map_or((1, 1), |at| locate::line_column(text, at))
 }
 
 fn invalid(path: &str, text: &str, field: &str, message: String) -> LoadError {

@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::LazyLock;
 
 use flightdeck_experiments::{Condition, ConditionWarning, Feature, FeatureSet, ForceRule};
+use flightdeck_obs_core::locate;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -229,38 +230,13 @@ struct Locator<'t> {
 
 impl Locator<'_> {
     fn at(&self, offset: usize) -> (usize, usize) {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        (line, column)
+        locate::line_column(self.text, offset)
     }
 
     /// The byte offset of `key` (as `key:` or `"key":`) at or after `from`,
     /// before `until`.
     fn find_key(&self, key: &str, from: usize, until: usize) -> Option<usize> {
-        let hay = &self.text[from.min(self.text.len())..until.min(self.text.len())];
-        let bytes = hay.as_bytes();
-        let mut start = 0;
-        // One pass over the text: each hit of the bare key is checked for a
-        // key's shape (`key:` or `"key":`), so a search never rescans.
-        while let Some(i) = hay[start..].find(key) {
-            let at = start + i;
-            let end = at + key.len();
-            let quoted = at > 0 && bytes[at - 1] == b'"' && bytes.get(end) == Some(&b'"');
-            let (begin, after) = if quoted { (at - 1, end + 1) } else { (at, end) };
-            let boundary = begin == 0 || {
-                let b = bytes[begin - 1];
-                !(b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'"')
-            };
-            let colon = hay[after..]
-                .trim_start_matches([' ', '\t'])
-                .starts_with(':');
-            if boundary && colon {
-                return Some(from + begin);
-            }
-            start = end;
-        }
-        None
+        locate::find_key(self.text, key, from, until)
     }
 
     fn problem(&self, offset: usize, message: String) -> Problem {

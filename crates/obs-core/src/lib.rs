@@ -70,6 +70,7 @@ mod error;
 mod export;
 mod ids;
 mod layer;
+pub mod locate;
 mod log;
 pub mod metrics;
 pub mod names;
