@@ -109,13 +109,11 @@ impl FeatureResult<'_> {
 enum RuleKind {
     Force {
         value: Value,
-        coverage: Option<f64>,
-        range: Option<BucketRange>,
+        rollout: Rollout,
         seed: SeededHash,
         hash_attribute: Option<AttrName>,
         fallback_attribute: Option<String>,
         disable_sticky_bucketing: bool,
-        hash_version: u32,
         condition: Option<Condition>,
     },
     Experiment(Box<Experiment>),
@@ -205,13 +203,11 @@ impl Feature {
             filters: Vec::new(),
             kind: RuleKind::Force {
                 value: rule.value,
-                coverage: rule.coverage,
-                range: None,
+                rollout: Rollout::new(None, rule.coverage, rule.hash_version),
                 seed: SeededHash::new(&rule.seed),
                 hash_attribute: rule.hash_attribute.map(AttrName::new),
                 fallback_attribute: None,
                 disable_sticky_bucketing: false,
-                hash_version: rule.hash_version,
                 condition: rule.condition,
             },
         });
@@ -341,20 +337,21 @@ fn compile_rule(
     let kind = if let Some(force) = rule.get("force") {
         RuleKind::Force {
             value: force.clone(),
-            coverage: rule.get("coverage").and_then(Value::as_f64),
-            range: rule.get("range").and_then(|r| {
-                let a = r.as_array()?;
-                Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?))
-            }),
+            rollout: Rollout::new(
+                rule.get("range").and_then(|r| {
+                    let a = r.as_array()?;
+                    Some((a.first()?.as_f64()?, a.get(1)?.as_f64()?))
+                }),
+                rule.get("coverage").and_then(Value::as_f64),
+                rule.get("hashVersion")
+                    .and_then(Value::as_f64)
+                    .filter(|&h| h != 0.0)
+                    .map_or(1, |h| h as u32),
+            ),
             seed: SeededHash::new(&str_field("seed").unwrap_or_else(|| feature_key.to_owned())),
             hash_attribute: str_field("hashAttribute").map(AttrName::new),
             fallback_attribute: str_field("fallbackAttribute"),
             disable_sticky_bucketing: rule.get("disableStickyBucketing").is_some_and(truthy),
-            hash_version: rule
-                .get("hashVersion")
-                .and_then(Value::as_f64)
-                .filter(|&h| h != 0.0)
-                .map_or(1, |h| h as u32),
             condition: compile_condition(rule.get("condition"), "condition", &mut w),
         }
     } else if let Some(variations) = rule.get("variations").filter(|v| v.is_array()) {
@@ -656,13 +653,11 @@ impl FeatureSet {
             match &rule.kind {
                 RuleKind::Force {
                     value,
-                    coverage,
-                    range,
+                    rollout,
                     seed,
                     hash_attribute,
                     fallback_attribute,
                     disable_sticky_bucketing,
-                    hash_version,
                     condition,
                 } => {
                     if let Some(c) = condition {
@@ -675,15 +670,8 @@ impl FeatureSet {
                     } else {
                         None
                     };
-                    let included = included_in_rollout(
-                        ctx,
-                        seed,
-                        hash_attribute.as_ref(),
-                        fallback,
-                        *range,
-                        *coverage,
-                        *hash_version,
-                    );
+                    let included =
+                        included_in_rollout(ctx, seed, hash_attribute.as_ref(), fallback, *rollout);
                     if !included {
                         continue;
                     }
@@ -775,35 +763,149 @@ enum ParentOutcome {
     Cycle,
 }
 
-/// GrowthBook's `isIncludedInRollout`.
+/// GrowthBook's `isIncludedInRollout`, on the rule's precomputed [`Rollout`].
 fn included_in_rollout(
     ctx: &Context,
     seed: &SeededHash,
     hash_attribute: Option<&AttrName>,
     fallback: Option<&str>,
-    range: Option<BucketRange>,
-    coverage: Option<f64>,
-    hash_version: u32,
+    rollout: Rollout,
 ) -> bool {
-    if range.is_none() && coverage.is_none() {
-        return true;
-    }
-    if range.is_none() && coverage == Some(0.0) {
-        return false;
-    }
+    let (version, lo, hi) = match rollout {
+        Rollout::Everyone => return true,
+        Rollout::Nobody => return false,
+        Rollout::Buckets { version, lo, hi } => (version, lo, hi),
+    };
     let (_, value) = ctx.hash_attribute(hash_attribute, fallback);
-    let n = match value {
+    let bucket = match value {
         // The usual hash attribute, an id string, needs no conversion.
-        Value::String(s) if !s.is_empty() => seed.hash(s, hash_version),
+        Value::String(s) if !s.is_empty() => seed.bucket(s, version),
         v if !truthy(v) => return false,
-        v => seed.hash(AttrText::of(v).as_str(), hash_version),
+        v => seed.bucket(AttrText::of(v).as_str(), version),
     };
-    let Some(n) = n else {
-        return false;
-    };
-    match (range, coverage) {
-        (Some((s, e)), _) => n >= s && n < e,
-        (None, Some(c)) => n <= c,
-        (None, None) => true,
+    bucket.is_some_and(|b| lo <= b && b < hi)
+}
+
+/// Whom a force rule's rollout includes. GrowthBook compares the hash, a
+/// bucket divided by 1,000 (version 1) or 10,000 (version 2), with the
+/// range or coverage as floats; the division is monotonic, so the buckets
+/// that pass form one run `lo..hi`, found once here by testing the very same
+/// float comparison. Evaluation then compares integers and never divides
+/// (the division was the last step of the hash's serial chain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rollout {
+    Everyone,
+    Nobody,
+    Buckets { version: u32, lo: u32, hi: u32 },
+}
+
+impl Rollout {
+    fn new(range: Option<BucketRange>, coverage: Option<f64>, version: u32) -> Self {
+        if range.is_none() && coverage.is_none() {
+            return Rollout::Everyone;
+        }
+        if range.is_none() && coverage == Some(0.0) {
+            return Rollout::Nobody;
+        }
+        let Some(buckets) = crate::hash::buckets(version) else {
+            // An unknown hash version includes nobody.
+            return Rollout::Nobody;
+        };
+        let n = |b: u32| f64::from(b) / f64::from(buckets);
+        // The first bucket for which `pass` stops holding (`pass` holds for a
+        // prefix of the buckets, possibly empty or all of them).
+        let end_of = |pass: &dyn Fn(f64) -> bool| {
+            let (mut lo, mut hi) = (0, buckets);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if pass(n(mid)) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            lo
+        };
+        let (lo, hi) = match (range, coverage) {
+            // `x >= s` fails for a prefix: its end is the first bucket where it
+            // holds (NaN never holds, so then no bucket does).
+            (Some((s, e)), _) => (end_of(&|x| x < s || s.is_nan()), end_of(&|x| x < e)),
+            (None, Some(c)) => (0, end_of(&|x| x <= c)),
+            (None, None) => (0, buckets),
+        };
+        Rollout::Buckets { version, lo, hi }
+    }
+
+    /// Whether hash value `n` (bucket / buckets) passes, as GrowthBook
+    /// decides it: the reference the precomputed bounds are tested against.
+    #[cfg(test)]
+    fn passes_float(range: Option<BucketRange>, coverage: Option<f64>, n: f64) -> bool {
+        match (range, coverage) {
+            (Some((s, e)), _) => n >= s && n < e,
+            (None, Some(c)) => n <= c,
+            (None, None) => true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_bounds_agree_with_the_float_comparison_for_every_bucket() {
+        let coverages = [
+            0.0,
+            1e-9,
+            0.0001,
+            0.1 + 0.2,
+            0.25,
+            0.333,
+            0.5,
+            0.9999,
+            1.0,
+            1.5,
+            -0.1,
+            f64::NAN,
+        ];
+        let ranges = [
+            (0.0, 1.0),
+            (0.3, 0.5),
+            (0.1 + 0.2, 0.7),
+            (0.5, 0.3),
+            (0.0, 0.0),
+            (-1.0, 2.0),
+            (f64::NAN, 0.5),
+            (0.2, f64::NAN),
+        ];
+        let mut cases: Vec<(Option<BucketRange>, Option<f64>)> = vec![(None, None)];
+        cases.extend(coverages.iter().map(|&c| (None, Some(c))));
+        cases.extend(ranges.iter().map(|&r| (Some(r), None)));
+        cases.extend(ranges.iter().map(|&r| (Some(r), Some(0.25))));
+        for version in [1, 2] {
+            let buckets = crate::hash::buckets(version).unwrap();
+            for &(range, coverage) in &cases {
+                let rollout = Rollout::new(range, coverage, version);
+                for b in 0..buckets {
+                    let n = f64::from(b) / f64::from(buckets);
+                    let expected = if range.is_none() && coverage == Some(0.0) {
+                        false
+                    } else {
+                        Rollout::passes_float(range, coverage, n)
+                    };
+                    let got = match rollout {
+                        Rollout::Everyone => true,
+                        Rollout::Nobody => false,
+                        Rollout::Buckets { lo, hi, .. } => lo <= b && b < hi,
+                    };
+                    assert_eq!(
+                        got, expected,
+                        "v{version} {range:?} {coverage:?} bucket {b}"
+                    );
+                }
+            }
+        }
+        assert_eq!(Rollout::new(None, Some(0.5), 7), Rollout::Nobody);
+        assert_eq!(Rollout::new(None, None, 7), Rollout::Everyone);
     }
 }

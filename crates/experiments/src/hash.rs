@@ -75,7 +75,7 @@ pub fn hash(seed: &str, value: &str, version: u32) -> Option<f64> {
 /// hashes) share the fold: only its starting state differs, so the length
 /// costs a conditional move, not a branch the predictor cannot guess.
 #[inline]
-fn finish_v2(inner: u32) -> f64 {
+fn finish_v2_bucket(inner: u32) -> u32 {
     const FRACTION: u64 = 0xffff_ffff;
     // ceil(2^32 / 10^4): exact for every five-digit half (tested).
     const TEN_THOUSANDTH: u64 = 429_497;
@@ -94,7 +94,7 @@ fn finish_v2(inner: u32) -> f64 {
         let h = text[at..]
             .iter()
             .fold(FNV_OFFSET, |h, &b| step(h, u64::from(b - b'0')));
-        return f64::from(h % 10000) / 10000.0;
+        return h % 10000;
     }
     let mut high = u64::from(inner / 100_000) * TEN_THOUSANDTH;
     let mut low = u64::from(inner % 100_000) * TEN_THOUSANDTH;
@@ -113,7 +113,23 @@ fn finish_v2(inner: u32) -> f64 {
         low = (low & FRACTION) * 10;
         h = step(h, low >> 32);
     }
-    f64::from(h % 10000) / 10000.0
+    h % 10000
+}
+
+/// Version 2's hash value.
+#[inline]
+fn finish_v2(inner: u32) -> f64 {
+    f64::from(finish_v2_bucket(inner)) / 10000.0
+}
+
+/// How many buckets hash `version` has: its value is a bucket divided by
+/// this. `None` for an unknown version.
+pub(crate) fn buckets(version: u32) -> Option<u32> {
+    match version {
+        1 => Some(1000),
+        2 => Some(10_000),
+        _ => None,
+    }
 }
 
 /// A seed with its version-2 hashing state computed once: version 2 hashes
@@ -129,6 +145,17 @@ impl SeededHash {
         Self {
             seed: seed.to_owned(),
             v2_state: fnv1a_update(FNV_OFFSET, seed),
+        }
+    }
+
+    /// The integer bucket behind `hash(seed, value, version)`: the hash is
+    /// this divided by [`buckets`]`(version)`.
+    #[inline]
+    pub(crate) fn bucket(&self, value: &str, version: u32) -> Option<u32> {
+        match version {
+            2 => Some(finish_v2_bucket(fnv1a_update(self.v2_state, value))),
+            1 => Some(fnv1a_update(fnv1a_update(FNV_OFFSET, value), &self.seed) % 1000),
+            _ => None,
         }
     }
 
