@@ -240,17 +240,31 @@ impl Fast {
     }
 }
 
-/// Byte equality without a call into `memcmp` for the short strings
-/// targeting compares (country codes, plan names).
+/// Byte equality without a call into `memcmp` or a loop for the short
+/// strings targeting compares (country codes, plan names): up to 16 bytes
+/// are compared as two overlapping words, so the work does not depend on the
+/// length beyond picking the word size.
 #[inline]
 fn short_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    if a.len() <= 16 {
-        a.iter().zip(b).all(|(x, y)| x == y)
-    } else {
-        a == b
+    let u64_at = |s: &[u8], i: usize| {
+        s.get(i..i + 8)
+            .map(|w| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]))
+    };
+    let u32_at = |s: &[u8], i: usize| {
+        s.get(i..i + 4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    };
+    match n {
+        0 => true,
+        // Three bytes cover lengths 1 to 3, with overlap.
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -696,6 +710,21 @@ impl Op {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_eq_is_byte_equality_at_every_length() {
+        for n in 0..=20usize {
+            let a: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
+            assert!(short_eq(&a, &a.clone()), "{n}");
+            for at in 0..n {
+                let mut b = a.clone();
+                b[at] ^= 1;
+                assert!(!short_eq(&a, &b), "{n} differing at {at}");
+            }
+            let longer = [a.as_slice(), b"x"].concat();
+            assert!(!short_eq(&a, &longer), "{n} against {}", n + 1);
+        }
+    }
     use serde_json::json;
 
     #[test]
