@@ -133,6 +133,18 @@ struct Rule {
 pub struct Feature {
     default_value: Value,
     rules: Vec<Rule>,
+    // When the last rule forces a value: the result for a user outside its
+    // rollout (the default) and inside it, indexed by the rollout's outcome.
+    last_force: Option<Box<[Outcome; 2]>>,
+}
+
+/// One possible result of a feature, kept whole so it can be picked by
+/// index rather than by a branch.
+#[derive(Debug, Clone)]
+struct Outcome {
+    value: Value,
+    source: FeatureSource,
+    rule_id: String,
 }
 
 impl Feature {
@@ -164,7 +176,33 @@ impl Feature {
         Feature {
             default_value: def.get("defaultValue").cloned().unwrap_or(Value::Null),
             rules,
+            last_force: None,
         }
+        .with_outcomes()
+    }
+
+    /// Fills `last_force` from the rules.
+    fn with_outcomes(mut self) -> Self {
+        self.last_force = match self.rules.last() {
+            Some(Rule {
+                id,
+                kind: RuleKind::Force { value, .. },
+                ..
+            }) => Some(Box::new([
+                Outcome {
+                    value: self.default_value.clone(),
+                    source: FeatureSource::DefaultValue,
+                    rule_id: String::new(),
+                },
+                Outcome {
+                    value: value.clone(),
+                    source: FeatureSource::Force,
+                    rule_id: id.clone(),
+                },
+            ])),
+            _ => None,
+        };
+        self
     }
 
     /// A feature built in code: `default_value` and no rules yet (add
@@ -191,6 +229,7 @@ impl Feature {
         Feature {
             default_value,
             rules: Vec::new(),
+            last_force: None,
         }
     }
 
@@ -211,7 +250,7 @@ impl Feature {
                 condition: rule.condition,
             },
         });
-        self
+        self.with_outcomes()
     }
 
     /// The experiments its experiment rules run.
@@ -628,7 +667,8 @@ impl FeatureSet {
         if let Some(v) = overrides.and_then(|o| o(key)) {
             return Self::plain(v, FeatureSource::KillSwitch, "");
         }
-        for rule in &feature.rules {
+        let last = feature.rules.len().wrapping_sub(1);
+        for (i, rule) in feature.rules.iter().enumerate() {
             if !rule.parent_conditions.is_empty() {
                 if !path.push(key) {
                     // Deeper than any sane chain of prerequisites: a cycle.
@@ -672,6 +712,13 @@ impl FeatureSet {
                     };
                     let included =
                         included_in_rollout(ctx, seed, hash_attribute.as_ref(), fallback, *rollout);
+                    if let (true, Some(outcomes)) = (i == last, &feature.last_force) {
+                        // The rollout is a coin flip per user: picking the
+                        // result by index, not by a branch, spares the
+                        // misprediction for a good share of users.
+                        let o = &outcomes[usize::from(included)];
+                        return Self::plain(&o.value, o.source, &o.rule_id);
+                    }
                     if !included {
                         continue;
                     }
