@@ -468,21 +468,34 @@ impl FeatureFlagManager {
     }
 
     /// The snapshot to evaluate against: the one this thread cached, while
-    /// no reload has replaced it, else a fresh one (cached when this thread's
-    /// slot is free or already this manager's).
+    /// no reload has replaced it, else a fresh one (see [`refresh`](Self::refresh)).
+    #[inline]
     fn current(&self) -> CurrentSnapshot {
         let generation = self.generation.load(Ordering::Acquire);
+        let hit = LAST_SNAPSHOT.try_with(|slot| {
+            let slot = slot.try_borrow().ok()?;
+            let c = slot.as_ref()?;
+            let mine = std::ptr::eq(c.owner.as_ptr(), Arc::as_ptr(&self.token));
+            (mine && c.generation == generation).then(|| c.snapshot.clone())
+        });
+        match hit {
+            Ok(Some(snapshot)) => CurrentSnapshot::Cached(snapshot),
+            _ => self.refresh(generation),
+        }
+    }
+
+    /// The current snapshot, cached for this thread when its slot is free,
+    /// holds a manager that is gone, or holds this one's older snapshot.
+    #[cold]
+    #[inline(never)]
+    fn refresh(&self, generation: u64) -> CurrentSnapshot {
         let cached = LAST_SNAPSHOT.try_with(|slot| {
             // Busy only if a nested evaluation runs while the slot is being
             // refreshed; that one takes the shared path.
             let mut slot = slot.try_borrow_mut().ok()?;
             if let Some(c) = &*slot {
-                if std::ptr::eq(c.owner.as_ptr(), Arc::as_ptr(&self.token)) {
-                    if c.generation == generation {
-                        return Some(c.snapshot.clone());
-                    }
-                    // Stale: refreshed below.
-                } else if c.owner.strong_count() > 0 {
+                let mine = std::ptr::eq(c.owner.as_ptr(), Arc::as_ptr(&self.token));
+                if !mine && c.owner.strong_count() > 0 {
                     // Another manager that is still alive keeps the slot.
                     return None;
                 }
