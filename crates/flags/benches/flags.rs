@@ -155,27 +155,7 @@ fn bench(c: &mut Criterion) {
     for threads in [1usize, 8] {
         let m = manager.clone();
         g.bench_function(format!("{threads}"), |b| {
-            b.iter_custom(|iters| {
-                let per = (iters as usize).div_ceil(threads).max(1);
-                let start = Instant::now();
-                std::thread::scope(|s| {
-                    for t in 0..threads {
-                        let (m, ctxs) = (&m, &ctxs);
-                        s.spawn(move || {
-                            let mut on = 0usize;
-                            for k in 0..per {
-                                on += usize::from(
-                                    m.is_enabled("checkout", &ctxs[(k + t * 97) % USERS]),
-                                );
-                            }
-                            black_box(on)
-                        });
-                    }
-                });
-                start
-                    .elapsed()
-                    .mul_f64(iters as f64 / (per * threads) as f64)
-            })
+            b.iter_custom(|iters| per_evaluation_on_threads(&m, &ctxs, threads, iters))
         });
     }
     g.finish();
@@ -213,6 +193,56 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // Last, because it installs the process's metrics recorder: the same
+    // evaluation with the Prometheus recorder counting it, as in a service
+    // (the cases above count into the no-op recorder, and Unleash's
+    // `is_enabled` does not count at all). A fresh manager, since counters
+    // bind to the recorder when a flag is first evaluated.
+    metrics::set_global_recorder(
+        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
+    )
+    .expect("no recorder installed yet");
+    let counted = Arc::new(FeatureFlagManager::with_flags(
+        FlagSet::parse("flags.yaml", OURS, None).expect("flags"),
+    ));
+    let mut g = c.benchmark_group("is_enabled_counted");
+    g.bench_function("flightdeck", |b| {
+        b.iter(|| {
+            i = (i + 1) % USERS;
+            black_box(counted.is_enabled("checkout", black_box(&ctxs[i])))
+        })
+    });
+    g.bench_function("8-threads", |b| {
+        b.iter_custom(|iters| per_evaluation_on_threads(&counted, &ctxs, 8, iters))
+    });
+    g.finish();
+}
+
+/// Wall time per evaluation with `threads` threads sharing `m`, over all
+/// their evaluations.
+fn per_evaluation_on_threads(
+    m: &FeatureFlagManager,
+    ctxs: &[Context],
+    threads: usize,
+    iters: u64,
+) -> Duration {
+    let per = (iters as usize).div_ceil(threads).max(1);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                let mut on = 0usize;
+                for k in 0..per {
+                    on += usize::from(m.is_enabled("checkout", &ctxs[(k + t * 97) % USERS]));
+                }
+                black_box(on)
+            });
+        }
+    });
+    start
+        .elapsed()
+        .mul_f64(iters as f64 / (per * threads) as f64)
 }
 
 criterion_group!(benches, bench);
