@@ -215,6 +215,16 @@ impl Fast {
         }
     }
 
+    /// The outcome for `actual`: the shortcut's when its type allows, else
+    /// the general evaluation `general`'s.
+    #[inline(always)]
+    fn eval_or(&self, actual: &Value, general: &CondValue, groups: &SavedGroups) -> bool {
+        match self.eval(actual) {
+            Some(b) => b,
+            None => general.eval(actual, groups, false),
+        }
+    }
+
     /// The outcome for `actual`, or `None` when its type needs the general
     /// evaluation.
     #[inline(always)]
@@ -539,10 +549,7 @@ impl Condition {
             let pass = match clause {
                 Clause::Fast(path, fast, cv) if path.parts.len() == 1 => {
                     let actual = ctx.top_level(path.first, &path.parts[0]).unwrap_or(&NULL);
-                    match fast.eval(actual) {
-                        Some(b) => b,
-                        None => cv.eval(actual, groups, false),
-                    }
+                    fast.eval_or(actual, cv, groups)
                 }
                 other => Self::eval_clause(other, Root::Context(ctx), groups),
             };
@@ -568,13 +575,7 @@ impl Condition {
             Clause::And(list) => list.iter().all(|c| c.eval_root(root, groups)),
             Clause::Not(c) => !c.eval_root(root, groups),
             Clause::Path(path, cv) => cv.eval(path.get(root), groups, false),
-            Clause::Fast(path, fast, cv) => {
-                let actual = path.get(root);
-                match fast.eval(actual) {
-                    Some(b) => b,
-                    None => cv.eval(actual, groups, false),
-                }
-            }
+            Clause::Fast(path, fast, cv) => fast.eval_or(path.get(root), cv, groups),
             Clause::Never => false,
         }
     }

@@ -475,13 +475,18 @@ impl FeatureFlagManager {
         let hit = LAST_SNAPSHOT.try_with(|slot| {
             let slot = slot.try_borrow().ok()?;
             let c = slot.as_ref()?;
-            let mine = std::ptr::eq(c.owner.as_ptr(), Arc::as_ptr(&self.token));
-            (mine && c.generation == generation).then(|| c.snapshot.clone())
+            (self.owns(c) && c.generation == generation).then(|| c.snapshot.clone())
         });
         match hit {
             Ok(Some(snapshot)) => CurrentSnapshot::Cached(snapshot),
             _ => self.refresh(generation),
         }
+    }
+
+    /// Whether `c` is this manager's cached snapshot.
+    #[inline]
+    fn owns(&self, c: &CachedSnapshot) -> bool {
+        std::ptr::eq(c.owner.as_ptr(), Arc::as_ptr(&self.token))
     }
 
     /// The current snapshot, cached for this thread when its slot is free,
@@ -494,8 +499,7 @@ impl FeatureFlagManager {
             // refreshed; that one takes the shared path.
             let mut slot = slot.try_borrow_mut().ok()?;
             if let Some(c) = &*slot {
-                let mine = std::ptr::eq(c.owner.as_ptr(), Arc::as_ptr(&self.token));
-                if !mine && c.owner.strong_count() > 0 {
+                if !self.owns(c) && c.owner.strong_count() > 0 {
                     // Another manager that is still alive keeps the slot.
                     return None;
                 }
