@@ -541,6 +541,17 @@ impl FeatureSet {
         self.features.iter().map(|(k, _)| k.as_str())
     }
 
+    /// The features and their keys, by position (see
+    /// [`position`](Self::position)).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Feature)> {
+        self.features.iter().map(|(k, f)| (k.as_str(), f))
+    }
+
+    /// The key of the feature at `position`.
+    pub fn key_at(&self, position: usize) -> Option<&str> {
+        self.features.get(position).map(|(k, _)| k.as_str())
+    }
+
     /// The number of features.
     pub fn len(&self) -> usize {
         self.features.len()

@@ -49,6 +49,7 @@
 //! and `flightdeck-obs-core`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod counts;
 mod decrypt;
 mod error;
 mod format;

@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::counts::{CountBlock, SlotCounters, Tally};
 use crate::error::{KillError, LoadError};
 use crate::format::{FlagDefinition, FlagMeta, FlagSet};
 use crate::kill::{AuditAction, AuditEntry, KillRecord, KillSet, KillStore};
@@ -56,10 +57,23 @@ struct FlagCounters {
     by_variant: Vec<(String, metrics::Counter)>,
 }
 
+impl FlagCounters {
+    /// The counter of a source (below `SOURCES.len()`) or variant (after).
+    fn at(&self, i: usize) -> Option<&metrics::Counter> {
+        match i.checked_sub(SOURCES.len()) {
+            None => self.by_source.get(i),
+            Some(v) => self.by_variant.get(v).map(|(_, c)| c),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     meta: FlagMeta,
     position: Option<usize>,
+    // The first of the flag's count slots (one per source, then one per
+    // variation key), when it has a position.
+    slot_base: Option<u32>,
     rules: usize,
     counters: OnceLock<FlagCounters>,
 }
@@ -69,6 +83,9 @@ struct Snapshot {
     flags: FlagSet,
     // Keys come from configuration: the fast non-cryptographic hasher is safe.
     entries: FxHashMap<String, Entry>,
+    // Where each position's count slots start, and (last) how many slots
+    // there are.
+    slot_bases: Vec<u32>,
 }
 
 impl Snapshot {
@@ -76,6 +93,14 @@ impl Snapshot {
         // The metadata moves into the entries (a reload of 10k flags should
         // not copy it); the snapshot's `flags.meta` is left empty.
         let meta = std::mem::take(&mut flags.meta);
+        let mut slot_bases = Vec::with_capacity(flags.features.len() + 1);
+        let mut next = 0u32;
+        for (_, f) in flags.features.iter() {
+            slot_bases.push(next);
+            let variations: usize = f.experiments().map(|e| e.variation_keys().len()).sum();
+            next = next.saturating_add((SOURCES.len() + variations) as u32);
+        }
+        slot_bases.push(next);
         let entries = meta
             .into_iter()
             .map(|(k, meta)| {
@@ -84,13 +109,35 @@ impl Snapshot {
                 let entry = Entry {
                     meta,
                     position,
+                    slot_base: position.map(|p| slot_bases[p]),
                     rules,
                     counters: OnceLock::new(),
                 };
                 (k, entry)
             })
             .collect();
-        Self { flags, entries }
+        Self {
+            flags,
+            entries,
+            slot_bases,
+        }
+    }
+
+    /// How many count slots the flags have.
+    fn slots(&self) -> u32 {
+        self.slot_bases.last().copied().unwrap_or(0)
+    }
+}
+
+impl SlotCounters for Snapshot {
+    fn counter(&self, slot: u32) -> Option<&metrics::Counter> {
+        let position = self
+            .slot_bases
+            .partition_point(|&b| b <= slot)
+            .checked_sub(1)?;
+        let key = self.flags.features.key_at(position)?;
+        let counters = self.entries.get(key)?.counters.get()?;
+        counters.at((slot - self.slot_bases[position]) as usize)
     }
 }
 
@@ -269,6 +316,8 @@ pub struct FeatureFlagManager {
     label_cap: Arc<LabelCap>,
     reload_failures: metrics::Counter,
     ready: AtomicBool,
+    // The evaluation counts of the threads' cached snapshots.
+    tally: Arc<Tally>,
 }
 
 thread_local! {
@@ -287,13 +336,14 @@ thread_local! {
     static LAST_SNAPSHOT: RefCell<Option<CachedSnapshot>> = const { RefCell::new(None) };
 }
 
-/// A non-atomic handle on a shared snapshot: cloning it for an evaluation
-/// touches no shared cache line.
-#[allow(
-    clippy::redundant_allocation,
-    reason = "the Rc is the point: a handle cloned without atomics"
-)]
-type LocalSnapshot = Rc<Arc<Snapshot>>;
+/// A non-atomic handle on a shared snapshot and this thread's counts
+/// against it: cloning it for an evaluation touches no shared cache line.
+type LocalSnapshot = Rc<Local>;
+
+struct Local {
+    snapshot: Arc<Snapshot>,
+    counts: Arc<CountBlock>,
+}
 
 struct CachedSnapshot {
     owner: Weak<()>,
@@ -312,7 +362,7 @@ impl std::ops::Deref for CurrentSnapshot {
 
     fn deref(&self) -> &Snapshot {
         match self {
-            CurrentSnapshot::Cached(s) => s,
+            CurrentSnapshot::Cached(s) => &s.snapshot,
             CurrentSnapshot::Shared(s) => s,
         }
     }
@@ -346,6 +396,7 @@ impl FeatureFlagManager {
             label_cap: Arc::new(LabelCap::new(DEFAULT_FLAG_LABEL_CAP)),
             reload_failures: metrics::counter!(metric::FLAGS_RELOAD_FAILURES_TOTAL),
             ready: AtomicBool::new(false),
+            tally: Arc::new(Tally::default()),
         }
     }
 
@@ -504,7 +555,10 @@ impl FeatureFlagManager {
                     return None;
                 }
             }
-            let snapshot = Rc::new(self.snapshot.load_full());
+            let snapshot = self.snapshot.load_full();
+            let counts = Arc::new(CountBlock::new(snapshot.slots(), snapshot.clone()));
+            self.tally.register(counts.clone());
+            let snapshot = Rc::new(Local { snapshot, counts });
             *slot = Some(CachedSnapshot {
                 owner: Arc::downgrade(&self.token),
                 generation,
@@ -587,7 +641,7 @@ impl FeatureFlagManager {
     #[inline]
     fn finish<R>(
         &self,
-        snap: &Snapshot,
+        snap: &CurrentSnapshot,
         key: &str,
         entry: &Entry,
         d: Decision<'_>,
@@ -602,7 +656,7 @@ impl FeatureFlagManager {
 
     fn count(
         &self,
-        snap: &Snapshot,
+        snap: &CurrentSnapshot,
         key: &str,
         entry: &Entry,
         source: FeatureSource,
@@ -628,14 +682,32 @@ impl FeatureFlagManager {
                 by_variant,
             }
         });
-        match result {
-            Some(r) => {
-                if let Some((_, c)) = counters.by_variant.iter().find(|(k, _)| k == r.key) {
+        let i = match result {
+            Some(r) => match counters.by_variant.iter().position(|(k, _)| k == r.key) {
+                Some(v) => SOURCES.len() + v,
+                None => return,
+            },
+            None => source_index(source),
+        };
+        match (snap, entry.slot_base) {
+            // This thread's own counts: no locked instruction.
+            (CurrentSnapshot::Cached(local), Some(base)) => local.counts.bump(base + i as u32),
+            _ => {
+                if let Some(c) = counters.at(i) {
                     c.increment(1);
                 }
             }
-            None => counters.by_source[source_index(source)].increment(1),
         }
+    }
+
+    /// Publishes the evaluation counts gathered so far to
+    /// `flightdeck_flag_evaluations_total`.
+    ///
+    /// Each thread counts its evaluations on its own, and they are added
+    /// to the counters within a second, when the manager drops, or when
+    /// this is called (before rendering the counters in a test, say).
+    pub fn flush_counts(&self) {
+        self.tally.publish();
     }
 
     /// Whether `flag` is on for `ctx` (unknown flags are off).
@@ -794,6 +866,13 @@ impl FeatureFlagManager {
 
     pub(crate) fn kill_store(&self) -> &KillStore {
         &self.kill_store
+    }
+}
+
+impl Drop for FeatureFlagManager {
+    fn drop(&mut self) {
+        // The threads' last counts.
+        self.tally.publish();
     }
 }
 

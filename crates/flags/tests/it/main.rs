@@ -1,6 +1,7 @@
 //! Integration tests for flightdeck-flags (one binary, see STYLE.md B.6).
 
 mod conformance;
+mod counts;
 mod growthbook;
 mod http;
 mod kill;

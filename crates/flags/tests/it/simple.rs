@@ -221,6 +221,7 @@ fn evaluations_are_counted_by_flag_and_variant() {
         }
         m.is_enabled("off-for-now", &Context::for_user("u"));
     });
+    m.flush_counts();
     let text = local.scoped(|| exposition.render());
     let count = |flag: &str, variant: &str| -> u64 {
         text.lines()
