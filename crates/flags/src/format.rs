@@ -304,6 +304,15 @@ impl FlagSet {
         if let Some(result) = parse_json_document(text, &loc, key) {
             return result;
         }
+        // Simple-format YAML in the subset flag files use, read flag by flag
+        // on the threads that compile them; anything else goes to the full
+        // parser below.
+        if let Some(items) = crate::yaml::flag_items(text) {
+            let items = items.into_iter().map(Item::Yaml).collect();
+            if let Some(result) = compile_simple_items(items, None, &loc) {
+                return result;
+            }
+        }
         let doc = parse_document(path, text)?;
         if doc.get("flags").is_some() {
             return compile_simple(doc, &loc);
@@ -399,8 +408,9 @@ fn parse_json_document(
     if let Some(flags) = top.get("flags") {
         let extra = top.keys().find(|k| *k != "flags").map(String::as_str);
         let result = match serde_json::from_str::<Vec<&RawValue>>(flags.get()) {
+            // Raw items are always read: `None` cannot come back.
             Ok(items) => {
-                compile_simple_items(items.into_iter().map(Item::Raw).collect(), extra, loc)
+                compile_simple_items(items.into_iter().map(Item::Raw).collect(), extra, loc)?
             }
             Err(_) => Err(not_a_flag_list(loc)),
         };
@@ -630,6 +640,8 @@ static FLAG_IS_ON: LazyLock<Condition> = LazyLock::new(|| Condition::compile(&on
 enum Item<'a> {
     Raw(&'a RawValue),
     Parsed(&'a Value),
+    // One item of a YAML `flags:` list, for the subset reader.
+    Yaml(&'a str),
 }
 
 fn not_a_flag_list(loc: &Locator<'_>) -> LoadError {
@@ -649,16 +661,19 @@ fn compile_simple(doc: Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
         return Err(not_a_flag_list(loc));
     };
     let extra = top.keys().next().map(String::as_str);
+    // Parsed items are always read: `None` cannot come back.
     compile_simple_items(list.iter().map(Item::Parsed).collect(), extra, loc)
+        .unwrap_or_else(|| Err(not_a_flag_list(loc)))
 }
 
 /// Checks and compiles simple-format flags; `extra` is a top-level field
-/// other than `flags`, which is a problem.
+/// other than `flags`, which is a problem. `None` when a YAML item is
+/// outside the fast reader's subset (see `crate::yaml`).
 fn compile_simple_items(
     list: Vec<Item<'_>>,
     extra: Option<&str>,
     loc: &Locator<'_>,
-) -> Result<FlagSet, LoadError> {
+) -> Option<Result<FlagSet, LoadError>> {
     let mut problems = Vec::new();
     if let Some(extra) = extra {
         problems.push(loc.problem(
@@ -685,11 +700,22 @@ fn compile_simple_items(
     // thread that allocated it. The document itself stays with this thread.
     let outcomes = par_map(list, |i, item| {
         let (start, end) = span(i);
+        // A YAML item outside the fast reader's subset sends the whole file
+        // to the full parser.
+        let parsed;
+        let item = match item {
+            Item::Yaml(chunk) => {
+                parsed = crate::yaml::item(chunk)?;
+                Item::Parsed(&parsed)
+            }
+            other => other,
+        };
         // Decoded without path tracking first (it costs a third of the
         // decoding); a flag that fails is decoded again to name the field.
         let quick = match item {
             Item::Parsed(v) => FlagDefinition::deserialize(v).ok(),
             Item::Raw(r) => serde_json::from_str::<FlagDefinition>(r.get()).ok(),
+            Item::Yaml(_) => None,
         };
         let decoded = match (quick, item) {
             (Some(d), _) => Ok(d),
@@ -697,20 +723,22 @@ fn compile_simple_items(
             (None, Item::Raw(r)) => serde_path_to_error::deserialize::<_, FlagDefinition>(
                 &mut serde_json::Deserializer::from_str(r.get()),
             ),
+            (None, Item::Yaml(_)) => return None,
         };
-        match decoded {
+        Some(match decoded {
             Ok(d) => {
                 let depends_on = d.depends_on.clone();
                 Ok((i, depends_on, compile_flag(d, loc, start, end)))
             }
             Err(e) => {
-                let parsed;
+                let reparsed;
                 let v = match item {
                     Item::Parsed(v) => v,
                     Item::Raw(r) => {
-                        parsed = serde_json::from_str::<Value>(r.get()).unwrap_or(Value::Null);
-                        &parsed
+                        reparsed = serde_json::from_str::<Value>(r.get()).unwrap_or(Value::Null);
+                        &reparsed
                     }
+                    Item::Yaml(_) => &Value::Null,
                 };
                 let name = v.get("id").and_then(Value::as_str).unwrap_or("?");
                 let path = e.path().to_string();
@@ -718,8 +746,9 @@ fn compile_simple_items(
                 let at = loc.find_key(top, start, end).unwrap_or(start);
                 Err(loc.problem(at, format!("flag {name:?}: {path}: {}", e.into_inner())))
             }
-        }
+        })
     });
+    let outcomes: Vec<_> = outcomes.into_iter().collect::<Option<_>>()?;
     let mut compiled = Vec::with_capacity(outcomes.len());
     for o in outcomes {
         match o {
@@ -775,13 +804,13 @@ fn compile_simple_items(
     }
     if !problems.is_empty() {
         problems.sort_by_key(|p| (p.line, p.column));
-        return Err(LoadError::Invalid(problems));
+        return Some(Err(LoadError::Invalid(problems)));
     }
-    Ok(FlagSet {
+    Some(Ok(FlagSet {
         features: FeatureSet::from_compiled(features, None, warnings),
         meta,
         origin: loc.path.to_owned(),
-    })
+    }))
 }
 
 /// One simple-format flag, checked and compiled.

@@ -57,6 +57,7 @@ mod kill;
 mod manager;
 mod openfeature;
 mod source;
+mod yaml;
 
 pub use self::decrypt::decrypt;
 pub use self::error::{DecryptError, KillError, LoadError, Problem, SourceError};

@@ -1,0 +1,1047 @@
+//! A fast reader for the plain subset of YAML that flag files are written
+//! in, with the full parser as the fallback.
+//!
+//! Every YAML crate measured parses a 10,000-flag file (1.4 MB) in 55 to
+//! 200 ms on one core (`serde_norway` 90, `yaml-rust2` 60–90, `saphyr` 70,
+//! `saphyr-parser` events alone 55, `serde-saphyr` 200): more than the
+//! whole 50 ms reload budget. Flag files use a small part of YAML, and
+//! this module reads that part, one flag at a time on the threads that
+//! compile them. It answers `None` for anything else, and the caller then
+//! parses the whole file with `serde_norway`, so the subset never has to
+//! report errors or cover YAML.
+//!
+//! The subset: block mappings and sequences (spaces only), flow mappings
+//! and sequences on one line, plain scalars on one line, single- and
+//! double-quoted scalars on one line (double-quoted with the common
+//! escapes), comments. Not in it: anchors, aliases, tags, block scalars,
+//! multi-line scalars or flows, complex keys, directives, documents
+//! markers, duplicate keys, tabs, carriage returns. Plain scalars resolve
+//! to null, booleans, integers and floats by `serde_norway`'s own rules
+//! (ported below), so both readers give the same `Value`; a test compares
+//! them over generated documents.
+
+use serde_json::{Map, Number, Value};
+
+/// The items of a simple-format file's top-level `flags:` sequence, as
+/// text, when the file's top level is that one key in block style (the
+/// items themselves are read by [`item`]).
+pub(crate) fn flag_items(text: &str) -> Option<Vec<&str>> {
+    if text.contains(['\t', '\r', '\u{feff}']) {
+        return None;
+    }
+    let mut lines = Lines::new(text);
+    // The top level: `flags:` and nothing after it on its line.
+    let first = lines.next_content()?;
+    if first.indent != 0 || strip_comment(first.rest)? != "flags:" {
+        return None;
+    }
+    let mut items: Vec<&str> = Vec::new();
+    let mut dash_indent = None;
+    let mut start = None;
+    while let Some(line) = lines.next_content() {
+        let is_dash = line.rest == "-" || line.rest.starts_with("- ");
+        let indent = *dash_indent.get_or_insert(line.indent);
+        if line.indent == indent && is_dash {
+            if let Some(s) = start {
+                items.push(&text[s..line.start]);
+            }
+            start = Some(line.start);
+        } else if line.indent <= indent {
+            // Another top-level key, or a broken file: the full parser
+            // reports it.
+            return None;
+        }
+    }
+    if let Some(s) = start {
+        items.push(&text[s..]);
+    }
+    (!items.is_empty()).then_some(items)
+}
+
+/// One item of a block sequence (its text starts at the item's dash), or
+/// `None` when it is outside the subset.
+pub(crate) fn item(chunk: &str) -> Option<Value> {
+    if chunk.contains(['\t', '\r', '\u{feff}']) {
+        return None;
+    }
+    let mut p = Parser::new(chunk);
+    let col = p.skip_to_content()?;
+    let Value::Array(mut items) = p.block_sequence(col)? else {
+        return None;
+    };
+    if p.skip_to_content().is_some() || items.len() != 1 {
+        return None;
+    }
+    items.pop()
+}
+
+/// A whole document, or `None` when it is outside the subset.
+#[cfg(test)]
+pub(crate) fn document(text: &str) -> Option<Value> {
+    if text.contains(['\t', '\r', '\u{feff}']) {
+        return None;
+    }
+    let mut p = Parser::new(text);
+    let col = p.skip_to_content()?;
+    let v = p.block_node(col)?;
+    if p.skip_to_content().is_some() {
+        return None;
+    }
+    Some(v)
+}
+
+struct Line<'t> {
+    start: usize,
+    indent: usize,
+    rest: &'t str,
+}
+
+/// The lines of a text that hold more than a comment.
+struct Lines<'t> {
+    text: &'t str,
+    pos: usize,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        Self { text, pos: 0 }
+    }
+
+    fn next_content(&mut self) -> Option<Line<'t>> {
+        while self.pos < self.text.len() {
+            let start = self.pos;
+            let end = self.text[start..]
+                .find('\n')
+                .map_or(self.text.len(), |i| start + i);
+            self.pos = if end < self.text.len() { end + 1 } else { end };
+            let line = &self.text[start..end];
+            let body = line.trim_start_matches(' ');
+            if body.is_empty() || body.starts_with('#') {
+                continue;
+            }
+            return Some(Line {
+                start,
+                indent: line.len() - body.len(),
+                rest: body.trim_end_matches(' '),
+            });
+        }
+        None
+    }
+}
+
+/// `s` without a trailing comment, when it holds no quote that could hide
+/// a `#`.
+fn strip_comment(s: &str) -> Option<&str> {
+    if s.contains(['\'', '"']) {
+        return None;
+    }
+    Some(match s.find(" #") {
+        Some(i) => s[..i].trim_end_matches(' '),
+        None => s,
+    })
+}
+
+struct Parser<'t> {
+    s: &'t [u8],
+    pos: usize,
+}
+
+type Bail<T> = Option<T>;
+
+impl<'t> Parser<'t> {
+    fn new(text: &'t str) -> Self {
+        Self {
+            s: text.as_bytes(),
+            pos: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.pos).copied()
+    }
+
+    fn at(&self, i: usize) -> Option<u8> {
+        self.s.get(self.pos + i).copied()
+    }
+
+    /// The column of the current position.
+    fn column(&self) -> usize {
+        let line_start = self.s[..self.pos]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        self.pos - line_start
+    }
+
+    /// Whether the previous character is a space (a `#` after one starts a
+    /// comment).
+    fn after_space(&self) -> bool {
+        self.pos > 0 && self.s[self.pos - 1] == b' '
+    }
+
+    fn skip_spaces(&mut self) {
+        while self.peek() == Some(b' ') {
+            self.pos += 1;
+        }
+    }
+
+    /// Moves to the next character that is not a space, a line break or in
+    /// a comment, and answers its column (`None` at the end). Refuses tabs,
+    /// carriage returns and byte order marks.
+    fn skip_to_content(&mut self) -> Option<usize> {
+        loop {
+            match self.peek()? {
+                b' ' | b'\n' => self.pos += 1,
+                b'#' => {
+                    while !matches!(self.peek(), None | Some(b'\n')) {
+                        self.pos += 1;
+                    }
+                }
+                b'\t' | b'\r' | 0xEF => return None,
+                _ => return Some(self.column()),
+            }
+        }
+    }
+
+    /// At the end of a line's content: spaces, then a comment or the line
+    /// break. Consumes up to the line break.
+    fn end_of_line(&mut self) -> Bail<()> {
+        let before = self.pos;
+        self.skip_spaces();
+        match self.peek() {
+            None | Some(b'\n') => Some(()),
+            Some(b'#') if self.pos > before => Some(()),
+            _ => None,
+        }
+    }
+
+    /// Whether the next content line (after the current one) is indented
+    /// more than `indent`: a continuation, which the subset refuses.
+    fn continues_past(&mut self, indent: usize) -> Bail<()> {
+        let save = self.pos;
+        let col = self.skip_to_content();
+        self.pos = save;
+        match col {
+            Some(c) if c > indent => None,
+            _ => Some(()),
+        }
+    }
+
+    /// A block node starting at the current position, at column `col`.
+    fn block_node(&mut self, col: usize) -> Bail<Value> {
+        if self.is_dash() {
+            return self.block_sequence(col);
+        }
+        if self.looks_like_key() {
+            return self.block_mapping(col);
+        }
+        let v = self.value(false)?;
+        self.end_of_line()?;
+        Some(v)
+    }
+
+    fn is_dash(&self) -> bool {
+        self.peek() == Some(b'-') && matches!(self.at(1), None | Some(b' ' | b'\n'))
+    }
+
+    /// Whether the current line, from here, is `key:` followed by a space
+    /// or its end.
+    fn looks_like_key(&self) -> bool {
+        let mut q = Parser {
+            s: self.s,
+            pos: self.pos,
+        };
+        q.key().is_some()
+    }
+
+    /// A mapping key and its colon.
+    fn key(&mut self) -> Bail<String> {
+        let k = match self.peek()? {
+            b'\'' | b'"' => {
+                let k = self.quoted()?;
+                if self.peek() != Some(b':') {
+                    return None;
+                }
+                k
+            }
+            _ => {
+                let start = self.pos;
+                loop {
+                    match self.peek() {
+                        Some(b':') if matches!(self.at(1), None | Some(b' ' | b'\n')) => break,
+                        None | Some(b'\n') => return None,
+                        Some(b'#') if self.after_space() => return None,
+                        _ => self.pos += 1,
+                    }
+                }
+                let raw = std::str::from_utf8(&self.s[start..self.pos]).ok()?;
+                let raw = raw.trim_end_matches(' ');
+                plain_ok(raw, false)?;
+                if raw.starts_with('<') {
+                    // `<<` merges in YAML 1.1 readers; leave keys like it
+                    // to the full parser.
+                    return None;
+                }
+                match resolve_plain(raw)? {
+                    Value::String(s) => s,
+                    _ => return None,
+                }
+            }
+        };
+        self.pos += 1; // the colon
+        Some(k)
+    }
+
+    fn block_mapping(&mut self, indent: usize) -> Bail<Value> {
+        let mut map = Map::new();
+        loop {
+            let k = self.key()?;
+            let v = self.value_after_colon(indent)?;
+            if map.insert(k, v).is_some() {
+                return None;
+            }
+            let save = self.pos;
+            match self.skip_to_content() {
+                Some(c) if c == indent && !self.is_dash() => {}
+                Some(c) if c > indent => return None,
+                Some(c) if c == indent => return None,
+                _ => {
+                    self.pos = save;
+                    return Some(Value::Object(map));
+                }
+            }
+        }
+    }
+
+    fn value_after_colon(&mut self, indent: usize) -> Bail<Value> {
+        let before = self.pos;
+        self.skip_spaces();
+        match self.peek() {
+            None | Some(b'\n') => {}
+            Some(b'#') if self.pos > before => {}
+            _ => {
+                if self.pos == before {
+                    return None;
+                }
+                let v = self.value(false)?;
+                self.end_of_line()?;
+                self.continues_past(indent)?;
+                return Some(v);
+            }
+        }
+        // The value is on the following lines, or null.
+        let save = self.pos;
+        match self.skip_to_content() {
+            Some(c) if c > indent => self.block_node(c),
+            Some(c) if c == indent && self.is_dash() => self.block_sequence(c),
+            _ => {
+                self.pos = save;
+                Some(Value::Null)
+            }
+        }
+    }
+
+    fn block_sequence(&mut self, indent: usize) -> Bail<Value> {
+        let mut items = Vec::new();
+        loop {
+            if !self.is_dash() {
+                return None;
+            }
+            self.pos += 1;
+            let before = self.pos;
+            self.skip_spaces();
+            let item = match self.peek() {
+                None | Some(b'\n') => self.value_on_next_lines(indent)?,
+                Some(b'#') if self.pos > before => self.value_on_next_lines(indent)?,
+                _ => {
+                    let col = self.column();
+                    if self.is_dash() || self.looks_like_key() {
+                        self.block_node(col)?
+                    } else {
+                        let v = self.value(false)?;
+                        self.end_of_line()?;
+                        self.continues_past(indent)?;
+                        v
+                    }
+                }
+            };
+            items.push(item);
+            let save = self.pos;
+            match self.skip_to_content() {
+                Some(c) if c == indent && self.is_dash() => {}
+                Some(c) if c > indent => return None,
+                _ => {
+                    self.pos = save;
+                    return Some(Value::Array(items));
+                }
+            }
+        }
+    }
+
+    /// A sequence item's value that starts on the line after its dash.
+    fn value_on_next_lines(&mut self, indent: usize) -> Bail<Value> {
+        let save = self.pos;
+        match self.skip_to_content() {
+            Some(c) if c > indent => self.block_node(c),
+            _ => {
+                self.pos = save;
+                Some(Value::Null)
+            }
+        }
+    }
+
+    /// A value that starts and ends on this line: a flow collection, a
+    /// quoted scalar or a plain scalar (inside a flow collection when
+    /// `flow`).
+    fn value(&mut self, flow: bool) -> Bail<Value> {
+        match self.peek()? {
+            b'[' | b'{' => self.flow_node(),
+            b'\'' | b'"' => self.quoted().map(Value::String),
+            _ => {
+                let start = self.pos;
+                self.plain_end(flow)?;
+                let raw = std::str::from_utf8(&self.s[start..self.pos]).ok()?;
+                let trimmed = raw.trim_end_matches(' ');
+                self.pos = start + trimmed.len();
+                plain_ok(trimmed, flow)?;
+                resolve_plain(trimmed)
+            }
+        }
+    }
+
+    /// Moves to the end of a plain scalar: the line's end or a comment, or
+    /// in a flow collection a flow indicator or a key's colon. Refuses a
+    /// colon that would make a block scalar a key, and comments inside
+    /// flow collections.
+    fn plain_end(&mut self, flow: bool) -> Bail<()> {
+        loop {
+            match self.peek() {
+                None | Some(b'\n') => return Some(()),
+                Some(b',' | b'[' | b']' | b'{' | b'}') if flow => return Some(()),
+                Some(b':') if flow => return (self.at(1) == Some(b' ')).then_some(()),
+                Some(b':') if matches!(self.at(1), None | Some(b' ' | b'\n')) => return None,
+                Some(b'#') if self.after_space() => return (!flow).then_some(()),
+                _ => self.pos += 1,
+            }
+        }
+    }
+
+    fn flow_node(&mut self) -> Bail<Value> {
+        match self.peek()? {
+            b'[' => {
+                let mut items = Vec::new();
+                self.flow_entries(b']', |p| {
+                    items.push(p.value(true)?);
+                    Some(())
+                })?;
+                Some(Value::Array(items))
+            }
+            b'{' => {
+                let mut map = Map::new();
+                self.flow_entries(b'}', |p| {
+                    let Value::String(k) = p.value(true)? else {
+                        return None;
+                    };
+                    if p.peek() != Some(b':') || p.at(1) != Some(b' ') {
+                        return None;
+                    }
+                    p.pos += 1;
+                    p.skip_spaces();
+                    let v = p.value(true)?;
+                    map.insert(k, v).is_none().then_some(())
+                })?;
+                Some(Value::Object(map))
+            }
+            _ => None,
+        }
+    }
+
+    /// The entries of the flow collection opening here, up to `close`,
+    /// each read by `entry`.
+    fn flow_entries(
+        &mut self,
+        close: u8,
+        mut entry: impl FnMut(&mut Self) -> Bail<()>,
+    ) -> Bail<()> {
+        self.pos += 1;
+        self.skip_spaces();
+        if self.peek() == Some(close) {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            self.skip_spaces();
+            entry(self)?;
+            self.skip_spaces();
+            match self.peek()? {
+                b',' => self.pos += 1,
+                c if c == close => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// A single- or double-quoted scalar that ends on its line.
+    fn quoted(&mut self) -> Bail<String> {
+        let q = self.peek()?;
+        self.pos += 1;
+        let mut out = String::new();
+        let mut run = self.pos;
+        loop {
+            let b = self.peek()?;
+            match b {
+                b'\n' => return None,
+                b'\'' if q == b'\'' => {
+                    out.push_str(std::str::from_utf8(&self.s[run..self.pos]).ok()?);
+                    if self.at(1) == Some(b'\'') {
+                        out.push('\'');
+                        self.pos += 2;
+                        run = self.pos;
+                    } else {
+                        self.pos += 1;
+                        return Some(out);
+                    }
+                }
+                b'"' if q == b'"' => {
+                    out.push_str(std::str::from_utf8(&self.s[run..self.pos]).ok()?);
+                    self.pos += 1;
+                    return Some(out);
+                }
+                b'\\' if q == b'"' => {
+                    out.push_str(std::str::from_utf8(&self.s[run..self.pos]).ok()?);
+                    let c = match self.at(1)? {
+                        b'\\' => '\\',
+                        b'"' => '"',
+                        b'/' => '/',
+                        b'n' => '\n',
+                        b't' => '\t',
+                        b'r' => '\r',
+                        b'u' => {
+                            let hex = self.s.get(self.pos + 2..self.pos + 6)?;
+                            let code =
+                                u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                            self.pos += 4;
+                            char::from_u32(code)?
+                        }
+                        _ => return None,
+                    };
+                    out.push(c);
+                    self.pos += 2;
+                    run = self.pos;
+                }
+                _ => self.pos += 1,
+            }
+        }
+    }
+}
+
+/// Whether `s` may be a plain scalar of the subset: it must not start with
+/// an indicator YAML gives a meaning (anchors, tags, block scalars,
+/// directives, reserved characters, complex keys) nor hold a flow
+/// indicator inside a flow collection.
+fn plain_ok(s: &str, flow: bool) -> Bail<()> {
+    let first = *s.as_bytes().first()?;
+    if matches!(
+        first,
+        b'&' | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'%'
+            | b'@'
+            | b'`'
+            | b'?'
+            | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'\''
+            | b'"'
+    ) {
+        return None;
+    }
+    if first == b'-' && s.len() == 1 {
+        return None;
+    }
+    if s == "---" || s == "..." || s.starts_with("--- ") || s.starts_with("... ") {
+        return None;
+    }
+    if flow && s.contains([',', '[', ']', '{', '}']) {
+        return None;
+    }
+    Some(())
+}
+
+/// A plain scalar's value by `serde_norway`'s rules (its
+/// `visit_untagged_scalar`), or `None` for integers wider than 64 bits.
+fn resolve_plain(v: &str) -> Bail<Value> {
+    // Only these first characters can start a null, a boolean or a number
+    // (Rust's float parser also reads `inf` and `nan`, which are not
+    // finite and so stay strings).
+    if let Some(first) = v.as_bytes().first() {
+        if !matches!(
+            first,
+            b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F'
+        ) {
+            return Some(Value::String(v.to_owned()));
+        }
+    }
+    if v.is_empty() || matches!(v, "null" | "Null" | "NULL" | "~") {
+        return Some(Value::Null);
+    }
+    match v {
+        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        _ => {}
+    }
+    if let Some(u) = parse_unsigned_int(v, u64::from_str_radix) {
+        return Some(Value::Number(u.into()));
+    }
+    if let Some(i) = parse_negative_int(v, i64::from_str_radix) {
+        return Some(Value::Number(i.into()));
+    }
+    if parse_unsigned_int(v, u128::from_str_radix).is_some()
+        || parse_negative_int(v, i128::from_str_radix).is_some()
+    {
+        return None;
+    }
+    if !digits_but_not_number(v) {
+        if let Some(f) = parse_f64(v) {
+            return Some(Number::from_f64(f).map_or(Value::Null, Value::Number));
+        }
+    }
+    Some(Value::String(v.to_owned()))
+}
+
+type Radix<T> = fn(&str, u32) -> Result<T, std::num::ParseIntError>;
+
+// `parse_unsigned_int`, `parse_negative_int`, `parse_f64` and
+// `digits_but_not_number` are `serde_norway` 0.9's (MIT OR Apache-2.0),
+// so plain scalars resolve as the full parser resolves them.
+
+fn parse_unsigned_int<T>(scalar: &str, from_str_radix: Radix<T>) -> Option<T> {
+    let unpositive = scalar.strip_prefix('+').unwrap_or(scalar);
+    for (prefix, radix) in [("0x", 16), ("0o", 8), ("0b", 2)] {
+        if let Some(rest) = unpositive.strip_prefix(prefix) {
+            if rest.starts_with(['+', '-']) {
+                return None;
+            }
+            if let Ok(int) = from_str_radix(rest, radix) {
+                return Some(int);
+            }
+        }
+    }
+    if unpositive.starts_with(['+', '-']) {
+        return None;
+    }
+    if digits_but_not_number(scalar) {
+        return None;
+    }
+    from_str_radix(unpositive, 10).ok()
+}
+
+fn parse_negative_int<T>(scalar: &str, from_str_radix: Radix<T>) -> Option<T> {
+    for (prefix, radix) in [("-0x", 16), ("-0o", 8), ("-0b", 2)] {
+        if let Some(rest) = scalar.strip_prefix(prefix) {
+            let negative = format!("-{rest}");
+            if let Ok(int) = from_str_radix(&negative, radix) {
+                return Some(int);
+            }
+        }
+    }
+    if digits_but_not_number(scalar) {
+        return None;
+    }
+    from_str_radix(scalar, 10).ok()
+}
+
+fn parse_f64(scalar: &str) -> Option<f64> {
+    let unpositive = if let Some(unpositive) = scalar.strip_prefix('+') {
+        if unpositive.starts_with(['+', '-']) {
+            return None;
+        }
+        unpositive
+    } else {
+        scalar
+    };
+    if let ".inf" | ".Inf" | ".INF" = unpositive {
+        return Some(f64::INFINITY);
+    }
+    if let "-.inf" | "-.Inf" | "-.INF" = scalar {
+        return Some(f64::NEG_INFINITY);
+    }
+    if let ".nan" | ".NaN" | ".NAN" = scalar {
+        return Some(f64::NAN.copysign(1.0));
+    }
+    match unpositive.parse::<f64>() {
+        Ok(f) if f.is_finite() => Some(f),
+        _ => None,
+    }
+}
+
+fn digits_but_not_number(scalar: &str) -> bool {
+    let scalar = scalar.strip_prefix(['-', '+']).unwrap_or(scalar);
+    scalar.len() > 1 && scalar.starts_with('0') && scalar[1..].bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The full parser's reading, or `None` when it refuses the text.
+    fn norway(text: &str) -> Option<Value> {
+        serde_norway::from_str::<Value>(text).ok()
+    }
+
+    /// Checks that the subset reader either refuses `text` or reads it as
+    /// the full parser does; answers whether it read it.
+    fn agrees(text: &str) -> bool {
+        match document(text) {
+            None => false,
+            Some(fast) => {
+                assert_eq!(Some(&fast), norway(text).as_ref(), "reading {text:?}");
+                true
+            }
+        }
+    }
+
+    const SCALARS: &[&str] = &[
+        "",
+        "~",
+        "null",
+        "Null",
+        "NULL",
+        "nULL",
+        "true",
+        "True",
+        "TRUE",
+        "tRUE",
+        "false",
+        "yes",
+        "no",
+        "on",
+        "off",
+        "y",
+        "0",
+        "00",
+        "007",
+        "-0",
+        "+0",
+        "0x1F",
+        "0x",
+        "0o17",
+        "0b101",
+        "-0x1F",
+        "+0x1F",
+        "0x-1",
+        "+1",
+        "-1",
+        "++1",
+        "1.5",
+        "-1.5",
+        "1e3",
+        "-1.5e-3",
+        ".5",
+        "5.",
+        "+.5",
+        ".inf",
+        "-.inf",
+        "+.inf",
+        ".nan",
+        ".NaN",
+        "inf",
+        "-inf",
+        "NaN",
+        "infinity",
+        "1.0e400",
+        "18446744073709551615",
+        "18446744073709551616",
+        "-9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999999999",
+        "2099-01-01",
+        "12:30",
+        "1_000",
+        "a b",
+        "a:b",
+        "http://x.y/z?q=1",
+        "a #b",
+        "a#b",
+        "$in",
+        "US",
+        "héllo wörld",
+        "'quoted'",
+        "'it''s'",
+        "''",
+        "\"\"",
+        "\"dq \\\" \\\\ \\n\"",
+        "\"\\u00e9\"",
+        "\"\\x41\"",
+        "\"\\ud800\"",
+        "'a",
+        "\"a",
+        "-x",
+        "-",
+        "a, b",
+        "a]",
+        "&a x",
+        "*a",
+        "!tag x",
+        "|",
+        ">",
+        "%x",
+        "@x",
+        "`x",
+        "?x",
+        ":x",
+        "a: b",
+        "<<",
+        "{}",
+        "[]",
+        "[a, b]",
+        "{a: 1}",
+        "[a, [b, c], {d: e}]",
+        "{a: [1, 2], b: {c: null}}",
+        "[a,b]",
+        "{a:1}",
+        "[a, ]",
+        "{a: }",
+        "[ 'x, y', \"z\" ]",
+        "{'k': v}",
+        "[a # c]",
+        "---",
+        "...",
+        "a\tb",
+        "x  ",
+        "#",
+        "1 # one",
+        "'a' # c",
+        "[1] # c",
+    ];
+
+    /// What flag files mostly hold (every one is also in `SCALARS`' reach
+    /// or plain text).
+    const COMMON: &[&str] = &[
+        "~",
+        "null",
+        "true",
+        "false",
+        "0",
+        "25",
+        "-1",
+        "1.5",
+        "2099-01-01",
+        "US",
+        "a b",
+        "$in",
+        "http://x.y/z?q=1",
+        "a#b",
+        "'it''s'",
+        "\"dq \\\" \\\\ \\n\"",
+        "héllo wörld",
+        "0x1F",
+        "007",
+        "yes",
+        "[a, b]",
+        "{a: 1}",
+        "-x",
+        "1e3",
+        ".inf",
+    ];
+
+    const KEYS: &[&str] = &[
+        "id", "a b", "$in", "x-y", "\"q k\"", "'s k'", "1", "true", "null", "~", "<<", "k:v", "-k",
+        "? k", "\"a\"", "'it''s'", "é", "k ", "&a k", "id", "enabled", "rollout",
+    ];
+
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.below(xs.len() as u64) as usize]
+        }
+        /// A scalar: mostly a common one, sometimes any.
+        fn scalar(&mut self) -> &'static str {
+            if self.below(8) == 0 {
+                self.pick(SCALARS)
+            } else {
+                self.pick(COMMON)
+            }
+        }
+        /// A key: mostly a plain word (rarely repeated: the subset
+        /// leaves duplicate keys to the full parser), sometimes any.
+        fn key(&mut self) -> String {
+            let word = self.pick(&["id", "enabled", "a b", "$in", "x-y", "\"q k", "'é"]);
+            match self.below(8) {
+                0 => self.pick(KEYS).to_owned(),
+                _ if word.starts_with(['"', '\'']) => {
+                    format!("{word}{}{}", self.below(1_000), &word[..1])
+                }
+                _ => format!("{word}{}", self.below(1_000)),
+            }
+        }
+    }
+
+    fn flow(r: &mut Rng, depth: u32) -> String {
+        match (depth, r.below(4)) {
+            (0, _) | (_, 0 | 1) => r.scalar().to_owned(),
+            (_, 2) => {
+                let items: Vec<String> = (0..r.below(4)).map(|_| flow(r, depth - 1)).collect();
+                format!("[{}]", items.join(", "))
+            }
+            _ => {
+                let items: Vec<String> = (0..r.below(4))
+                    .map(|_| format!("{}: {}", r.key(), flow(r, depth - 1)))
+                    .collect();
+                format!("{{{}}}", items.join(", "))
+            }
+        }
+    }
+
+    /// An inline value, sometimes with a comment after it.
+    fn inline(r: &mut Rng, depth: u32) -> String {
+        let v = flow(r, depth.min(2));
+        if r.below(6) == 0 {
+            format!("{v} # note")
+        } else {
+            v
+        }
+    }
+
+    fn filler(r: &mut Rng, out: &mut String) {
+        match r.below(10) {
+            0 => out.push('\n'),
+            1 => out.push_str("# a comment\n"),
+            2 => out.push_str("   # indented comment\n"),
+            _ => {}
+        }
+    }
+
+    /// A block mapping at `indent`; its first line starts with `first`.
+    fn mapping(r: &mut Rng, depth: u32, indent: usize, first: &str, out: &mut String) {
+        for i in 0..1 + r.below(4) {
+            if i == 0 {
+                out.push_str(first);
+            } else {
+                filler(r, out);
+                out.push_str(&" ".repeat(indent));
+            }
+            out.push_str(&r.key());
+            out.push(':');
+            match (depth, r.below(5)) {
+                (0, _) | (_, 0 | 1) => {
+                    out.push(' ');
+                    out.push_str(&inline(r, depth));
+                    out.push('\n');
+                }
+                (_, 2) => {
+                    out.push('\n');
+                    let deeper = indent + 1 + r.below(3) as usize;
+                    mapping(r, depth - 1, deeper, &" ".repeat(deeper), out);
+                }
+                (_, 3) => {
+                    out.push('\n');
+                    let at = indent + 2 * r.below(2) as usize;
+                    sequence(r, depth - 1, at, out);
+                }
+                _ => out.push('\n'),
+            }
+        }
+    }
+
+    fn sequence(r: &mut Rng, depth: u32, indent: usize, out: &mut String) {
+        for _ in 0..1 + r.below(4) {
+            filler(r, out);
+            let dash = format!("{}- ", " ".repeat(indent));
+            match (depth, r.below(4)) {
+                (0, _) | (_, 0) => {
+                    out.push_str(&dash);
+                    out.push_str(&inline(r, depth));
+                    out.push('\n');
+                }
+                (_, 1 | 2) => mapping(r, depth - 1, indent + 2, &dash, out),
+                _ => {
+                    out.push_str(&dash[..dash.len() - 1]);
+                    out.push('\n');
+                    sequence(r, depth - 1, indent + 2, out);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generated_documents_read_as_the_full_parser_reads_them() {
+        let mut r = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut read, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            if r.below(2) == 0 {
+                mapping(&mut r, 3, 0, "", &mut text);
+            } else {
+                sequence(&mut r, 3, 0, &mut text);
+            }
+            total += 1;
+            read += usize::from(agrees(&text));
+        }
+        // The subset must cover most of what it is given, or this checks
+        // little.
+        assert!(read * 5 > total * 2, "read {read} of {total}");
+    }
+
+    #[test]
+    fn single_scalars_read_as_the_full_parser_reads_them() {
+        let mut read = 0;
+        for s in SCALARS {
+            read += usize::from(agrees(&format!("k: {s}\n")));
+            read += usize::from(agrees(&format!("- {s}\n")));
+            read += usize::from(agrees(&format!("{s}: v\n")));
+        }
+        assert!(read > SCALARS.len(), "read {read}");
+    }
+
+    #[test]
+    fn a_flag_file_is_read_item_by_item() {
+        let text = "# flags\nflags:\n  - id: search-v2\n    description: The new index # why\n    expires: 2099-01-01\n\n  - id: hybrid\n    rollout_percentage: 25.5\n    targeting:\n      user_ids: [vip, 'o''brien']\n      groups:\n      - beta\n      attributes: {country: {$in: [US, CA]}, age: {$gt: 18}, plan: {$ne: free}}\n    depends_on: [search-v2]\n  # between\n  - id: ranker\n    default: bm25\n    variants:\n      - {key: bm25, value: \"bm25\", weight: 1}\n      - key: colbert\n        value: {model: \"colbert-v2\", k: 10}\n        weight: 1\n  -\n    id: spaced\n";
+        let items = flag_items(text).expect("a flags file");
+        assert_eq!(items.len(), 4);
+        let read: Vec<Value> = items.iter().map(|c| item(c).expect(c)).collect();
+        let full = norway(text).unwrap();
+        assert_eq!(Value::Array(read), full["flags"]);
+    }
+
+    #[test]
+    fn what_the_subset_leaves_out_goes_to_the_full_parser() {
+        for text in [
+            "flags:\n  - id: a\n    description: |\n      long\n",
+            "flags:\n  - &x\n    id: a\n  - *x\n",
+            "flags:\n  - id: a\n    description: two\n      lines\n",
+            "flags:\n  - id: a\n    description: \"two\n      lines\"\n",
+            "flags:\n  - id: a\n    targeting: {user_ids: [a,\n      b]}\n",
+            "flags:\n  - id: a\n    id: b\n",
+            "flags:\n  - id: !!str a\n",
+            "flags:\n\t- id: a\n",
+            "flags:\r\n  - id: a\r\n",
+            "flags:\n  - id: a\nother: 1\n",
+            "---\nflags:\n  - id: a\n",
+            "flags:\n  - id: a\n   x: 1\n",
+        ] {
+            let subset = flag_items(text).map(|items| items.iter().all(|c| item(c).is_some()));
+            assert_ne!(subset, Some(true), "{text:?}");
+        }
+    }
+}
