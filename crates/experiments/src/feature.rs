@@ -547,6 +547,12 @@ impl FeatureSet {
         self.features.iter().map(|(k, f)| (k.as_str(), f))
     }
 
+    /// The features and their keys, by position, taking the set apart (to
+    /// free a large set on several threads, say).
+    pub fn into_features(self) -> Vec<(String, Feature)> {
+        self.features
+    }
+
     /// The key of the feature at `position`.
     pub fn key_at(&self, position: usize) -> Option<&str> {
         self.features.get(position).map(|(k, _)| k.as_str())

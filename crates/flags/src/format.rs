@@ -1073,7 +1073,10 @@ fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(usize, T) -> R + Sync) ->
 
 /// Splits `items` into contiguous shares, one per thread (up to 4; one
 /// share below [`PARALLEL_FROM`] items), and runs `f(offset, share)` on each.
-fn par_shares<T: Send, R: Send>(items: Vec<T>, f: impl Fn(usize, Vec<T>) -> R + Sync) -> Vec<R> {
+pub(crate) fn par_shares<T: Send, R: Send>(
+    items: Vec<T>,
+    f: impl Fn(usize, Vec<T>) -> R + Sync,
+) -> Vec<R> {
     let threads = if items.len() < PARALLEL_FROM {
         1
     } else {

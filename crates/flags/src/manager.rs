@@ -123,6 +123,16 @@ impl Snapshot {
         }
     }
 
+    /// Frees a replaced snapshot. A large one's features are freed in the
+    /// same contiguous shares, on as many threads, as they were compiled, so
+    /// each thread frees memory from one compiling thread's heap arena
+    /// (under glibc a free takes the lock of the arena it came from).
+    fn free(self) {
+        let Self { flags, entries, .. } = self;
+        crate::format::par_shares(flags.features.into_features(), |_, share| drop(share));
+        drop(entries);
+    }
+
     /// How many count slots the flags have.
     fn slots(&self) -> u32 {
         self.slot_bases.last().copied().unwrap_or(0)
@@ -456,9 +466,12 @@ impl FeatureFlagManager {
     /// Swaps in a new configuration atomically: evaluations in flight finish
     /// on the old one, later ones see the new one, and nobody waits.
     pub fn replace(&self, flags: FlagSet) {
-        self.snapshot.store(Arc::new(Snapshot::new(flags)));
+        let old = self.snapshot.swap(Arc::new(Snapshot::new(flags)));
         self.generation.fetch_add(1, Ordering::Release);
         self.ready.store(true, Ordering::Release);
+        if let Ok(old) = Arc::try_unwrap(old) {
+            old.free();
+        }
     }
 
     /// Parses and swaps in `text`; on failure keeps serving the last good
