@@ -11,6 +11,7 @@ const FNV_PRIME: u32 = 0x0100_0193;
 /// A `[start, end)` slice of the unit interval owned by one variation.
 pub type BucketRange = (f64, f64);
 
+#[inline]
 fn fnv1a_update(mut h: u32, s: &str) -> u32 {
     if s.is_ascii() {
         // ASCII bytes are exactly the UTF-16 code units, and far cheaper to

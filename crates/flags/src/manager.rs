@@ -667,7 +667,28 @@ impl FeatureFlagManager {
         f(d)
     }
 
+    /// Counts an evaluation: inlined for the common case (this thread's
+    /// own counts, a flag whose counters exist, no experiment).
+    #[inline]
     fn count(
+        &self,
+        snap: &CurrentSnapshot,
+        key: &str,
+        entry: &Entry,
+        source: FeatureSource,
+        result: Option<&ExperimentResult<'_>>,
+    ) {
+        if let (None, CurrentSnapshot::Cached(local), Some(base), Some(_)) =
+            (result, snap, entry.slot_base, entry.counters.get())
+        {
+            local.counts.bump(base + source_index(source) as u32);
+            return;
+        }
+        self.count_any(snap, key, entry, source, result);
+    }
+
+    #[inline(never)]
+    fn count_any(
         &self,
         snap: &CurrentSnapshot,
         key: &str,
