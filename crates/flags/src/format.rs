@@ -700,21 +700,20 @@ fn compile_simple_items(
     // thread that allocated it. The document itself stays with this thread.
     let outcomes = par_map(list, |i, item| {
         let (start, end) = span(i);
-        // A YAML item outside the fast reader's subset sends the whole file
-        // to the full parser.
-        let parsed;
-        let item = match item {
-            Item::Yaml(chunk) => {
-                parsed = crate::yaml::item(chunk)?;
-                Item::Parsed(&parsed)
-            }
-            other => other,
-        };
+        // A YAML item is decoded straight from the fast reader's nodes. One
+        // outside its subset, or one that does not decode, sends the whole
+        // file to the full parser (which then names the field).
+        if let Item::Yaml(chunk) = item {
+            let d = FlagDefinition::deserialize(crate::yaml::item(chunk)?).ok()?;
+            let depends_on = d.depends_on.clone();
+            return Some(Ok((i, depends_on, compile_flag(d, loc, start, end))));
+        }
         // Decoded without path tracking first (it costs a third of the
         // decoding); a flag that fails is decoded again to name the field.
         let quick = match item {
             Item::Parsed(v) => FlagDefinition::deserialize(v).ok(),
             Item::Raw(r) => serde_json::from_str::<FlagDefinition>(r.get()).ok(),
+            // Decoded above.
             Item::Yaml(_) => None,
         };
         let decoded = match (quick, item) {

@@ -20,7 +20,11 @@
 //! (ported below), so both readers give the same `Value`; a test compares
 //! them over generated documents.
 
-use serde_json::{Map, Number, Value};
+use std::borrow::Cow;
+
+use serde::de::value::{Error, MapDeserializer, SeqDeserializer};
+use serde::de::{IntoDeserializer, Visitor};
+use serde::forward_to_deserialize_any;
 
 /// The items of a simple-format file's top-level `flags:` sequence, as
 /// text, when the file's top level is that one key in block style (the
@@ -58,13 +62,77 @@ pub(crate) fn flag_items(text: &str) -> Option<Vec<&str>> {
     (!items.is_empty()).then_some(items)
 }
 
+/// A node read from the subset: strings borrow the text where they can, and
+/// it deserializes as `serde_norway` would deserialize the same YAML (the
+/// same visitor calls), without building a `serde_json::Value` first.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Node<'t> {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Str(Cow<'t, str>),
+    Seq(Vec<Node<'t>>),
+    Map(Vec<(Cow<'t, str>, Node<'t>)>),
+}
+
+impl<'de> serde::Deserializer<'de> for Node<'de> {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Node::Null => visitor.visit_unit(),
+            Node::Bool(b) => visitor.visit_bool(b),
+            Node::U64(u) => visitor.visit_u64(u),
+            Node::I64(i) => visitor.visit_i64(i),
+            Node::F64(f) => visitor.visit_f64(f),
+            Node::Str(Cow::Borrowed(s)) => visitor.visit_borrowed_str(s),
+            Node::Str(Cow::Owned(s)) => visitor.visit_string(s),
+            Node::Seq(items) => {
+                let mut seq = SeqDeserializer::new(items.into_iter());
+                let v = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(v)
+            }
+            Node::Map(entries) => {
+                let mut map = MapDeserializer::new(entries.into_iter());
+                let v = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(v)
+            }
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self {
+            Node::Null => visitor.visit_none(),
+            other => visitor.visit_some(other),
+        }
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de> IntoDeserializer<'de, Error> for Node<'de> {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
 /// One item of a block sequence (its text starts at the item's dash), or
 /// `None` when it is outside the subset. The caller has checked the text
 /// for tabs, carriage returns and byte order marks ([`flag_items`] does).
-pub(crate) fn item(chunk: &str) -> Option<Value> {
+pub(crate) fn item(chunk: &str) -> Option<Node<'_>> {
     let mut p = Parser::new(chunk);
     let col = p.skip_to_content()?;
-    let Value::Array(mut items) = p.block_sequence(col)? else {
+    let Node::Seq(mut items) = p.block_sequence(col)? else {
         return None;
     };
     if p.skip_to_content().is_some() || items.len() != 1 {
@@ -75,7 +143,7 @@ pub(crate) fn item(chunk: &str) -> Option<Value> {
 
 /// A whole document, or `None` when it is outside the subset.
 #[cfg(test)]
-pub(crate) fn document(text: &str) -> Option<Value> {
+pub(crate) fn document(text: &str) -> Option<Node<'_>> {
     if has_refused_bytes(text) {
         return None;
     }
@@ -238,7 +306,7 @@ impl<'t> Parser<'t> {
     }
 
     /// A block node starting at the current position, at column `col`.
-    fn block_node(&mut self, col: usize) -> Bail<Value> {
+    fn block_node(&mut self, col: usize) -> Bail<Node<'t>> {
         if self.is_dash() {
             return self.block_sequence(col);
         }
@@ -266,7 +334,7 @@ impl<'t> Parser<'t> {
     }
 
     /// A mapping key and its colon.
-    fn key(&mut self) -> Bail<String> {
+    fn key(&mut self) -> Bail<Cow<'t, str>> {
         let k = match self.peek()? {
             b'\'' | b'"' => {
                 let k = self.quoted()?;
@@ -294,7 +362,7 @@ impl<'t> Parser<'t> {
                     return None;
                 }
                 match resolve_plain(raw)? {
-                    Value::String(s) => s,
+                    Node::Str(s) => s,
                     _ => return None,
                 }
             }
@@ -303,14 +371,12 @@ impl<'t> Parser<'t> {
         Some(k)
     }
 
-    fn block_mapping(&mut self, indent: usize) -> Bail<Value> {
-        let mut map = Map::new();
+    fn block_mapping(&mut self, indent: usize) -> Bail<Node<'t>> {
+        let mut map = Vec::new();
         loop {
             let k = self.key()?;
             let v = self.value_after_colon(indent)?;
-            if map.insert(k, v).is_some() {
-                return None;
-            }
+            insert_new(&mut map, k, v)?;
             let save = self.pos;
             match self.skip_to_content() {
                 Some(c) if c == indent && !self.is_dash() => {}
@@ -318,13 +384,13 @@ impl<'t> Parser<'t> {
                 Some(c) if c == indent => return None,
                 _ => {
                     self.pos = save;
-                    return Some(Value::Object(map));
+                    return Some(Node::Map(map));
                 }
             }
         }
     }
 
-    fn value_after_colon(&mut self, indent: usize) -> Bail<Value> {
+    fn value_after_colon(&mut self, indent: usize) -> Bail<Node<'t>> {
         let before = self.pos;
         self.skip_spaces();
         match self.peek() {
@@ -347,12 +413,12 @@ impl<'t> Parser<'t> {
             Some(c) if c == indent && self.is_dash() => self.block_sequence(c),
             _ => {
                 self.pos = save;
-                Some(Value::Null)
+                Some(Node::Null)
             }
         }
     }
 
-    fn block_sequence(&mut self, indent: usize) -> Bail<Value> {
+    fn block_sequence(&mut self, indent: usize) -> Bail<Node<'t>> {
         let mut items = Vec::new();
         loop {
             if !self.is_dash() {
@@ -383,20 +449,20 @@ impl<'t> Parser<'t> {
                 Some(c) if c > indent => return None,
                 _ => {
                     self.pos = save;
-                    return Some(Value::Array(items));
+                    return Some(Node::Seq(items));
                 }
             }
         }
     }
 
     /// A sequence item's value that starts on the line after its dash.
-    fn value_on_next_lines(&mut self, indent: usize) -> Bail<Value> {
+    fn value_on_next_lines(&mut self, indent: usize) -> Bail<Node<'t>> {
         let save = self.pos;
         match self.skip_to_content() {
             Some(c) if c > indent => self.block_node(c),
             _ => {
                 self.pos = save;
-                Some(Value::Null)
+                Some(Node::Null)
             }
         }
     }
@@ -404,10 +470,10 @@ impl<'t> Parser<'t> {
     /// A value that starts and ends on this line: a flow collection, a
     /// quoted scalar or a plain scalar (inside a flow collection when
     /// `flow`).
-    fn value(&mut self, flow: bool) -> Bail<Value> {
+    fn value(&mut self, flow: bool) -> Bail<Node<'t>> {
         match self.peek()? {
             b'[' | b'{' => self.flow_node(),
-            b'\'' | b'"' => self.quoted().map(Value::String),
+            b'\'' | b'"' => self.quoted().map(Node::Str),
             _ => {
                 let start = self.pos;
                 self.plain_end(flow)?;
@@ -437,7 +503,7 @@ impl<'t> Parser<'t> {
         }
     }
 
-    fn flow_node(&mut self) -> Bail<Value> {
+    fn flow_node(&mut self) -> Bail<Node<'t>> {
         match self.peek()? {
             b'[' => {
                 let mut items = Vec::new();
@@ -445,12 +511,12 @@ impl<'t> Parser<'t> {
                     items.push(p.value(true)?);
                     Some(())
                 })?;
-                Some(Value::Array(items))
+                Some(Node::Seq(items))
             }
             b'{' => {
-                let mut map = Map::new();
+                let mut map = Vec::new();
                 self.flow_entries(b'}', |p| {
-                    let Value::String(k) = p.value(true)? else {
+                    let Node::Str(k) = p.value(true)? else {
                         return None;
                     };
                     if p.peek() != Some(b':') || p.at(1) != Some(b' ') {
@@ -459,9 +525,9 @@ impl<'t> Parser<'t> {
                     p.pos += 1;
                     p.skip_spaces();
                     let v = p.value(true)?;
-                    map.insert(k, v).is_none().then_some(())
+                    insert_new(&mut map, k, v)
                 })?;
-                Some(Value::Object(map))
+                Some(Node::Map(map))
             }
             _ => None,
         }
@@ -496,33 +562,39 @@ impl<'t> Parser<'t> {
     }
 
     /// A single- or double-quoted scalar that ends on its line.
-    fn quoted(&mut self) -> Bail<String> {
+    fn quoted(&mut self) -> Bail<Cow<'t, str>> {
+        let text = self.text;
         let q = self.peek()?;
         self.pos += 1;
-        let mut out = String::new();
+        let start = self.pos;
+        // Filled only once an escape is met; until then the scalar is a
+        // slice of the text.
+        let mut out: Option<String> = None;
         let mut run = self.pos;
         loop {
-            let b = self.peek()?;
-            match b {
+            match self.peek()? {
                 b'\n' => return None,
-                b'\'' if q == b'\'' => {
-                    out.push_str(self.text.get(run..self.pos)?);
-                    if self.at(1) == Some(b'\'') {
-                        out.push('\'');
-                        self.pos += 2;
-                        run = self.pos;
-                    } else {
-                        self.pos += 1;
-                        return Some(out);
-                    }
+                b'\'' if q == b'\'' && self.at(1) == Some(b'\'') => {
+                    let o = out.get_or_insert_with(String::new);
+                    o.push_str(text.get(run..self.pos)?);
+                    o.push('\'');
+                    self.pos += 2;
+                    run = self.pos;
                 }
-                b'"' if q == b'"' => {
-                    out.push_str(self.text.get(run..self.pos)?);
+                c if c == q => {
+                    let end = self.pos;
                     self.pos += 1;
-                    return Some(out);
+                    return Some(match out {
+                        None => Cow::Borrowed(text.get(start..end)?),
+                        Some(mut o) => {
+                            o.push_str(text.get(run..end)?);
+                            Cow::Owned(o)
+                        }
+                    });
                 }
                 b'\\' if q == b'"' => {
-                    out.push_str(self.text.get(run..self.pos)?);
+                    let o = out.get_or_insert_with(String::new);
+                    o.push_str(text.get(run..self.pos)?);
                     let c = match self.at(1)? {
                         b'\\' => '\\',
                         b'"' => '"',
@@ -531,15 +603,17 @@ impl<'t> Parser<'t> {
                         b't' => '\t',
                         b'r' => '\r',
                         b'u' => {
-                            let hex = self.s.get(self.pos + 2..self.pos + 6)?;
-                            let code =
-                                u32::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+                            let hex = text.get(self.pos + 2..self.pos + 6)?;
+                            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                                return None;
+                            }
+                            let code = u32::from_str_radix(hex, 16).ok()?;
                             self.pos += 4;
                             char::from_u32(code)?
                         }
                         _ => return None,
                     };
-                    out.push(c);
+                    o.push(c);
                     self.pos += 2;
                     run = self.pos;
                 }
@@ -547,6 +621,20 @@ impl<'t> Parser<'t> {
             }
         }
     }
+}
+
+/// Adds `k: v` to `map`, refusing a duplicate key (which YAML forbids and
+/// readers treat differently).
+fn insert_new<'t>(
+    map: &mut Vec<(Cow<'t, str>, Node<'t>)>,
+    k: Cow<'t, str>,
+    v: Node<'t>,
+) -> Bail<()> {
+    if map.iter().any(|(seen, _)| *seen == k) {
+        return None;
+    }
+    map.push((k, v));
+    Some(())
 }
 
 /// Whether `s` may be a plain scalar of the subset: it must not start with
@@ -591,7 +679,7 @@ fn plain_ok(s: &str, flow: bool) -> Bail<()> {
 
 /// A plain scalar's value by `serde_norway`'s rules (its
 /// `visit_untagged_scalar`), or `None` for integers wider than 64 bits.
-fn resolve_plain(v: &str) -> Bail<Value> {
+fn resolve_plain(v: &str) -> Bail<Node<'_>> {
     // Only these first characters can start a null, a boolean or a number
     // (Rust's float parser also reads `inf` and `nan`, which are not
     // finite and so stay strings).
@@ -600,22 +688,22 @@ fn resolve_plain(v: &str) -> Bail<Value> {
             first,
             b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F'
         ) {
-            return Some(Value::String(v.to_owned()));
+            return Some(Node::Str(Cow::Borrowed(v)));
         }
     }
     if v.is_empty() || matches!(v, "null" | "Null" | "NULL" | "~") {
-        return Some(Value::Null);
+        return Some(Node::Null);
     }
     match v {
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+        "true" | "True" | "TRUE" => return Some(Node::Bool(true)),
+        "false" | "False" | "FALSE" => return Some(Node::Bool(false)),
         _ => {}
     }
     if let Some(u) = parse_unsigned_int(v, u64::from_str_radix) {
-        return Some(Value::Number(u.into()));
+        return Some(Node::U64(u));
     }
     if let Some(i) = parse_negative_int(v, i64::from_str_radix) {
-        return Some(Value::Number(i.into()));
+        return Some(Node::I64(i));
     }
     if parse_unsigned_int(v, u128::from_str_radix).is_some()
         || parse_negative_int(v, i128::from_str_radix).is_some()
@@ -624,10 +712,10 @@ fn resolve_plain(v: &str) -> Bail<Value> {
     }
     if !digits_but_not_number(v) {
         if let Some(f) = parse_f64(v) {
-            return Some(Number::from_f64(f).map_or(Value::Null, Value::Number));
+            return Some(Node::F64(f));
         }
     }
-    Some(Value::String(v.to_owned()))
+    Some(Node::Str(Cow::Borrowed(v)))
 }
 
 type Radix<T> = fn(&str, u32) -> Result<T, std::num::ParseIntError>;
@@ -704,6 +792,13 @@ fn digits_but_not_number(scalar: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    /// A node as the `Value` it deserializes to.
+    fn value(node: Node<'_>) -> Value {
+        Value::deserialize(node).unwrap()
+    }
 
     /// The full parser's reading, or `None` when it refuses the text.
     fn norway(text: &str) -> Option<Value> {
@@ -716,7 +811,7 @@ mod tests {
         match document(text) {
             None => false,
             Some(fast) => {
-                assert_eq!(Some(&fast), norway(text).as_ref(), "reading {text:?}");
+                assert_eq!(Some(value(fast)), norway(text), "reading {text:?}");
                 true
             }
         }
@@ -1030,7 +1125,7 @@ mod tests {
         let text = "# flags\nflags:\n  - id: search-v2\n    description: The new index # why\n    expires: 2099-01-01\n\n  - id: hybrid\n    rollout_percentage: 25.5\n    targeting:\n      user_ids: [vip, 'o''brien']\n      groups:\n      - beta\n      attributes: {country: {$in: [US, CA]}, age: {$gt: 18}, plan: {$ne: free}}\n    depends_on: [search-v2]\n  # between\n  - id: ranker\n    default: bm25\n    variants:\n      - {key: bm25, value: \"bm25\", weight: 1}\n      - key: colbert\n        value: {model: \"colbert-v2\", k: 10}\n        weight: 1\n  -\n    id: spaced\n";
         let items = flag_items(text).expect("a flags file");
         assert_eq!(items.len(), 4);
-        let read: Vec<Value> = items.iter().map(|c| item(c).expect(c)).collect();
+        let read: Vec<Value> = items.iter().map(|c| value(item(c).expect(c))).collect();
         let full = norway(text).unwrap();
         assert_eq!(Value::Array(read), full["flags"]);
     }
@@ -1051,8 +1146,19 @@ mod tests {
             .collect();
         let text = serde_norway::to_string(&serde_json::json!({ "flags": flags })).unwrap();
         let items = flag_items(&text).expect(&text);
-        let read: Vec<Value> = items.iter().map(|c| item(c).expect(c)).collect();
+        let read: Vec<Value> = items.iter().map(|c| value(item(c).expect(c))).collect();
         assert_eq!(read, flags);
+        // Decoded straight into flag definitions, as reloads decode them.
+        let defs: Vec<crate::FlagDefinition> = items
+            .iter()
+            .map(|c| crate::FlagDefinition::deserialize(item(c).unwrap()).unwrap())
+            .collect();
+        #[derive(Deserialize)]
+        struct File {
+            flags: Vec<crate::FlagDefinition>,
+        }
+        let full: File = serde_norway::from_str(&text).unwrap();
+        assert_eq!(defs, full.flags);
     }
 
     #[test]
