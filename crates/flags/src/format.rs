@@ -26,7 +26,7 @@
 //! rollout are split by weight, and `default` names the variant served to
 //! everyone else.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
 use flightdeck_experiments::{Condition, ConditionWarning, Feature, FeatureSet, ForceRule};
@@ -218,7 +218,7 @@ pub struct FlagMeta {
 #[derive(Debug, Clone, Default)]
 pub struct FlagSet {
     pub(crate) features: FeatureSet,
-    pub(crate) meta: HashMap<String, FlagMeta>,
+    pub(crate) meta: FxHashMap<String, FlagMeta>,
     pub(crate) origin: String,
 }
 
@@ -526,7 +526,7 @@ fn compile_features(
     let n = entries.len();
     let parts = par_shares(entries, |_, share| compile_share(&share, loc));
     let mut all = Compiled::default();
-    let mut meta = HashMap::with_capacity(n);
+    let mut meta = FxHashMap::with_capacity_and_hasher(n, Default::default());
     for part in parts {
         all.features.extend(part.features);
         meta.extend(part.meta);
@@ -756,17 +756,21 @@ fn compile_simple_items(
         }
     }
     // What needs every flag: unique ids, known dependencies, no cycle.
-    let ids: FxHashSet<&str> = compiled.iter().map(|(_, _, c)| c.id.as_str()).collect();
-    let mut seen = FxHashSet::with_capacity_and_hasher(compiled.len(), Default::default());
+    let mut ids: FxHashSet<&str> =
+        FxHashSet::with_capacity_and_hasher(compiled.len(), Default::default());
+    let mut duplicate = vec![false; compiled.len()];
+    for ((_, _, c), dup) in compiled.iter().zip(&mut duplicate) {
+        *dup = !ids.insert(c.id.as_str());
+    }
     // Only flags with dependencies can be on a cycle.
     let mut graph: BTreeMap<&str, &[String]> = BTreeMap::new();
-    for (i, depends_on, c) in &compiled {
+    for ((i, depends_on, c), dup) in compiled.iter().zip(duplicate) {
         let (start, end) = span(*i);
         let mut bad = |k: &str, msg: String| {
             let at = loc.find_key(k, start, end).unwrap_or(start);
             problems.push(loc.problem(at, format!("flag {:?}: {msg}", c.id)));
         };
-        if !seen.insert(c.id.as_str()) {
+        if dup {
             bad("id", "duplicate id (each flag appears once)".into());
         }
         for dep in depends_on {
@@ -791,11 +795,10 @@ fn compile_simple_items(
             });
         problems.push(loc.problem(at, format!("dependency cycle: {}", cycle.join(" -> "))));
     }
-    let compiled: Vec<CompiledFlag> = compiled.into_iter().map(|(_, _, c)| c).collect();
     let mut features = Vec::with_capacity(compiled.len());
-    let mut meta = HashMap::with_capacity(compiled.len());
+    let mut meta = FxHashMap::with_capacity_and_hasher(compiled.len(), Default::default());
     let mut warnings = Vec::new();
-    for c in compiled {
+    for (_, _, c) in compiled {
         problems.extend(c.problems);
         warnings.extend(c.warnings);
         meta.insert(c.id.clone(), c.meta);
