@@ -665,7 +665,8 @@ fn plain_ok(s: &str, flow: bool) -> Bail<()> {
     ) {
         return None;
     }
-    if first == b'-' && s.len() == 1 {
+    // `-` alone or before a space is a block sequence entry, not a scalar.
+    if first == b'-' && matches!(s.as_bytes().get(1), None | Some(b' ')) {
         return None;
     }
     if s == "---" || s == "..." || s.starts_with("--- ") || s.starts_with("... ") {
@@ -1090,23 +1091,69 @@ mod tests {
         }
     }
 
+    /// A generated document, a mapping or a sequence nested `depth` deep.
+    fn document_text(r: &mut Rng, depth: u32) -> String {
+        let mut text = String::new();
+        if r.below(2) == 0 {
+            mapping(r, depth, 0, "", &mut text);
+        } else {
+            sequence(r, depth, 0, &mut text);
+        }
+        text
+    }
+
     #[test]
     fn generated_documents_read_as_the_full_parser_reads_them() {
         let mut r = Rng(0x9E37_79B9_7F4A_7C15);
         let (mut read, mut total) = (0, 0);
         for _ in 0..20_000 {
-            let mut text = String::new();
-            if r.below(2) == 0 {
-                mapping(&mut r, 3, 0, "", &mut text);
-            } else {
-                sequence(&mut r, 3, 0, &mut text);
-            }
+            let text = document_text(&mut r, 3);
             total += 1;
             read += usize::from(agrees(&text));
         }
         // The subset must cover most of what it is given, or this checks
         // little.
         assert!(read * 5 > total * 2, "read {read} of {total}");
+    }
+
+    #[test]
+    fn mutated_documents_are_refused_or_read_as_the_full_parser_reads_them() {
+        // Broken and odd YAML: every reading the subset accepts must be the
+        // full parser's, and nothing may panic.
+        const BYTES: &[u8] = b" -:#'\"[]{},\n\\&*!|>?%@`~0a\t";
+        let mut r = Rng(0x2545_F491_4F6C_DD1D);
+        let (mut read, mut total) = (0, 0);
+        for _ in 0..20_000 {
+            let mut bytes = document_text(&mut r, 2).into_bytes();
+            for _ in 0..1 + r.below(3) {
+                let at = r.below(bytes.len() as u64 + 1) as usize;
+                let b = BYTES[r.below(BYTES.len() as u64) as usize];
+                match r.below(3) {
+                    0 => bytes.insert(at, b),
+                    1 if at < bytes.len() => {
+                        bytes.remove(at);
+                    }
+                    _ if at < bytes.len() => bytes[at] = b,
+                    _ => bytes.push(b),
+                }
+            }
+            // Only valid UTF-8 is ever handed to the reader.
+            let Ok(text) = String::from_utf8(bytes) else {
+                continue;
+            };
+            total += 1;
+            read += usize::from(agrees(&text));
+            // The flag-file entry points too.
+            let flags = format!("flags:\n{text}");
+            if let Some(items) = flag_items(&flags) {
+                let read: Option<Vec<Value>> = items.iter().map(|c| item(c).map(value)).collect();
+                if let Some(read) = read {
+                    let full = norway(&flags).and_then(|d| d.get("flags").cloned());
+                    assert_eq!(Some(Value::Array(read)), full, "reading {flags:?}");
+                }
+            }
+        }
+        assert!(read * 10 > total, "read {read} of {total}");
     }
 
     #[test]
