@@ -251,6 +251,19 @@ impl Experiment {
     /// what the spec tolerates is tolerated, and condition problems are kept
     /// in [`warnings`](Self::warnings) (and evaluate to false).
     pub fn from_json(v: &Value) -> Self {
+        Self::from_value(v.clone())
+    }
+
+    /// [`from_json`](Self::from_json), keeping `v` as the experiment's
+    /// [`raw`](Self::raw) JSON instead of copying it.
+    pub fn from_value(v: Value) -> Self {
+        let mut e = Self::read(&v);
+        e.raw = v;
+        e
+    }
+
+    /// The experiment `v` describes, with its raw JSON left null.
+    fn read(v: &Value) -> Self {
         let mut warnings = Vec::new();
         let key = v
             .get("key")
@@ -322,7 +335,7 @@ impl Experiment {
             result_keys,
             names,
             passthrough,
-            raw: v.clone(),
+            raw: Value::Null,
             warnings,
         }
     }

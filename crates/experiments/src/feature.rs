@@ -410,7 +410,7 @@ fn compile_rule(
                 }
             }
         }
-        let exp = Experiment::from_json(&Value::Object(exp));
+        let exp = Experiment::from_value(Value::Object(exp));
         w.extend(exp.warnings().iter().cloned());
         RuleKind::Experiment(Box::new(exp))
     } else {
