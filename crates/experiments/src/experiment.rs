@@ -262,6 +262,65 @@ impl Experiment {
         e
     }
 
+    /// An experiment built in code, exactly as [`from_json`](Self::from_json)
+    /// reads `{"key", "seed", "hashVersion", "variations", "weights",
+    /// "coverage", "meta": [{"key"}, ...], "condition"}` (the condition
+    /// already compiled). Its [`raw`](Self::raw) JSON is null.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "crate-internal; ExperimentRule is the builder"
+    )]
+    pub(crate) fn from_parts(
+        key: String,
+        seed: &str,
+        hash_version: u32,
+        variations: Vec<Value>,
+        keys: Vec<String>,
+        weights: Option<Vec<f64>>,
+        coverage: f64,
+        condition: Option<Condition>,
+    ) -> Self {
+        let n = variations.len();
+        let ranges = bucket_ranges(n, coverage, weights.as_deref());
+        let weights = match weights {
+            Some(w) if weights_are_valid(n, &w) => w,
+            _ => equal_weights(n),
+        };
+        let result_keys = (0..n)
+            .map(|i| match keys.get(i) {
+                Some(k) if !k.is_empty() => k.clone(),
+                _ => i.to_string(),
+            })
+            .collect();
+        Self {
+            seeded: SeededHash::new(if seed.is_empty() { &key } else { seed }),
+            key,
+            variations,
+            ranges,
+            weights,
+            coverage: coverage.clamp(0.0, 1.0),
+            condition,
+            parent_conditions: Vec::new(),
+            namespace: None,
+            filters: Vec::new(),
+            force: None,
+            active: true,
+            stopped: false,
+            hash_version: if hash_version == 0 { 1 } else { hash_version },
+            hash_attribute: None,
+            fallback_attribute: None,
+            disable_sticky_bucketing: false,
+            bucket_version: 0,
+            min_bucket_version: 0,
+            meta_keys: Some(keys.into_iter().map(Some).collect()),
+            result_keys,
+            names: vec![None; n],
+            passthrough: vec![false; n],
+            raw: Value::Null,
+            warnings: Vec::new(),
+        }
+    }
+
     /// The experiment `v` describes, with its raw JSON left null.
     fn read(v: &Value) -> Self {
         let mut warnings = Vec::new();
@@ -378,7 +437,8 @@ impl Experiment {
         &self.result_keys
     }
 
-    /// The JSON the experiment was compiled from.
+    /// The JSON the experiment was compiled from (null for one built in
+    /// code, by [`ExperimentRule`](crate::ExperimentRule)).
     pub fn raw(&self) -> &Value {
         &self.raw
     }

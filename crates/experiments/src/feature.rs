@@ -253,6 +253,29 @@ impl Feature {
         self.with_outcomes()
     }
 
+    /// Appends an experiment rule (evaluated after the rules already there).
+    #[must_use]
+    pub fn with_experiment_rule(mut self, rule: ExperimentRule) -> Self {
+        let (keys, variations) = rule.variations.into_iter().unzip();
+        let exp = Experiment::from_parts(
+            rule.key,
+            &rule.seed,
+            2,
+            variations,
+            keys,
+            rule.weights,
+            rule.coverage,
+            rule.condition,
+        );
+        self.rules.push(Rule {
+            id: rule.id,
+            parent_conditions: rule.gates,
+            filters: Vec::new(),
+            kind: RuleKind::Experiment(Box::new(exp)),
+        });
+        self.with_outcomes()
+    }
+
     /// The experiments its experiment rules run.
     pub fn experiments(&self) -> impl Iterator<Item = &Experiment> {
         self.rules.iter().filter_map(|r| match &r.kind {
@@ -260,6 +283,40 @@ impl Feature {
             _ => None,
         })
     }
+}
+
+/// The setters force and experiment rules share: the id, the condition and
+/// the gates.
+macro_rules! common_rule_setters {
+    () => {
+        /// The rule id reported in evaluation results.
+        #[must_use]
+        pub fn with_id(mut self, id: impl Into<String>) -> Self {
+            self.id = id.into();
+            self
+        }
+
+        /// Applies the rule only to contexts passing `condition`.
+        #[must_use]
+        pub fn with_condition(mut self, condition: Condition) -> Self {
+            self.condition = Some(condition);
+            self
+        }
+
+        /// Applies the rule only while feature `feature`'s value passes
+        /// `condition` (tested as `{"value": <its value>}`); when it does
+        /// not, the whole feature evaluates to null with source
+        /// `prerequisite`.
+        #[must_use]
+        pub fn with_gate(mut self, feature: impl Into<String>, condition: Condition) -> Self {
+            self.gates.push(ParentCondition {
+                id: feature.into(),
+                condition,
+                gate: true,
+            });
+            self
+        }
+    };
 }
 
 /// A force rule built in code: serves `value` to whoever passes its
@@ -300,20 +357,6 @@ impl ForceRule {
         }
     }
 
-    /// The rule id reported in evaluation results.
-    #[must_use]
-    pub fn with_id(mut self, id: impl Into<String>) -> Self {
-        self.id = id.into();
-        self
-    }
-
-    /// Serves the rule only to contexts passing `condition`.
-    #[must_use]
-    pub fn with_condition(mut self, condition: Condition) -> Self {
-        self.condition = Some(condition);
-        self
-    }
-
     /// Serves the rule to the `coverage` share (0 to 1) of users, bucketed by
     /// `attribute` with `seed` under hash version 2.
     #[must_use]
@@ -325,18 +368,91 @@ impl ForceRule {
         self
     }
 
-    /// Serves the rule only while feature `feature`'s value passes
-    /// `condition` (tested as `{"value": <its value>}`); when it does not,
-    /// the whole feature evaluates to null with source `prerequisite`.
+    common_rule_setters!();
+}
+
+/// An experiment rule built in code: splits the users who pass its
+/// condition and gates between its variations by weight, within its
+/// coverage, hashing the `id` attribute with hash version 2. It behaves
+/// exactly as the payload rule with the same fields; its experiment's
+/// [`raw`](Experiment::raw) JSON is null.
+///
+/// | setting | default | payload field |
+/// |---|---|---|
+/// | key | (given) | `key` |
+/// | variations and their keys | (given) | `variations`, `meta[i].key` |
+/// | id | `""` | `id` |
+/// | seed | the key | `seed` |
+/// | weights | equal | `weights` |
+/// | coverage | 1 (everyone) | `coverage` |
+/// | condition | none (everyone) | `condition` |
+/// | gates | none | `parentConditions` with `gate: true` |
+///
+/// ```
+/// use flightdeck_experiments::{Context, ExperimentRule, Feature, FeatureSet, FeatureSource};
+/// use serde_json::json;
+/// let rule = ExperimentRule::new("ranker", vec![("bm25".into(), json!("bm25")), ("colbert".into(), json!("colbert"))])
+///     .with_id("variants")
+///     .with_weights(vec![0.5, 0.5]);
+/// let set = FeatureSet::from_compiled(
+///     vec![("ranker".into(), Feature::new(json!("bm25")).with_experiment_rule(rule))],
+///     None,
+///     Vec::new(),
+/// );
+/// let user = Context::new(json!({"id": "u1"}));
+/// assert_eq!(set.eval("ranker", &user).source, FeatureSource::Experiment);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ExperimentRule {
+    id: String,
+    key: String,
+    variations: Vec<(String, Value)>,
+    seed: String,
+    weights: Option<Vec<f64>>,
+    coverage: f64,
+    condition: Option<Condition>,
+    gates: Vec<ParentCondition>,
+}
+
+impl ExperimentRule {
+    /// An experiment `key` over `variations` (each a key and a value), for
+    /// everyone, with equal weights.
+    pub fn new(key: impl Into<String>, variations: Vec<(String, Value)>) -> Self {
+        Self {
+            id: String::new(),
+            key: key.into(),
+            variations,
+            seed: String::new(),
+            weights: None,
+            coverage: 1.0,
+            condition: None,
+            gates: Vec::new(),
+        }
+    }
+
+    /// Hashes with `seed` instead of the key.
     #[must_use]
-    pub fn with_gate(mut self, feature: impl Into<String>, condition: Condition) -> Self {
-        self.gates.push(ParentCondition {
-            id: feature.into(),
-            condition,
-            gate: true,
-        });
+    pub fn with_seed(mut self, seed: impl Into<String>) -> Self {
+        self.seed = seed.into();
         self
     }
+
+    /// The variations' weights (used when there is one per variation and
+    /// they sum to 1 within 0.01; else equal weights, as in the payload).
+    #[must_use]
+    pub fn with_weights(mut self, weights: Vec<f64>) -> Self {
+        self.weights = Some(weights);
+        self
+    }
+
+    /// Puts the `coverage` share (0 to 1) of users in the experiment.
+    #[must_use]
+    pub fn with_coverage(mut self, coverage: f64) -> Self {
+        self.coverage = coverage;
+        self
+    }
+
+    common_rule_setters!();
 }
 
 /// The fields an experiment rule passes on to its experiment (GrowthBook

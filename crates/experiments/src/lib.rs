@@ -83,7 +83,8 @@ pub use self::exposure::{
     TracingExposureSink, read_exposures,
 };
 pub use self::feature::{
-    Feature, FeatureResult, FeatureSet, FeatureSource, ForceRule, MAX_PREREQUISITE_DEPTH, Overrides,
+    ExperimentRule, Feature, FeatureResult, FeatureSet, FeatureSource, ForceRule,
+    MAX_PREREQUISITE_DEPTH, Overrides,
 };
 pub use self::file::{load_experiment_file, parse_experiment};
 pub use self::hash::{

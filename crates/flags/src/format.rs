@@ -29,7 +29,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
 
-use flightdeck_experiments::{Condition, ConditionWarning, Feature, FeatureSet, ForceRule};
+use flightdeck_experiments::{
+    Condition, ConditionWarning, ExperimentRule, Feature, FeatureSet, ForceRule,
+};
 use flightdeck_obs_core::locate;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -885,7 +887,7 @@ fn compile_flag(
     // A boolean flag: forced on for listed ids and groups, then for the
     // rollout share of users matching the attributes. Built as typed rules:
     // a JSON payload in between cost more than the compile itself.
-    let bool_feature = |default: Value| {
+    let bool_feature = |default: Value, targeting: Option<Condition>| {
         let mut feature = Feature::new(default);
         for (id, attribute, values) in [
             ("user_ids", "id", &t.user_ids),
@@ -909,17 +911,6 @@ fn compile_flag(
         }
         feature.with_force_rule(gated(rollout))
     };
-    let parents: Vec<Value> = d
-        .depends_on
-        .iter()
-        .map(|p| json!({"id": p, "condition": on_condition(), "gate": true}))
-        .collect();
-    let with_parents = |mut r: Map<String, Value>| {
-        if !parents.is_empty() {
-            r.insert("parentConditions".into(), Value::from(parents.clone()));
-        }
-        Value::Object(r)
-    };
     // A disabled or killed flag has no rules, so that flags depending on
     // it see its off value too.
     let live = d.enabled && !d.kill_switch;
@@ -934,7 +925,7 @@ fn compile_flag(
                 );
             }
             let feature = if live {
-                bool_feature(default.clone())
+                bool_feature(default.clone(), targeting)
             } else {
                 Feature::new(default.clone())
             };
@@ -993,51 +984,54 @@ fn compile_flag(
                 }
                 None => vs.first().map(|v| v.value.clone()).unwrap_or(Value::Null),
             };
-            let mut r = Map::new();
-            r.insert("id".into(), json!("variants"));
-            r.insert("key".into(), Value::String(d.id.clone()));
-            r.insert("seed".into(), Value::String(d.id.clone()));
-            r.insert("hashVersion".into(), json!(2));
-            r.insert(
-                "variations".into(),
-                Value::from(vs.iter().map(|v| v.value.clone()).collect::<Vec<_>>()),
-            );
-            let w: Vec<f64> = vs
+            // Built as a typed experiment rule, as boolean flags are built
+            // as typed force rules (the payload JSON cost more than the
+            // compile). The condition is the targeting's when only
+            // attributes are given, else the `$or` of ids, groups and
+            // attributes.
+            let condition = if t.user_ids.is_empty() && t.groups.is_empty() {
+                targeting
+            } else {
+                let mut any = Vec::new();
+                if !t.user_ids.is_empty() {
+                    any.push(json!({"id": {"$in": t.user_ids}}));
+                }
+                if !t.groups.is_empty() {
+                    any.push(json!({"groups": {"$in": t.groups}}));
+                }
+                if let Some(a) = t.attributes {
+                    any.push(Value::Object(a));
+                }
+                let (condition, w) = Condition::compile(&json!({ "$or": any }));
+                warnings.extend(w.into_iter().map(|mut w| {
+                    w.path = format!("features.{}.rules[0].condition.{}", d.id, w.path);
+                    w
+                }));
+                Some(condition)
+            };
+            let weights: Vec<f64> = vs
                 .iter()
                 .map(|v| if total > 0.0 { v.weight / total } else { 0.0 })
                 .collect();
-            r.insert("weights".into(), json!(w));
-            r.insert(
-                "meta".into(),
-                Value::from(vs.iter().map(|v| json!({"key": v.key})).collect::<Vec<_>>()),
-            );
-            r.insert(
-                "coverage".into(),
-                json!(d.rollout_percentage.unwrap_or(100.0) / 100.0),
-            );
-            let mut any = Vec::new();
-            if !t.user_ids.is_empty() {
-                any.push(json!({"id": {"$in": t.user_ids}}));
+            let mut feature = Feature::new(default.clone());
+            if live {
+                let variations = vs
+                    .iter()
+                    .map(|v| (v.key.clone(), v.value.clone()))
+                    .collect();
+                let mut rule = ExperimentRule::new(d.id.clone(), variations)
+                    .with_id("variants")
+                    .with_seed(d.id.clone())
+                    .with_weights(weights)
+                    .with_coverage(d.rollout_percentage.unwrap_or(100.0) / 100.0);
+                if let Some(c) = condition {
+                    rule = rule.with_condition(c);
+                }
+                for p in &d.depends_on {
+                    rule = rule.with_gate(p.clone(), FLAG_IS_ON.clone());
+                }
+                feature = feature.with_experiment_rule(rule);
             }
-            if !t.groups.is_empty() {
-                any.push(json!({"groups": {"$in": t.groups}}));
-            }
-            if let Some(a) = &t.attributes {
-                any.push(Value::Object(a.clone()));
-            }
-            if !any.is_empty() {
-                r.insert("condition".into(), json!({"$or": any}));
-            }
-            let rules = if live {
-                vec![with_parents(r)]
-            } else {
-                Vec::new()
-            };
-            // Built by hand: `json!` would copy the rules through a serializer.
-            let mut def = Map::new();
-            def.insert("defaultValue".into(), default.clone());
-            def.insert("rules".into(), Value::Array(rules));
-            let feature = Feature::compile(&d.id, &Value::Object(def), &mut warnings);
             (kind, default, feature)
         }
     };

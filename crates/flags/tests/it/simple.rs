@@ -245,3 +245,113 @@ fn evaluations_are_counted_by_flag_and_variant() {
     );
     assert_eq!(count("off-for-now", "disabled"), 1, "{text}");
 }
+
+/// The simple format evaluates exactly as the GrowthBook payload that
+/// `docs/flags.md` says each flag stands for (boolean flags and flags with
+/// variants are built as typed rules, not through that JSON).
+#[test]
+fn simple_flags_evaluate_as_the_payload_they_map_to() {
+    let simple = r#"
+flags:
+  - id: base
+    targeting:
+      attributes: {plan: {$ne: free}}
+  - id: hybrid
+    rollout_percentage: 40
+    targeting:
+      user_ids: [user-3, user-8]
+      groups: [beta]
+      attributes: {country: {$in: [US, CA]}}
+    depends_on: [base]
+  - id: ranker
+    default: bm25
+    rollout_percentage: 70
+    targeting:
+      attributes: {country: {$in: [US, CA]}}
+    variants:
+      - {key: bm25, value: "bm25", weight: 2}
+      - {key: colbert, value: "colbert", weight: 1}
+      - {key: hybrid, value: "hybrid", weight: 1}
+  - id: limits
+    default: small
+    targeting:
+      user_ids: [user-5]
+      groups: [beta]
+      attributes: {country: FR}
+    depends_on: [base]
+    variants:
+      - {key: small, value: {k: 10}}
+      - {key: large, value: {k: 100}}
+"#;
+    let gate = json!([{"id": "base", "condition": {"value": {"$nin": [false, null, 0, ""]}}, "gate": true}]);
+    let payload = json!({"features": {
+        "base": {"defaultValue": false, "rules": [
+            {"id": "rollout", "condition": {"plan": {"$ne": "free"}}, "force": true},
+        ]},
+        "hybrid": {"defaultValue": false, "rules": [
+            {"id": "user_ids", "condition": {"id": {"$in": ["user-3", "user-8"]}}, "force": true, "parentConditions": gate},
+            {"id": "groups", "condition": {"groups": {"$in": ["beta"]}}, "force": true, "parentConditions": gate},
+            {"id": "rollout", "condition": {"country": {"$in": ["US", "CA"]}}, "coverage": 0.4,
+             "hashAttribute": "id", "hashVersion": 2, "seed": "hybrid", "force": true, "parentConditions": gate},
+        ]},
+        "ranker": {"defaultValue": "bm25", "rules": [
+            {"id": "variants", "key": "ranker", "seed": "ranker", "hashVersion": 2,
+             "variations": ["bm25", "colbert", "hybrid"], "weights": [0.5, 0.25, 0.25],
+             "meta": [{"key": "bm25"}, {"key": "colbert"}, {"key": "hybrid"}], "coverage": 0.7,
+             "condition": {"$or": [{"country": {"$in": ["US", "CA"]}}]}},
+        ]},
+        "limits": {"defaultValue": {"k": 10}, "rules": [
+            {"id": "variants", "key": "limits", "seed": "limits", "hashVersion": 2,
+             "variations": [{"k": 10}, {"k": 100}], "weights": [0.5, 0.5],
+             "meta": [{"key": "small"}, {"key": "large"}], "coverage": 1.0,
+             "condition": {"$or": [{"id": {"$in": ["user-5"]}}, {"groups": {"$in": ["beta"]}}, {"country": "FR"}]},
+             "parentConditions": gate},
+        ]},
+    }});
+    let ours = FeatureFlagManager::with_flags(FlagSet::parse("flags.yaml", simple, None).unwrap());
+    let theirs = FeatureFlagManager::with_flags(
+        FlagSet::parse("payload.json", &payload.to_string(), None).unwrap(),
+    );
+    let mut sources = std::collections::BTreeSet::new();
+    for i in 0..3000 {
+        let (country, plan) = (
+            ["US", "CA", "FR", "DE"][i % 4],
+            ["free", "pro", "team"][i % 3],
+        );
+        let groups = if i % 7 == 0 {
+            json!(["beta"])
+        } else {
+            json!([])
+        };
+        let ctx = Context::new(json!({
+            "id": format!("user-{i}"),
+            "country": country,
+            "plan": plan,
+            "groups": groups,
+        }));
+        for key in ["base", "hybrid", "ranker", "limits"] {
+            let (a, b) = (ours.evaluate(key, &ctx), theirs.evaluate(key, &ctx));
+            assert_eq!(
+                (&a.value, a.source, &a.rule_id, &a.variation_key),
+                (&b.value, b.source, &b.rule_id, &b.variation_key),
+                "{key} for user-{i}"
+            );
+            sources.insert((key, format!("{:?}", a.source)));
+        }
+    }
+    for (key, source) in [
+        ("hybrid", "Force"),
+        ("hybrid", "DefaultValue"),
+        ("hybrid", "Prerequisite"),
+        ("ranker", "Experiment"),
+        ("ranker", "DefaultValue"),
+        ("limits", "Experiment"),
+        ("limits", "DefaultValue"),
+        ("limits", "Prerequisite"),
+    ] {
+        assert!(
+            sources.contains(&(key, source.to_owned())),
+            "{key} never {source}: {sources:?}"
+        );
+    }
+}
