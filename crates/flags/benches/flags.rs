@@ -80,6 +80,17 @@ fn big_file(n: usize) -> String {
     text
 }
 
+/// `n` flags with three variants each, targeted and rolled out.
+fn big_variant_file(n: usize) -> String {
+    let mut text = String::from("flags:\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "  - id: flag-{i}\n    default: a\n    rollout_percentage: 50\n    targeting:\n      attributes: {{country: {{$in: [US, CA]}}}}\n    variants:\n      - {{key: a, value: \"bm25\", weight: 2}}\n      - {{key: b, value: \"colbert\", weight: 1}}\n      - {{key: c, value: \"hybrid\", weight: 1}}\n"
+        ));
+    }
+    text
+}
+
 fn big_growthbook(n: usize) -> String {
     let rule = growthbook_payload()["checkout"].clone();
     let features: serde_json::Map<String, Value> = (0..n)
@@ -189,6 +200,14 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             manager
                 .reload_from("big.json", black_box(&simple_json), None)
+                .expect("reload")
+        })
+    });
+    let variants = big_variant_file(10_000);
+    g.bench_function("simple-yaml-variants", |b| {
+        b.iter(|| {
+            manager
+                .reload_from("variants.yaml", black_box(&variants), None)
                 .expect("reload")
         })
     });
