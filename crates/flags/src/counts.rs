@@ -23,7 +23,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering, fence};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 /// How often the publisher adds the threads' counts to the counters.
@@ -165,9 +165,14 @@ impl Tally {
     }
 }
 
-/// The process's publisher: the tallies it publishes every interval.
+/// The process's publisher: the tallies it publishes every interval, and
+/// sooner when a thread has let a block go (so the configuration the block
+/// holds is freed soon, and on the publisher's thread rather than in an
+/// evaluation).
 struct Publisher {
     tallies: Mutex<Vec<Weak<Tally>>>,
+    released: Mutex<bool>,
+    wake: Condvar,
 }
 
 static PUBLISHER: OnceLock<Publisher> = OnceLock::new();
@@ -178,9 +183,12 @@ fn publisher() -> &'static Publisher {
             .name("flightdeck-flag-counts".into())
             .spawn(|| {
                 loop {
-                    std::thread::sleep(PUBLISH_INTERVAL);
-                    if let Some(p) = PUBLISHER.get() {
-                        p.publish_all();
+                    match PUBLISHER.get() {
+                        Some(p) => {
+                            p.wait();
+                            p.publish_all();
+                        }
+                        None => std::thread::sleep(PUBLISH_INTERVAL),
                     }
                 }
             });
@@ -189,11 +197,32 @@ fn publisher() -> &'static Publisher {
         }
         Publisher {
             tallies: Mutex::new(Vec::new()),
+            released: Mutex::new(false),
+            wake: Condvar::new(),
         }
     })
 }
 
+/// Tells the publisher a thread has let a block go (after a reload), so it
+/// publishes and frees it now instead of at the next interval.
+pub(crate) fn block_released() {
+    if let Some(p) = PUBLISHER.get() {
+        *p.released.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        p.wake.notify_one();
+    }
+}
+
 impl Publisher {
+    /// Waits for the interval, or until a block is released.
+    fn wait(&self) {
+        let released = self.released.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut released, _) = self
+            .wake
+            .wait_timeout_while(released, PUBLISH_INTERVAL, |r| !*r)
+            .unwrap_or_else(|e| e.into_inner());
+        *released = false;
+    }
+
     fn enlist(&self, tally: Weak<Tally>) {
         self.tallies
             .lock()

@@ -572,11 +572,17 @@ impl FeatureFlagManager {
             let counts = Arc::new(CountBlock::new(snapshot.slots(), snapshot.clone()));
             self.tally.register(counts.clone());
             let snapshot = Rc::new(Local { snapshot, counts });
-            *slot = Some(CachedSnapshot {
+            let replaced = slot.replace(CachedSnapshot {
                 owner: Arc::downgrade(&self.token),
                 generation,
                 snapshot: snapshot.clone(),
             });
+            if replaced.is_some() {
+                // Its block (and perhaps the last handle on its
+                // configuration) now waits for the publisher.
+                drop(replaced);
+                crate::counts::block_released();
+            }
             Some(snapshot)
         });
         match cached {
@@ -949,4 +955,35 @@ fn variation_keys(snap: &Snapshot, key: &str) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn flags(rollout: u32) -> FlagSet {
+        let text = format!("flags:\n  - id: f\n    rollout_percentage: {rollout}\n");
+        FlagSet::parse("f.yaml", &text, None).unwrap()
+    }
+
+    #[test]
+    fn a_replaced_configuration_is_freed_once_the_threads_move_on() {
+        let m = FeatureFlagManager::with_flags(flags(50));
+        let ctx = Context::for_user("u1");
+        m.is_enabled("f", &ctx);
+        let old = Arc::downgrade(&m.snapshot.load_full());
+        m.replace(flags(60));
+        // This thread's cache and its counts still hold it.
+        assert!(old.upgrade().is_some());
+        m.is_enabled("f", &ctx);
+        let start = Instant::now();
+        while old.upgrade().is_some() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the replaced configuration was never freed"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
 }
