@@ -14,6 +14,7 @@ use flightdeck_flags::{FeatureFlagManager, HttpSource, HttpSourceConfig, SourceH
 const OK: u8 = 0;
 const FAIL: u8 = 1;
 const HANG: u8 = 2;
+const ERROR: u8 = 3;
 
 struct Endpoint {
     payload: Mutex<(String, u64)>,
@@ -47,6 +48,10 @@ fn endpoint() -> Arc<Endpoint> {
                 FAIL => {
                     let _ =
                         req.respond(tiny_http::Response::from_string("down").with_status_code(503));
+                }
+                ERROR => {
+                    let _ =
+                        req.respond(tiny_http::Response::from_string("boom").with_status_code(500));
                 }
                 HANG => {
                     let st = state.clone();
@@ -130,6 +135,90 @@ fn a_failing_endpoint_keeps_the_last_flags_backs_off_and_turns_stale() {
     eventually("recovery", Duration::from_secs(5), || {
         !manager.evaluate("feature", &ctx).stale
     });
+}
+
+/// The acceptance run: the endpoint serves flags, then answers 500, then
+/// hangs past the timeout, then serves a new version. An evaluating thread
+/// never sees a failure (the flag stays known and keeps its last good value)
+/// and picks up the new version.
+#[test]
+fn serves_then_500s_then_times_out_then_serves_a_new_version() {
+    let ep = endpoint();
+    let manager = Arc::new(FeatureFlagManager::new());
+    let _source = HttpSource::start(
+        HttpSourceConfig::new(&ep.url)
+            .with_interval(Duration::from_millis(20))
+            .with_timeout(Duration::from_millis(150))
+            .with_max_backoff(Duration::from_millis(100)),
+        manager.clone(),
+    )
+    .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let saw_new = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let evaluator = {
+        let (manager, stop, saw_new) = (manager.clone(), stop.clone(), saw_new.clone());
+        std::thread::spawn(move || {
+            let ctx = Context::for_user("u");
+            let (mut evaluations, mut turned_off) = (0u64, false);
+            while !stop.load(Ordering::Relaxed) {
+                let e = manager.evaluate("feature", &ctx);
+                assert_eq!(
+                    e.source,
+                    flightdeck_experiments::FeatureSource::DefaultValue,
+                    "{e:?}"
+                );
+                // The old version until the new one, then the new one only.
+                assert!(!(turned_off && e.on), "went back to the old version: {e:?}");
+                turned_off |= !e.on;
+                saw_new.store(turned_off, Ordering::Relaxed);
+                evaluations += 1;
+            }
+            (evaluations, turned_off)
+        })
+    };
+    let failures = || manager.health().failures();
+    let error = || manager.health().last_error().unwrap_or_default();
+
+    ep.mode.store(ERROR, Ordering::Relaxed);
+    eventually("a 500 to be seen", Duration::from_secs(5), || {
+        failures() >= 2 && error().contains("500")
+    });
+    assert!(manager.is_enabled("feature", &Context::for_user("u")));
+
+    ep.mode.store(HANG, Ordering::Relaxed);
+    let before = failures();
+    let start = Instant::now();
+    while failures() <= before || error().contains("500") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no timeout seen: {} failures since, last error {:?}",
+            failures() - before,
+            error()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let timeout = error();
+    assert!(manager.is_enabled("feature", &Context::for_user("u")));
+
+    *ep.payload.lock().unwrap() = (payload(false), 2);
+    ep.mode.store(OK, Ordering::Relaxed);
+    eventually("the new version", Duration::from_secs(5), || {
+        !manager.is_enabled("feature", &Context::for_user("u"))
+    });
+    eventually(
+        "the evaluating thread to see it",
+        Duration::from_secs(5),
+        || saw_new.load(Ordering::Relaxed),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let (evaluations, turned_off) = evaluator.join().unwrap();
+    assert!(evaluations > 10, "{evaluations} evaluations");
+    assert!(turned_off);
+    assert!(manager.health().last_error().is_none(), "{timeout}");
+    assert!(
+        timeout.to_lowercase().contains("time"),
+        "the hang was not reported as a timeout: {timeout}"
+    );
 }
 
 #[test]
