@@ -1,6 +1,8 @@
-//! Evaluation counts: each thread counts on its own and a publisher adds
-//! the counts to `flightdeck_flag_evaluations_total`; none may be lost or
-//! counted twice, across threads, reloads, managers and drops.
+//! Evaluation telemetry. Counts: each thread counts on its own and a
+//! publisher adds the counts to `flightdeck_flag_evaluations_total`; none may
+//! be lost or counted twice, across threads, reloads, managers and drops,
+//! and the `flag` label stops at its cap. Exposures: experiment rules log
+//! through the experiments crate's sink, once per user.
 
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -142,4 +144,63 @@ fn a_second_manager_on_the_same_thread_counts_too() {
     let text = local.scoped(|| exposition.render());
     assert_eq!(total(&text, "hybrid"), 10, "{text}");
     assert_eq!(total(&text, "other"), 10, "{text}");
+}
+
+#[test]
+fn experiment_exposures_go_to_the_sink_once_per_user() {
+    use flightdeck_experiments::{ExposureLogger, InMemoryExposureSink};
+    let sink = Arc::new(InMemoryExposureSink::new());
+    let m = FeatureFlagManager::with_flags(flags())
+        .with_exposures(Arc::new(ExposureLogger::new(sink.clone())));
+    let mut served = std::collections::BTreeMap::new();
+    for round in 0..3 {
+        for i in 0..20 {
+            let e = m.evaluate("ranker", &user(i));
+            let key = e.variation_key.clone().expect("an experiment decided");
+            if round == 0 {
+                served.insert(format!("u{i}"), key);
+            } else {
+                assert_eq!(served[&format!("u{i}")], key, "u{i} changed variation");
+            }
+        }
+        // Boolean flags run no experiment, so they log nothing.
+        m.is_enabled("hybrid", &user(round));
+    }
+    let exposures = sink.exposures();
+    // One per user, however often they were evaluated.
+    assert_eq!(exposures.len(), 20, "{exposures:?}");
+    for x in &exposures {
+        assert_eq!(x.experiment, "ranker");
+        assert_eq!(x.feature_id.as_deref(), Some("ranker"));
+        assert_eq!(served[&x.hash_value], x.variation_key, "{x:?}");
+    }
+}
+
+#[test]
+fn flag_labels_stop_at_the_cap_and_the_rest_count_as_other() {
+    use flightdeck_flags::DEFAULT_FLAG_LABEL_CAP;
+    let n = DEFAULT_FLAG_LABEL_CAP + 10;
+    let mut text = String::from("flags:\n");
+    for i in 0..n {
+        text.push_str(&format!("  - id: f{i}\n"));
+    }
+    let (local, exposition) = LocalPrometheus::new();
+    let m = FeatureFlagManager::with_flags(FlagSet::parse("many.yaml", &text, None).unwrap());
+    local.scoped(|| {
+        for i in 0..n {
+            m.is_enabled(&format!("f{i}"), &user(i));
+        }
+    });
+    m.flush_counts();
+    let rendered = local.scoped(|| exposition.render());
+    let labels: std::collections::BTreeSet<&str> = rendered
+        .lines()
+        .filter(|l| l.starts_with("flightdeck_flag_evaluations_total{"))
+        .filter_map(|l| l.split("flag=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(labels.len(), DEFAULT_FLAG_LABEL_CAP + 1, "{labels:?}");
+    assert!(labels.contains("other"));
+    assert_eq!(total(&rendered, "other"), 10, "{rendered}");
+    let all: u64 = labels.iter().map(|l| total(&rendered, l)).sum();
+    assert_eq!(all, n as u64);
 }
