@@ -14,11 +14,13 @@
 //! and sequences on one line, plain scalars on one line, single- and
 //! double-quoted scalars on one line (double-quoted with the common
 //! escapes), comments. Not in it: anchors, aliases, tags, block scalars,
-//! multi-line scalars or flows, complex keys, directives, documents
-//! markers, duplicate keys, tabs, carriage returns. Plain scalars resolve
-//! to null, booleans, integers and floats by `serde_norway`'s own rules
-//! (ported below), so both readers give the same `Value`; a test compares
-//! them over generated documents.
+//! multi-line scalars or flows, complex keys, directives, document
+//! markers, duplicate keys, tabs, carriage returns, byte order marks.
+//! Plain scalars resolve to null, booleans, integers and floats by
+//! `serde_norway`'s own rules (ported below), and a [`Node`] deserializes
+//! with the visitor calls `serde_norway` would make, so both readers give
+//! the same values; tests compare them over generated and mutated
+//! documents.
 
 use std::borrow::Cow;
 
