@@ -16,7 +16,7 @@
 //!   good configuration, with ETags, timeouts, backoff with jitter and a
 //!   bootstrap file.
 //! * [`FlightdeckProvider`]: an `open-feature` 0.3 provider.
-//! * [`decrypt`]: GrowthBook's AES-128-CBC payload encryption.
+//! * [`decrypt`](fn@decrypt): GrowthBook's AES-128-CBC payload encryption.
 //!
 //! # Usage
 //!
