@@ -203,6 +203,14 @@ fn bench(c: &mut Criterion) {
                 .expect("reload")
         })
     });
+    // Anchors: the bare parse of the same texts into a `serde_json::Value`
+    // by the crates a loader would use, with no validation or compiling.
+    g.bench_function("anchor-serde_norway-parse-yaml", |b| {
+        b.iter(|| serde_norway::from_str::<Value>(black_box(&yaml)).expect("yaml"))
+    });
+    g.bench_function("anchor-serde_json-parse-json", |b| {
+        b.iter(|| serde_json::from_str::<Value>(black_box(&simple_json)).expect("json"))
+    });
     let variants = big_variant_file(10_000);
     g.bench_function("simple-yaml-variants", |b| {
         b.iter(|| {
