@@ -121,6 +121,27 @@ fn bench_middleware(c: &mut Criterion) {
         reports.push((name, pipeline.report()));
         let _ = pipeline.shutdown(Duration::from_secs(2));
     }
+    // The server layer with the Prometheus recorder recording its RED
+    // metrics (the cases above record into the no-op recorder).
+    {
+        let (pipeline, dispatch) = full_stack(None);
+        let router = app(true);
+        let (local, _exposition) = flightdeck_obs_core::LocalPrometheus::new();
+        tracing::dispatcher::with_default(&dispatch, || {
+            local.scoped(|| {
+                g.bench_function("server_layer_prometheus", |b| {
+                    b.iter(|| {
+                        let resp = rt
+                            .block_on(router.clone().oneshot(request()))
+                            .expect("response");
+                        assert_eq!(resp.status(), 200);
+                    })
+                });
+            })
+        });
+        reports.push(("server_layer_prometheus", pipeline.report()));
+        let _ = pipeline.shutdown(Duration::from_secs(2));
+    }
     g.finish();
     for (name, r) in reports {
         #[allow(clippy::print_stderr)]

@@ -2,9 +2,10 @@
 //! context in and out, SERVER and CLIENT spans with HTTP semantic-convention
 //! attributes, the correlation id, and RED metrics.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
@@ -42,6 +43,63 @@ type RouteFn = Arc<dyn Fn(&http::request::Parts) -> Option<String> + Send + Sync
 pub struct ServerLayer {
     route: Option<RouteFn>,
     cap: Arc<LabelCap>,
+    red: Arc<RedHandles>,
+}
+
+/// Distinct route labels kept; more fold into `other`.
+const MAX_ROUTES: usize = 200;
+
+/// The RED metrics' handles by route, then method and status code, so a
+/// request records without building label strings or looking the metric up
+/// in the recorder. Handles bind to the recorder current when a
+/// combination is first seen. Routes folded into `other` are not cached.
+#[derive(Default)]
+struct RedHandles {
+    routes: RwLock<HashMap<String, RouteHandles>>,
+}
+
+/// One route's duration histogram and request counter, by method and
+/// status code.
+type RouteHandles = HashMap<(http::Method, u16), (metrics::Histogram, metrics::Counter)>;
+
+impl RedHandles {
+    /// Records one request of `route` (a template, or `unknown`).
+    fn record(&self, cap: &LabelCap, route: &str, method: &http::Method, code: u16, secs: f64) {
+        {
+            let routes = self.routes.read().unwrap_or_else(|e| e.into_inner());
+            if let Some((h, c)) = routes
+                .get(route)
+                .and_then(|m| m.get(&(method.clone(), code)))
+            {
+                h.record(secs);
+                c.increment(1);
+                return;
+            }
+        }
+        let label = cap.cap("http_route", route);
+        let h = metrics::histogram!(
+            HTTP_SERVER_REQUEST_DURATION,
+            "http_route" => label.clone(),
+            "http_request_method" => method.as_str().to_owned(),
+            "http_response_status_code" => code.to_string()
+        );
+        let c = metrics::counter!(
+            HTTP_SERVER_REQUESTS_TOTAL,
+            "http_route" => label.clone(),
+            "status_class" => status_class(code)
+        );
+        h.record(secs);
+        c.increment(1);
+        if label == route {
+            let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+            if routes.len() < MAX_ROUTES || routes.contains_key(route) {
+                routes
+                    .entry(route.to_owned())
+                    .or_default()
+                    .insert((method.clone(), code), (h, c));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ServerLayer {
@@ -74,7 +132,8 @@ impl ServerLayer {
         );
         Self {
             route: None,
-            cap: Arc::new(LabelCap::new(200)),
+            cap: Arc::new(LabelCap::new(MAX_ROUTES)),
+            red: Arc::new(RedHandles::default()),
         }
     }
 
@@ -179,10 +238,10 @@ where
             cid
         };
         let route = self.layer.route.as_ref().and_then(|f| f(&parts));
-        let method = parts.method.as_str().to_owned();
+        let method = parts.method.clone();
         let name = match &route {
             Some(r) => format!("{method} {r}"),
-            None => method.clone(),
+            None => method.as_str().to_owned(),
         };
         let header = |n: &str| {
             parts
@@ -216,10 +275,7 @@ where
                 correlation_id = cid.as_str(),
             )
         };
-        let route_label = self
-            .layer
-            .cap
-            .cap("http_route", route.as_deref().unwrap_or("unknown"));
+        let (cap, red) = (self.layer.cap.clone(), self.layer.red.clone());
         let fut = {
             let _e = span.enter();
             let _c = CorrelationContext::enter(cid.clone());
@@ -241,19 +297,8 @@ where
                     }
                 };
                 let secs = start.elapsed().as_secs_f64();
-                metrics::histogram!(
-                    HTTP_SERVER_REQUEST_DURATION,
-                    "http_route" => route_label.clone(),
-                    "http_request_method" => method,
-                    "http_response_status_code" => code.to_string()
-                )
-                .record(secs);
-                metrics::counter!(
-                    HTTP_SERVER_REQUESTS_TOTAL,
-                    "http_route" => route_label,
-                    "status_class" => status_class(code)
-                )
-                .increment(1);
+                let route = route.as_deref().unwrap_or("unknown");
+                red.record(&cap, route, &method, code, secs);
                 result.map(|mut resp| {
                     if let Ok(v) = HeaderValue::from_str(cid.as_str()) {
                         resp.headers_mut().insert(CORRELATION_HEADER, v);
