@@ -70,25 +70,30 @@ fn unleash_context(i: usize) -> UnleashContext {
     .expect("unleash context")
 }
 
-fn big_file(n: usize) -> String {
+/// A simple-format file of `n` flags `flag-0`, `flag-1`, ..., each with
+/// the YAML `fields` after its id.
+fn flag_file(n: usize, fields: &str) -> String {
     let mut text = String::from("flags:\n");
     for i in 0..n {
-        text.push_str(&format!(
-            "  - id: flag-{i}\n    rollout_percentage: 25\n    targeting:\n      attributes: {{country: {{$in: [US, CA]}}, age: {{$gt: 18}}, plan: {{$nin: [free]}}}}\n"
-        ));
+        text.push_str(&format!("  - id: flag-{i}\n{fields}"));
     }
     text
 }
 
+/// `n` boolean flags like the one `is_enabled` evaluates.
+fn big_file(n: usize) -> String {
+    flag_file(
+        n,
+        "    rollout_percentage: 25\n    targeting:\n      attributes: {country: {$in: [US, CA]}, age: {$gt: 18}, plan: {$nin: [free]}}\n",
+    )
+}
+
 /// `n` flags with three variants each, targeted and rolled out.
 fn big_variant_file(n: usize) -> String {
-    let mut text = String::from("flags:\n");
-    for i in 0..n {
-        text.push_str(&format!(
-            "  - id: flag-{i}\n    default: a\n    rollout_percentage: 50\n    targeting:\n      attributes: {{country: {{$in: [US, CA]}}}}\n    variants:\n      - {{key: a, value: \"bm25\", weight: 2}}\n      - {{key: b, value: \"colbert\", weight: 1}}\n      - {{key: c, value: \"hybrid\", weight: 1}}\n"
-        ));
-    }
-    text
+    flag_file(
+        n,
+        "    default: a\n    rollout_percentage: 50\n    targeting:\n      attributes: {country: {$in: [US, CA]}}\n    variants:\n      - {key: a, value: \"bm25\", weight: 2}\n      - {key: b, value: \"colbert\", weight: 1}\n      - {key: c, value: \"hybrid\", weight: 1}\n",
+    )
 }
 
 fn big_growthbook(n: usize) -> String {
