@@ -295,26 +295,18 @@ impl<'t> Parser<'t> {
         }
     }
 
-    /// Whether the next content line (after the current one) is indented
-    /// more than `indent`: a continuation, which the subset refuses.
-    fn continues_past(&mut self, indent: usize) -> Bail<()> {
-        let save = self.pos;
-        let col = self.skip_to_content();
-        self.pos = save;
-        match col {
-            Some(c) if c > indent => None,
-            _ => Some(()),
-        }
-    }
-
-    /// A block node starting at the current position, at column `col`.
+    /// A block node starting at the current position, at column `col`. A
+    /// scalar ends its line; what follows more indented is a continuation,
+    /// which the caller's loop refuses.
     fn block_node(&mut self, col: usize) -> Bail<Node<'t>> {
         if self.is_dash() {
             return self.block_sequence(col);
         }
-        if self.looks_like_key() {
-            return self.block_mapping(col);
+        let save = self.pos;
+        if let Some(first) = self.key() {
+            return self.block_mapping(col, first);
         }
+        self.pos = save;
         let v = self.value(false)?;
         self.end_of_line()?;
         Some(v)
@@ -322,17 +314,6 @@ impl<'t> Parser<'t> {
 
     fn is_dash(&self) -> bool {
         self.peek() == Some(b'-') && matches!(self.at(1), None | Some(b' ' | b'\n'))
-    }
-
-    /// Whether the current line, from here, is `key:` followed by a space
-    /// or its end.
-    fn looks_like_key(&self) -> bool {
-        let mut q = Parser {
-            text: self.text,
-            s: self.s,
-            pos: self.pos,
-        };
-        q.key().is_some()
     }
 
     /// A mapping key and its colon.
@@ -373,17 +354,19 @@ impl<'t> Parser<'t> {
         Some(k)
     }
 
-    fn block_mapping(&mut self, indent: usize) -> Bail<Node<'t>> {
+    /// A block mapping at `indent` whose first key (and colon) was read.
+    fn block_mapping(&mut self, indent: usize, first: Cow<'t, str>) -> Bail<Node<'t>> {
         let mut map = Vec::new();
+        let mut k = first;
         loop {
-            let k = self.key()?;
             let v = self.value_after_colon(indent)?;
             insert_new(&mut map, k, v)?;
             let save = self.pos;
             match self.skip_to_content() {
-                Some(c) if c == indent && !self.is_dash() => {}
-                Some(c) if c > indent => return None,
-                Some(c) if c == indent => return None,
+                Some(c) if c == indent && !self.is_dash() => k = self.key()?,
+                // A continuation of the value, or a sequence entry where a
+                // key belongs.
+                Some(c) if c >= indent => return None,
                 _ => {
                     self.pos = save;
                     return Some(Node::Map(map));
@@ -404,7 +387,6 @@ impl<'t> Parser<'t> {
                 }
                 let v = self.value(false)?;
                 self.end_of_line()?;
-                self.continues_past(indent)?;
                 return Some(v);
             }
         }
@@ -434,14 +416,7 @@ impl<'t> Parser<'t> {
                 Some(b'#') if self.pos > before => self.value_on_next_lines(indent)?,
                 _ => {
                     let col = self.column();
-                    if self.is_dash() || self.looks_like_key() {
-                        self.block_node(col)?
-                    } else {
-                        let v = self.value(false)?;
-                        self.end_of_line()?;
-                        self.continues_past(indent)?;
-                        v
-                    }
+                    self.block_node(col)?
                 }
             };
             items.push(item);
