@@ -389,9 +389,10 @@ impl FlagSet {
     }
 }
 
-/// One feature definition, as raw JSON text or already parsed.
+/// A JSON value (a feature's or a flag's definition), as raw text or
+/// already parsed.
 #[derive(Clone, Copy)]
-enum Def<'a> {
+enum Json<'a> {
     Raw(&'a RawValue),
     Parsed(&'a Value),
 }
@@ -411,9 +412,14 @@ fn parse_json_document(
         let extra = top.keys().find(|k| *k != "flags").map(String::as_str);
         let result = match serde_json::from_str::<Vec<&RawValue>>(flags.get()) {
             // Raw items are always read: `None` cannot come back.
-            Ok(items) => {
-                compile_simple_items(items.into_iter().map(Item::Raw).collect(), extra, loc)?
-            }
+            Ok(items) => compile_simple_items(
+                items
+                    .into_iter()
+                    .map(|r| Item::Json(Json::Raw(r)))
+                    .collect(),
+                extra,
+                loc,
+            )?,
             Err(_) => Err(not_a_flag_list(loc)),
         };
         return Some(result);
@@ -431,7 +437,7 @@ fn parse_json_document(
     // An object of feature key to raw definition, compiled.
     let compile_raw = |text: &str| {
         serde_json::from_str::<BTreeMap<String, &RawValue>>(text).map(|map| {
-            let entries = map.into_iter().map(|(k, v)| (k, Def::Raw(v))).collect();
+            let entries = map.into_iter().map(|(k, v)| (k, Json::Raw(v))).collect();
             compile_features(entries, groups, loc)
         })
     };
@@ -496,11 +502,11 @@ fn compile_growthbook(
         }
         _ => return Err(features_not_an_object(loc)),
     };
-    let entries: Vec<(String, Def<'_>)> = features
+    let entries: Vec<(String, Json<'_>)> = features
         .as_object()
         .into_iter()
         .flatten()
-        .map(|(k, v)| (k.clone(), Def::Parsed(v)))
+        .map(|(k, v)| (k.clone(), Json::Parsed(v)))
         .collect();
     compile_features(entries, doc.get("savedGroups"), loc)
 }
@@ -521,7 +527,7 @@ struct Compiled {
 /// payloads: each thread parses (for raw text), checks and compiles its
 /// share, and frees its parse trees itself.
 fn compile_features(
-    entries: Vec<(String, Def<'_>)>,
+    entries: Vec<(String, Json<'_>)>,
     saved_groups: Option<&Value>,
     loc: &Locator<'_>,
 ) -> Result<FlagSet, LoadError> {
@@ -555,7 +561,7 @@ fn compile_features(
     })
 }
 
-fn compile_share(share: &[(String, Def<'_>)], loc: &Locator<'_>) -> Compiled {
+fn compile_share(share: &[(String, Json<'_>)], loc: &Locator<'_>) -> Compiled {
     let mut out = Compiled {
         features: Vec::with_capacity(share.len()),
         meta: Vec::with_capacity(share.len()),
@@ -567,8 +573,8 @@ fn compile_share(share: &[(String, Def<'_>)], loc: &Locator<'_>) -> Compiled {
         let at = || loc.find_key(k, 0, loc.text.len()).unwrap_or(0);
         let parsed;
         let def: &Value = match def {
-            Def::Parsed(v) => v,
-            Def::Raw(raw) => match serde_json::from_str::<Value>(raw.get()) {
+            Json::Parsed(v) => v,
+            Json::Raw(raw) => match serde_json::from_str::<Value>(raw.get()) {
                 Ok(v) => {
                     parsed = v;
                     &parsed
@@ -637,12 +643,11 @@ fn on_condition() -> Value {
 /// [`on_condition`] compiled, for the gates of typed rules.
 static FLAG_IS_ON: LazyLock<Condition> = LazyLock::new(|| Condition::compile(&on_condition()).0);
 
-/// One simple-format flag definition, as raw JSON text or already parsed.
+/// One simple-format flag definition: JSON, or an item of a YAML `flags:`
+/// list for the subset reader.
 #[derive(Clone, Copy)]
 enum Item<'a> {
-    Raw(&'a RawValue),
-    Parsed(&'a Value),
-    // One item of a YAML `flags:` list, for the subset reader.
+    Json(Json<'a>),
     Yaml(&'a str),
 }
 
@@ -664,8 +669,12 @@ fn compile_simple(doc: Value, loc: &Locator<'_>) -> Result<FlagSet, LoadError> {
     };
     let extra = top.keys().next().map(String::as_str);
     // Parsed items are always read: `None` cannot come back.
-    compile_simple_items(list.iter().map(Item::Parsed).collect(), extra, loc)
-        .unwrap_or_else(|| Err(not_a_flag_list(loc)))
+    compile_simple_items(
+        list.iter().map(|v| Item::Json(Json::Parsed(v))).collect(),
+        extra,
+        loc,
+    )
+    .unwrap_or_else(|| Err(not_a_flag_list(loc)))
 }
 
 /// Checks and compiles simple-format flags; `extra` is a top-level field
@@ -705,26 +714,26 @@ fn compile_simple_items(
         // A YAML item is decoded straight from the fast reader's nodes. One
         // outside its subset, or one that does not decode, sends the whole
         // file to the full parser (which then names the field).
-        if let Item::Yaml(chunk) = item {
-            let d = FlagDefinition::deserialize(crate::yaml::item(chunk)?).ok()?;
-            let depends_on = d.depends_on.clone();
-            return Some(Ok((i, depends_on, compile_flag(d, loc, start, end))));
-        }
+        let item = match item {
+            Item::Yaml(chunk) => {
+                let d = FlagDefinition::deserialize(crate::yaml::item(chunk)?).ok()?;
+                let depends_on = d.depends_on.clone();
+                return Some(Ok((i, depends_on, compile_flag(d, loc, start, end))));
+            }
+            Item::Json(json) => json,
+        };
         // Decoded without path tracking first (it costs a third of the
         // decoding); a flag that fails is decoded again to name the field.
         let quick = match item {
-            Item::Parsed(v) => FlagDefinition::deserialize(v).ok(),
-            Item::Raw(r) => serde_json::from_str::<FlagDefinition>(r.get()).ok(),
-            // Decoded above.
-            Item::Yaml(_) => None,
+            Json::Parsed(v) => FlagDefinition::deserialize(v).ok(),
+            Json::Raw(r) => serde_json::from_str::<FlagDefinition>(r.get()).ok(),
         };
         let decoded = match (quick, item) {
             (Some(d), _) => Ok(d),
-            (None, Item::Parsed(v)) => serde_path_to_error::deserialize::<_, FlagDefinition>(v),
-            (None, Item::Raw(r)) => serde_path_to_error::deserialize::<_, FlagDefinition>(
+            (None, Json::Parsed(v)) => serde_path_to_error::deserialize::<_, FlagDefinition>(v),
+            (None, Json::Raw(r)) => serde_path_to_error::deserialize::<_, FlagDefinition>(
                 &mut serde_json::Deserializer::from_str(r.get()),
             ),
-            (None, Item::Yaml(_)) => return None,
         };
         Some(match decoded {
             Ok(d) => {
@@ -734,12 +743,11 @@ fn compile_simple_items(
             Err(e) => {
                 let reparsed;
                 let v = match item {
-                    Item::Parsed(v) => v,
-                    Item::Raw(r) => {
+                    Json::Parsed(v) => v,
+                    Json::Raw(r) => {
                         reparsed = serde_json::from_str::<Value>(r.get()).unwrap_or(Value::Null);
                         &reparsed
                     }
-                    Item::Yaml(_) => &Value::Null,
                 };
                 let name = v.get("id").and_then(Value::as_str).unwrap_or("?");
                 let path = e.path().to_string();
