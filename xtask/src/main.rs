@@ -5,6 +5,7 @@
 //! `../shared/STYLE.md`.
 
 mod ci;
+mod fuzz;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,9 @@ const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps>
   ci                 install test dependencies when missing, then fmt check, clippy -D warnings,
                      tests, docs with -D warnings, and tidy
   tidy               check the crate layer rules and crate hygiene (STYLE.md B.2, B.3)
-  install-test-deps  install what the tests need (prometheus, promtool, chromium) when missing";
+  install-test-deps  install what the tests need (prometheus, promtool, chromium) when missing
+  fuzz [--seconds N] [TARGET...]
+                     run the cargo-fuzz targets in fuzz/ for N seconds each (default 20)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci::run(&root),
         Some("tidy") => tidy::run(&root),
         Some("install-test-deps") => ci::install_test_deps(),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             say(USAGE);
             Ok(())

@@ -19,7 +19,6 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::files::write_atomic;
-use crate::serve::MetricsServer;
 
 const EMBED_MODEL: &str = "text-embedding-3-small";
 const CHAT_MODEL: &str = "gpt-4o-mini";
@@ -108,7 +107,7 @@ impl Plan {
         let inbound_header = if index % 50 == 7 {
             // A hostile client: the value must be replaced, never echoed.
             Some(b"bad id\r\nX-Injected: yes".to_vec())
-        } else if index % 5 == 0 {
+        } else if index.is_multiple_of(5) {
             Some(format!("client-{seed}-{index}").into_bytes())
         } else {
             None
@@ -416,7 +415,9 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let guard = flightdeck::init(settings).context("cannot set up observability")?;
     let server = match (args.prometheus_listen, guard.prometheus()) {
-        (Some(addr), Some(exposition)) => Some(MetricsServer::start(addr, exposition.clone())?),
+        (Some(addr), Some(exposition)) => {
+            Some(crate::serve::metrics_server(addr, exposition.clone())?)
+        }
         _ => None,
     };
     if let Some(server) = &server {
@@ -511,11 +512,12 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         } else {
             writeln!(
                 stdout,
-                "could not deliver {} of {} spans over OTLP ({} dropped from a full queue, {} in failed exports); the local files are complete",
+                "could not deliver {} of {} spans over OTLP ({} dropped from a full queue, {} in failed exports, {} discarded at the shutdown deadline); the local files are complete",
                 otel.undelivered(),
                 otel.ended,
                 otel.dropped,
-                otel.failed
+                otel.failed,
+                otel.discarded()
             )?;
         }
     }

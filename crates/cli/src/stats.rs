@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use flightdeck::stats::{
     self, DEFAULT_SRM_ALPHA, Proportion, TTestKind, chi_square_independence, cohens_h,
@@ -139,8 +139,7 @@ pub(crate) struct ProportionsArgs {
 
 /// Reads one number per line; blank lines and `#` comments are skipped.
 pub(crate) fn read_numbers(path: &Path) -> anyhow::Result<Vec<f64>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text = crate::files::read_input(path)?;
     let mut out = Vec::with_capacity(text.len() / 8);
     for (i, line) in text.lines().enumerate() {
         let s = line.split('#').next().unwrap_or("").trim();
@@ -149,11 +148,11 @@ pub(crate) fn read_numbers(path: &Path) -> anyhow::Result<Vec<f64>> {
         }
         match s.parse::<f64>() {
             Ok(v) if v.is_finite() => out.push(v),
-            _ => bail!(
-                "{}:{}: {:?} is not a finite number",
+            _ => crate::bad_input!(
+                "{}:{}: {} is not a finite number",
                 path.display(),
                 i + 1,
-                s.chars().take(40).collect::<String>()
+                crate::shown(s)
             ),
         }
     }
@@ -164,20 +163,33 @@ fn parse_list<T: std::str::FromStr>(what: &str, s: &str) -> anyhow::Result<Vec<T
     s.split(',')
         .map(|p| {
             let p = p.trim();
-            p.parse::<T>()
-                .map_err(|_| anyhow::anyhow!("{what}: {p:?} is not a valid number in {s:?}"))
+            p.parse::<T>().map_err(|_| {
+                crate::BadInput::new(format!(
+                    "{what}: {} is not a valid number in {}",
+                    crate::shown(p),
+                    crate::shown(s)
+                ))
+                .into()
+            })
         })
         .collect()
 }
 
 fn parse_fraction(what: &str, s: &str) -> anyhow::Result<Proportion> {
-    let (x, n) = s
-        .split_once('/')
-        .with_context(|| format!("{what}: {s:?} is not SUCCESSES/TOTAL, e.g. 120/1000"))?;
+    let (x, n) = s.split_once('/').ok_or_else(|| {
+        crate::BadInput::new(format!(
+            "{what}: {} is not SUCCESSES/TOTAL, e.g. 120/1000",
+            crate::shown(s)
+        ))
+    })?;
     let parse = |v: &str| {
-        v.trim()
-            .parse::<u64>()
-            .map_err(|_| anyhow::anyhow!("{what}: {v:?} in {s:?} is not a whole number"))
+        v.trim().parse::<u64>().map_err(|_| {
+            crate::BadInput::new(format!(
+                "{what}: {} in {} is not a whole number below 2^64",
+                crate::shown(v),
+                crate::shown(s)
+            ))
+        })
     };
     Proportion::new(parse(x)?, parse(n)?).with_context(|| format!("{what}: {s}"))
 }
@@ -305,7 +317,8 @@ pub(crate) fn run(cmd: StatsCommand) -> anyhow::Result<()> {
                 .split(';')
                 .map(|row| parse_list::<f64>("--table", row))
                 .collect::<anyhow::Result<_>>()?;
-            let r = chi_square_independence(&table, a.yates).context("--table")?;
+            let r = chi_square_independence(&table, a.yates)
+                .map_err(|e| crate::BadInput::new(format!("--table: {e}")))?;
             emit(
                 a.json,
                 &r,
@@ -322,7 +335,8 @@ pub(crate) fn run(cmd: StatsCommand) -> anyhow::Result<()> {
                 Some(w) => parse_list::<f64>("--weights", w)?,
                 None => vec![1.0; observed.len()],
             };
-            let r = sample_ratio_mismatch(&observed, &weights, a.alpha).context("srm")?;
+            let r = sample_ratio_mismatch(&observed, &weights, a.alpha)
+                .map_err(|e| crate::BadInput::new(format!("--observed/--weights: {e}")))?;
             #[derive(Serialize)]
             struct Out {
                 statistic: f64,
@@ -345,20 +359,25 @@ pub(crate) fn run(cmd: StatsCommand) -> anyhow::Result<()> {
                     ("p-value", g(r.p_value)),
                     ("mismatch", format!("{} (p < {})", r.mismatch, a.alpha)),
                 ],
-            )
+            )?;
+            // A mismatch is a finding (exit 3), as for `experiments srm`.
+            if r.mismatch {
+                return Err(crate::Finding.into());
+            }
+            Ok(())
         }
         StatsCommand::Power(a) => {
             let (label, effect, n) = match (a.effect_size, a.baseline, a.treatment) {
                 (Some(d), _, _) => {
-                    let n = ttest_sample_size(d, a.alpha, a.power).context("--effect-size")?;
+                    let n = ttest_sample_size(d, a.alpha, a.power).map_err(power_arg)?;
                     ("effect size (Cohen's d, t-test)", d, n)
                 }
                 (None, Some(p1), Some(p2)) => {
                     let h = cohens_h(p2, p1).context("--baseline/--treatment")?;
-                    let n = normal_sample_size(h, a.alpha, a.power).context("power")?;
+                    let n = normal_sample_size(h, a.alpha, a.power).map_err(power_arg)?;
                     ("effect size (Cohen's h, proportions)", h, n)
                 }
-                _ => bail!("give --effect-size, or --baseline and --treatment"),
+                _ => crate::bad_input!("give --effect-size, or --baseline and --treatment"),
             };
             let out = PowerOut {
                 n_per_group: n.n_per_group,
@@ -376,7 +395,8 @@ pub(crate) fn run(cmd: StatsCommand) -> anyhow::Result<()> {
         }
         StatsCommand::Proportions(a) => {
             let (pa, pb) = (parse_fraction("--a", &a.a)?, parse_fraction("--b", &a.b)?);
-            let r = proportions_ztest(pa, pb, a.alpha).context("proportions")?;
+            let r = proportions_ztest(pa, pb, a.alpha)
+                .map_err(|e| crate::BadInput::new(format!("--a/--b: {e}")))?;
             let level = format!("{}% interval", (1.0 - a.alpha) * 100.0);
             emit(
                 a.json,
@@ -394,13 +414,27 @@ pub(crate) fn run(cmd: StatsCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Names the flag a power-analysis error is about (`--power`, `--alpha`
+/// or `--effect-size`).
+fn power_arg(e: stats::StatsError) -> anyhow::Error {
+    let flag = match &e {
+        stats::StatsError::OutOfUnitInterval { name, .. } => match *name {
+            "power" => "--power",
+            "alpha" => "--alpha",
+            _ => "--effect-size",
+        },
+        _ => "--effect-size",
+    };
+    crate::BadInput::new(format!("{flag}: {e}")).into()
+}
+
 /// Says which file the error is about ("sample a" is --a, "sample b" is --b).
 fn named(e: stats::StatsError, a: &Path, b: &Path) -> anyhow::Error {
     let msg = e
         .to_string()
         .replace("sample a", &format!("--a {}", a.display()))
         .replace("sample b", &format!("--b {}", b.display()));
-    anyhow::anyhow!(msg)
+    crate::BadInput::new(msg).into()
 }
 
 #[cfg(test)]

@@ -286,7 +286,17 @@ enum ElemMatch {
 
 struct Compiler {
     warnings: Vec<ConditionWarning>,
+    // How many conditions enclose the one being compiled.
+    depth: usize,
+    // Whether some part was nested past the limit.
+    too_deep: bool,
 }
+
+/// How deep conditions may nest (`$not`, `$and`, `$or`, `$nor`,
+/// `$elemMatch`): compiling and evaluating recurse once per level, so a
+/// limit keeps a hostile condition from overflowing the stack. Real
+/// targeting nests a handful of levels.
+pub const MAX_CONDITION_DEPTH: usize = 32;
 
 /// Where in a condition the compiler is, as a chain on the stack: rendered
 /// only for a warning, so compiling allocates no path strings.
@@ -308,6 +318,18 @@ impl At<'_> {
 }
 
 impl Compiler {
+    /// The compiled condition, or one that never passes when part of it was
+    /// too deep (a cut-off part under `$not` would otherwise pass).
+    fn finish(self, cond: Condition) -> (Condition, Vec<ConditionWarning>) {
+        if self.too_deep {
+            let never = Condition {
+                clauses: vec![Clause::Never],
+            };
+            return (never, self.warnings);
+        }
+        (cond, self.warnings)
+    }
+
     fn warn(&mut self, at: &At<'_>, message: impl Into<String>) {
         self.warnings.push(ConditionWarning {
             path: at.render(),
@@ -316,6 +338,16 @@ impl Compiler {
     }
 
     fn condition(&mut self, v: &Value, at: &At<'_>) -> Condition {
+        if self.depth >= MAX_CONDITION_DEPTH {
+            self.too_deep = true;
+            self.warn(
+                at,
+                format!("conditions nested deeper than {MAX_CONDITION_DEPTH} levels"),
+            );
+            return Condition {
+                clauses: vec![Clause::Never],
+            };
+        }
         let Value::Object(map) = v else {
             self.warn(at, format!("a condition must be an object, found {v}"));
             return Condition {
@@ -326,6 +358,7 @@ impl Compiler {
     }
 
     fn object(&mut self, map: &Map<String, Value>, at: &At<'_>) -> Condition {
+        self.depth += 1;
         let clauses = map
             .iter()
             .map(|(k, v)| {
@@ -345,6 +378,7 @@ impl Compiler {
                 }
             })
             .collect();
+        self.depth -= 1;
         Condition { clauses }
     }
 
@@ -373,11 +407,23 @@ impl Compiler {
             Value::Number(n) => CondValue::Num(n.as_f64().unwrap_or(f64::NAN)),
             Value::Bool(b) => CondValue::Bool(*b),
             Value::Null => CondValue::Null,
-            Value::Object(map) if is_operator_object(map) => CondValue::Ops(
-                map.iter()
+            Value::Object(map) if is_operator_object(map) => {
+                if self.depth >= MAX_CONDITION_DEPTH {
+                    self.too_deep = true;
+                    self.warn(
+                        at,
+                        format!("conditions nested deeper than {MAX_CONDITION_DEPTH} levels"),
+                    );
+                    return CondValue::Ops(vec![Op::False]);
+                }
+                self.depth += 1;
+                let ops = map
+                    .iter()
                     .map(|(op, arg)| self.op(op, arg, &At::Key(at, op)))
-                    .collect(),
-            ),
+                    .collect();
+                self.depth -= 1;
+                CondValue::Ops(ops)
+            }
             other => CondValue::Json(other.clone()),
         }
     }
@@ -506,9 +552,11 @@ impl Condition {
     pub fn compile(v: &Value) -> (Self, Vec<ConditionWarning>) {
         let mut c = Compiler {
             warnings: Vec::new(),
+            depth: 0,
+            too_deep: false,
         };
         let cond = c.condition(v, &At::Root);
-        (cond, c.warnings)
+        c.finish(cond)
     }
 
     /// [`compile`](Self::compile) for a condition already known to be an
@@ -516,9 +564,11 @@ impl Condition {
     pub fn compile_object(map: &Map<String, Value>) -> (Self, Vec<ConditionWarning>) {
         let mut c = Compiler {
             warnings: Vec::new(),
+            depth: 0,
+            too_deep: false,
         };
         let cond = c.object(map, &At::Root);
-        (cond, c.warnings)
+        c.finish(cond)
     }
 
     /// The condition that always passes (`{}`).
@@ -622,10 +672,8 @@ impl CondValue {
 
 fn is_in(actual: &Value, expected: &[Value], insensitive: bool) -> bool {
     let same = |a: &Value, b: &Value| {
-        if insensitive {
-            if let (Value::String(x), Value::String(y)) = (a, b) {
-                return eq_lowercase(x, y);
-            }
+        if insensitive && let (Value::String(x), Value::String(y)) = (a, b) {
+            return eq_lowercase(x, y);
         }
         strict_eq(a, b)
     };
@@ -801,6 +849,8 @@ mod tests {
         for c in &conditions {
             let mut compiler = Compiler {
                 warnings: Vec::new(),
+                depth: 0,
+                too_deep: false,
             };
             let cv = compiler.value(c, &At::Root);
             let fast = Fast::of(&cv).unwrap_or_else(|| panic!("no shortcut for {c}"));
@@ -812,6 +862,46 @@ mod tests {
             }
         }
         assert!(shortcut_used > 40, "{shortcut_used}");
+    }
+
+    #[test]
+    fn conditions_nested_past_the_limit_fail_closed_with_a_warning() {
+        // Wrapped by hand: `json!` would copy the inner value recursively.
+        let not = |v: Value| {
+            let mut m = Map::new();
+            m.insert("$not".to_owned(), v);
+            Value::Object(m)
+        };
+        let mut deep = json!({"country": "US"});
+        let mut deep_value = json!("US");
+        for _ in 0..2_000 {
+            deep = not(deep);
+            deep_value = not(deep_value);
+        }
+        let mut wrapped = Map::new();
+        wrapped.insert("country".to_owned(), deep_value);
+        let groups = SavedGroups::new();
+        let ctx = json!({"country": "US"});
+        for cond in [deep, Value::Object(wrapped)] {
+            let (c, warnings) = Condition::compile(&cond);
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(
+                warnings[0].message.contains("deeper than 32"),
+                "{warnings:?}"
+            );
+            assert!(!c.eval(&ctx, &groups));
+            // Dropping the 2,000-deep value recurses in serde_json: leak it
+            // rather than test serde_json's stack here.
+            std::mem::forget(cond);
+        }
+        // Just within the limit compiles and evaluates.
+        let mut ok = json!({"country": "US"});
+        for _ in 0..15 {
+            ok = json!({ "$not": { "$not": ok } });
+        }
+        let (c, warnings) = Condition::compile(&ok);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(c.eval(&ctx, &groups));
     }
 
     #[test]

@@ -323,12 +323,12 @@ impl Context {
     ) -> (&'a str, &'a Value) {
         let attr = attr.unwrap_or(&DEFAULT_ATTR);
         let (name, value) = (attr.name.as_str(), self.attribute_at(attr));
-        if !truthy(value) {
-            if let Some(fb) = fallback {
-                let v = self.attribute(fb);
-                if truthy(v) {
-                    return (fb, v);
-                }
+        if !truthy(value)
+            && let Some(fb) = fallback
+        {
+            let v = self.attribute(fb);
+            if truthy(v) {
+                return (fb, v);
             }
         }
         (name, value)

@@ -527,10 +527,10 @@ impl Experiment {
         let mut assignments = std::collections::BTreeMap::new();
         if let Some(fb) = self.fallback_attribute.as_deref() {
             let (name, value) = (fb, ctx.attribute(fb));
-            if truthy(value) {
-                if let Some(doc) = service.get_assignments(name, &sticky_text(value)) {
-                    assignments.extend(doc.assignments);
-                }
+            if truthy(value)
+                && let Some(doc) = service.get_assignments(name, &sticky_text(value))
+            {
+                assignments.extend(doc.assignments);
             }
         }
         let (name, value) = ctx.hash_attribute(self.hash_attribute.as_ref(), None);
@@ -576,10 +576,10 @@ impl Experiment {
             self.sticky_exp_key(self.bucket_version),
             result.key.to_owned(),
         );
-        if existing.as_ref() != Some(&doc) {
-            if let Err(e) = service.save_assignments(doc) {
-                tracing::warn!(experiment = %self.key, error = %e, "cannot save sticky bucket");
-            }
+        if existing.as_ref() != Some(&doc)
+            && let Err(e) = service.save_assignments(doc)
+        {
+            tracing::warn!(experiment = %self.key, error = %e, "cannot save sticky bucket");
         }
     }
 
@@ -636,10 +636,10 @@ impl Experiment {
                 }
             }
             // 8. Targeting.
-            if let Some(c) = &self.condition {
-                if !c.eval_context(ctx, features.saved_groups()) {
-                    return not_in(ctx);
-                }
+            if let Some(c) = &self.condition
+                && !c.eval_context(ctx, features.saved_groups())
+            {
+                return not_in(ctx);
             }
             // 8.05. Prerequisites.
             if !self.parent_conditions.is_empty()

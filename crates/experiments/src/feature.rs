@@ -833,10 +833,10 @@ impl FeatureSet {
                     disable_sticky_bucketing,
                     condition,
                 } => {
-                    if let Some(c) = condition {
-                        if !c.eval_context(ctx, &self.saved_groups) {
-                            continue;
-                        }
+                    if let Some(c) = condition
+                        && !c.eval_context(ctx, &self.saved_groups)
+                    {
+                        continue;
                     }
                     let fallback = if ctx.sticky().is_some() && !disable_sticky_bucketing {
                         fallback_attribute.as_deref()

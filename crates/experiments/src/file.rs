@@ -169,26 +169,27 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
             return bad("weights", format!("weights sum to {total}, not 1"));
         }
     }
-    if let Some(c) = def.coverage {
-        if !(0.0..=1.0).contains(&c) {
-            return bad("coverage", format!("coverage {c} is outside [0, 1]"));
-        }
+    if let Some(c) = def.coverage
+        && !(0.0..=1.0).contains(&c)
+    {
+        return bad("coverage", format!("coverage {c} is outside [0, 1]"));
     }
-    if let Some(h) = def.hash_version {
-        if h != 1 && h != 2 {
-            return bad(
-                "hashVersion",
-                format!("unknown hash version {h}; use 1 or 2"),
-            );
-        }
+    if let Some(h) = def.hash_version
+        && h != 1
+        && h != 2
+    {
+        return bad(
+            "hashVersion",
+            format!("unknown hash version {h}; use 1 or 2"),
+        );
     }
-    if let Some((_, s, e)) = &def.namespace {
-        if !(0.0 <= *s && s <= e && *e <= 1.0) {
-            return bad(
-                "namespace",
-                format!("range [{s}, {e}] is not inside [0, 1]"),
-            );
-        }
+    if let Some((_, s, e)) = &def.namespace
+        && !(0.0 <= *s && s <= e && *e <= 1.0)
+    {
+        return bad(
+            "namespace",
+            format!("range [{s}, {e}] is not inside [0, 1]"),
+        );
     }
     if let Some(r) = &def.ranges {
         if r.len() != n {
@@ -205,21 +206,21 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
             );
         }
     }
-    if let Some(f) = def.force {
-        if f as usize >= n {
-            return bad(
-                "force",
-                format!("variation {f} does not exist ({n} variations)"),
-            );
-        }
+    if let Some(f) = def.force
+        && f as usize >= n
+    {
+        return bad(
+            "force",
+            format!("variation {f} does not exist ({n} variations)"),
+        );
     }
-    if let Some(m) = &def.meta {
-        if m.len() != n {
-            return bad(
-                "meta",
-                format!("{} meta entries for {n} variations", m.len()),
-            );
-        }
+    if let Some(m) = &def.meta
+        && m.len() != n
+    {
+        return bad(
+            "meta",
+            format!("{} meta entries for {n} variations", m.len()),
+        );
     }
     let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Invalid {
         path: path.to_owned(),
@@ -228,11 +229,11 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
         field: ".".to_owned(),
         message: strip_position(&e.to_string()),
     })?;
-    if let Some(c) = value.get("condition") {
-        if let Some(w) = Condition::compile(c).1.first() {
-            let field = format!("condition{}", w.path.trim_start_matches('$'));
-            return bad(&field, w.message.clone());
-        }
+    if let Some(c) = value.get("condition")
+        && let Some(w) = Condition::compile(c).1.first()
+    {
+        let field = format!("condition{}", w.path.trim_start_matches('$'));
+        return bad(&field, w.message.clone());
     }
     let exp = Experiment::from_json(&value);
     if let Some(w) = exp.warnings().first() {
@@ -254,11 +255,19 @@ fn strip_position(msg: &str) -> String {
 ///
 /// [`LoadError::Read`] when unreadable; otherwise as [`parse_experiment`].
 pub fn load_experiment_file(path: &Path) -> Result<Experiment, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_experiment(&path.display().to_string(), &text)
+    let name = path.display().to_string();
+    let text = locate::utf8_text(&bytes).map_err(|e| LoadError::Invalid {
+        path: name.clone(),
+        line: e.line,
+        column: e.column,
+        field: ".".into(),
+        message: format!("not UTF-8 text (byte 0x{:02x})", e.byte),
+    })?;
+    parse_experiment(&name, text)
 }
 
 #[cfg(test)]

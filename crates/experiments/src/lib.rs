@@ -73,7 +73,7 @@ mod results;
 mod srm;
 mod sticky;
 
-pub use self::condition::{Condition, ConditionWarning, SavedGroups};
+pub use self::condition::{Condition, ConditionWarning, MAX_CONDITION_DEPTH, SavedGroups};
 pub use self::context::{Context, DEFAULT_HASH_ATTRIBUTE};
 pub use self::error::{LoadError, ManagerError, ResultsError, StickyError};
 pub use self::experiment::{Experiment, ExperimentResult};

@@ -19,9 +19,23 @@ pub struct SrmCheck {
     pub test: Option<SampleRatioMismatch>,
     /// Arms with weight 0 that received traffic (a leak: always a mismatch).
     pub leaked_arms: Vec<usize>,
-    /// Whether the split is wrong: p < alpha, or a leak.
+    /// Whether the split is wrong: p < alpha, a leak, or exposures to
+    /// variations the experiment does not have.
     pub mismatch: bool,
+    /// Exposures naming a variation id the experiment does not have.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unknown_exposures: u64,
+    /// The first few distinct unknown variation ids (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_variation_ids: Vec<u64>,
 }
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// How many distinct unknown variation ids an [`SrmCheck`] lists.
+const UNKNOWN_IDS_SHOWN: usize = 10;
 
 /// Checks `observed` exposures per variation against `weights`.
 ///
@@ -58,25 +72,66 @@ pub fn srm_check(observed: &[u64], weights: &[f64], alpha: f64) -> SrmCheck {
         test,
         leaked_arms,
         mismatch,
+        unknown_exposures: 0,
+        unknown_variation_ids: Vec::new(),
     }
 }
 
 /// Counts `exposures` of `experiment` per variation and checks them. An
-/// exposure naming a variation the experiment does not have counts as a
-/// leak into that arm.
+/// exposure naming a variation the experiment does not have is counted in
+/// [`SrmCheck::unknown_exposures`] and makes a mismatch; the id is never
+/// used to size or index anything.
 pub fn srm_from_exposures(exposures: &[Exposure], experiment: &Experiment, alpha: f64) -> SrmCheck {
     let n = experiment.variations().len();
     let mut counts = vec![0u64; n];
-    let mut weights = experiment.weights().to_vec();
+    let mut unknown = 0u64;
+    let mut unknown_ids: Vec<u64> = Vec::new();
     for e in exposures
         .iter()
         .filter(|e| e.experiment == experiment.key())
     {
-        if e.variation_id >= counts.len() {
-            counts.resize(e.variation_id + 1, 0);
-            weights.resize(e.variation_id + 1, 0.0);
+        match counts.get_mut(e.variation_id) {
+            Some(c) => *c += 1,
+            None => {
+                unknown += 1;
+                let id = e.variation_id as u64;
+                if unknown_ids.len() < UNKNOWN_IDS_SHOWN && !unknown_ids.contains(&id) {
+                    unknown_ids.push(id);
+                }
+            }
         }
-        counts[e.variation_id] += 1;
     }
-    srm_check(&counts, &weights, alpha)
+    let mut check = srm_check(&counts, experiment.weights(), alpha);
+    check.unknown_exposures = unknown;
+    check.unknown_variation_ids = unknown_ids;
+    check.mismatch |= unknown > 0;
+    check
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variation_ids_out_of_range_are_counted_not_used_as_indexes() {
+        let exp = Experiment::from_json(&serde_json::json!({
+            "key": "e", "variations": [0, 1], "weights": [0.5, 0.5]
+        }));
+        let exposure = |v: usize| -> Exposure {
+            serde_json::from_value(serde_json::json!({
+                "timestamp_ms": 0, "experiment": "e", "variation_id": v,
+                "variation_key": "x", "hash_attribute": "id", "hash_value": "u"
+            }))
+            .unwrap()
+        };
+        let mut xs: Vec<Exposure> = (0..100).map(|i| exposure(i % 2)).collect();
+        xs.push(exposure(usize::MAX));
+        xs.push(exposure(1_000_000_000));
+        xs.push(exposure(usize::MAX));
+        let c = srm_from_exposures(&xs, &exp, 0.001);
+        assert_eq!(c.observed, [50, 50]);
+        assert_eq!(c.unknown_exposures, 3);
+        assert_eq!(c.unknown_variation_ids, [u64::MAX, 1_000_000_000]);
+        assert!(c.mismatch);
+    }
 }

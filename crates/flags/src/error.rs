@@ -99,6 +99,20 @@ pub enum KillError {
     /// A reason is required.
     #[error("a kill switch needs a reason (who is paged reads it)")]
     MissingReason,
+    /// The kill file exists but does not parse. A kill or restore sets it
+    /// aside as `<file>.corrupt` and writes a good one.
+    #[error(
+        "the kill file {path} is corrupt ({message}); a kill or restore replaces it, keeping a copy"
+    )]
+    Corrupt {
+        /// The kill file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// An I/O error without a path yet (converted to `Audit` by the store).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
 }
 
 /// A flag source could not start.

@@ -57,7 +57,11 @@ pub struct FlagDefinition {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub targeting: Option<Targeting>,
     /// The value when off (a boolean; or a variant key when there are variants).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unique::option_value"
+    )]
     pub default: Option<Value>,
     /// Typed values split by weight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -151,7 +155,11 @@ pub struct Targeting {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
     /// A GrowthBook condition on the attributes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "unique::option_map"
+    )]
     pub attributes: Option<Map<String, Value>>,
 }
 
@@ -162,6 +170,7 @@ pub struct VariantDefinition {
     /// The variant's key.
     pub key: String,
     /// Its value (all variants of a flag share one JSON type).
+    #[serde(deserialize_with = "unique::value")]
     pub value: Value,
     /// Its relative weight.
     #[serde(default = "one")]
@@ -224,6 +233,46 @@ pub struct FlagSet {
     pub(crate) origin: String,
 }
 
+/// Values in flag definitions refuse duplicate keys (`serde_json::Value`
+/// alone keeps the last), in YAML and JSON alike.
+mod unique {
+    use flightdeck_obs_core::UniqueKeys;
+    use serde::de::{Deserialize, Deserializer, Error, Unexpected};
+    use serde_json::{Map, Value};
+
+    pub(super) fn value<'de, D: Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        UniqueKeys::deserialize(d).map(|v| v.0)
+    }
+
+    pub(super) fn option_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+        Ok(Option::<UniqueKeys>::deserialize(d)?.map(|v| v.0))
+    }
+
+    pub(super) fn option_map<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Map<String, Value>>, D::Error> {
+        match Option::<UniqueKeys>::deserialize(d)? {
+            None => Ok(None),
+            Some(UniqueKeys(Value::Object(m))) => Ok(Some(m)),
+            Some(UniqueKeys(other)) => Err(D::Error::invalid_type(
+                Unexpected::Other(match other {
+                    Value::Array(_) => "a sequence",
+                    Value::String(_) => "a string",
+                    Value::Number(_) => "a number",
+                    Value::Bool(_) => "a boolean",
+                    _ => "null",
+                }),
+                &"a map of attribute conditions",
+            )),
+        }
+    }
+}
+
+/// The longest `depends_on` chain (in flags, counting the dependent and
+/// the flag it ends on) that evaluation follows; see
+/// [`MAX_PREREQUISITE_DEPTH`](flightdeck_experiments::MAX_PREREQUISITE_DEPTH).
+pub const MAX_DEPENDENCY_CHAIN: usize = flightdeck_experiments::MAX_PREREQUISITE_DEPTH;
+
 /// Where line and column of things in a file are.
 struct Locator<'t> {
     text: &'t str,
@@ -264,15 +313,19 @@ fn parse_document(path: &str, text: &str) -> Result<Value, LoadError> {
             }])
         })
     } else {
-        serde_norway::from_str(text).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            LoadError::Invalid(vec![Problem {
-                path: path.to_owned(),
-                line,
-                column,
-                message: format!("invalid YAML: {}", strip_position(&e.to_string())),
-            }])
-        })
+        // Read through `UniqueKeys`: a `Value` alone keeps the last of two
+        // equal keys, where JSON files get an error.
+        serde_norway::from_str::<flightdeck_obs_core::UniqueKeys>(text)
+            .map(|v| v.0)
+            .map_err(|e| {
+                let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                LoadError::Invalid(vec![Problem {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: format!("invalid YAML: {}", strip_position(&e.to_string())),
+                }])
+            })
     }
 }
 
@@ -303,6 +356,16 @@ impl FlagSet {
     /// message`, or [`LoadError::Decrypt`].
     pub fn parse(path: &str, text: &str, key: Option<&str>) -> Result<Self, LoadError> {
         let loc = Locator { text, path };
+        // Before any recursive reader sees the text: a file nested
+        // thousands deep would overflow its stack.
+        if let Err(e) = locate::check_nesting(text, locate::MAX_NESTING) {
+            return Err(LoadError::Invalid(vec![Problem {
+                path: path.to_owned(),
+                line: e.line,
+                column: e.column,
+                message: format!("collections nested deeper than {} levels", e.limit),
+            }]));
+        }
         if let Some(result) = parse_json_document(text, &loc, key) {
             return result;
         }
@@ -335,11 +398,20 @@ impl FlagSet {
     ///
     /// [`LoadError::Read`], or as [`parse`](Self::parse).
     pub fn load(path: &std::path::Path, key: Option<&str>) -> Result<Self, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&path.display().to_string(), &text, key)
+        let name = path.display().to_string();
+        let text = locate::utf8_text(&bytes).map_err(|e| {
+            LoadError::Invalid(vec![Problem {
+                path: name.clone(),
+                line: e.line,
+                column: e.column,
+                message: format!("not UTF-8 text (byte 0x{:02x})", e.byte),
+            }])
+        })?;
+        Self::parse(&name, text, key)
     }
 
     /// Builds a set from simple-format definitions.
@@ -433,6 +505,12 @@ fn parse_json_document(
     let encrypted = top
         .get("encryptedFeatures")
         .and_then(|r| serde_json::from_str::<String>(r.get()).ok());
+    if key.is_some() && encrypted.is_none() {
+        tracing::warn!(
+            path = loc.path,
+            "a decryption key is configured but the payload is not encrypted; serving it as it is"
+        );
+    }
     let groups = saved_groups.as_ref();
     // An object of feature key to raw definition, compiled.
     let compile_raw = |text: &str| {
@@ -593,11 +671,11 @@ fn compile_share(share: &[(String, Json<'_>)], loc: &Locator<'_>) -> Compiled {
             ));
             continue;
         }
-        if let Some(rules) = def.get("rules") {
-            if !rules.is_array() {
-                out.problems
-                    .push(loc.problem(at(), format!("feature {k:?}: rules must be an array")));
-            }
+        if let Some(rules) = def.get("rules")
+            && !rules.is_array()
+        {
+            out.problems
+                .push(loc.problem(at(), format!("feature {k:?}: rules must be an array")));
         }
         let default = def.get("defaultValue").cloned().unwrap_or(Value::Null);
         out.meta.push((
@@ -794,16 +872,36 @@ fn compile_simple_items(
             graph.insert(c.id.as_str(), depends_on);
         }
     }
-    if let Some(cycle) = find_cycle(&graph) {
-        let first = cycle[0];
-        let at = compiled
+    let at_flag = |id: &str| {
+        compiled
             .iter()
-            .find(|(_, _, c)| c.id == first)
+            .find(|(_, _, c)| c.id == id)
             .map_or(0, |(i, _, _)| {
                 let (start, end) = span(*i);
                 loc.find_key("depends_on", start, end).unwrap_or(start)
-            });
-        problems.push(loc.problem(at, format!("dependency cycle: {}", cycle.join(" -> "))));
+            })
+    };
+    match check_dependencies(&graph) {
+        Err(cycle) => {
+            problems.push(loc.problem(
+                at_flag(cycle[0]),
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            ));
+        }
+        // Evaluation gives up on chains longer than this (and serves them
+        // as `cyclicPrerequisite`): refuse them here so the two agree.
+        Ok(chain) if chain.len() > MAX_DEPENDENCY_CHAIN => {
+            problems.push(loc.problem(
+                at_flag(chain[0]),
+                format!(
+                    "a depends_on chain of {} flags is longer than the {MAX_DEPENDENCY_CHAIN} evaluation follows: {} -> ... -> {}",
+                    chain.len(),
+                    chain[0],
+                    chain[chain.len() - 1]
+                ),
+            ));
+        }
+        Ok(_) => {}
     }
     let mut features = Vec::with_capacity(compiled.len());
     let mut meta = FxHashMap::with_capacity_and_hasher(compiled.len(), Default::default());
@@ -855,18 +953,18 @@ fn compile_flag(
             format!("id {:?} must be letters, digits, `.`, `_` or `-`", d.id),
         );
     }
-    if let Some(p) = d.rollout_percentage {
-        if !(0.0..=100.0).contains(&p) || !p.is_finite() {
-            bad(
-                "rollout_percentage",
-                format!("rollout_percentage {p} is outside 0..=100"),
-            );
-        }
+    if let Some(p) = d.rollout_percentage
+        && (!(0.0..=100.0).contains(&p) || !p.is_finite())
+    {
+        bad(
+            "rollout_percentage",
+            format!("rollout_percentage {p} is outside 0..=100"),
+        );
     }
-    if let Some(e) = &d.expires {
-        if !valid_date(e) {
-            bad("expires", format!("expires {e:?} is not a YYYY-MM-DD date"));
-        }
+    if let Some(e) = &d.expires
+        && !valid_date(e)
+    {
+        bad("expires", format!("expires {e:?} is not a YYYY-MM-DD date"));
     }
     // Targeting is compiled once: its problems are reported here, and a
     // boolean flag's rollout rule takes the compiled condition.
@@ -1115,43 +1213,84 @@ pub(crate) fn par_shares<T: Send, R: Send>(
 
 /// A dependency cycle, as the flags along it (first repeated at the end).
 /// `graph` holds the flags that have dependencies.
-fn find_cycle<'a>(graph: &BTreeMap<&'a str, &'a [String]>) -> Option<Vec<&'a str>> {
-    fn visit<'a>(
-        node: &'a str,
-        graph: &BTreeMap<&'a str, &'a [String]>,
-        state: &mut FxHashMap<&'a str, u8>,
-        stack: &mut Vec<&'a str>,
-    ) -> Option<Vec<&'a str>> {
-        match state.get(node) {
-            Some(2) => return None,
-            Some(1) => {
-                let from = stack.iter().position(|n| *n == node).unwrap_or(0);
-                let mut cycle = stack[from..].to_vec();
-                cycle.push(node);
-                return Some(cycle);
-            }
-            _ => {}
+/// A dependency cycle (its flags, the first repeated at the end), or the
+/// longest dependency chain (its flags, from the dependent to the flag it
+/// ends on). Iterative, so a chain of any length cannot overflow the stack.
+fn check_dependencies<'a>(
+    graph: &BTreeMap<&'a str, &'a [String]>,
+) -> Result<Vec<&'a str>, Vec<&'a str>> {
+    // Per flag: on the walk's stack, or done with its longest chain's
+    // length and the next flag on it.
+    enum State<'a> {
+        Open,
+        Done(usize, Option<&'a str>),
+    }
+    let mut state: FxHashMap<&'a str, State<'a>> = FxHashMap::default();
+    let deps = |n: &str| graph.get(n).copied().unwrap_or_default();
+    for &root in graph.keys() {
+        if state.contains_key(root) {
+            continue;
         }
-        state.insert(node, 1);
-        stack.push(node);
-        for next in graph.get(node).copied().unwrap_or_default() {
-            if next != node {
-                if let Some(c) = visit(next, graph, state, stack) {
-                    return Some(c);
+        // (flag, index of the next dependency to visit)
+        let mut stack: Vec<(&'a str, usize)> = vec![(root, 0)];
+        state.insert(root, State::Open);
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let list = deps(node);
+            if let Some(dep) = list.get(*next) {
+                *next += 1;
+                let dep = dep.as_str();
+                if dep == node {
+                    continue; // reported as "depends on itself"
                 }
+                match state.get(dep) {
+                    Some(State::Open) => {
+                        let from = stack.iter().position(|(n, _)| *n == dep).unwrap_or(0);
+                        let mut cycle: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
+                        cycle.push(dep);
+                        return Err(cycle);
+                    }
+                    Some(State::Done(..)) => {}
+                    None => {
+                        state.insert(dep, State::Open);
+                        stack.push((dep, 0));
+                    }
+                }
+                continue;
             }
+            // Every dependency is done: this flag's longest chain.
+            let best = list
+                .iter()
+                .filter(|d| d.as_str() != node)
+                .map(|d| match state.get(d.as_str()) {
+                    Some(State::Done(len, _)) => (*len, d.as_str()),
+                    _ => (1, d.as_str()),
+                })
+                .max_by_key(|(len, _)| *len);
+            let done = match best {
+                Some((len, d)) => State::Done(len + 1, Some(d)),
+                None => State::Done(1, None),
+            };
+            state.insert(node, done);
+            stack.pop();
         }
-        stack.pop();
-        state.insert(node, 2);
-        None
     }
-    let mut state = FxHashMap::default();
-    for node in graph.keys() {
-        if let Some(c) = visit(node, graph, &mut state, &mut Vec::new()) {
-            return Some(c);
-        }
+    let mut longest: Vec<&'a str> = Vec::new();
+    let start = state
+        .iter()
+        .filter_map(|(n, s)| match s {
+            State::Done(len, _) => Some((*len, *n)),
+            State::Open => None,
+        })
+        .max();
+    let mut at = start.map(|(_, n)| n);
+    while let Some(n) = at {
+        longest.push(n);
+        at = match state.get(n) {
+            Some(State::Done(_, next)) => *next,
+            _ => None,
+        };
     }
-    None
+    Ok(longest)
 }
 
 #[cfg(test)]

@@ -95,16 +95,14 @@ impl KillStore {
     ///
     /// # Errors
     ///
-    /// [`KillError::Audit`] when the file exists but cannot be read or parsed.
+    /// [`KillError::Corrupt`] when the file does not parse (a kill or
+    /// restore repairs it), [`KillError::Audit`] when it cannot be read.
     pub fn load(&self) -> Result<KillSet, KillError> {
         let Some(path) = &self.kill_file else {
             return Ok(KillSet::new());
         };
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| KillError::Audit {
-                path: path.clone(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-            }),
+            Ok(bytes) => parse_kills(path, &bytes),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(KillSet::new()),
             Err(source) => Err(KillError::Audit {
                 path: path.clone(),
@@ -113,37 +111,107 @@ impl KillStore {
         }
     }
 
-    /// Appends `entry` to the audit log (one `write` of one line, then
-    /// `fsync`), then writes `set` atomically. The audit line comes first:
-    /// a switch is never flipped without its record.
+    /// Applies `entry` (a kill or a restore of `entry.flag`) and answers the
+    /// killed set after it, with the copy of a corrupt kill file that was
+    /// set aside, if any.
+    ///
+    /// With a kill file, the change is a read-modify-write of the file on
+    /// disk under an OS lock, so kills made at the same time by other
+    /// processes are kept, and `current` is not used; a corrupt file is
+    /// copied to `<file>.corrupt` and replaced. The audit line is appended
+    /// (and synced) only once the new set is durable, so the log never
+    /// records a flip that did not happen. Without a kill file the change
+    /// applies to `current`.
     ///
     /// # Errors
     ///
-    /// [`KillError::Audit`] when either write fails.
-    pub fn record(&self, entry: &AuditEntry, set: &KillSet) -> Result<(), KillError> {
-        if let Some((path, lock)) = &self.audit {
-            let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-            let mut line = serde_json::to_vec(entry).unwrap_or_default();
-            line.push(b'\n');
-            let write = || -> std::io::Result<()> {
-                let mut f = OpenOptions::new().create(true).append(true).open(path)?;
-                f.write_all(&line)?;
-                f.sync_data()
-            };
-            write().map_err(|source| KillError::Audit {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        if let Some(path) = &self.kill_file {
-            let bytes = serde_json::to_vec_pretty(set).unwrap_or_default();
-            flightdeck_obs_core::write_atomic(path, &bytes).map_err(|source| KillError::Audit {
-                path: path.clone(),
-                source,
-            })?;
-        }
-        Ok(())
+    /// [`KillError::Audit`] when a file cannot be locked, read or written;
+    /// nothing changed then, unless only the audit append failed.
+    pub fn apply(
+        &self,
+        current: &KillSet,
+        entry: &AuditEntry,
+    ) -> Result<(KillSet, Option<PathBuf>), KillError> {
+        let change = |set: &mut KillSet| match entry.action {
+            AuditAction::Kill => {
+                set.insert(
+                    entry.flag.clone(),
+                    KillRecord {
+                        actor: entry.actor.clone(),
+                        reason: entry.reason.clone(),
+                        at_ms: entry.timestamp_ms,
+                    },
+                );
+            }
+            AuditAction::Restore => {
+                set.remove(&entry.flag);
+            }
+        };
+        let Some(path) = &self.kill_file else {
+            let mut next = current.clone();
+            change(&mut next);
+            self.append_audit(entry)?;
+            return Ok((next, None));
+        };
+        let io = |source| KillError::Audit {
+            path: path.clone(),
+            source,
+        };
+        let mut next = KillSet::new();
+        let mut set_aside = None;
+        flightdeck_obs_core::update_locked(
+            path,
+            |old| {
+                if let Some(bytes) = old {
+                    match parse_kills(path, bytes) {
+                        Ok(set) => next = set,
+                        Err(_) => {
+                            let mut copy = path.as_os_str().to_owned();
+                            copy.push(".corrupt");
+                            let copy = PathBuf::from(copy);
+                            flightdeck_obs_core::write_atomic(&copy, bytes).map_err(io)?;
+                            set_aside = Some(copy);
+                        }
+                    }
+                }
+                change(&mut next);
+                let bytes = serde_json::to_vec_pretty(&next).unwrap_or_default();
+                Ok::<_, KillError>(Some(bytes))
+            },
+            |_| self.append_audit(entry),
+        )
+        .map_err(|e| match e {
+            KillError::Io(source) => io(source),
+            other => other,
+        })?;
+        Ok((next, set_aside))
     }
+
+    /// Appends one line to the audit log (one `write`, then `fsync`).
+    fn append_audit(&self, entry: &AuditEntry) -> Result<(), KillError> {
+        let Some((path, lock)) = &self.audit else {
+            return Ok(());
+        };
+        let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut line = serde_json::to_vec(entry).unwrap_or_default();
+        line.push(b'\n');
+        let write = || -> std::io::Result<()> {
+            let mut f = OpenOptions::new().create(true).append(true).open(path)?;
+            f.write_all(&line)?;
+            f.sync_data()
+        };
+        write().map_err(|source| KillError::Audit {
+            path: path.clone(),
+            source,
+        })
+    }
+}
+
+fn parse_kills(path: &Path, bytes: &[u8]) -> Result<KillSet, KillError> {
+    serde_json::from_slice(bytes).map_err(|e| KillError::Corrupt {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Reads an audit log.

@@ -562,11 +562,12 @@ impl FeatureFlagManager {
             // Busy only if a nested evaluation runs while the slot is being
             // refreshed; that one takes the shared path.
             let mut slot = slot.try_borrow_mut().ok()?;
-            if let Some(c) = &*slot {
-                if !self.owns(c) && c.owner.strong_count() > 0 {
-                    // Another manager that is still alive keeps the slot.
-                    return None;
-                }
+            if let Some(c) = &*slot
+                && !self.owns(c)
+                && c.owner.strong_count() > 0
+            {
+                // Another manager that is still alive keeps the slot.
+                return None;
             }
             let snapshot = self.snapshot.load_full();
             let counts = Arc::new(CountBlock::new(snapshot.slots(), snapshot.clone()));
@@ -842,26 +843,22 @@ impl FeatureFlagManager {
         if reason.trim().is_empty() {
             return Err(KillError::MissingReason);
         }
-        if !self.snapshot.load().entries.contains_key(flag) {
+        let known = self.snapshot.load().entries.contains_key(flag);
+        // A stale kill of a flag since removed from the file can still be
+        // lifted.
+        let stale = action == AuditAction::Restore && self.kills.load().contains_key(flag);
+        if !(known || stale) {
             return Err(KillError::UnknownFlag(flag.to_owned()));
         }
         let _guard = self.kill_lock.lock().unwrap_or_else(|p| p.into_inner());
         let now_ms = self.clock.now_unix_nanos() / 1_000_000;
-        let mut next: KillSet = (**self.kills.load()).clone();
         let record = KillRecord {
             actor: actor.to_owned(),
             reason: reason.to_owned(),
             at_ms: now_ms,
         };
-        match action {
-            AuditAction::Kill => {
-                next.insert(flag.to_owned(), record.clone());
-            }
-            AuditAction::Restore => {
-                next.remove(flag);
-            }
-        }
-        self.kill_store.record(
+        let (next, set_aside) = self.kill_store.apply(
+            &self.kills.load(),
             &AuditEntry {
                 timestamp_ms: now_ms,
                 action,
@@ -869,8 +866,10 @@ impl FeatureFlagManager {
                 actor: actor.to_owned(),
                 reason: reason.to_owned(),
             },
-            &next,
         )?;
+        if let Some(copy) = set_aside {
+            tracing::warn!(copy = %copy.display(), "replaced a corrupt kill file; its old contents are in the copy");
+        }
         let any = !next.is_empty();
         self.kills.store(Arc::new(next));
         self.any_kills.store(any, Ordering::Release);

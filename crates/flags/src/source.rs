@@ -103,11 +103,12 @@ impl FileSource {
     ) -> Result<SourceHandle, LoadError> {
         let path = path.into();
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|source| LoadError::Read {
+        let bytes = std::fs::read(&path).map_err(|source| LoadError::Read {
             path: path.clone(),
             source,
         })?;
-        manager.reload_from(&origin, &text, key.as_deref())?;
+        let text = text_of(&origin, &bytes)?;
+        manager.reload_from(&origin, text, key.as_deref())?;
         manager.health().record_success(manager.now_ms());
         let mut last_hash = content_hash(text.as_bytes());
         let mut last_stamp = stamp(&path);
@@ -142,8 +143,9 @@ impl FileSource {
                             continue;
                         }
                         last_hash = h;
-                        let text = String::from_utf8_lossy(&bytes);
-                        match manager.reload_from(&origin, &text, key.as_deref()) {
+                        let reloaded = text_of(&origin, &bytes)
+                            .and_then(|text| manager.reload_from(&origin, text, key.as_deref()));
+                        match reloaded {
                             Ok(_) => manager.health().record_success(now),
                             Err(e) => manager.health().record_failure(now, &e.to_string()),
                         }
@@ -165,6 +167,19 @@ impl FileSource {
             source: std::io::Error::other(e.to_string()),
         })
     }
+}
+
+/// The text of a flags file, or a problem locating its first byte that is
+/// not UTF-8 (a reload then keeps the last good flags).
+fn text_of<'b>(origin: &str, bytes: &'b [u8]) -> Result<&'b str, LoadError> {
+    flightdeck_obs_core::locate::utf8_text(bytes).map_err(|e| {
+        LoadError::Invalid(vec![crate::Problem {
+            path: origin.to_owned(),
+            line: e.line,
+            column: e.column,
+            message: format!("not UTF-8 text (byte 0x{:02x})", e.byte),
+        }])
+    })
 }
 
 /// Settings for [`HttpSource`].
@@ -350,6 +365,7 @@ impl HttpSource {
             });
         }
         let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_connect(Some(config.timeout))
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
             .build()
@@ -363,21 +379,21 @@ impl HttpSource {
             &mut etag,
             &mut failures,
         );
-        if failures > 0 {
-            if let Some(b) = &config.bootstrap {
-                match std::fs::read_to_string(b) {
-                    Ok(text) => {
-                        let origin = b.display().to_string();
-                        if manager
-                            .reload_from(&origin, &text, config.key.as_deref())
-                            .is_ok()
-                        {
-                            tracing::warn!(bootstrap = %origin, "flag source down at start-up; serving the bootstrap file");
-                        }
+        if failures > 0
+            && let Some(b) = &config.bootstrap
+        {
+            match std::fs::read_to_string(b) {
+                Ok(text) => {
+                    let origin = b.display().to_string();
+                    if manager
+                        .reload_from(&origin, &text, config.key.as_deref())
+                        .is_ok()
+                    {
+                        tracing::warn!(bootstrap = %origin, "flag source down at start-up; serving the bootstrap file");
                     }
-                    Err(e) => {
-                        tracing::error!(bootstrap = %b.display(), error = %e, "cannot read the bootstrap file")
-                    }
+                }
+                Err(e) => {
+                    tracing::error!(bootstrap = %b.display(), error = %e, "cannot read the bootstrap file")
                 }
             }
         }

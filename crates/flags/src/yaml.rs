@@ -143,6 +143,35 @@ pub(crate) fn item(chunk: &str) -> Option<Node<'_>> {
     items.pop()
 }
 
+/// Whether the subset reader, wherever it reads every item of a flag file,
+/// reads them as `serde_norway` reads the whole file (for the fuzzer).
+pub(crate) fn subset_agrees(text: &str) -> bool {
+    use flightdeck_obs_core::locate;
+    use serde::Deserialize;
+    if locate::check_nesting(text, locate::MAX_NESTING).is_err() {
+        return true; // refused before either reader runs
+    }
+    let Some(items) = flag_items(text) else {
+        return true;
+    };
+    let mut ours = Vec::with_capacity(items.len());
+    for chunk in items {
+        match item(chunk) {
+            Some(node) => match serde_json::Value::deserialize(node) {
+                Ok(v) => ours.push(v),
+                Err(_) => return true,
+            },
+            None => return true,
+        }
+    }
+    // The subset read every item: the file never reaches serde_norway, so
+    // serde_norway must read it, and read it the same.
+    match serde_norway::from_str::<serde_json::Value>(text) {
+        Ok(full) => full.get("flags") == Some(&serde_json::Value::Array(ours)),
+        Err(_) => false,
+    }
+}
+
 /// A whole document, or `None` when it is outside the subset.
 #[cfg(test)]
 pub(crate) fn document(text: &str) -> Option<Node<'_>> {
@@ -223,6 +252,10 @@ struct Parser<'t> {
     text: &'t str,
     s: &'t [u8],
     pos: usize,
+    // Collections open around the position: past the limit the reader
+    // bails (to the full parser, which the caller has guarded), so its
+    // recursion stays bounded whatever text it is handed.
+    depth: usize,
 }
 
 type Bail<T> = Option<T>;
@@ -233,6 +266,7 @@ impl<'t> Parser<'t> {
             text,
             s: text.as_bytes(),
             pos: 0,
+            depth: 0,
         }
     }
 
@@ -299,6 +333,16 @@ impl<'t> Parser<'t> {
     /// scalar ends its line; what follows more indented is a continuation,
     /// which the caller's loop refuses.
     fn block_node(&mut self, col: usize) -> Bail<Node<'t>> {
+        if self.depth >= flightdeck_obs_core::locate::MAX_NESTING {
+            return None;
+        }
+        self.depth += 1;
+        let node = self.block_node_inner(col);
+        self.depth -= 1;
+        node
+    }
+
+    fn block_node_inner(&mut self, col: usize) -> Bail<Node<'t>> {
         if self.is_dash() {
             return self.block_sequence(col);
         }
@@ -481,6 +525,16 @@ impl<'t> Parser<'t> {
     }
 
     fn flow_node(&mut self) -> Bail<Node<'t>> {
+        if self.depth >= flightdeck_obs_core::locate::MAX_NESTING {
+            return None;
+        }
+        self.depth += 1;
+        let node = self.flow_node_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn flow_node_inner(&mut self) -> Bail<Node<'t>> {
         match self.peek()? {
             b'[' => {
                 let mut items = Vec::new();
@@ -661,13 +715,13 @@ fn resolve_plain(v: &str) -> Bail<Node<'_>> {
     // Only these first characters can start a null, a boolean or a number
     // (Rust's float parser also reads `inf` and `nan`, which are not
     // finite and so stay strings).
-    if let Some(first) = v.as_bytes().first() {
-        if !matches!(
+    if let Some(first) = v.as_bytes().first()
+        && !matches!(
             first,
             b'0'..=b'9' | b'+' | b'-' | b'.' | b'~' | b'n' | b'N' | b't' | b'T' | b'f' | b'F'
-        ) {
-            return Some(Node::Str(Cow::Borrowed(v)));
-        }
+        )
+    {
+        return Some(Node::Str(Cow::Borrowed(v)));
     }
     if v.is_empty() || matches!(v, "null" | "Null" | "NULL" | "~") {
         return Some(Node::Null);
@@ -688,10 +742,10 @@ fn resolve_plain(v: &str) -> Bail<Node<'_>> {
     {
         return None;
     }
-    if !digits_but_not_number(v) {
-        if let Some(f) = parse_f64(v) {
-            return Some(Node::F64(f));
-        }
+    if !digits_but_not_number(v)
+        && let Some(f) = parse_f64(v)
+    {
+        return Some(Node::F64(f));
     }
     Some(Node::Str(Cow::Borrowed(v)))
 }
@@ -1142,6 +1196,19 @@ mod tests {
             read += usize::from(agrees(&format!("{s}: v\n")));
         }
         assert!(read > SCALARS.len(), "read {read}");
+    }
+
+    #[test]
+    fn deep_nesting_bails_instead_of_overflowing_the_stack() {
+        for deep in [
+            format!("- {}{}\n", "[".repeat(10_000), "]".repeat(10_000)),
+            format!("- {}x{}\n", "{$not: ".repeat(10_000), "}".repeat(10_000)),
+            format!("- {}x\n", "- ".repeat(10_000)),
+        ] {
+            assert_eq!(item(&deep), None);
+        }
+        let shallow = format!("- {}1{}\n", "[".repeat(100), "]".repeat(100));
+        assert!(item(&shallow).is_some());
     }
 
     #[test]

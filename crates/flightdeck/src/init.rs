@@ -204,6 +204,7 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Filter<S> for EventsOnly {
 /// recorder is already set.
 pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitError> {
     settings.validate()?;
+    flightdeck_obs_core::limits::attribute_value_limit_from_env()?;
     // Open files before installing anything, so a bad path leaves no half-set-up state.
     let span_file = match (&settings.trace_file_path, settings.tracing_enabled) {
         (Some(path), true) => Some(JsonLinesExporter::to_file(path)?),
@@ -281,10 +282,10 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
             otel_settings = otel_settings
                 .with_resource_attribute("deployment.environment.name", &settings.environment);
         }
-        if let Some(version) = settings.service_version.as_deref() {
-            if !has(&otel_settings, "service.version") {
-                otel_settings = otel_settings.with_resource_attribute("service.version", version);
-            }
+        if let Some(version) = settings.service_version.as_deref()
+            && !has(&otel_settings, "service.version")
+        {
+            otel_settings = otel_settings.with_resource_attribute("service.version", version);
         }
         let pipeline = if settings.tracing_enabled {
             flightdeck_obs_otel::OtelPipeline::build(&otel_settings, Default::default())

@@ -126,7 +126,10 @@ pub enum SettingsError {
         known: String,
     },
     /// A value outside its allowed range.
-    #[error("invalid value for `{key}` from {origin}: {value:?} ({expected})")]
+    #[error(
+        "invalid value for `{key}` from {origin}: {} ({expected})",
+        crate::locate::shown(value)
+    )]
     InvalidValue {
         /// The setting's key.
         key: &'static str,

@@ -529,8 +529,10 @@ impl SpanVisitor {
 impl Visit for SpanVisitor {
     fn record_str(&mut self, field: &Field, value: &str) {
         if !self.special_str(field, value) {
-            self.attributes
-                .set(field.name(), AttrValue::Str(value.to_owned()));
+            self.attributes.set(
+                field.name(),
+                AttrValue::Str(crate::limits::capped(value).to_owned()),
+            );
         }
     }
 
@@ -584,8 +586,10 @@ impl Visit for EventVisitor {
         if field.name() == "message" {
             value.clone_into(&mut self.message);
         } else if !field.name().starts_with("log.") {
-            self.attributes
-                .set(field.name(), AttrValue::Str(value.to_owned()));
+            self.attributes.set(
+                field.name(),
+                AttrValue::Str(crate::limits::capped(value).to_owned()),
+            );
         }
     }
 

@@ -70,6 +70,7 @@ mod error;
 mod export;
 mod ids;
 mod layer;
+pub mod limits;
 pub mod locate;
 mod log;
 pub mod metrics;
@@ -77,6 +78,8 @@ pub mod names;
 mod record;
 mod request;
 mod settings;
+mod state_file;
+mod strict;
 mod writer;
 
 pub use self::clock::{Clock, ManualClock, SystemClock, civil_from_days};
@@ -95,6 +98,7 @@ pub use self::ids::{SpanId, TraceId};
 pub use self::layer::{
     HookIds, SpanContext, SpanLayer, SpanLayerBuilder, TraceContextHook, current_span_context,
 };
+pub use self::locate::shown;
 pub use self::log::{
     DEFAULT_LOG_QUEUE_CAPACITY, InMemoryLogs, JsonLogLayer, JsonLogLayerBuilder, LogHandle,
     format_rfc3339,
@@ -109,4 +113,6 @@ pub use self::settings::{
     DEFAULT_SERVICE_NAME, ENV_CONFIG, ENV_OTEL_SERVICE_NAME, ENV_OTEL_TRACES_SAMPLER,
     ENV_OTEL_TRACES_SAMPLER_ARG, ENV_PREFIX, ENV_RUST_LOG, KNOWN_KEYS, ObservabilitySettings,
 };
-pub use self::writer::{JsonLinesWriter, WriterStats, write_atomic};
+pub use self::state_file::{update_locked, write_atomic};
+pub use self::strict::UniqueKeys;
+pub use self::writer::{JsonLinesWriter, WriterStats};

@@ -71,6 +71,260 @@ pub fn find_key(text: &str, key: &str, from: usize, until: usize) -> Option<usiz
     None
 }
 
+/// How deep a configuration file may nest collections (JSON arrays and
+/// objects, YAML flow and block collections). `serde_json` stops at 128
+/// too; no flag, experiment or SLO file comes near it.
+pub const MAX_NESTING: usize = 128;
+
+/// Text nested deeper than a limit: where the limit was crossed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooDeep {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The limit that was crossed.
+    pub limit: usize,
+}
+
+impl std::fmt::Display for TooDeep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: nested deeper than {} levels",
+            self.line, self.column, self.limit
+        )
+    }
+}
+
+/// Checks that JSON or YAML `text` nests collections at most `limit` deep,
+/// in one pass and constant stack, before a recursive parser sees it.
+///
+/// Counted: open flow brackets (`[`, `{`) outside quoted scalars and
+/// comments, plus the block levels open on each line (indentation levels
+/// and the compact `- ` entries that start it). The count can only
+/// over-estimate YAML's nesting slightly (a bracket inside a plain scalar),
+/// never under-estimate it, so what passes here cannot overflow a parser's
+/// stack or drive `serde_norway` into its quadratic time on deep flows.
+///
+/// ```
+/// use flightdeck_obs_core::locate::check_nesting;
+/// assert!(check_nesting("a:\n  b: [1, {c: 2}]\n", 4).is_ok());
+/// let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+/// let err = check_nesting(&deep, 128).unwrap_err();
+/// // The line's block level counts too: the 128th bracket crosses.
+/// assert_eq!((err.line, err.column), (1, 128));
+/// ```
+///
+/// # Errors
+///
+/// [`TooDeep`] at the first place the limit is crossed.
+pub fn check_nesting(text: &str, limit: usize) -> Result<(), TooDeep> {
+    let b = text.as_bytes();
+    let too_deep = |at: usize| {
+        let (line, column) = line_column(text, at);
+        Err(TooDeep {
+            line,
+            column,
+            limit,
+        })
+    };
+    let mut flow = 0usize;
+    // Columns of the block levels open at the current line.
+    let mut blocks: Vec<usize> = Vec::new();
+    let mut i = 0;
+    let mut line_start = true;
+    // Whether a scalar may start here (a quote then opens a quoted scalar).
+    let mut scalar_start = true;
+    while i < b.len() {
+        if line_start && flow == 0 {
+            line_start = false;
+            let mut j = i;
+            while j < b.len() && b[j] == b' ' {
+                j += 1;
+            }
+            if j >= b.len() || matches!(b[j], b'\n' | b'\r' | b'#') {
+                i = j;
+                continue;
+            }
+            let col = j - i;
+            while blocks.last().is_some_and(|&c| c > col) {
+                blocks.pop();
+            }
+            if blocks.last() != Some(&col) {
+                blocks.push(col);
+            }
+            // Compact entries: `- - - x` opens a level per dash.
+            while j + 1 < b.len() && matches!(b[j], b'-' | b'?') && b[j + 1] == b' ' {
+                j += 2;
+                while j < b.len() && b[j] == b' ' {
+                    j += 1;
+                }
+                blocks.push(j - i);
+            }
+            if blocks.len() > limit {
+                return too_deep(j);
+            }
+            i = j;
+            scalar_start = true;
+            continue;
+        }
+        match b[i] {
+            b'\n' => {
+                line_start = true;
+                scalar_start = true;
+                i += 1;
+            }
+            b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t' | b'\n' | b'\r') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' if scalar_start => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+                scalar_start = false;
+            }
+            b'\'' if scalar_start => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\'' {
+                        if b.get(i + 1) == Some(&b'\'') {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+                scalar_start = false;
+            }
+            b'[' | b'{' => {
+                flow += 1;
+                if flow + blocks.len() > limit {
+                    return too_deep(i);
+                }
+                scalar_start = true;
+                i += 1;
+            }
+            b']' | b'}' => {
+                flow = flow.saturating_sub(1);
+                scalar_start = false;
+                i += 1;
+            }
+            // Indicators after which a scalar may start: `,` in a flow,
+            // `- `, `? ` and `: `, and `:` right after a quoted flow key.
+            b',' if flow > 0 => {
+                scalar_start = true;
+                i += 1;
+            }
+            b'-' | b'?' | b':'
+                if matches!(b.get(i + 1), None | Some(b' ' | b'\n' | b'\r' | b'\t'))
+                    || (b[i] == b':' && flow > 0 && i > 0 && matches!(b[i - 1], b'"' | b'\'')) =>
+            {
+                scalar_start = true;
+                i += 1;
+            }
+            b' ' | b'\t' | b'\r' => i += 1,
+            _ => {
+                scalar_start = false;
+                i += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Input that is not UTF-8: where the first bad byte is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotUtf8 {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in bytes).
+    pub column: usize,
+    /// The first byte that is not valid UTF-8 there.
+    pub byte: u8,
+}
+
+impl std::fmt::Display for NotUtf8 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}: not UTF-8 text (byte 0x{:02x})",
+            self.line, self.column, self.byte
+        )
+    }
+}
+
+/// The text of a configuration file's bytes: UTF-8, with a leading byte
+/// order mark dropped (editors on Windows write one, and parsers then
+/// report a confusing error at 1:1).
+///
+/// ```
+/// use flightdeck_obs_core::locate::utf8_text;
+/// assert_eq!(utf8_text(b"\xEF\xBB\xBFa: 1\n").unwrap(), "a: 1\n");
+/// let err = utf8_text(b"a: 1\nb: \xff\n").unwrap_err();
+/// assert_eq!((err.line, err.column, err.byte), (2, 4, 0xff));
+/// ```
+///
+/// # Errors
+///
+/// [`NotUtf8`] locating the first invalid byte.
+pub fn utf8_text(bytes: &[u8]) -> Result<&str, NotUtf8> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        // The valid prefix is text, so it can be located as text.
+        let prefix = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+        let (line, column) = line_column(prefix, at);
+        NotUtf8 {
+            line,
+            column,
+            byte: bytes[at],
+        }
+    })
+}
+
+/// How many bytes of a bad value an error message shows.
+pub const SHOWN_BYTES: usize = 64;
+
+/// A value from input as an error message may show it: in double quotes,
+/// with control characters, quotes and backslashes escaped, and cut to
+/// [`SHOWN_BYTES`] bytes of the value (on a character boundary) with the
+/// full length noted, so a message never echoes a megabyte or drives a
+/// terminal.
+///
+/// ```
+/// use flightdeck_obs_core::locate::shown;
+/// assert_eq!(shown("a\u{1b}[2Jb"), r#""a\u{1b}[2Jb""#);
+/// assert_eq!(shown(&"x".repeat(1000)), format!("\"{}\"... (1000 bytes)", "x".repeat(64)));
+/// ```
+pub fn shown(value: &str) -> String {
+    let mut end = value.len().min(SHOWN_BYTES);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(end + 16);
+    out.push('"');
+    for c in value[..end].chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    if end < value.len() {
+        out.push_str(&format!("... ({} bytes)", value.len()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +339,43 @@ mod tests {
         assert_eq!(find_key(text, "key", 1, text.len()), None);
         assert_eq!(find_key(text, "", 0, text.len()), None);
         assert_eq!(find_key(text, "key", 0, text.len()), Some(6));
+    }
+
+    #[test]
+    fn nesting_counts_flows_and_blocks_but_not_quotes_or_comments() {
+        let flow = |n: usize| format!("{}{}", "{a: ".repeat(n), "}".repeat(n));
+        // The top line is a block level of its own: one level of slack.
+        assert!(check_nesting(&flow(127), 128).is_ok());
+        assert_eq!(
+            check_nesting(&flow(128), 128).unwrap_err().column,
+            1 + 4 * 127
+        );
+        let json = format!("{}1{}", "[".repeat(129), "]".repeat(129));
+        assert!(check_nesting(&json, 128).is_err());
+        // Block levels: one per indentation step and per compact dash.
+        let mut block = String::new();
+        for d in 0..10 {
+            block.push_str(&format!("{}k{d}:\n", " ".repeat(d)));
+        }
+        assert!(check_nesting(&block, 10).is_ok());
+        assert_eq!(check_nesting(&block, 9).unwrap_err().line, 10);
+        // (an entry's content counts as a level: it may be a mapping)
+        assert!(check_nesting("- - - - x\n", 5).is_ok());
+        assert!(check_nesting("- - - - x\n", 4).is_err());
+        // Brackets in quoted scalars and comments do not count; an
+        // apostrophe inside a plain scalar opens no quote.
+        let quoted = format!(
+            "a: \"{}\"\nb: '{}'\n# {}\n",
+            "[".repeat(500),
+            "{".repeat(500),
+            "[".repeat(500)
+        );
+        assert!(check_nesting(&quoted, 4).is_ok());
+        let hidden = format!("a: don't\nb: {}\n", "[".repeat(200));
+        assert!(check_nesting(&hidden, 128).is_err());
+        let hidden = format!("a: b:'c, 'd\nb: {}\n", "[".repeat(200));
+        assert!(check_nesting(&hidden, 128).is_err());
+        // Closing more than was opened never goes below zero.
+        assert!(check_nesting("]]]] [[", 3).is_ok());
     }
 }

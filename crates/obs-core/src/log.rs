@@ -468,6 +468,7 @@ impl SpanFieldCollector<'_> {
 
 impl Visit for SpanFieldCollector<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
+        let value = crate::limits::capped(value);
         let mut v = Vec::with_capacity(value.len() + 2);
         write_json_str(&mut v, value);
         self.put(field, v);
@@ -542,7 +543,7 @@ impl Visit for JsonFieldVisitor {
             return;
         }
         match self.key(field) {
-            Some(out) => write_json_str(out, value),
+            Some(out) => write_json_str(out, crate::limits::capped(value)),
             None => {
                 let mut m = Vec::with_capacity(value.len() + 2);
                 write_json_str(&mut m, value);
@@ -558,7 +559,7 @@ impl Visit for JsonFieldVisitor {
             Some(out) => write_json_debug(out, value),
             None => {
                 let mut m = Vec::with_capacity(64);
-                write_json_debug(&mut m, value);
+                write_json_debug_capped(&mut m, value, usize::MAX);
                 self.message = Some(m);
             }
         }
@@ -677,19 +678,40 @@ fn escape_into(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Escapes `Debug` output straight into the buffer, with no temporary String.
-struct JsonEscaper<'a>(&'a mut Vec<u8>);
+/// Escapes into JSON, keeping at most `left` bytes of the text (cut on a
+/// character boundary); formatting stops once the budget is spent.
+struct JsonEscaper<'a> {
+    out: &'a mut Vec<u8>,
+    left: usize,
+}
 
 impl fmt::Write for JsonEscaper<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        escape_into(self.0, s);
-        Ok(())
+        if s.len() <= self.left {
+            escape_into(self.out, s);
+            self.left -= s.len();
+            return Ok(());
+        }
+        let mut end = self.left;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        escape_into(self.out, &s[..end]);
+        self.left = 0;
+        Err(fmt::Error)
     }
 }
 
+/// A `Debug` value as a JSON string of at most `limit` bytes of text.
+fn write_json_debug_capped(out: &mut Vec<u8>, value: &dyn fmt::Debug, limit: usize) {
+    out.push(b'"');
+    let _ = write!(JsonEscaper { out, left: limit }, "{value:?}");
+    out.push(b'"');
+}
+
+/// A `Debug` value as a JSON string, cut to the attribute value limit.
 fn write_json_debug(out: &mut Vec<u8>, value: &dyn fmt::Debug) {
-    out.push(b'"');
-    let _ = write!(JsonEscaper(out), "{value:?}");
-    out.push(b'"');
+    write_json_debug_capped(out, value, crate::limits::attribute_value_limit());
 }
 
 fn write_json_f64(out: &mut Vec<u8>, value: f64) {

@@ -396,42 +396,6 @@ impl<T: serde::Serialize + Send + 'static> JsonLinesWriter<T> {
     }
 }
 
-/// Writes `contents` to `path` through a temporary file in the same directory
-/// and a rename, so a reader never sees half a file and a failed write leaves
-/// the previous file in place.
-///
-/// # Errors
-///
-/// The I/O error of the step that failed; the temporary file is removed.
-pub fn write_atomic(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
-    use std::sync::atomic::AtomicU64;
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    // The process id and a counter keep concurrent writers in one process
-    // (or two processes) from sharing a temporary file.
-    let tmp = dir.join(format!(
-        ".{name}.tmp-{}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
-}
-
 fn run_worker<T>(
     rx: Receiver<Msg<T>>,
     mut sink: Box<dyn Write + Send>,

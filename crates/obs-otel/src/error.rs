@@ -5,7 +5,7 @@
 #[non_exhaustive]
 pub enum SettingsError {
     /// The value is not one of those accepted; the message lists them.
-    #[error("{name}={value:?}: {expected}")]
+    #[error("{name}={}: {expected}", flightdeck_obs_core::shown(value))]
     Invalid {
         /// The variable or setting.
         name: &'static str,

@@ -42,6 +42,16 @@ impl ExportReport {
     pub fn undelivered(&self) -> u64 {
         self.ended.saturating_sub(self.exported)
     }
+
+    /// Spans discarded at the shutdown deadline: neither exported, nor in a
+    /// failed export, nor dropped from a full queue (still queued, or cut
+    /// off when the deadline passed).
+    pub fn discarded(&self) -> u64 {
+        self.ended
+            .saturating_sub(self.exported)
+            .saturating_sub(self.failed)
+            .saturating_sub(self.dropped)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -342,10 +352,10 @@ impl SpanProcessor for QueueProcessor {
         let deadline = Instant::now() + timeout;
         *self.give_up_at.lock().unwrap_or_else(|p| p.into_inner()) = Some(deadline);
         let r = self.control(Msg::Shutdown, timeout);
-        if r.is_ok() {
-            if let Some(w) = self.worker.lock().ok().and_then(|mut w| w.take()) {
-                let _ = w.join();
-            }
+        if r.is_ok()
+            && let Some(w) = self.worker.lock().ok().and_then(|mut w| w.take())
+        {
+            let _ = w.join();
         }
         // An export still in flight at the deadline holds the exporter; it
         // ends by its own timeout, and shutdown does not wait for it.

@@ -213,10 +213,10 @@ pub fn inject(cx: &Context, headers: &mut HeaderMap) {
             headers.insert(TRACEPARENT, v);
         }
         let state = sc.trace_state().header();
-        if !state.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(&state) {
-                headers.insert(TRACESTATE, v);
-            }
+        if !state.is_empty()
+            && let Ok(v) = HeaderValue::from_str(&state)
+        {
+            headers.insert(TRACESTATE, v);
         }
     }
     if !cx.baggage().is_empty() {

@@ -187,9 +187,25 @@ impl OtlpSettings {
     /// [`SettingsError::Invalid`] naming the variable and its value.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
         let get = |n: &str| get(n).filter(|v| !v.trim().is_empty());
+        // An endpoint is an http:// or https:// URL; anything else would
+        // fail on every export, long after start-up.
+        let endpoint = |name: &'static str| -> Result<Option<String>, SettingsError> {
+            match get(name) {
+                Some(v)
+                    if !(v.trim().starts_with("http://") || v.trim().starts_with("https://")) =>
+                {
+                    Err(SettingsError::Invalid {
+                        name,
+                        value: v,
+                        expected: "an http:// or https:// URL",
+                    })
+                }
+                other => Ok(other),
+            }
+        };
         let mut s = Self {
-            base_endpoint: get(ENV_ENDPOINT),
-            traces_endpoint: get(ENV_TRACES_ENDPOINT),
+            base_endpoint: endpoint(ENV_ENDPOINT)?,
+            traces_endpoint: endpoint(ENV_TRACES_ENDPOINT)?,
             ..Self::default()
         };
         if let Some(v) = get(ENV_TRACES_PROTOCOL) {
@@ -249,7 +265,18 @@ impl OtlpSettings {
                 }
             };
         }
-        s.disabled = get(ENV_SDK_DISABLED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        s.disabled = match get(ENV_SDK_DISABLED) {
+            None => false,
+            Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
+            Some(v) if v.trim().eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(SettingsError::Invalid {
+                    name: ENV_SDK_DISABLED,
+                    value: v,
+                    expected: "true or false",
+                });
+            }
+        };
         Ok(s)
     }
 
@@ -381,6 +408,15 @@ mod tests {
 
     #[test]
     fn endpoints_follow_the_specification() {
+        for (name, value) in [
+            (ENV_SDK_DISABLED, "maybe"),
+            (ENV_ENDPOINT, "ftp://c:4318"),
+            (ENV_TRACES_ENDPOINT, "c:4318"),
+        ] {
+            let err = vars(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name) && err.contains(value), "{err}");
+        }
+        assert!(!vars(&[(ENV_SDK_DISABLED, " False ")]).unwrap().disabled);
         let s = vars(&[(ENV_ENDPOINT, "http://c:4318/")]).unwrap();
         assert_eq!(s.traces_endpoint().unwrap(), "http://c:4318/v1/traces");
         let s = vars(&[

@@ -27,6 +27,21 @@ pub enum SpecError {
 }
 
 impl SpecError {
+    /// Refuses text nested deeper than
+    /// [`MAX_NESTING`](flightdeck_obs_core::locate::MAX_NESTING) before
+    /// `serde_norway` sees it: its recursion would overflow the stack, and
+    /// it takes quadratic time on deep flows.
+    pub(crate) fn check_nesting(text: &str, origin: &str) -> Result<(), Self> {
+        use flightdeck_obs_core::locate;
+        locate::check_nesting(text, locate::MAX_NESTING).map_err(|e| Self::Parse {
+            origin: origin.to_owned(),
+            message: format!(
+                "collections nested deeper than {} levels at line {} column {}",
+                e.limit, e.line, e.column
+            ),
+        })
+    }
+
     pub(crate) fn invalid(
         origin: &str,
         field: impl Into<String>,

@@ -141,10 +141,10 @@ impl Checker {
             ),
             _ => {}
         }
-        if let Some(ind) = indicator {
-            if let Some(meta) = ind.get("metadata") {
-                self.name(meta, "spec.indicator.metadata");
-            }
+        if let Some(ind) = indicator
+            && let Some(meta) = ind.get("metadata")
+        {
+            self.name(meta, "spec.indicator.metadata");
         }
         let is_ratio = indicator
             .and_then(|i| i.get("spec"))
@@ -302,6 +302,11 @@ impl Checker {
 ///
 /// A message with line and column when the text is not YAML at all.
 pub fn validate_openslo(text: &str) -> Result<Vec<OpenSloProblem>, String> {
+    if let Err(e) =
+        flightdeck_obs_core::locate::check_nesting(text, flightdeck_obs_core::locate::MAX_NESTING)
+    {
+        return Err(e.to_string());
+    }
     let mut docs = Vec::new();
     for d in serde_norway::Deserializer::from_str(text) {
         let v: Value = serde::Deserialize::deserialize(d).map_err(|e| e.to_string())?;

@@ -324,16 +324,50 @@ impl SloSpec {
             origin: origin.to_owned(),
             message: e.to_string(),
         };
+        SpecError::check_nesting(text, origin)?;
         let probe: serde_norway::Value = serde_norway::from_str(text).map_err(parse_err)?;
-        if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1") {
-            return Self::from_openslo_v1(&probe, text, origin);
-        }
-        if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1alpha") {
+        let spec = if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1") {
+            Self::from_openslo_v1(&probe, text, origin)?
+        } else if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1alpha") {
             let doc: OpenSloDoc = serde_norway::from_str(text).map_err(parse_err)?;
-            return Self::from_openslo(doc, origin);
+            Self::from_openslo(doc, origin)?
+        } else {
+            let doc: SlothDoc = serde_norway::from_str(text).map_err(parse_err)?;
+            Self::from_sloth(doc, origin)?
+        };
+        spec.check_names(origin)?;
+        Ok(spec)
+    }
+
+    /// What every source format must satisfy for the generated rules to be
+    /// valid: the service is a name (it is pasted into PromQL label
+    /// matchers and rule names), and SLO names are unique in the service
+    /// (promtool rejects two rule groups of one name).
+    fn check_names(&self, origin: &str) -> Result<(), SpecError> {
+        if !valid_name(&self.service) {
+            return Err(SpecError::invalid(
+                origin,
+                "service",
+                format!(
+                    "{} must match ^[A-Za-z0-9][-A-Za-z0-9_.]*[A-Za-z0-9]$",
+                    flightdeck_obs_core::shown(&self.service)
+                ),
+            ));
         }
-        let doc: SlothDoc = serde_norway::from_str(text).map_err(parse_err)?;
-        Self::from_sloth(doc, origin)
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, slo) in self.slos.iter().enumerate() {
+            if !seen.insert(slo.name.as_str()) {
+                return Err(SpecError::invalid(
+                    origin,
+                    format!("slos[{i}].name"),
+                    format!(
+                        "{} is used by an earlier SLO; names must be unique in a service",
+                        flightdeck_obs_core::shown(&slo.name)
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn from_sloth(doc: SlothDoc, origin: &str) -> Result<Self, SpecError> {

@@ -104,6 +104,7 @@ impl AlertWindows {
     /// [`SpecError`] naming the origin and field for bad YAML, wrong kind,
     /// bad durations or budget percentages outside (0, 100].
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, SpecError> {
+        SpecError::check_nesting(text, origin)?;
         let doc: WindowsDoc = serde_norway::from_str(text).map_err(|e| SpecError::Parse {
             origin: origin.to_owned(),
             message: e.to_string(),

@@ -72,6 +72,12 @@ pub fn chi_square_independence(table: &[Vec<f64>], yates: bool) -> Result<ChiSqu
         .map(|c| table.iter().map(|r| r[c]).sum())
         .collect();
     let total: f64 = row_sums.iter().sum();
+    if !total.is_finite() {
+        return Err(StatsError::Overflow {
+            input: "table".into(),
+            what: "the table's total",
+        });
+    }
     if let Some(r) = row_sums.iter().position(|&s| s == 0.0) {
         return Err(StatsError::InvalidArgument {
             name: "table",

@@ -48,6 +48,15 @@ pub enum StatsError {
         /// The rejected value.
         value: f64,
     },
+    /// The input is finite but so large that a result overflows `f64`
+    /// (infinite or undefined); no result is better than a wrong one.
+    #[error("{input}: values too large to compute {what} in f64 (it overflows); rescale the data")]
+    Overflow {
+        /// Which input.
+        input: String,
+        /// The quantity that overflowed.
+        what: &'static str,
+    },
     /// Any other invalid argument.
     #[error("invalid {name}: {detail}")]
     InvalidArgument {

@@ -73,7 +73,8 @@ pub fn proportions_ztest(
     unit_interval("alpha", alpha)?;
     let (pa, pb) = (a.rate(), b.rate());
     let (na, nb) = (a.total as f64, b.total as f64);
-    let pooled = (a.successes + b.successes) as f64 / (na + nb);
+    // In f64: the sum of two u64 counts can overflow u64.
+    let pooled = (a.successes as f64 + b.successes as f64) / (na + nb);
     let se = (pooled * (1.0 - pooled) * (1.0 / na + 1.0 / nb)).sqrt();
     if se == 0.0 {
         return Err(StatsError::ZeroVariance {

@@ -100,6 +100,21 @@ pub fn ttest(a: &Summary, b: &Summary, kind: TTestKind, alpha: f64) -> Result<TT
     };
     let diff = b.mean() - a.mean();
     let statistic = diff / se;
+    // Summaries of huge values overflow their variance (inf) or the
+    // difference of their means; the t distribution is then undefined.
+    for (what, v) in [
+        ("the variance", va + vb),
+        ("the standard error", se),
+        ("the difference of the means", diff),
+        ("the degrees of freedom", df),
+    ] {
+        if !v.is_finite() {
+            return Err(StatsError::Overflow {
+                input: "samples a and b".into(),
+                what,
+            });
+        }
+    }
     let p_value = (2.0 * t_sf(statistic.abs(), df)).min(1.0);
     let q = t_ppf(1.0 - alpha / 2.0, df);
     let (lift, lift_ci) = if a.mean() != 0.0 {
@@ -145,12 +160,66 @@ pub fn ttest_slices(
 ) -> Result<TTest, StatsError> {
     let sa = Summary::from_named_slice("sample a", a)?;
     let sb = Summary::from_named_slice("sample b", b)?;
-    ttest(&sa, &sb, kind, alpha)
+    // The test is scale-invariant: values so large that their squares
+    // overflow are divided by a power of two (exact), and the results in
+    // the data's units are scaled back.
+    let largest = a.iter().chain(b).fold(0.0f64, |m, x| m.max(x.abs()));
+    if largest <= 1e150 {
+        return ttest(&sa, &sb, kind, alpha);
+    }
+    let scale = 2f64.powi(largest.log2().ceil() as i32);
+    let scaled = |xs: &[f64]| xs.iter().map(|x| x / scale).collect::<Vec<_>>();
+    let sa = Summary::from_named_slice("sample a", &scaled(a))?;
+    let sb = Summary::from_named_slice("sample b", &scaled(b))?;
+    let mut r = ttest(&sa, &sb, kind, alpha)?;
+    for v in [
+        &mut r.mean_a,
+        &mut r.mean_b,
+        &mut r.diff,
+        &mut r.ci_low,
+        &mut r.ci_high,
+    ] {
+        *v *= scale;
+        if !v.is_finite() {
+            return Err(StatsError::Overflow {
+                input: "samples a and b".into(),
+                what: "the difference of the means",
+            });
+        }
+    }
+    Ok(r)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_but_finite_values_are_scaled_or_refused_never_inf() {
+        // The statistic and p-value are scale-invariant: 1e200-sized data
+        // give the answer of the same data at 1e0, and the means scale.
+        let small_a = [1.0, -1.0, 0.5];
+        let small_b = [2.0, 1.0, 3.0];
+        let big = |xs: &[f64]| xs.iter().map(|x| x * 1e200).collect::<Vec<_>>();
+        for kind in [TTestKind::Welch, TTestKind::Student] {
+            let r0 = ttest_slices(&small_a, &small_b, kind, 0.05).unwrap();
+            let r = ttest_slices(&big(&small_a), &big(&small_b), kind, 0.05).unwrap();
+            assert!((r.statistic - r0.statistic).abs() < 1e-12 * r0.statistic.abs());
+            assert!((r.p_value - r0.p_value).abs() < 1e-12);
+            assert!((r.diff / 1e200 - r0.diff).abs() < 1e-9);
+            assert!(r.ci_low.is_finite() && r.ci_high.is_finite());
+        }
+        let r = ttest_slices(&[1e200, -1e200], &[1e200, -1e200], TTestKind::Welch, 0.05);
+        assert!(
+            matches!(r, Err(StatsError::ZeroVariance { .. }))
+                || r.is_ok_and(|r| r.p_value.is_finite())
+        );
+        // Summaries whose variance already overflowed are refused.
+        let inf = Summary::from_moments(2, 0.0, f64::MAX).unwrap();
+        let inf2 = Summary::from_moments(2, 0.0, f64::MAX).unwrap();
+        let err = ttest(&inf, &inf2, TTestKind::Student, 0.05);
+        assert!(matches!(err, Err(StatsError::Overflow { .. })), "{err:?}");
+    }
 
     #[test]
     fn too_few_and_constant_samples_are_errors() {

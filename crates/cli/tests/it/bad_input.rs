@@ -61,7 +61,7 @@ fn bad_settings_name_the_key_value_and_origin() {
     fails_with(
         &["demo", "--requests", "1", "--out", out],
         &[("FLIGHTDECK_TRACE_SAMPLE_RATE", "1.5")],
-        1,
+        2,
         &[
             "trace_sample_rate",
             "1.5",
@@ -82,7 +82,7 @@ fn bad_settings_name_the_key_value_and_origin() {
             config.to_str().unwrap(),
         ],
         &[],
-        1,
+        2,
         &["log_levl", "flightdeck.toml:2", "log_level"],
     );
 }

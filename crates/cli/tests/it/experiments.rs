@@ -115,7 +115,7 @@ fn bad_experiment_files_name_file_line_and_field() {
         .arg(&exp)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("{}:4:", exp.display())), "{err}");
     assert!(err.contains("weights[1]"), "{err}");
@@ -132,5 +132,5 @@ fn bad_experiment_files_name_file_line_and_field() {
         .arg(&exp)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -111,7 +111,7 @@ fn eval_kill_restore_round_trip() {
         .arg(dir.path().join("flags.yaml"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown flag \"nope\""));
 }
 
@@ -139,7 +139,7 @@ fn validate_summarises_or_lists_every_problem() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let b = bad.display().to_string();
     assert!(

@@ -1,9 +1,11 @@
 //! End-to-end tests of the `flightdeck` binary. One binary (STYLE.md B.6).
 
 mod bad_input;
+mod crash;
 mod demo;
 mod experiments;
 mod flags;
+mod hardening;
 mod otlp;
 mod prometheus;
 mod slo;

@@ -134,6 +134,20 @@ fn demo_finishes_and_says_what_it_lost(port: u16, protocol: &str) -> Vec<serde_j
         stdout.contains("could not deliver 200 of 200 spans over OTLP"),
         "{stdout}"
     );
+    // Every lost span is in one of the three counts, including those cut
+    // off at the shutdown deadline.
+    let counts: Vec<u64> = stdout
+        .split_once("spans over OTLP (")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(inside, _)| {
+            inside
+                .split(", ")
+                .filter_map(|part| part.split(' ').next()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(counts.len(), 3, "{stdout}");
+    assert_eq!(counts.iter().sum::<u64>(), 200, "{stdout}");
     assert!(
         took < normal + Duration::from_secs(5),
         "{protocol}: took {took:?}, normally {normal:?}"

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::{flightdeck, tool};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -16,7 +16,7 @@ fn free_port() -> u16 {
 }
 
 /// A minimal HTTP/1.0 GET: the body, or `None` when the server is not up yet.
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
@@ -29,7 +29,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
 }
 
 /// Polls `f` every 250 ms until it returns `Some`, for at most `limit`.
-fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+pub(crate) fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if let Some(v) = f() {
@@ -40,7 +40,31 @@ fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     None
 }
 
-struct KillOnDrop(Child);
+pub(crate) struct KillOnDrop(pub(crate) Child);
+
+/// Starts `flightdeck demo ARGS --prometheus-listen ADDR --out DIR/out`
+/// quietly, and waits until `/metrics` answers; killed when dropped.
+pub(crate) fn spawn_demo_serving(
+    args: &[&str],
+    addr: SocketAddr,
+    dir: &std::path::Path,
+) -> KillOnDrop {
+    let demo = KillOnDrop(
+        flightdeck()
+            .arg("demo")
+            .args(args)
+            .arg("--prometheus-listen")
+            .arg(addr.to_string())
+            .arg("--out")
+            .arg(dir.join("out"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    poll(Duration::from_secs(30), || http_get(addr, "/metrics")).expect("/metrics answers");
+    demo
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -78,25 +102,17 @@ fn a_real_prometheus_scrapes_the_demo() {
     let dir = tempfile::tempdir().unwrap();
     let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
 
-    let demo = KillOnDrop(
-        flightdeck()
-            .args([
-                "demo",
-                "--requests",
-                "40",
-                "--time-scale",
-                "0.2",
-                "--linger-secs",
-                "60",
-            ])
-            .arg("--prometheus-listen")
-            .arg(metrics_addr.to_string())
-            .arg("--out")
-            .arg(dir.path().join("out"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let demo = spawn_demo_serving(
+        &[
+            "--requests",
+            "40",
+            "--time-scale",
+            "0.2",
+            "--linger-secs",
+            "60",
+        ],
+        metrics_addr,
+        dir.path(),
     );
     let body = poll(Duration::from_secs(20), || {
         http_get(metrics_addr, "/metrics")
@@ -186,32 +202,20 @@ slos:
     );
 
     let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let _demo = KillOnDrop(
-        flightdeck()
-            .args([
-                "demo",
-                "--requests",
-                "2000",
-                "--concurrency",
-                "8",
-                "--time-scale",
-                "0.3",
-                "--linger-secs",
-                "300",
-            ])
-            .arg("--prometheus-listen")
-            .arg(metrics_addr.to_string())
-            .arg("--out")
-            .arg(dir.path().join("out"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let _demo = spawn_demo_serving(
+        &[
+            "--requests",
+            "2000",
+            "--concurrency",
+            "8",
+            "--time-scale",
+            "0.3",
+            "--linger-secs",
+            "300",
+        ],
+        metrics_addr,
+        dir.path(),
     );
-    poll(Duration::from_secs(20), || {
-        http_get(metrics_addr, "/metrics")
-    })
-    .expect("/metrics answers");
     let (_prom, prom_addr) = start_prometheus(
         dir.path(),
         &format!(

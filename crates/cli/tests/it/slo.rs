@@ -75,7 +75,7 @@ fn bad_specs_fail_with_one_line_naming_file_and_field() {
     ] {
         let out = flightdeck().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(
             stderr.contains("bad.yaml: slos[0].objective: 150 is not within (0, 100]"),
@@ -118,7 +118,7 @@ fn openslo_v1_files_get_every_problem_on_its_own_line() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 3, "{stderr}");
     assert!(

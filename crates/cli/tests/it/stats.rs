@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::{flightdeck, run_ok};
+use crate::flightdeck;
 
 fn reference() -> serde_json::Value {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stats/tests/fixtures/reference.json");
@@ -25,7 +25,19 @@ fn write_numbers(dir: &Path, name: &str, v: &serde_json::Value) -> std::path::Pa
 }
 
 fn json(args: &[&str]) -> serde_json::Value {
-    let out = run_ok(flightdeck().args(args));
+    json_exiting(args, 0)
+}
+
+/// The one JSON object a command prints, checking its exit code (3 for a
+/// finding such as an SRM).
+fn json_exiting(args: &[&str], code: i32) -> serde_json::Value {
+    let out = flightdeck().args(args).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(
         stdout.lines().count(),
@@ -160,15 +172,18 @@ fn chisq_srm_power_and_proportions_match_the_references() {
         .iter()
         .find(|c| c["name"] == "ninety_ten_seen_as_even")
         .unwrap();
-    let v = json(&[
-        "stats",
-        "srm",
-        "--observed",
-        "50000,50000",
-        "--weights",
-        "0.9,0.1",
-        "--json",
-    ]);
+    let v = json_exiting(
+        &[
+            "stats",
+            "srm",
+            "--observed",
+            "50000,50000",
+            "--weights",
+            "0.9,0.1",
+            "--json",
+        ],
+        3,
+    );
     assert_eq!(
         keys(&v),
         BTreeSet::from(["statistic", "df", "p_value", "mismatch"])
@@ -180,15 +195,18 @@ fn chisq_srm_power_and_proportions_match_the_references() {
         v["mismatch"], false,
         "p = 0.0016 is not below the default 0.001"
     );
-    let v = json(&[
-        "stats",
-        "srm",
-        "--observed",
-        "50500,49500",
-        "--alpha",
-        "0.01",
-        "--json",
-    ]);
+    let v = json_exiting(
+        &[
+            "stats",
+            "srm",
+            "--observed",
+            "50500,49500",
+            "--alpha",
+            "0.01",
+            "--json",
+        ],
+        3,
+    );
     assert_eq!(v["mismatch"], true);
 
     let p = r["power_proportions"]
@@ -295,7 +313,7 @@ fn bad_input_exits_non_zero_with_one_line_naming_it() {
     for (args, needle) in cases {
         let out = flightdeck().args(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
         assert_eq!(
             stderr.trim_end().lines().count(),

@@ -355,3 +355,79 @@ flags:
         );
     }
 }
+
+/// A simple-format file of `n` flags, each depending on the next.
+fn dependency_chain(n: usize) -> String {
+    let mut text = String::from("flags:\n");
+    for i in 0..n {
+        text.push_str(&format!("  - id: f{i}\n    rollout_percentage: 100\n"));
+        if i + 1 < n {
+            text.push_str(&format!("    depends_on: [f{}]\n", i + 1));
+        }
+    }
+    text
+}
+
+#[test]
+fn validation_and_evaluation_agree_on_the_longest_dependency_chain() {
+    use flightdeck_flags::MAX_DEPENDENCY_CHAIN;
+    let ctx = Context::for_user("u");
+    // The longest chain validation accepts evaluates normally...
+    let set = FlagSet::parse("chain.yaml", &dependency_chain(MAX_DEPENDENCY_CHAIN), None).unwrap();
+    let m = FeatureFlagManager::with_flags(set);
+    let e = m.evaluate("f0", &ctx);
+    assert!(e.on, "{e:?}");
+    assert_ne!(e.source, FeatureSource::CyclicPrerequisite);
+    // ...and one flag more is refused, naming the chain.
+    let err = FlagSet::parse(
+        "chain.yaml",
+        &dependency_chain(MAX_DEPENDENCY_CHAIN + 1),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains(&format!("chain of {} flags", MAX_DEPENDENCY_CHAIN + 1)),
+        "{err}"
+    );
+    assert!(err.contains("chain.yaml:4:5:"), "{err}");
+    // A chain of 10,000 is an error, not a stack overflow.
+    let err = FlagSet::parse("chain.yaml", &dependency_chain(10_000), None).unwrap_err();
+    assert!(err.to_string().contains("chain of 10000 flags"), "{err}");
+}
+
+#[test]
+fn duplicate_keys_are_refused_in_yaml_as_in_json() {
+    for text in [
+        "flags:\n  - id: a\n    id: b\n    rollout_percentage: 5\n",
+        "flags:\n  - id: a\n    rollout_percentage: 5\n    targeting:\n      attributes: {country: US, country: FR}\n",
+        "flags:\n  - id: a\n    rollout_percentage: 5\n    targeting:\n      attributes:\n        country: US\n        country: FR\n",
+    ] {
+        let err = FlagSet::parse("d.yaml", text, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate"), "{text}: {err}");
+        assert!(err.contains("d.yaml:"), "{err}");
+    }
+    let json = r#"{"flags": [{"id": "a", "id": "b", "rollout_percentage": 5}]}"#;
+    let err = FlagSet::parse("d.json", json, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("duplicate"), "{err}");
+}
+
+#[test]
+fn a_deeply_nested_file_is_an_error_naming_the_line() {
+    let text = format!(
+        "flags:\n  - id: a\n    targeting:\n      attributes: {}1{}\n",
+        "{$not: ".repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let err = FlagSet::parse("deep.yaml", &text, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("deep.yaml:4:") && err.contains("nested deeper than 128"),
+        "{err}"
+    );
+}

@@ -14,21 +14,21 @@ const N: usize = 600;
 /// 300 on a dependency on flag `i - 300` (in the other thread's share).
 fn flag(i: usize) -> Value {
     let mut f = json!({"id": format!("flag-{i}"), "rollout_percentage": (i * 7) % 101});
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         f["targeting"] =
             json!({"attributes": {"country": {"$in": ["US", "CA"]}, "age": {"$gt": 20 + i % 20}}});
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         f["targeting"]["user_ids"] = json!(["user-1", "user-4"]);
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         f["variants"] = json!([
             {"key": "a", "value": "blue", "weight": 1},
             {"key": "b", "value": "green", "weight": 3},
         ]);
         f["default"] = json!("a");
     }
-    if i % 7 == 0 && i >= 300 {
+    if i.is_multiple_of(7) && i >= 300 {
         f["depends_on"] = json!([format!("flag-{}", i - 300)]);
     }
     f

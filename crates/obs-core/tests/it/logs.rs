@@ -88,3 +88,41 @@ fn an_unwritable_log_path_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn long_attribute_values_are_cut_to_the_limit_in_logs_and_spans() {
+    use flightdeck_obs_core::limits::DEFAULT_ATTRIBUTE_VALUE_LIMIT;
+    let (subscriber, spans, logs) = capture();
+    let agent = "é".repeat(50_000); // 100 KB
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info_span!("request", user_agent.original = %agent).in_scope(|| {
+            for _ in 0..3 {
+                tracing::info!(header = agent.as_str(), "handled");
+            }
+        });
+    });
+    for line in logs.lines() {
+        assert!(
+            line.len() < 3 * DEFAULT_ATTRIBUTE_VALUE_LIMIT,
+            "{} bytes",
+            line.len()
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let kept = v["span_fields"]["user_agent.original"].as_str().unwrap();
+        assert!(kept.len() <= DEFAULT_ATTRIBUTE_VALUE_LIMIT && kept.len() > 4000);
+        assert!(agent.starts_with(kept));
+        assert_eq!(v["fields"]["header"].as_str().unwrap(), kept);
+    }
+    let record = spans
+        .records()
+        .into_iter()
+        .find(|r| r.name == "request")
+        .unwrap();
+    let json = serde_json::to_value(&record).unwrap();
+    let kept = json["attributes"]["user_agent.original"].as_str().unwrap();
+    assert!(
+        kept.len() <= DEFAULT_ATTRIBUTE_VALUE_LIMIT,
+        "{}",
+        kept.len()
+    );
+}

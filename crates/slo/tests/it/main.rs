@@ -1,5 +1,6 @@
 //! flightdeck-slo integration tests. One binary (STYLE.md B.6).
 
 mod agreement;
+mod hostile;
 mod openslo;
 mod sloth;

@@ -1,0 +1,101 @@
+//! `cargo xtask fuzz [--seconds N] [TARGET...]`: runs the `cargo fuzz`
+//! targets in `fuzz/`, each for N seconds (default 20, the CI smoke run),
+//! starting from the committed seeds and past crash inputs.
+//!
+//! Each target's working corpus grows under `target/fuzz-corpus/TARGET`
+//! (not committed); `fuzz/seeds/TARGET` holds the committed seeds and
+//! `fuzz/regressions/TARGET` every input that once failed, replayed first
+//! on every run. A finding fails the task, with the input kept under
+//! `fuzz/artifacts/TARGET` for a regression test.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::{run_cmd, say};
+
+/// The targets, in the order they run.
+pub(crate) const TARGETS: &[&str] = &[
+    "trace_context",
+    "flags_file",
+    "yaml_subset",
+    "growthbook",
+    "experiment_file",
+    "slo_spec",
+    "stats_numbers",
+    "nesting_guard",
+];
+
+fn have_cargo_fuzz() -> bool {
+    Command::new("cargo")
+        .args(["+nightly", "fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs `cargo-fuzz` from crates.io when it is missing.
+pub(crate) fn install() -> anyhow::Result<()> {
+    if have_cargo_fuzz() {
+        return Ok(());
+    }
+    say("installing cargo-fuzz (cargo install cargo-fuzz --locked)");
+    run_cmd(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))
+        .context("cannot install cargo-fuzz")
+}
+
+pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let mut seconds: u64 = 20;
+    let mut targets: Vec<&str> = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => {
+                let v = it.next().context("--seconds needs a number")?;
+                seconds = v
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .with_context(|| format!("--seconds {v:?}: not a positive whole number"))?;
+            }
+            t if TARGETS.contains(&t) => {
+                targets.push(TARGETS[TARGETS.iter().position(|x| *x == t).unwrap_or(0)])
+            }
+            other => bail!(
+                "unknown fuzz argument {other:?}; targets: {}",
+                TARGETS.join(", ")
+            ),
+        }
+    }
+    if targets.is_empty() {
+        targets = TARGETS.to_vec();
+    }
+    install()?;
+    let fuzz = root.join("fuzz");
+    for t in targets {
+        let corpus = root.join("target/fuzz-corpus").join(t);
+        std::fs::create_dir_all(&corpus)
+            .with_context(|| format!("cannot create {}", corpus.display()))?;
+        let mut cmd = Command::new("cargo");
+        cmd.current_dir(&fuzz)
+            .args(["+nightly", "fuzz", "run", "--release", t])
+            .arg(&corpus);
+        for extra in ["seeds", "regressions"] {
+            let dir = fuzz.join(extra).join(t);
+            if dir.is_dir() {
+                cmd.arg(dir);
+            }
+        }
+        cmd.arg("--").args([
+            format!("-max_total_time={seconds}"),
+            "-rss_limit_mb=2048".to_owned(),
+            "-timeout=10".to_owned(),
+            "-print_final_stats=1".to_owned(),
+        ]);
+        say(&format!("fuzzing {t} for {seconds} s"));
+        run_cmd(&mut cmd).with_context(|| {
+            format!("fuzz target {t} found a failure; the input is under fuzz/artifacts/{t}")
+        })?;
+    }
+    Ok(())
+}
