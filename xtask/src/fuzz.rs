@@ -93,9 +93,55 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             "-print_final_stats=1".to_owned(),
         ]);
         say(&format!("fuzzing {t} for {seconds} s"));
-        run_cmd(&mut cmd).with_context(|| {
-            format!("fuzz target {t} found a failure; the input is under fuzz/artifacts/{t}")
-        })?;
+        // libFuzzer prints a line per new input: keep it in a log and show
+        // the summary (and the tail on a failure).
+        let logs = root.join("target/fuzz-logs");
+        std::fs::create_dir_all(&logs)?;
+        let log_path = logs.join(format!("{t}.log"));
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("cannot create {}", log_path.display()))?;
+        cmd.stdout(log.try_clone()?).stderr(log);
+        let status = cmd
+            .status()
+            .with_context(|| format!("cannot start cargo fuzz for {t}"))?;
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let summary = summarize(&text);
+        if !status.success() {
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            say(&tail.join("\n"));
+            bail!(
+                "fuzz target {t} failed ({status}); the input is under fuzz/artifacts/{t}, the log in {}",
+                log_path.display()
+            );
+        }
+        say(&format!("fuzz {t}: {summary}"));
     }
     Ok(())
+}
+
+/// "N runs, cov C, ft F, corpus K" from libFuzzer's output.
+fn summarize(log: &str) -> String {
+    let runs = log
+        .lines()
+        .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+        .map_or("?".to_owned(), |v| v.trim().to_owned());
+    let last = log
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('#') && l.contains("cov:"))
+        .unwrap_or("");
+    let field = |name: &str| {
+        last.split_whitespace()
+            .skip_while(|w| *w != name)
+            .nth(1)
+            .unwrap_or("?")
+            .to_owned()
+    };
+    format!(
+        "{runs} runs, coverage {} edges, {} features, corpus {}",
+        field("cov:"),
+        field("ft:"),
+        field("corp:")
+    )
 }

@@ -59,6 +59,16 @@ pub enum StickyError {
     Poisoned,
 }
 
+impl From<std::io::Error> for StickyError {
+    /// An I/O error whose path the store fills in.
+    fn from(source: std::io::Error) -> Self {
+        Self::Io {
+            path: PathBuf::new(),
+            source,
+        }
+    }
+}
+
 /// Recording or reading experiment results failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -127,7 +127,7 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
         LoadError::Invalid {
             path: path.to_owned(),
             line: inner.line(),
-            column: inner.column(),
+            column: inner.column().max(1),
             field,
             message: strip_position(&inner.to_string()),
         }
@@ -135,7 +135,7 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
     de.end().map_err(|e| LoadError::Invalid {
         path: path.to_owned(),
         line: e.line(),
-        column: e.column(),
+        column: e.column().max(1),
         field: ".".to_owned(),
         message: strip_position(&e.to_string()),
     })?;
@@ -225,7 +225,7 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
     let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Invalid {
         path: path.to_owned(),
         line: e.line(),
-        column: e.column(),
+        column: e.column().max(1),
         field: ".".to_owned(),
         message: strip_position(&e.to_string()),
     })?;

@@ -137,6 +137,22 @@ impl FileStickyBucketService {
         self.dir.join(name)
     }
 
+    /// The lock file guarding `key`'s document: one of 64 in `.locks/`,
+    /// by a hash of the key (a lock file beside every document would double
+    /// the store's files).
+    fn lock_for(&self, key: &str) -> Result<PathBuf, StickyError> {
+        let locks = self.dir.join(".locks");
+        std::fs::create_dir_all(&locks).map_err(|source| StickyError::Io {
+            path: locks.clone(),
+            source,
+        })?;
+        // FNV-1a: stable across processes and builds, unlike the std hasher.
+        let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        Ok(locks.join(format!("{:02}.lock", h % 64)))
+    }
+
     fn read(path: &Path) -> Result<Option<StickyAssignmentsDocument>, StickyError> {
         match std::fs::read(path) {
             Ok(bytes) => {
@@ -180,18 +196,43 @@ impl StickyBucketService for FileStickyBucketService {
     fn save_assignments(&self, doc: StickyAssignmentsDocument) -> Result<(), StickyError> {
         let key = doc.key();
         let path = self.path_for(&key);
-        let bytes = serde_json::to_vec_pretty(&doc).map_err(|e| StickyError::Corrupt {
-            path: path.clone(),
-            message: e.to_string(),
-        })?;
-        flightdeck_obs_core::write_atomic(&path, &bytes).map_err(|source| StickyError::Io {
-            path: path.clone(),
-            source,
+        // A read-modify-write under the file's lock: another process may
+        // have saved this user's assignment to another experiment since
+        // this one read the document, and that assignment must stay. The
+        // new assignments win where both name an experiment.
+        let mut merged = doc;
+        let lock = self.lock_for(&key)?;
+        flightdeck_obs_core::update_locked_by(
+            &path,
+            &lock,
+            |old| {
+                if let Some(old) =
+                    old.and_then(|b| serde_json::from_slice::<StickyAssignmentsDocument>(b).ok())
+                {
+                    for (k, v) in old.assignments {
+                        merged.assignments.entry(k).or_insert(v);
+                    }
+                }
+                serde_json::to_vec_pretty(&merged)
+                    .map(Some)
+                    .map_err(|e| StickyError::Corrupt {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })
+            },
+            |_| Ok(()),
+        )
+        .map_err(|e| match e {
+            StickyError::Io { source, .. } => StickyError::Io {
+                path: path.clone(),
+                source,
+            },
+            other => other,
         })?;
         self.cache
             .write()
             .map_err(|_| StickyError::Poisoned)?
-            .insert(key, Some(doc));
+            .insert(key, Some(merged));
         Ok(())
     }
 }

@@ -308,7 +308,7 @@ fn parse_document(path: &str, text: &str) -> Result<Value, LoadError> {
             LoadError::Invalid(vec![Problem {
                 path: path.to_owned(),
                 line: e.line(),
-                column: e.column(),
+                column: e.column().max(1),
                 message: format!("invalid JSON: {}", strip_position(&e.to_string())),
             }])
         })
@@ -318,7 +318,9 @@ fn parse_document(path: &str, text: &str) -> Result<Value, LoadError> {
         serde_norway::from_str::<flightdeck_obs_core::UniqueKeys>(text)
             .map(|v| v.0)
             .map_err(|e| {
-                let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                let (line, column) = e
+                    .location()
+                    .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
                 LoadError::Invalid(vec![Problem {
                     path: path.to_owned(),
                     line,
@@ -552,7 +554,7 @@ fn decrypted_not_json(e: &serde_json::Error, loc: &Locator<'_>) -> LoadError {
     LoadError::Invalid(vec![Problem {
         path: loc.path.to_owned(),
         line: e.line(),
-        column: e.column(),
+        column: e.column().max(1),
         message: format!(
             "decrypted features are not valid JSON: {}",
             strip_position(&e.to_string())

@@ -113,6 +113,6 @@ pub use self::settings::{
     DEFAULT_SERVICE_NAME, ENV_CONFIG, ENV_OTEL_SERVICE_NAME, ENV_OTEL_TRACES_SAMPLER,
     ENV_OTEL_TRACES_SAMPLER_ARG, ENV_PREFIX, ENV_RUST_LOG, KNOWN_KEYS, ObservabilitySettings,
 };
-pub use self::state_file::{update_locked, write_atomic};
+pub use self::state_file::{update_locked, update_locked_by, write_atomic};
 pub use self::strict::UniqueKeys;
 pub use self::writer::{JsonLinesWriter, WriterStats};

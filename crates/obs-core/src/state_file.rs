@@ -133,11 +133,28 @@ pub fn update_locked<T, E: From<std::io::Error>>(
     change: impl FnOnce(Option<&[u8]>) -> Result<Option<Vec<u8>>, E>,
     after: impl FnOnce(bool) -> Result<T, E>,
 ) -> Result<T, E> {
+    update_locked_by(path, &lock_path(path), change, after)
+}
+
+/// [`update_locked`] with the lock held on `lock` instead of
+/// `<path>.lock`: a store of many small files can share a few lock files
+/// (striped by key) rather than keep one beside each file. Every writer of
+/// `path` must use the same lock file.
+///
+/// # Errors
+///
+/// As [`update_locked`].
+pub fn update_locked_by<T, E: From<std::io::Error>>(
+    path: &Path,
+    lock: &Path,
+    change: impl FnOnce(Option<&[u8]>) -> Result<Option<Vec<u8>>, E>,
+    after: impl FnOnce(bool) -> Result<T, E>,
+) -> Result<T, E> {
     let lock = File::options()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(lock_path(path))?;
+        .open(lock)?;
     lock.lock()?;
     remove_stale_temps(path);
     let old = match std::fs::read(path) {

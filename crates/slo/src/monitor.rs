@@ -667,9 +667,17 @@ impl SloMonitor {
     /// minute ring reaches back as far as the longest alert window (3d), so for
     /// the 30-day SLO window the oldest partial hour is left out: that window
     /// is up to 59 minutes short at its far end (under 0.14%).
+    /// (good, total) over the last `secs` seconds at minute granularity:
+    /// minutes `first..=last`. The minute ring holds the alert windows; a
+    /// longer window (the SLO period) starts where the minute ring no
+    /// longer reaches, so it starts on the hour instead (its first,
+    /// partial hour counts whole rather than not at all).
     fn window_counts(&self, now: u64, secs: u64) -> (u64, u64) {
         let last = now / 60;
-        let first = (last + 1).saturating_sub(secs.div_ceil(60));
+        let mut first = (last + 1).saturating_sub(secs.div_ceil(60));
+        if last - first + 1 > self.minutes.len as u64 {
+            first = first / 60 * 60;
+        }
         let first_hour = first.div_ceil(60);
         let end_hour = (last + 1) / 60; // hours before this one end inside the window
         if first_hour >= end_hour {

@@ -3,4 +3,5 @@
 mod assignment;
 mod conformance;
 mod manager;
+mod properties;
 mod typed;

@@ -242,8 +242,10 @@ fn sticky_buckets_on_disk_keep_users_when_weights_change() {
         moved_without_sticky > 20,
         "the new weights would have moved users"
     );
+    // Besides the documents only the directory of lock files (`.locks`).
     let files = std::fs::read_dir(dir.path().join("sticky"))
         .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name() != ".locks")
         .count();
     assert_eq!(files, 200, "one file per user, no temporaries left");
 }
@@ -260,4 +262,42 @@ fn experiment_files_load_strictly() {
     let e = load_experiment_file(&path).unwrap_err().to_string();
     assert!(e.starts_with(&format!("{}:4:", path.display())), "{e}");
     assert!(e.contains("coverage"), "{e}");
+}
+
+#[test]
+fn sticky_stores_of_two_processes_keep_each_others_assignments() {
+    use flightdeck_experiments::{StickyAssignmentsDocument, StickyBucketService};
+    let dir = tempfile::tempdir().unwrap();
+    // Two stores on one directory, each with its own cache, as two
+    // processes of a service have; 8 threads each save one experiment's
+    // assignment for the same user from documents read before any save.
+    let a = Arc::new(FileStickyBucketService::open(dir.path()).unwrap());
+    let b = Arc::new(FileStickyBucketService::open(dir.path()).unwrap());
+    let barrier = std::sync::Barrier::new(16);
+    std::thread::scope(|s| {
+        for i in 0..16 {
+            let store = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
+            let barrier = &barrier;
+            s.spawn(move || {
+                let mut doc =
+                    store
+                        .get_assignments("id", "u1")
+                        .unwrap_or(StickyAssignmentsDocument {
+                            attribute_name: "id".into(),
+                            attribute_value: "u1".into(),
+                            assignments: Default::default(),
+                        });
+                barrier.wait();
+                doc.assignments.insert(format!("exp{i}__0"), "1".into());
+                store.save_assignments(doc).unwrap();
+            });
+        }
+    });
+    let fresh = FileStickyBucketService::open(dir.path()).unwrap();
+    let doc = fresh.get_assignments("id", "u1").unwrap();
+    assert_eq!(doc.assignments.len(), 16, "{:?}", doc.assignments);
 }

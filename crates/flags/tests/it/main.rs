@@ -6,6 +6,7 @@ mod growthbook;
 mod http;
 mod kill;
 mod openfeature;
+mod properties;
 mod reload;
 mod simple;
 mod simple_large;

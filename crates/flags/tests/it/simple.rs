@@ -431,3 +431,17 @@ fn a_deeply_nested_file_is_an_error_naming_the_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_syntax_error_at_the_start_of_a_line_is_located_at_column_1() {
+    // Found by the flags_file fuzz target: serde_json says column 0 here.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fuzz/regressions/flags_file/column-zero"
+    ))
+    .unwrap();
+    let err = FlagSet::parse("f.json", &text, None).unwrap_err();
+    for p in err.problems() {
+        assert!(p.line >= 1 && p.column >= 1, "{p}");
+    }
+}

@@ -3,4 +3,5 @@
 mod agreement;
 mod hostile;
 mod openslo;
+mod properties;
 mod sloth;
