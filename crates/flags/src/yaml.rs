@@ -192,9 +192,22 @@ pub(crate) fn document(text: &str) -> Option<Node<'_>> {
 /// the subset leaves all of them to the full parser. One pass without an
 /// early exit, so it vectorizes.
 fn has_refused_bytes(text: &str) -> bool {
-    text.bytes().fold(false, |seen, b| {
-        seen | (b == b'\t') | (b == b'\r') | (b == 0xEF)
-    })
+    // One vectorizable pass: control characters (YAML refuses all but
+    // tab and line feed; tabs and CRs are out of the subset anyway), DEL,
+    // and 0xEF (byte order marks, U+FFFE/U+FFFF). 0xC2 and 0xE2 may start
+    // a C1 control or NEL, or a line or paragraph separator, which
+    // serde_norway's YAML 1.1 reads as line breaks: those are checked
+    // exactly, only when present.
+    let (hard, maybe) = text.bytes().fold((false, false), |(hard, maybe), b| {
+        (
+            hard | ((b < 0x20) & (b != b'\n')) | (b == 0x7F) | (b == 0xEF),
+            maybe | (b == 0xC2) | (b == 0xE2),
+        )
+    });
+    hard || (maybe
+        && text
+            .chars()
+            .any(|c| matches!(c, '\u{80}'..='\u{9F}' | '\u{2028}' | '\u{2029}')))
 }
 
 struct Line<'t> {
@@ -1196,6 +1209,29 @@ mod tests {
             read += usize::from(agrees(&format!("{s}: v\n")));
         }
         assert!(read > SCALARS.len(), "read {read}");
+    }
+
+    #[test]
+    fn control_characters_and_unicode_line_breaks_go_to_the_full_parser() {
+        // Found by the yaml_subset fuzz target: a NUL inside a plain scalar
+        // was read, where serde_norway refuses the file.
+        for bad in [
+            "a\0b",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "a\u{2028}b",
+            "a\u{9f}b",
+            "a\u{1b}b",
+        ] {
+            let text = format!("flags:\n  - id: {bad}\n    rollout_percentage: 5\n");
+            assert_eq!(flag_items(&text), None, "{bad:?}");
+            assert!(subset_agrees(&text), "{bad:?}");
+        }
+        // Other non-ASCII text stays in the subset.
+        let text = "flags:\n  - id: caf\u{e9}\u{2014}\u{a3}\n    rollout_percentage: 5\n";
+        assert!(flag_items(text).is_some());
+        let found = include_str!("../../../fuzz/regressions/yaml_subset/control-characters");
+        assert!(subset_agrees(found));
     }
 
     #[test]
