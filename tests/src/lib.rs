@@ -1,6 +1,6 @@
 //! Shared helpers for Flightdeck's cross-crate end-to-end tests.
 //!
-//! The tests themselves live in `tests/it/` (one binary, see STYLE.md B.6).
+//! The tests themselves live in `tests/it/` (one binary, see docs/style.md §6).
 
 use std::path::Path;
 

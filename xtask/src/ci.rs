@@ -23,7 +23,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "warnings",
     ]))?;
     run_cmd(Command::new("cargo").args(["test", "--workspace", "--all-features", "--locked"]))?;
-    // obs-core must also work with no optional features (STYLE.md B.7).
+    // obs-core must also work with no optional features (docs/style.md §7).
     run_cmd(Command::new("cargo").args([
         "test",
         "--package",

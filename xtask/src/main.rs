@@ -2,7 +2,7 @@
 //!
 //! `cargo xtask ci` runs everything CI runs (and installs what the tests
 //! need); `cargo xtask tidy` checks the layer rules and crate hygiene of
-//! `../shared/STYLE.md`.
+//! `docs/style.md`.
 
 mod ci;
 mod fuzz;
@@ -17,7 +17,7 @@ const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps>
 
   ci                 install test dependencies when missing, then fmt check, clippy -D warnings,
                      tests, docs with -D warnings, and tidy
-  tidy               check the crate layer rules and crate hygiene (STYLE.md B.2, B.3)
+  tidy               check the crate layer rules and crate hygiene (docs/style.md §2, §3)
   install-test-deps  install what the tests need (prometheus, promtool, chromium) when missing
   fuzz [--seconds N] [TARGET...]
                      run the cargo-fuzz targets in fuzz/ for N seconds each (default 20)";

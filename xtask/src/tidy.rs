@@ -1,4 +1,4 @@
-//! `cargo xtask tidy`: the layer rules of STYLE.md B.2 and the crate
+//! `cargo xtask tidy`: the layer rules of docs/style.md §2 and the crate
 //! hygiene of B.3, checked from `cargo metadata` and `cargo tree`.
 
 use std::collections::BTreeSet;
@@ -23,7 +23,7 @@ const CLI: &str = "flightdeck-cli";
 const TESTS: &str = "flightdeck-tests";
 const XTASK: &str = "xtask";
 
-/// STYLE.md B.2: each workspace package and the workspace packages its
+/// docs/style.md §2: each workspace package and the workspace packages its
 /// normal and build dependencies may name.
 const LAYERS: &[(&str, &[&str])] = &[
     (STATS, &[]),
@@ -152,7 +152,7 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<Vec<String>> {
             };
             if !ok {
                 problems.push(format!(
-                    "{}: may not depend on {dep} ({kind}); allowed: {:?} (STYLE.md B.2)",
+                    "{}: may not depend on {dep} ({kind}); allowed: {:?} (docs/style.md §2)",
                     p.name, allowed
                 ));
             }
@@ -177,7 +177,7 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
-/// STYLE.md B.3: `[lints] workspace = true`, a `//!` crate doc, a README
+/// docs/style.md §3: `[lints] workspace = true`, a `//!` crate doc, a README
 /// and a CHANGELOG for every published crate.
 fn hygiene(p: &Package) -> Vec<String> {
     let mut problems = Vec::new();
@@ -229,7 +229,7 @@ fn runtime_free(root: &Path, name: &str) -> anyhow::Result<Vec<String>> {
         .collect();
     Ok(found
         .into_iter()
-        .map(|dep| format!("{name}: must not depend on network/runtime crate {dep} (STYLE.md B.2 rule 3); see `cargo tree -e normal -i {dep} -p {name}`"))
+        .map(|dep| format!("{name}: must not depend on network/runtime crate {dep} (docs/style.md §2 rule 3); see `cargo tree -e normal -i {dep} -p {name}`"))
         .collect())
 }
 

@@ -53,7 +53,7 @@
 //! # Feature flags
 //!
 //! None yet. [`InMemoryExporter`] and [`InMemoryLogs`] are always available,
-//! not behind STYLE.md's usual `testing` feature, because golden-trace
+//! not behind docs/style.md's usual `testing` feature, because golden-trace
 //! capture uses the in-memory exporter in production code (see
 //! `docs/architecture.md`).
 //!

@@ -428,7 +428,7 @@ pub struct OtelPipeline {
     counts: Arc<Counts>,
     service_name: String,
     // gRPC needs a live multi-thread runtime until shutdown
-    // (../shared/notes/otel-stack.md, pitfall 3).
+    // (docs/otel.md).
     runtime: Option<tokio::runtime::Runtime>,
 }
 

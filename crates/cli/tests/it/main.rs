@@ -1,4 +1,4 @@
-//! End-to-end tests of the `flightdeck` binary. One binary (STYLE.md B.6).
+//! End-to-end tests of the `flightdeck` binary. One binary (docs/style.md §6).
 
 mod bad_input;
 mod crash;

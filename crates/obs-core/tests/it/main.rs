@@ -1,4 +1,4 @@
-//! obs-core integration tests. One binary (STYLE.md B.6).
+//! obs-core integration tests. One binary (docs/style.md §6).
 
 mod correlation;
 mod export;

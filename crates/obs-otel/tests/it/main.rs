@@ -1,4 +1,4 @@
-//! Integration tests for flightdeck-obs-otel (one binary, see STYLE.md B.6).
+//! Integration tests for flightdeck-obs-otel (one binary, see docs/style.md §6).
 
 mod export;
 mod grpc;

@@ -1,4 +1,4 @@
-//! flightdeck-slo integration tests. One binary (STYLE.md B.6).
+//! flightdeck-slo integration tests. One binary (docs/style.md §6).
 
 mod agreement;
 mod hostile;

@@ -1,4 +1,4 @@
-//! flightdeck-stats integration tests. One binary (STYLE.md B.6).
+//! flightdeck-stats integration tests. One binary (docs/style.md §6).
 
 mod aa;
 mod kayenta;
