@@ -1,8 +1,8 @@
 //! Kill switches: one call, every rule overridden, an audit trail, and no
 //! torn reads while 8 threads evaluate.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
 
 use flightdeck_experiments::{Context, FeatureSource};
 use flightdeck_flags::{
@@ -30,10 +30,16 @@ fn killing_while_eight_threads_evaluate_never_tears() {
             .unwrap(),
     );
     let stop = Arc::new(AtomicBool::new(false));
+    // Evaluations seen so far, killed and live, across the threads: the
+    // test waits on these, not on time.
+    let seen = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
+    let start = Arc::new(Barrier::new(9));
     let threads: Vec<_> = (0..8)
         .map(|t| {
-            let (m, stop) = (manager.clone(), stop.clone());
+            let (m, stop, seen, start) =
+                (manager.clone(), stop.clone(), seen.clone(), start.clone());
             std::thread::spawn(move || {
+                start.wait();
                 let (mut killed, mut live) = (0u64, 0u64);
                 let mut i = 0u64;
                 while !stop.load(Ordering::Relaxed) {
@@ -48,12 +54,14 @@ fn killing_while_eight_threads_evaluate_never_tears() {
                             assert_eq!(k.actor, "oncall");
                             assert!(e.variation_id.is_none());
                             killed += 1;
+                            seen.0.fetch_add(1, Ordering::Relaxed);
                         }
                         FeatureSource::Experiment => {
                             let key = e.variation_key.clone().unwrap();
                             assert_eq!(e.value["name"], json!(key), "value and variation agree");
                             assert!(e.kill.is_none());
                             live += 1;
+                            seen.1.fetch_add(1, Ordering::Relaxed);
                         }
                         other => panic!("unexpected source {other:?}"),
                     }
@@ -62,6 +70,18 @@ fn killing_while_eight_threads_evaluate_never_tears() {
             })
         })
         .collect();
+    start.wait();
+    let wait_for = |what: &str, n: &AtomicU64| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while n.load(Ordering::Relaxed) == 0 {
+            assert!(
+                std::time::Instant::now() < until,
+                "no {what} evaluation in 20 s"
+            );
+            std::thread::yield_now();
+        }
+    };
+    wait_for("live", &seen.1);
     for round in 0..200 {
         manager
             .kill("ranker", "oncall", &format!("round {round}: p99 doubled"))
@@ -70,7 +90,15 @@ fn killing_while_eight_threads_evaluate_never_tears() {
         manager.restore("ranker", "oncall", "recovered").unwrap();
     }
     manager.kill("ranker", "oncall", "final").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    let before = seen.0.load(Ordering::Relaxed);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while seen.0.load(Ordering::Relaxed) == before {
+        assert!(
+            std::time::Instant::now() < until,
+            "nobody saw the final kill"
+        );
+        std::thread::yield_now();
+    }
     stop.store(true, Ordering::Relaxed);
     let (killed, live) = threads
         .into_iter()

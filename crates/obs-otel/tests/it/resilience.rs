@@ -22,6 +22,27 @@ fn burst(n: usize) -> Duration {
     worst
 }
 
+/// The report once `done` holds of it, polled every 10 ms for at most 20 s
+/// (the last report when it never does, for the assertion to show).
+fn report_when(
+    pipeline: &OtelPipeline,
+    done: impl Fn(&flightdeck_obs_otel::ExportReport) -> bool,
+) -> flightdeck_obs_otel::ExportReport {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = pipeline.report();
+        if done(&r) || Instant::now() > until {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// An emission that waited on an export would take at least the export
+/// timeout (300 ms here); bounding the slowest emission below it shows the
+/// application never waits, whatever the machine's load.
+const NEVER_WAITS: Duration = Duration::from_millis(250);
+
 /// A pipeline with a 1,024-span queue and batches of 64, and a subscriber
 /// that exports through it.
 fn small_queue(settings: &OtlpSettings) -> (OtelPipeline, impl tracing::Subscriber + Send + Sync) {
@@ -46,24 +67,26 @@ fn a_dead_collector_never_blocks_and_export_resumes_after_restart() {
     let (pipeline, subscriber) = small_queue(&settings);
     let marker = tracing::subscriber::with_default(subscriber, || {
         let up = burst(500);
-        std::thread::sleep(Duration::from_millis(300));
-        let before = pipeline.report();
+        let before = report_when(&pipeline, |r| r.exported == 500);
         assert_eq!(before.exported, 500, "{before:?}");
 
         drop(first);
         let down = burst(5_000);
         // Export waits on 300 ms timeouts; emission never does.
         assert!(
-            down < Duration::from_millis(50),
+            down < NEVER_WAITS,
             "an emission took {down:?} with the collector down (up: {up:?})"
         );
-        std::thread::sleep(Duration::from_millis(800));
-        let during = pipeline.report();
+        // Until the queue has drained: every span exported, failed or
+        // dropped (a span queued behind failing exports would be dropped
+        // after the restart otherwise).
+        let during = report_when(&pipeline, |r| {
+            r.dropped > 0 && r.failed > 0 && r.exported + r.failed + r.dropped == r.ended
+        });
         assert!(during.dropped > 0, "a bounded queue drops: {during:?}");
         assert!(during.failed > 0, "failed exports are counted: {during:?}");
 
         let second = Collector::start_on(grpc, http);
-        std::thread::sleep(Duration::from_millis(100));
         let span = tracing::info_span!("after-restart");
         let trace = span.context().span().span_context().trace_id().to_string();
         drop(span);
@@ -101,16 +124,12 @@ fn a_black_holing_collector_never_blocks_and_shutdown_keeps_its_deadline() {
                 .with_protocol(flightdeck_obs_otel::OtlpProtocol::Grpc)
         };
         let (pipeline, subscriber) = small_queue(&settings);
-        let worst = tracing::subscriber::with_default(subscriber, || {
-            let worst = burst(5_000);
-            std::thread::sleep(Duration::from_millis(700));
-            worst
-        });
+        let worst = tracing::subscriber::with_default(subscriber, || burst(5_000));
         assert!(
-            worst < Duration::from_millis(50),
+            worst < NEVER_WAITS,
             "{protocol}: an emission took {worst:?} with the collector black-holing"
         );
-        let during = pipeline.report();
+        let during = report_when(&pipeline, |r| r.dropped > 0 && r.failed > 0);
         assert_eq!(during.exported, 0, "{protocol}: {during:?}");
         assert!(
             during.dropped > 0,
