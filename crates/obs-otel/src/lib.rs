@@ -38,7 +38,7 @@ pub use self::middleware::{
     HTTP_SERVER_REQUEST_DURATION, HTTP_SERVER_REQUESTS_TOTAL, ServerLayer, ServerService,
 };
 pub use self::pipeline::{
-    BatchSettings, EXPORT_FAILURES_TOTAL, ExportReport, OtelPipeline, SPANS_DROPPED_TOTAL,
+    BatchSettings, ExportReport, OTLP_EXPORT_FAILURES_TOTAL, OTLP_SPANS_DROPPED_TOTAL, OtelPipeline,
 };
 pub use self::propagation::{
     BAGGAGE, MAX_TRACESTATE_MEMBERS, TRACEPARENT, TRACESTATE, W3cPropagator, extract, inject,

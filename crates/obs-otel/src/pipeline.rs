@@ -20,9 +20,9 @@ use crate::error::PipelineError;
 use crate::settings::{OtlpProtocol, OtlpSettings, Sampler};
 
 /// Counter: spans the exporter could not deliver.
-pub const EXPORT_FAILURES_TOTAL: &str = "flightdeck_otel_export_failures_total";
+pub const OTLP_EXPORT_FAILURES_TOTAL: &str = "flightdeck_otel_export_failures_total";
 /// Counter: spans dropped before export (the queue was full).
-pub const SPANS_DROPPED_TOTAL: &str = "flightdeck_otel_spans_dropped_total";
+pub const OTLP_SPANS_DROPPED_TOTAL: &str = "flightdeck_otel_spans_dropped_total";
 
 /// What the pipeline did with the spans given to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -295,7 +295,7 @@ impl QueueProcessor {
         Ok(Self {
             tx,
             counts,
-            dropped: metrics::counter!(SPANS_DROPPED_TOTAL),
+            dropped: metrics::counter!(OTLP_SPANS_DROPPED_TOTAL),
             worker: std::sync::Mutex::new(Some(worker)),
             exporter,
             give_up_at,
@@ -516,7 +516,7 @@ impl OtelPipeline {
         let exporter = CountingExporter {
             inner: exporter,
             counts: counts.clone(),
-            failures: metrics::counter!(EXPORT_FAILURES_TOTAL),
+            failures: metrics::counter!(OTLP_EXPORT_FAILURES_TOTAL),
         };
         let processor = QueueProcessor::spawn(Box::new(exporter), exec, batch, counts.clone())?;
         let mut attrs = vec![KeyValue::new(

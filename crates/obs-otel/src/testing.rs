@@ -38,7 +38,9 @@ pub fn rotel_agent() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago (the kernel's choice for
+/// port 0); a server started on it right away almost always gets it.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

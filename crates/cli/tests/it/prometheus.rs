@@ -1,19 +1,13 @@
 //! A real Prometheus scrapes `flightdeck demo --prometheus-listen`.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::{flightdeck, tool};
 
-pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use flightdeck_obs_otel::testing::free_port;
 
 /// A minimal HTTP/1.0 GET: the body, or `None` when the server is not up yet.
 pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
