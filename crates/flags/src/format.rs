@@ -233,6 +233,27 @@ pub struct FlagSet {
     pub(crate) origin: String,
 }
 
+/// A decoding error in words a user acts on: YAML reads `1e999` as a string
+/// (it is no finite number), and serde then says "invalid type: string";
+/// what is wrong is that the number is out of range. Positions in the
+/// message are dropped (the problem carries them).
+fn explain_decode_error(message: &str) -> String {
+    let message = strip_position(message);
+    if let Some(rest) = message.strip_prefix("invalid type: string \"")
+        && let Some((value, _)) = rest.split_once('"')
+        && value.parse::<f64>().is_ok_and(f64::is_infinite)
+    {
+        return format!(
+            "{} is out of range for a number (beyond about 1.8e308)",
+            flightdeck_obs_core::shown(value)
+        );
+    }
+    if message.starts_with("number out of range") {
+        return "a number out of range (beyond about 1.8e308)".to_owned();
+    }
+    message
+}
+
 /// Values in flag definitions refuse duplicate keys (`serde_json::Value`
 /// alone keeps the last), in YAML and JSON alike.
 mod unique {
@@ -833,7 +854,8 @@ fn compile_simple_items(
                 let path = e.path().to_string();
                 let top = path.split(['.', '[']).next().unwrap_or("");
                 let at = loc.find_key(top, start, end).unwrap_or(start);
-                Err(loc.problem(at, format!("flag {name:?}: {path}: {}", e.into_inner())))
+                let message = explain_decode_error(&e.into_inner().to_string());
+                Err(loc.problem(at, format!("flag {name:?}: {path}: {message}")))
             }
         })
     });
@@ -1332,6 +1354,19 @@ mod tests {
             "{p:?}"
         );
         assert!(p[1].contains("unknown field `colour`"), "{p:?}");
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_called_that_in_yaml_and_json() {
+        for text in [
+            "flags:\n  - id: a\n    rollout_percentage: 1e999\n",
+            "{\"flags\": [{\"id\": \"a\", \"rollout_percentage\": 1e999}]}",
+        ] {
+            let p = problems(text);
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert!(p[0].contains("out of range"), "{p:?}");
+            assert!(!p[0].contains("invalid type"), "{p:?}");
+        }
     }
 
     #[test]

@@ -108,6 +108,14 @@ fn kill_switch_writers_killed_at_random_moments_lose_no_acknowledged_update() {
             "seed {seed:#x}: no audit line for {flag}"
         );
     }
+    // The audit line follows the durable flip: no line names a kill that
+    // is not in the file (f0 was restored on purpose).
+    for flag in logged.iter().filter(|f| *f != "f0") {
+        assert!(
+            set.get(flag).is_some(),
+            "seed {seed:#x}: an audit line for {flag}, whose kill never landed"
+        );
+    }
     let stray: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -436,3 +436,58 @@ fn hostile_clients_cannot_starve_the_metrics_endpoint_or_grow_memory() {
     drop(slow);
     drop(pipeliner);
 }
+
+#[test]
+fn silent_acceptance_is_now_an_error_or_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags.yaml");
+    std::fs::write(&flags, "flags:\n  - id: a\n    rollout_percentage: 50\n").unwrap();
+    let f = flags.to_str().unwrap();
+    // A context whose attributes are not an object.
+    let out = run(&[
+        "flags",
+        "eval",
+        "--flags",
+        f,
+        "--context",
+        r#"{"attributes": 5}"#,
+    ]);
+    assert_exit(&out, 2, "attributes 5");
+    assert!(
+        stderr(&out).contains("\"attributes\" must be an object"),
+        "{}",
+        stderr(&out)
+    );
+    // A decryption key for a payload with nothing encrypted.
+    let out = run(&[
+        "flags",
+        "validate",
+        f,
+        "--decryption-key",
+        "AAAAAAAAAAAAAAAAAAAAAA==",
+    ]);
+    assert_exit(&out, 0, "unused key");
+    assert!(
+        stderr(&out).contains("warning: --decryption-key"),
+        "{}",
+        stderr(&out)
+    );
+    // OTEL_SDK_DISABLED=maybe and an ftp:// endpoint stop the demo with exit 2.
+    for (k, v) in [
+        ("OTEL_SDK_DISABLED", "maybe"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://127.0.0.1:4318"),
+    ] {
+        let out = flightdeck()
+            .args(["demo", "--requests", "1", "--out"])
+            .arg(dir.path().join("o"))
+            .env(k, v)
+            .output()
+            .unwrap();
+        assert_exit(&out, 2, k);
+        assert!(
+            stderr(&out).contains(k) && stderr(&out).contains(v),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
