@@ -19,7 +19,7 @@ const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps>
                      tests, docs with -D warnings, and tidy
   tidy               check the crate layer rules and crate hygiene (docs/style.md §2, §3)
   install-test-deps  install what the tests need (prometheus, promtool, chromium) when missing
-  fuzz [--seconds N] [TARGET...]
+  fuzz [--seconds N] [--no-asan] [TARGET...]
                      run the cargo-fuzz targets in fuzz/ for N seconds each (default 20)";
 
 fn main() -> anyhow::Result<()> {
