@@ -77,6 +77,7 @@ pub mod metrics;
 pub mod names;
 mod record;
 mod request;
+mod sampler;
 mod settings;
 mod state_file;
 mod strict;
@@ -109,6 +110,7 @@ pub use self::metrics::{
 };
 pub use self::record::{AttrValue, Attributes, SpanEvent, SpanKind, SpanRecord, SpanStatus};
 pub use self::request::{Outcome, REQUEST_TARGET, RequestScope};
+pub use self::sampler::{SAMPLER_NAMES, Sampler, SamplerError};
 pub use self::settings::{
     DEFAULT_SERVICE_NAME, ENV_CONFIG, ENV_OTEL_SERVICE_NAME, ENV_OTEL_TRACES_SAMPLER,
     ENV_OTEL_TRACES_SAMPLER_ARG, ENV_PREFIX, ENV_RUST_LOG, KNOWN_KEYS, ObservabilitySettings,

@@ -563,32 +563,20 @@ impl ObservabilitySettings {
     }
 }
 
-/// The sample rate the standard OTel sampler variables ask for, if any.
+/// The sample rate the standard OTel sampler variables ask for, if any
+/// (the sampler's share of root traces), by the one sampler parser.
 fn otel_sampler_rate(
     sampler: Option<&str>,
     arg: Option<&str>,
 ) -> Result<Option<String>, SettingsError> {
-    let invalid = |value: &str, expected: &str| SettingsError::InvalidValue {
-        key: "trace_sample_rate",
-        value: value.to_owned(),
-        origin: format!("environment {ENV_OTEL_TRACES_SAMPLER}"),
-        expected: expected.to_owned(),
-    };
-    match sampler.map(|s| s.trim().to_ascii_lowercase()) {
-        None => Ok(None),
-        Some(s) => match s.as_str() {
-            "always_on" | "parentbased_always_on" => Ok(Some("1.0".into())),
-            "always_off" | "parentbased_always_off" => Ok(Some("0.0".into())),
-            // The spec's default ratio when the argument is missing is 1.0.
-            "traceidratio" | "parentbased_traceidratio" => {
-                Ok(Some(arg.unwrap_or("1.0").trim().to_owned()))
-            }
-            _ => Err(invalid(
-                &s,
-                "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
-            )),
-        },
-    }
+    crate::Sampler::from_otel_env(sampler, arg)
+        .map(|s| s.map(|s| s.root_ratio().to_string()))
+        .map_err(|e| SettingsError::InvalidValue {
+            key: "trace_sample_rate",
+            value: e.value,
+            origin: format!("environment {}", e.name),
+            expected: e.expected.to_owned(),
+        })
 }
 
 fn known_env_names() -> String {

@@ -58,22 +58,7 @@ impl OtlpProtocol {
     }
 }
 
-/// Which traces are recorded and exported.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Sampler {
-    /// Every trace.
-    AlwaysOn,
-    /// None.
-    AlwaysOff,
-    /// A share of traces, by trace id.
-    TraceIdRatio(f64),
-    /// The parent's decision; roots always on.
-    ParentBasedAlwaysOn,
-    /// The parent's decision; roots never.
-    ParentBasedAlwaysOff,
-    /// The parent's decision; roots by trace-id ratio.
-    ParentBasedTraceIdRatio(f64),
-}
+pub use flightdeck_obs_core::Sampler;
 
 /// OTLP trace export settings.
 ///
@@ -235,35 +220,17 @@ impl OtlpSettings {
             s.resource = parse_pairs(ENV_RESOURCE_ATTRIBUTES, &v)?;
         }
         s.service_name = get(ENV_SERVICE_NAME);
-        let ratio = match get(ENV_TRACES_SAMPLER_ARG) {
-            None => 1.0,
-            Some(v) => v
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or(SettingsError::Invalid {
-                    name: ENV_TRACES_SAMPLER_ARG,
-                    value: v.clone(),
-                    expected: "a ratio between 0 and 1",
-                })?,
-        };
-        if let Some(v) = get(ENV_TRACES_SAMPLER) {
-            s.sampler = match v.trim() {
-                "always_on" => Sampler::AlwaysOn,
-                "always_off" => Sampler::AlwaysOff,
-                "traceidratio" => Sampler::TraceIdRatio(ratio),
-                "parentbased_always_on" => Sampler::ParentBasedAlwaysOn,
-                "parentbased_always_off" => Sampler::ParentBasedAlwaysOff,
-                "parentbased_traceidratio" => Sampler::ParentBasedTraceIdRatio(ratio),
-                _ => {
-                    return Err(SettingsError::Invalid {
-                        name: ENV_TRACES_SAMPLER,
-                        value: v,
-                        expected: "always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
-                    });
-                }
-            };
+        // The one sampler parser, shared with obs-core's settings.
+        if let Some(sampler) = Sampler::from_otel_env(
+            get(ENV_TRACES_SAMPLER).as_deref(),
+            get(ENV_TRACES_SAMPLER_ARG).as_deref(),
+        )
+        .map_err(|e| SettingsError::Invalid {
+            name: e.name,
+            value: e.value,
+            expected: e.expected,
+        })? {
+            s.sampler = sampler;
         }
         s.disabled = match get(ENV_SDK_DISABLED) {
             None => false,
