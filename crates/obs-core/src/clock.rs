@@ -28,6 +28,11 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub trait Clock: Debug + Send + Sync + 'static {
     /// The current time.
     fn now_unix_nanos(&self) -> u64;
+
+    /// The current time in whole seconds.
+    fn now_secs(&self) -> u64 {
+        self.now_unix_nanos() / 1_000_000_000
+    }
 }
 
 /// The system clock.
@@ -57,6 +62,16 @@ impl ManualClock {
     /// A clock standing at `unix_nanos`.
     pub fn new(unix_nanos: u64) -> Self {
         Self(Arc::new(AtomicU64::new(unix_nanos)))
+    }
+
+    /// A clock standing at `unix_secs` seconds.
+    pub fn from_secs(unix_secs: u64) -> Self {
+        Self::new(unix_secs.saturating_mul(1_000_000_000))
+    }
+
+    /// Moves the clock forward by `d`.
+    pub fn advance(&self, d: std::time::Duration) {
+        self.advance_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     }
 
     /// Moves the clock forward.

@@ -50,7 +50,7 @@ fn monitor() -> SloMonitor {
         PromDuration::parse("30d").unwrap(),
     )
     .unwrap();
-    SloMonitor::with_clock(def, ManualClock::new(1_700_000_000))
+    SloMonitor::with_clock(def, ManualClock::from_secs(1_700_000_000))
 }
 
 fn monitoring(c: &mut Criterion) {
@@ -74,7 +74,7 @@ fn monitoring(c: &mut Criterion) {
         })
     });
     // A full 30-day window of data, one event per minute.
-    let clock = ManualClock::new(1_700_000_000);
+    let clock = ManualClock::from_secs(1_700_000_000);
     let def = SloDefinition::new(
         "avail",
         SliKind::Availability,

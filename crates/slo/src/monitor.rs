@@ -17,45 +17,7 @@ use crate::duration::PromDuration;
 use crate::error::SpecError;
 use crate::windows::AlertWindows;
 
-/// Wall-clock time in seconds since the Unix epoch.
-pub trait Clock: Send + Sync + fmt::Debug + 'static {
-    /// Now.
-    fn now_secs(&self) -> u64;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_secs(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
-    }
-}
-
-/// A clock moved by hand. Clones share the time.
-#[derive(Debug, Clone, Default)]
-pub struct ManualClock(Arc<AtomicU64>);
-
-impl ManualClock {
-    /// A clock at `secs`.
-    pub fn new(secs: u64) -> Self {
-        Self(Arc::new(AtomicU64::new(secs)))
-    }
-
-    /// Moves the clock forward.
-    pub fn advance(&self, d: Duration) {
-        self.0.fetch_add(d.as_secs(), Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_secs(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+pub use flightdeck_obs_core::{Clock, ManualClock, SystemClock};
 
 /// What a good event is.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -509,7 +471,7 @@ pub struct SloStatus {
 /// use flightdeck_slo::{ManualClock, PromDuration, SliKind, SloDefinition, SloMonitor};
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let def = SloDefinition::new("availability", SliKind::Availability, 0.999, PromDuration::parse("30d")?)?;
-/// let clock = ManualClock::new(1_700_000_000);
+/// let clock = ManualClock::from_secs(1_700_000_000);
 /// let monitor = SloMonitor::with_clock(def, clock.clone());
 /// for i in 0..1000 {
 ///     if i % 10 == 0 { monitor.record_failure() } else { monitor.record_success() }
@@ -822,7 +784,7 @@ mod tests {
             PromDuration::parse("30d").unwrap(),
         )
         .unwrap();
-        let clock = ManualClock::new(1_700_000_000);
+        let clock = ManualClock::from_secs(1_700_000_000);
         (SloMonitor::with_clock(def, clock.clone()), clock)
     }
 
@@ -947,7 +909,7 @@ mod tests {
             PromDuration::parse("30d").unwrap(),
         )
         .unwrap();
-        let m = SloMonitor::with_clock(def, ManualClock::new(1_700_000_000));
+        let m = SloMonitor::with_clock(def, ManualClock::from_secs(1_700_000_000));
         m.record_latency(Duration::from_millis(499));
         m.record_latency(Duration::from_millis(501));
         assert_eq!(m.status().error_budget_consumed, 1);
@@ -958,7 +920,7 @@ mod tests {
             PromDuration::parse("30d").unwrap(),
         )
         .unwrap();
-        let m = SloMonitor::with_clock(def, ManualClock::new(1_700_000_000));
+        let m = SloMonitor::with_clock(def, ManualClock::from_secs(1_700_000_000));
         for s in [0.9, 0.8, 0.5, f64::NAN] {
             m.record_quality(s);
         }
@@ -988,7 +950,7 @@ mod tests {
         .unwrap()
         .with_timeslices(0.95)
         .unwrap();
-        let clock = ManualClock::new(1_700_000_000 - 1_700_000_000 % 3600);
+        let clock = ManualClock::from_secs(1_700_000_000 - 1_700_000_000 % 3600);
         let m = SloMonitor::with_clock(def, clock.clone());
         // Ten minutes: nine at 100%, one at 90% (below the 95% slice target).
         for minute in 0..10 {
@@ -1039,7 +1001,7 @@ mod tests {
         .with_calendar(Calendar::Month)
         .with_description("monthly availability")
         .with_label("team", "search");
-        let clock = ManualClock::new(now - 30 * 86_400); // late January
+        let clock = ManualClock::from_secs(now - 30 * 86_400); // late January
         let m = SloMonitor::with_clock(def, clock.clone());
         m.record_failure();
         clock.advance(Duration::from_secs(30 * 86_400));
@@ -1063,7 +1025,7 @@ mod tests {
             }
         );
         assert!((defs[3].objective - 0.999).abs() < 1e-12);
-        let clock = ManualClock::new(1_700_000_000);
+        let clock = ManualClock::from_secs(1_700_000_000);
         let monitors: Vec<SloMonitor> = defs
             .into_iter()
             .map(|d| SloMonitor::with_clock(d, clock.clone()))

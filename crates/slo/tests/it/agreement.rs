@@ -43,7 +43,7 @@ fn monitor_and_rules_fire_the_same_alerts_at_the_same_steps() {
         SloDefinition::with_alert_windows("availability", SliKind::Availability, 0.999, windows)
             .unwrap();
     let start = 1_700_000_000 - 1_700_000_000 % 3600;
-    let clock = ManualClock::new(start);
+    let clock = ManualClock::from_secs(start);
     let monitor = SloMonitor::with_clock(def, clock.clone());
     let eval_minutes = [100u64, 150, 200, 330, 440, 620];
     let mut decisions: BTreeMap<u64, Vec<String>> = BTreeMap::new();

@@ -24,7 +24,7 @@ proptest! {
         )
         .unwrap();
         let start = 1_700_000_000u64;
-        let clock = ManualClock::new(start);
+        let clock = ManualClock::from_secs(start);
         let monitor = SloMonitor::with_clock(def, clock.clone());
         let mut now = start;
         // (time, good, bad) of every batch recorded.
