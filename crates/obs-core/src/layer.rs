@@ -338,14 +338,15 @@ where
                 .map(|d| (d.trace_id, d.span_id, d.correlation_id.clone(), d.sampled))
         });
         let metadata = attrs.metadata();
-        let mut visitor = SpanVisitor {
-            attributes: Attributes::with_capacity(metadata.fields().len()),
-            correlation_id: None,
-            kind: None,
-            status: None,
-            name: None,
-        };
+        let mut visitor = AttrVisitor::new(
+            Attributes::with_capacity(metadata.fields().len()),
+            SpanFields::default(),
+        );
         attrs.record(&mut visitor);
+        let AttrVisitor {
+            attributes,
+            special: fields,
+        } = visitor;
 
         let (mut trace_id, mut span_id, mut parent_span_id, inherited, mut sampled) = match parent {
             Some((t, s, c, sampled)) => (t, SpanId::random(), Some(s), c, sampled),
@@ -384,15 +385,15 @@ where
             trace_id,
             span_id,
             parent_span_id,
-            correlation_id: visitor.correlation_id.or(inherited),
+            correlation_id: fields.correlation_id.or(inherited),
             sampled,
             start_unix_nanos: self.clock.now_unix_nanos(),
-            name: visitor
+            name: fields
                 .name
                 .map_or(Cow::Borrowed(metadata.name()), Cow::Owned),
-            kind: visitor.kind.unwrap_or_default(),
-            status: visitor.status.unwrap_or_default(),
-            attributes: visitor.attributes,
+            kind: fields.kind.unwrap_or_default(),
+            status: fields.status.unwrap_or_default(),
+            attributes,
             events: Vec::new(),
             dropped_events: 0,
         };
@@ -405,25 +406,24 @@ where
         let Some(data) = ext.get_mut::<SpanData>() else {
             return;
         };
-        let mut visitor = SpanVisitor {
-            attributes: std::mem::take(&mut data.attributes),
-            correlation_id: None,
-            kind: None,
-            status: None,
-            name: None,
-        };
+        let mut visitor =
+            AttrVisitor::new(std::mem::take(&mut data.attributes), SpanFields::default());
         values.record(&mut visitor);
-        data.attributes = visitor.attributes;
-        if let Some(c) = visitor.correlation_id {
+        let AttrVisitor {
+            attributes,
+            special: fields,
+        } = visitor;
+        data.attributes = attributes;
+        if let Some(c) = fields.correlation_id {
             data.correlation_id = Some(c);
         }
-        if let Some(k) = visitor.kind {
+        if let Some(k) = fields.kind {
             data.kind = k;
         }
-        if let Some(s) = visitor.status {
+        if let Some(s) = fields.status {
             data.status = s;
         }
-        if let Some(n) = visitor.name {
+        if let Some(n) = fields.name {
             data.name = Cow::Owned(n);
         }
     }
@@ -440,11 +440,15 @@ where
         if !data.sampled {
             return;
         }
-        let mut visitor = EventVisitor::default();
+        let mut visitor = AttrVisitor::new(Attributes::default(), EventMessage::default());
         event.record(&mut visitor);
+        let AttrVisitor {
+            attributes,
+            special: EventMessage(message),
+        } = visitor;
         if is_error && !data.status.is_error() {
             data.status = SpanStatus::Error {
-                message: visitor.message.clone(),
+                message: message.clone(),
             };
         }
         if data.events.len() >= self.max_events_per_span {
@@ -452,10 +456,10 @@ where
             return;
         }
         data.events.push(SpanEvent {
-            name: visitor.message,
+            name: message,
             time_unix_nanos: self.clock.now_unix_nanos(),
             level: Cow::Borrowed(event.metadata().level().as_str()),
-            attributes: visitor.attributes,
+            attributes,
         });
     }
 
@@ -486,106 +490,34 @@ where
     }
 }
 
-/// Collects span fields, routing the special `otel.*` and `correlation_id` ones.
-struct SpanVisitor {
+/// Records a span's or an event's fields as attributes. String fields go to
+/// `special` first, which claims those it routes elsewhere (the span's
+/// `otel.*` and `correlation_id` fields, an event's message). One visitor
+/// for spans and events, so both cap and convert values alike.
+struct AttrVisitor<S> {
     attributes: Attributes,
-    correlation_id: Option<CorrelationId>,
-    kind: Option<SpanKind>,
-    status: Option<SpanStatus>,
-    name: Option<String>,
+    special: S,
 }
 
-impl SpanVisitor {
-    fn special_str(&mut self, field: &Field, value: &str) -> bool {
-        match field.name() {
-            attr::CORRELATION_ID => {
-                // An invalid id is replaced, never copied, as for inbound headers.
-                self.correlation_id = Some(CorrelationId::from_inbound(Some(value.as_bytes())).0);
-            }
-            attr::OTEL_KIND => self.kind = SpanKind::parse(value),
-            attr::OTEL_STATUS_CODE => {
-                if value.eq_ignore_ascii_case("error") {
-                    let message = match self.status.take() {
-                        Some(SpanStatus::Error { message }) => message,
-                        _ => String::new(),
-                    };
-                    self.status = Some(SpanStatus::Error { message });
-                } else if value.eq_ignore_ascii_case("ok") {
-                    self.status = Some(SpanStatus::Ok);
-                }
-            }
-            attr::OTEL_STATUS_MESSAGE => {
-                self.status = Some(SpanStatus::Error {
-                    message: value.to_owned(),
-                });
-            }
-            attr::OTEL_NAME => self.name = Some(value.to_owned()),
-            _ => return false,
-        }
-        true
-    }
+/// The string fields a visitor routes away from the attributes.
+trait Special {
+    /// Takes `value` when `field` is one of its own; `false` leaves it to
+    /// the attributes.
+    fn claim(&mut self, field: &Field, value: &str) -> bool;
 }
 
-impl Visit for SpanVisitor {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if !self.special_str(field, value) {
-            self.attributes.set(
-                field.name(),
-                AttrValue::Str(crate::limits::capped(value).to_owned()),
-            );
+impl<S: Special> AttrVisitor<S> {
+    fn new(attributes: Attributes, special: S) -> Self {
+        Self {
+            attributes,
+            special,
         }
     }
-
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let s = format!("{value:?}");
-        self.record_str(field, &s);
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.attributes.set(field.name(), AttrValue::I64(value));
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        let v = i64::try_from(value).map_or(AttrValue::U64(value), AttrValue::I64);
-        self.attributes.set(field.name(), v);
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.attributes.set(field.name(), AttrValue::F64(value));
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.attributes.set(field.name(), AttrValue::Bool(value));
-    }
-
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.record_str(field, &error_chain(value));
-    }
 }
 
-/// `error: cause: root cause`, as people expect to read an error.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
-}
-
-#[derive(Default)]
-struct EventVisitor {
-    message: String,
-    attributes: Attributes,
-}
-
-impl Visit for EventVisitor {
+impl<S: Special> Visit for AttrVisitor<S> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            value.clone_into(&mut self.message);
-        } else if !field.name().starts_with("log.") {
+        if !self.special.claim(field, value) {
             self.attributes.set(
                 field.name(),
                 AttrValue::Str(crate::limits::capped(value).to_owned()),
@@ -617,6 +549,72 @@ impl Visit for EventVisitor {
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.record_str(field, &error_chain(value));
     }
+}
+
+/// A span's special fields: `otel.*` and `correlation_id`.
+#[derive(Default)]
+struct SpanFields {
+    correlation_id: Option<CorrelationId>,
+    kind: Option<SpanKind>,
+    status: Option<SpanStatus>,
+    name: Option<String>,
+}
+
+impl Special for SpanFields {
+    fn claim(&mut self, field: &Field, value: &str) -> bool {
+        match field.name() {
+            attr::CORRELATION_ID => {
+                // An invalid id is replaced, never copied, as for inbound headers.
+                self.correlation_id = Some(CorrelationId::from_inbound(Some(value.as_bytes())).0);
+            }
+            attr::OTEL_KIND => self.kind = SpanKind::parse(value),
+            attr::OTEL_STATUS_CODE => {
+                if value.eq_ignore_ascii_case("error") {
+                    let message = match self.status.take() {
+                        Some(SpanStatus::Error { message }) => message,
+                        _ => String::new(),
+                    };
+                    self.status = Some(SpanStatus::Error { message });
+                } else if value.eq_ignore_ascii_case("ok") {
+                    self.status = Some(SpanStatus::Ok);
+                }
+            }
+            attr::OTEL_STATUS_MESSAGE => {
+                self.status = Some(SpanStatus::Error {
+                    message: value.to_owned(),
+                });
+            }
+            attr::OTEL_NAME => self.name = Some(value.to_owned()),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// An event's message; `log.*` fields from the `log` bridge are dropped.
+#[derive(Default)]
+struct EventMessage(String);
+
+impl Special for EventMessage {
+    fn claim(&mut self, field: &Field, value: &str) -> bool {
+        if field.name() == "message" {
+            value.clone_into(&mut self.0);
+            return true;
+        }
+        field.name().starts_with("log.")
+    }
+}
+
+/// `error: cause: root cause`, as people expect to read an error.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    s
 }
 
 #[cfg(test)]
