@@ -27,6 +27,14 @@ pub(crate) const TARGETS: &[&str] = &[
     "nesting_guard",
 ];
 
+/// Whether a nightly toolchain is installed (cargo fuzz needs one).
+pub(crate) fn have_nightly() -> bool {
+    Command::new("cargo")
+        .args(["+nightly", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 fn have_cargo_fuzz() -> bool {
     Command::new("cargo")
         .args(["+nightly", "fuzz", "--version"])
