@@ -112,8 +112,10 @@ impl FileStickyBucketService {
     /// [`StickyError::Io`] when the directory cannot be created.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, StickyError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|source| StickyError::Io {
-            path: dir.clone(),
+        // The documents' lock files live in `.locks/` (see `lock_for`).
+        let locks = dir.join(".locks");
+        std::fs::create_dir_all(&locks).map_err(|source| StickyError::Io {
+            path: locks,
             source,
         })?;
         Ok(Self {
@@ -137,20 +139,14 @@ impl FileStickyBucketService {
         self.dir.join(name)
     }
 
-    /// The lock file guarding `key`'s document: one of 64 in `.locks/`,
-    /// by a hash of the key (a lock file beside every document would double
-    /// the store's files).
-    fn lock_for(&self, key: &str) -> Result<PathBuf, StickyError> {
-        let locks = self.dir.join(".locks");
-        std::fs::create_dir_all(&locks).map_err(|source| StickyError::Io {
-            path: locks.clone(),
-            source,
-        })?;
-        // FNV-1a: stable across processes and builds, unlike the std hasher.
-        let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        Ok(locks.join(format!("{:02}.lock", h % 64)))
+    /// The lock file guarding `key`'s document: one of 64 in `.locks/`
+    /// (created by [`open`](Self::open)), chosen by the key's FNV-1a hash,
+    /// which every process computes alike (a lock file beside every
+    /// document would double the store's files).
+    fn lock_for(&self, key: &str) -> PathBuf {
+        self.dir
+            .join(".locks")
+            .join(format!("{:02}.lock", crate::hash::fnv1a32(key) % 64))
     }
 
     fn read(path: &Path) -> Result<Option<StickyAssignmentsDocument>, StickyError> {
@@ -201,7 +197,7 @@ impl StickyBucketService for FileStickyBucketService {
         // this one read the document, and that assignment must stay. The
         // new assignments win where both name an experiment.
         let mut merged = doc;
-        let lock = self.lock_for(&key)?;
+        let lock = self.lock_for(&key);
         flightdeck_obs_core::update_locked_by(
             &path,
             &lock,
