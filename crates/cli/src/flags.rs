@@ -210,10 +210,7 @@ fn named_in(text: &str, flag: &str) -> bool {
 /// kill file is set aside and replaced.
 fn kill(a: &KillArgs, restore: bool) -> anyhow::Result<()> {
     if a.reason.trim().is_empty() {
-        return Err(crate::BadInput::new(
-            "--reason: a kill switch needs a reason (who is paged reads it)",
-        )
-        .into());
+        crate::bad_input!("--reason: a kill switch needs a reason (who is paged reads it)");
     }
     let store = KillStore::beside(&a.flags);
     let mut err = std::io::stderr().lock();
@@ -245,20 +242,18 @@ fn kill(a: &KillArgs, restore: bool) -> anyhow::Result<()> {
     };
     drop(err);
     if restore && !kills.contains_key(&a.flag) {
-        return Err(crate::BadInput::new(format!(
+        crate::bad_input!(
             "{}: flag {} is not killed",
             a.flags.display(),
             crate::shown(&a.flag)
-        ))
-        .into());
+        );
     }
     if !known && !restore {
-        return Err(crate::BadInput::new(format!(
+        crate::bad_input!(
             "{}: unknown flag {}",
             a.flags.display(),
             crate::shown(&a.flag)
-        ))
-        .into());
+        );
     }
     let actor = a
         .actor

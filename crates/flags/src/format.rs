@@ -352,6 +352,19 @@ fn parse_document(path: &str, text: &str) -> Result<Value, LoadError> {
     }
 }
 
+/// The text of a flags file, or a problem locating its first byte that is
+/// not UTF-8 (a reload then keeps the last good flags).
+pub(crate) fn text_of<'b>(origin: &str, bytes: &'b [u8]) -> Result<&'b str, LoadError> {
+    locate::utf8_text(bytes).map_err(|e| {
+        LoadError::Invalid(vec![Problem {
+            path: origin.to_owned(),
+            line: e.line,
+            column: e.column,
+            message: format!("not UTF-8 text (byte 0x{:02x})", e.byte),
+        }])
+    })
+}
+
 fn strip_position(msg: &str) -> String {
     match msg.find(" at line ") {
         Some(i) => msg[..i].to_owned(),
@@ -426,15 +439,7 @@ impl FlagSet {
             source,
         })?;
         let name = path.display().to_string();
-        let text = locate::utf8_text(&bytes).map_err(|e| {
-            LoadError::Invalid(vec![Problem {
-                path: name.clone(),
-                line: e.line,
-                column: e.column,
-                message: format!("not UTF-8 text (byte 0x{:02x})", e.byte),
-            }])
-        })?;
-        Self::parse(&name, text, key)
+        Self::parse(&name, text_of(&name, &bytes)?, key)
     }
 
     /// Builds a set from simple-format definitions.

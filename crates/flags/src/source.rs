@@ -107,7 +107,7 @@ impl FileSource {
             path: path.clone(),
             source,
         })?;
-        let text = text_of(&origin, &bytes)?;
+        let text = crate::format::text_of(&origin, &bytes)?;
         manager.reload_from(&origin, text, key.as_deref())?;
         manager.health().record_success(manager.now_ms());
         let mut last_hash = content_hash(text.as_bytes());
@@ -143,7 +143,7 @@ impl FileSource {
                             continue;
                         }
                         last_hash = h;
-                        let reloaded = text_of(&origin, &bytes)
+                        let reloaded = crate::format::text_of(&origin, &bytes)
                             .and_then(|text| manager.reload_from(&origin, text, key.as_deref()));
                         match reloaded {
                             Ok(_) => manager.health().record_success(now),
@@ -167,19 +167,6 @@ impl FileSource {
             source: std::io::Error::other(e.to_string()),
         })
     }
-}
-
-/// The text of a flags file, or a problem locating its first byte that is
-/// not UTF-8 (a reload then keeps the last good flags).
-fn text_of<'b>(origin: &str, bytes: &'b [u8]) -> Result<&'b str, LoadError> {
-    flightdeck_obs_core::locate::utf8_text(bytes).map_err(|e| {
-        LoadError::Invalid(vec![crate::Problem {
-            path: origin.to_owned(),
-            line: e.line,
-            column: e.column,
-            message: format!("not UTF-8 text (byte 0x{:02x})", e.byte),
-        }])
-    })
 }
 
 /// Settings for [`HttpSource`].
