@@ -59,13 +59,5 @@ pub fn attribute_value_limit_from_env() -> Result<(), crate::SettingsError> {
 /// ```
 #[inline]
 pub fn capped(value: &str) -> &str {
-    let limit = attribute_value_limit();
-    if value.len() <= limit {
-        return value;
-    }
-    let mut end = limit;
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
-    &value[..end]
+    crate::locate::prefix(value, attribute_value_limit())
 }

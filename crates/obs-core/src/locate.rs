@@ -289,6 +289,19 @@ pub fn utf8_text(bytes: &[u8]) -> Result<&str, NotUtf8> {
     })
 }
 
+/// The longest prefix of `s` of at most `max` bytes that ends on a
+/// character boundary.
+pub(crate) fn prefix(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// How many bytes of a bad value an error message shows.
 pub const SHOWN_BYTES: usize = 64;
 
@@ -304,10 +317,7 @@ pub const SHOWN_BYTES: usize = 64;
 /// assert_eq!(shown(&"x".repeat(1000)), format!("\"{}\"... (1000 bytes)", "x".repeat(64)));
 /// ```
 pub fn shown(value: &str) -> String {
-    let mut end = value.len().min(SHOWN_BYTES);
-    while !value.is_char_boundary(end) {
-        end -= 1;
-    }
+    let end = prefix(value, SHOWN_BYTES).len();
     let mut out = String::with_capacity(end + 16);
     out.push('"');
     for c in value[..end].chars() {

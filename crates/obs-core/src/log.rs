@@ -692,11 +692,7 @@ impl fmt::Write for JsonEscaper<'_> {
             self.left -= s.len();
             return Ok(());
         }
-        let mut end = self.left;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        escape_into(self.out, &s[..end]);
+        escape_into(self.out, crate::locate::prefix(s, self.left));
         self.left = 0;
         Err(fmt::Error)
     }
