@@ -71,13 +71,13 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             // the CI smoke run (our code forbids `unsafe`; the long runs
             // keep ASan for the dependencies' unsafe code).
             "--no-asan" => sanitizer = "none",
-            t if TARGETS.contains(&t) => {
-                targets.push(TARGETS[TARGETS.iter().position(|x| *x == t).unwrap_or(0)])
-            }
-            other => bail!(
-                "unknown fuzz argument {other:?}; targets: {}",
-                TARGETS.join(", ")
-            ),
+            other => match TARGETS.iter().find(|t| **t == other) {
+                Some(t) => targets.push(t),
+                None => bail!(
+                    "unknown fuzz argument {other:?}; targets: {}",
+                    TARGETS.join(", ")
+                ),
+            },
         }
     }
     if targets.is_empty() {
