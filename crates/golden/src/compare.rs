@@ -90,7 +90,7 @@ impl Default for Tolerances {
 pub enum AttrRule {
     /// Not compared.
     Ignore,
-    /// The captured value (as text) must match.
+    /// Values (as text) that both match are equal; others must be equal.
     Regex(Regex),
     /// Numeric, equal within this absolute amount.
     Tolerance(f64),
@@ -259,9 +259,25 @@ impl Rules {
             .then_some(&AttrRule::Ignore)
     }
 
-    fn is_quality(&self, key: &str) -> bool {
-        self.quality.iter().any(|p| p.matches(key))
+    fn classify(&self, key: &str) -> Class {
+        if self.quality.iter().any(|p| p.matches(key)) {
+            return Class::Quality;
+        }
+        match self.rules.iter().position(|(p, _)| p.matches(key)) {
+            Some(i) => Class::Rule(i),
+            None if self.volatile.iter().any(|p| p.matches(key)) => Class::Ignore,
+            None => Class::Exact,
+        }
     }
+}
+
+/// How an attribute key is compared, decided once per key and comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Ignore,
+    Quality,
+    Rule(usize),
+    Exact,
 }
 
 fn numbers_equal(a: &Value, b: &Value) -> bool {
@@ -295,17 +311,29 @@ fn attribute_verdict(rules: &Rules, key: &str, e: &Value, a: &Value) -> Option<S
     match rules.rule(key) {
         Some(AttrRule::Ignore) => None,
         Some(AttrRule::Regex(re)) => {
-            if a.is_null() {
+            // Values matching the pattern are interchangeable; others must
+            // be equal.
+            if numbers_equal(e, a) {
+                return None;
+            }
+            if a.is_null() || e.is_null() {
+                let (which, v) = if a.is_null() {
+                    ("missing", e)
+                } else {
+                    ("unexpected", a)
+                };
                 return Some(format!(
-                    "attribute {} missing (expected to match /{}/)",
+                    "attribute {} {which} ({})",
                     shown(key),
-                    re.as_str()
+                    value_shown(v)
                 ));
             }
-            (!re.is_match(&text_of(a))).then(|| {
+            let (em, am) = (re.is_match(&text_of(e)), re.is_match(&text_of(a)));
+            (!(em && am)).then(|| {
                 format!(
-                    "attribute {} = {} does not match /{}/",
+                    "attribute {} expected {}, actual {} (values matching /{}/ count as equal)",
                     shown(key),
+                    value_shown(e),
                     value_shown(a),
                     re.as_str()
                 )
@@ -341,17 +369,48 @@ fn attribute_verdict(rules: &Rules, key: &str, e: &Value, a: &Value) -> Option<S
     }
 }
 
-/// The union of two attribute maps' keys, sorted (both maps are sorted).
-fn keys<'a>(e: &'a Attrs, a: &'a Attrs) -> Vec<&'a str> {
-    let mut k: Vec<&str> = e.keys().chain(a.keys()).map(String::as_str).collect();
-    k.sort_unstable();
-    k.dedup();
-    k
+/// Walks two sorted attribute maps together: each key once, with the value
+/// on each side (`None` where a side lacks it).
+fn merged<'a>(
+    e: &'a Attrs,
+    a: &'a Attrs,
+    mut f: impl FnMut(&'a str, Option<&'a Value>, Option<&'a Value>),
+) {
+    let (mut x, mut y) = (e.iter().peekable(), a.iter().peekable());
+    loop {
+        match (x.peek(), y.peek()) {
+            (Some((kx, _)), Some((ky, _))) => match kx.as_str().cmp(ky.as_str()) {
+                std::cmp::Ordering::Less => {
+                    let (k, v) = x.next().expect("peeked");
+                    f(k, Some(v), None);
+                }
+                std::cmp::Ordering::Greater => {
+                    let (k, v) = y.next().expect("peeked");
+                    f(k, None, Some(v));
+                }
+                std::cmp::Ordering::Equal => {
+                    let (k, v) = x.next().expect("peeked");
+                    let (_, w) = y.next().expect("peeked");
+                    f(k, Some(v), Some(w));
+                }
+            },
+            (Some(_), None) => {
+                let (k, v) = x.next().expect("peeked");
+                f(k, Some(v), None);
+            }
+            (None, Some(_)) => {
+                let (k, v) = y.next().expect("peeked");
+                f(k, None, Some(v));
+            }
+            (None, None) => return,
+        }
+    }
 }
 
 struct Out<'r> {
     rules: &'r Rules,
     diffs: Vec<Difference>,
+    classes: std::collections::HashMap<String, Class>,
 }
 
 impl Out<'_> {
@@ -417,26 +476,44 @@ impl Out<'_> {
         }
     }
 
+    fn class(&mut self, key: &str) -> Class {
+        if let Some(c) = self.classes.get(key) {
+            return *c;
+        }
+        let c = self.rules.classify(key);
+        self.classes.insert(key.to_owned(), c);
+        c
+    }
+
     fn attributes(&mut self, e: &Span, a: &Span) {
         let null = Value::Null;
-        for key in keys(&e.attributes, &a.attributes) {
-            let ev = e.attributes.get(key).unwrap_or(&null);
-            let av = a.attributes.get(key).unwrap_or(&null);
-            if self.rules.is_quality(key) {
-                if let (Some(x), Some(y)) = (ev.as_f64(), av.as_f64()) {
-                    self.quality(&e.path, key, x, y, ev, av);
-                    continue;
-                }
+        let mut found: Vec<(DiffKind, &str, &Value, &Value)> = Vec::new();
+        merged(&e.attributes, &a.attributes, |key, ev, av| {
+            let (ev, av) = (ev.unwrap_or(&null), av.unwrap_or(&null));
+            if ev == av {
+                return;
             }
-            if let Some(message) = attribute_verdict(self.rules, key, ev, av) {
-                self.push(
-                    DiffKind::Attribute,
-                    &e.path,
-                    ev.clone(),
-                    av.clone(),
-                    message,
-                    true,
-                );
+            found.push((DiffKind::Attribute, key, ev, av));
+        });
+        for (_, key, ev, av) in found {
+            match self.class(key) {
+                Class::Ignore => {}
+                Class::Quality if ev.is_number() && av.is_number() => {
+                    let (x, y) = (ev.as_f64().unwrap_or(0.0), av.as_f64().unwrap_or(0.0));
+                    self.quality(&e.path, key, x, y, ev, av);
+                }
+                _ => {
+                    if let Some(message) = attribute_verdict(self.rules, key, ev, av) {
+                        self.push(
+                            DiffKind::Attribute,
+                            &e.path,
+                            ev.clone(),
+                            av.clone(),
+                            message,
+                            true,
+                        );
+                    }
+                }
             }
         }
     }
@@ -497,9 +574,14 @@ impl Out<'_> {
         }
         let null = Value::Null;
         for (i, (ee, ae)) in e.events.iter().zip(&a.events).enumerate() {
-            for key in keys(&ee.attributes, &ae.attributes) {
-                let ev = ee.attributes.get(key).unwrap_or(&null);
-                let av = ae.attributes.get(key).unwrap_or(&null);
+            let mut found: Vec<(&str, &Value, &Value)> = Vec::new();
+            merged(&ee.attributes, &ae.attributes, |key, ev, av| {
+                let (ev, av) = (ev.unwrap_or(&null), av.unwrap_or(&null));
+                if ev != av {
+                    found.push((key, ev, av));
+                }
+            });
+            for (key, ev, av) in found {
                 if let Some(m) = attribute_verdict(self.rules, key, ev, av) {
                     let message = format!("event[{i}] {}: {m}", shown(&ee.name));
                     self.push(
@@ -559,6 +641,7 @@ pub fn compare(golden: &Tree, actual: &Tree, rules: &Rules) -> Vec<Difference> {
     let mut out = Out {
         rules,
         diffs: Vec::new(),
+        classes: std::collections::HashMap::new(),
     };
     absent(
         golden,

@@ -145,12 +145,12 @@ impl<'a> Checker<'a> {
     /// # Errors
     ///
     /// [`GoldenError::Trace`] when the trace's spans do not form a tree.
-    pub fn add(&mut self, trace: &RawTrace) -> Result<(), GoldenError> {
+    pub fn add(&mut self, trace: RawTrace) -> Result<(), GoldenError> {
         let Some(name) = trace.key(&self.key) else {
             self.unkeyed += 1;
             return Ok(());
         };
-        let tree = Tree::build(trace)?;
+        let tree = Tree::from_trace(trace)?;
         let Some(case) = self.cases.get(&name) else {
             self.new.insert(name);
             return Ok(());
@@ -244,13 +244,17 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// One case being recorded: the first capture's tree, the captures so far,
+/// and their self times by path.
+type Recording = (Tree, usize, BTreeMap<String, Vec<f64>>);
+
 /// Groups traces by key for recording: per key, the first capture's tree
 /// and every capture's self times by path (up to `runs` captures).
 #[derive(Debug)]
 pub struct Recorder {
     key: CaseKey,
     runs: usize,
-    cases: BTreeMap<String, (Tree, usize, BTreeMap<String, Vec<f64>>)>,
+    cases: BTreeMap<String, Recording>,
     unkeyed: usize,
 }
 
@@ -270,12 +274,12 @@ impl Recorder {
     /// # Errors
     ///
     /// [`GoldenError::Trace`] when its spans do not form a tree.
-    pub fn add(&mut self, trace: &RawTrace) -> Result<(), GoldenError> {
+    pub fn add(&mut self, trace: RawTrace) -> Result<(), GoldenError> {
         let Some(name) = trace.key(&self.key) else {
             self.unkeyed += 1;
             return Ok(());
         };
-        let tree = Tree::build(trace)?;
+        let tree = Tree::from_trace(trace)?;
         let runs = self.runs;
         let entry = self
             .cases

@@ -532,7 +532,7 @@ impl Assertion {
             return Err(lx.err("filters (| json_path, | regex, …) are not supported"));
         }
         lx.skip_ws();
-        let left = lx.value(|c| is_op_char(c))?;
+        let left = lx.value(is_op_char)?;
         lx.skip_ws();
         let op_text = if lx.rest().starts_with(is_op_char) {
             lx.word(|c| !is_op_char(c))

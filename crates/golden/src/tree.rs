@@ -47,6 +47,9 @@ pub struct RawSpan {
     pub span_id: u64,
     /// The parent's id, `None` for a root.
     pub parent_span_id: Option<u64>,
+    /// Whether the parent lives in another process: the span is a local
+    /// root even though it names a parent.
+    pub parent_is_remote: bool,
     /// The span name.
     pub name: String,
     /// The span kind.
@@ -78,11 +81,35 @@ pub fn attr_to_json(v: &AttrValue) -> Value {
 }
 
 impl RawSpan {
+    /// An internal, ok span with no attributes or events.
+    pub fn new(
+        span_id: u64,
+        parent_span_id: Option<u64>,
+        name: impl Into<String>,
+        start_unix_nanos: u64,
+        end_unix_nanos: u64,
+    ) -> Self {
+        Self {
+            span_id,
+            parent_span_id,
+            parent_is_remote: false,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            start_unix_nanos,
+            end_unix_nanos,
+            attributes: Attrs::new(),
+            events: Vec::new(),
+            status: SpanStatus::Ok,
+            correlation_id: None,
+        }
+    }
+
     /// The span of one of our span records (a `traces.jsonl` line).
     pub fn from_record(r: &SpanRecord) -> Self {
         Self {
             span_id: r.span_id.to_u64(),
             parent_span_id: r.parent_span_id.map(|p| p.to_u64()),
+            parent_is_remote: r.parent_is_remote,
             name: r.name.to_string(),
             kind: r.kind,
             start_unix_nanos: r.start_unix_nanos,
@@ -159,9 +186,21 @@ impl std::fmt::Display for CaseKey {
 }
 
 impl RawTrace {
-    /// The first root span (no parent), if any.
+    /// The first root span (no parent, or a remote one), if any; for a
+    /// fragment of a distributed trace whose spans carry no remote flag,
+    /// the first span whose parent is not in the trace.
     pub fn root(&self) -> Option<&RawSpan> {
-        self.spans.iter().find(|s| s.parent_span_id.is_none())
+        self.spans
+            .iter()
+            .find(|s| s.parent_span_id.is_none() || s.parent_is_remote)
+            .or_else(|| {
+                let ids: std::collections::HashSet<u64> =
+                    self.spans.iter().map(|s| s.span_id).collect();
+                self.spans
+                    .iter()
+                    .filter(|s| s.parent_span_id.is_some_and(|p| !ids.contains(&p)))
+                    .min_by_key(|s| s.start_unix_nanos)
+            })
     }
 
     /// The case name this trace is filed under, read from its root span.
@@ -298,11 +337,25 @@ impl Tree {
     /// parent cycles, a span ending before it starts, nesting deeper than
     /// [`MAX_DEPTH`], or an empty trace.
     pub fn build(trace: &RawTrace) -> Result<Self, GoldenError> {
+        Self::from_trace(trace.clone())
+    }
+
+    /// [`build`](Self::build), taking the trace by value so attributes and
+    /// events move instead of being copied (what the check runner does).
+    ///
+    /// # Errors
+    ///
+    /// As [`build`](Self::build).
+    pub fn from_trace(trace: RawTrace) -> Result<Self, GoldenError> {
+        let RawTrace {
+            trace_id,
+            spans: mut owned,
+        } = trace;
         let fail = |problem| GoldenError::Trace {
-            trace: trace.trace_id.clone(),
+            trace: trace_id.clone(),
             problem,
         };
-        let raw = &trace.spans;
+        let raw = &owned;
         if raw.is_empty() {
             return Err(fail(TraceProblem::Empty));
         }
@@ -324,11 +377,22 @@ impl Tree {
         }
         let mut children: Vec<Vec<usize>> = vec![Vec::new(); raw.len()];
         let mut roots = Vec::new();
+        // A fragment of a distributed trace (no local root, no remote flags):
+        // the spans under the one parent outside the trace are its roots.
+        let has_root = raw
+            .iter()
+            .any(|s| s.parent_span_id.is_none() || s.parent_is_remote);
+        let mut outside: Option<u64> = None;
         for (i, s) in raw.iter().enumerate() {
             match s.parent_span_id {
                 None => roots.push(i),
+                Some(p) if s.parent_is_remote && !by_id.contains_key(&p) => roots.push(i),
                 Some(p) => match by_id.get(&p) {
                     Some(&pi) => children[pi].push(i),
+                    None if !has_root && outside.is_none_or(|o| o == p) => {
+                        outside = Some(p);
+                        roots.push(i);
+                    }
                     None => {
                         return Err(fail(TraceProblem::Orphan {
                             name: shown(&s.name),
@@ -361,12 +425,24 @@ impl Tree {
             }
         }
 
+        let self_ns: Vec<u64> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (s.end_unix_nanos - s.start_unix_nanos).saturating_sub(covered(
+                    s,
+                    &children[i],
+                    raw,
+                ))
+            })
+            .collect();
+        let n = raw.len();
         // Pre-order walk with an explicit stack: (raw index, parent tree index, depth).
-        let mut spans: Vec<Span> = Vec::with_capacity(raw.len());
+        let mut spans: Vec<Span> = Vec::with_capacity(n);
         let mut stack: Vec<(usize, Option<usize>, usize)> =
             roots.iter().rev().map(|&r| (r, None, 0)).collect();
         while let Some((i, parent, depth)) = stack.pop() {
-            let s = &raw[i];
+            let s = &mut owned[i];
             if depth >= MAX_DEPTH {
                 return Err(fail(TraceProblem::TooDeep {
                     name: shown(&s.name),
@@ -382,12 +458,12 @@ impl Tree {
             spans.push(Span {
                 path,
                 kind: s.kind,
-                status: s.status.clone(),
+                status: std::mem::take(&mut s.status),
                 duration_ms: ns_to_ms(duration),
-                self_ms: ns_to_ms(duration.saturating_sub(covered(s, &children[i], raw))),
-                attributes: s.attributes.clone(),
-                events: s.events.clone(),
-                name: s.name.clone(),
+                self_ms: ns_to_ms(self_ns[i]),
+                attributes: std::mem::take(&mut s.attributes),
+                events: std::mem::take(&mut s.events),
+                name: std::mem::take(&mut s.name),
                 parent,
                 depth,
             });
@@ -395,9 +471,10 @@ impl Tree {
                 stack.push((c, Some(me), depth + 1));
             }
         }
-        if spans.len() < raw.len() {
+        if spans.len() < n {
             // Whatever the walk from the roots never reached hangs in a loop.
-            let mut reached = vec![false; raw.len()];
+            let raw = &owned;
+            let mut reached = vec![false; n];
             let mut stack = roots.clone();
             while let Some(i) = stack.pop() {
                 reached[i] = true;
@@ -584,18 +661,7 @@ mod tests {
     use super::*;
 
     pub(crate) fn raw(id: u64, parent: Option<u64>, name: &str, start: u64, end: u64) -> RawSpan {
-        RawSpan {
-            span_id: id,
-            parent_span_id: parent,
-            name: name.into(),
-            kind: SpanKind::Internal,
-            start_unix_nanos: start,
-            end_unix_nanos: end,
-            attributes: Attrs::new(),
-            events: vec![],
-            status: SpanStatus::Ok,
-            correlation_id: None,
-        }
+        RawSpan::new(id, parent, name, start, end)
     }
 
     fn trace(spans: Vec<RawSpan>) -> RawTrace {

@@ -80,6 +80,7 @@ pub(crate) struct SpanData {
     pub(crate) trace_id: TraceId,
     pub(crate) span_id: SpanId,
     parent_span_id: Option<SpanId>,
+    parent_is_remote: bool,
     pub(crate) correlation_id: Option<CorrelationId>,
     sampled: bool,
     start_unix_nanos: u64,
@@ -348,6 +349,7 @@ where
             special: fields,
         } = visitor;
 
+        let mut parent_is_remote = false;
         let (mut trace_id, mut span_id, mut parent_span_id, inherited, mut sampled) = match parent {
             Some((t, s, c, sampled)) => (t, SpanId::random(), Some(s), c, sampled),
             None => {
@@ -370,6 +372,7 @@ where
             if let Some(ids) = hook.span_ids(&dispatch, id, parent_ids) {
                 if parent_span_id.is_none() {
                     parent_span_id = ids.remote_parent;
+                    parent_is_remote = parent_span_id.is_some();
                     if ids.trace_id != trace_id {
                         sampled = self.sampled(ids.trace_id);
                     }
@@ -385,6 +388,7 @@ where
             trace_id,
             span_id,
             parent_span_id,
+            parent_is_remote,
             correlation_id: fields.correlation_id.or(inherited),
             sampled,
             start_unix_nanos: self.clock.now_unix_nanos(),
@@ -475,6 +479,7 @@ where
             trace_id: data.trace_id,
             span_id: data.span_id,
             parent_span_id: data.parent_span_id,
+            parent_is_remote: data.parent_is_remote,
             name: data.name,
             kind: data.kind,
             start_unix_nanos: data.start_unix_nanos,
@@ -820,6 +825,7 @@ mod tests {
             Some(5),
             "the remote parent"
         );
+        assert!(root.parent_is_remote && !child.parent_is_remote);
         assert_eq!(child.trace_id.to_u128(), 7);
         assert_eq!(child.parent_span_id, Some(root.span_id));
         assert_eq!(child.span_id.to_u64(), 9);

@@ -29,6 +29,11 @@ pub struct SpanRecord {
     pub span_id: SpanId,
     /// The parent span's id; `None` for a trace's root.
     pub parent_span_id: Option<SpanId>,
+    /// Whether the parent lives in another process (this span continues a
+    /// trace from an inbound `traceparent`): the span is this service's
+    /// local root, and its parent is not in this service's records.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parent_is_remote: bool,
     /// The span name (a `names::span` constant for pipeline stages).
     pub name: Cow<'static, str>,
     /// The span kind.
@@ -284,6 +289,7 @@ mod tests {
             trace_id: TraceId::from_u128(1).unwrap(),
             span_id: SpanId::from_u64(2).unwrap(),
             parent_span_id: None,
+            parent_is_remote: false,
             name: "rag.generate".into(),
             kind: SpanKind::Client,
             start_unix_nanos: 10,

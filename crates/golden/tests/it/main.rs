@@ -1,0 +1,7 @@
+//! Integration tests of flightdeck-golden.
+
+mod common;
+mod conformance;
+mod profile;
+mod scenarios;
+mod store;
