@@ -357,8 +357,8 @@ fn hygiene(p: &Package) -> Vec<String> {
     if p.is_lib {
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap_or_default();
         // Crate docs either inline or as the README (so the two cannot drift).
-        let front_page = lib.starts_with("//!")
-            || lib.starts_with("#![doc = include_str!(\"../README.md\")]");
+        let front_page =
+            lib.starts_with("//!") || lib.starts_with("#![doc = include_str!(\"../README.md\")]");
         if !front_page {
             problems.push(format!(
                 "{}: src/lib.rs must open with //! crate docs or #![doc = include_str!(\"../README.md\")]",

@@ -59,6 +59,10 @@ pub(crate) struct DemoArgs {
     /// A settings file (TOML). FLIGHTDECK_* and OTEL_* variables still apply on top.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Golden traces: record one case per request into DIR when it holds none,
+    /// otherwise check this run against them (exit 3 on a difference).
+    #[arg(long, value_name = "DIR")]
+    golden: Option<PathBuf>,
 }
 
 fn parse_time_scale(s: &str) -> Result<f64, String> {
@@ -461,7 +465,11 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
                 .expect("the semaphore is never closed");
             let sim = sim.clone();
             let progress = progress.clone();
-            let plan = Plan::draw(args.seed, index);
+            let mut plan = Plan::draw(args.seed, index);
+            if args.golden.is_some() {
+                // One stable case name per request, as a test harness sets.
+                plan.inbound_header = Some(format!("golden-{index:05}").into_bytes());
+            }
             tasks.push(tokio::spawn(async move {
                 let ok = sim.request(plan).await;
                 progress.inc(1);
@@ -541,7 +549,46 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     if report.spans.written == 0 {
         bail!("no spans were written to {}", traces.display());
     }
-    Ok(())
+    match &args.golden {
+        Some(dir) => golden_step(dir, &traces),
+        None => Ok(()),
+    }
+}
+
+/// Records this run as golden cases, or checks it against them.
+fn golden_step(dir: &Path, traces: &Path) -> anyhow::Result<()> {
+    use flightdeck::golden::{CaseKey, Checker, Recorder, Store};
+    let store = Store::new(dir);
+    let cases = store.load()?;
+    let mut stdout = std::io::stdout().lock();
+    use std::io::Write as _;
+    if cases.is_empty() {
+        let mut rec = Recorder::new(CaseKey::CorrelationId, 1);
+        crate::golden::for_each_trace(traces, |t| Ok(rec.add(t)?))?;
+        let (cases, _) = rec.finish();
+        for case in &cases {
+            store.write(case)?;
+        }
+        writeln!(
+            stdout,
+            "recorded {} golden case(s) in {}; run the demo again with --golden to check against them",
+            cases.len(),
+            dir.display()
+        )?;
+        return Ok(());
+    }
+    let spec = crate::golden::spec_for(dir)?;
+    let mut checker = Checker::new(&cases, &spec, CaseKey::CorrelationId);
+    crate::golden::for_each_trace(traces, |t| Ok(checker.add(t)?))?;
+    let report = checker.finish();
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
+    write!(stdout, "{}", crate::golden::render(&report, colour))?;
+    if report.ok() {
+        Ok(())
+    } else {
+        Err(crate::Finding.into())
+    }
 }
 
 #[cfg(test)]

@@ -8,11 +8,14 @@
 //!   SLO specs.
 //! * `flightdeck stats ...`: t-tests, Mann-Whitney, chi-square, SRM, power and
 //!   proportions on files of numbers, with `--json` for other tools.
+//! * `flightdeck golden record|check|bless|show|diff`: golden traces, with
+//!   JSON and JUnit reports for CI.
 
 mod demo;
 mod experiments;
 mod files;
 mod flags;
+mod golden;
 mod serve;
 mod slo;
 mod stats;
@@ -50,6 +53,9 @@ enum Command {
     /// Feature flags: evaluate, validate, kill and restore.
     #[command(subcommand)]
     Flags(flags::FlagsCommand),
+    /// Golden traces: record, check (JSON, JUnit), bless, show, diff.
+    #[command(subcommand)]
+    Golden(golden::GoldenCommand),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +85,7 @@ fn main() -> ExitCode {
         Command::Slo(cmd) => slo::run(cmd),
         Command::Experiments(cmd) => experiments::run(cmd),
         Command::Flags(cmd) => flags::run(cmd),
+        Command::Golden(cmd) => golden::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,6 +157,16 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                     2
                 }
                 _ => 1,
+            };
+        }
+        if let Some(g) = cause.downcast_ref::<flightdeck::golden::GoldenError>() {
+            return match g {
+                flightdeck::golden::GoldenError::Io { source, .. }
+                    if source.kind() != std::io::ErrorKind::NotFound =>
+                {
+                    1
+                }
+                _ => 2,
             };
         }
         if let Some(j) = cause.downcast_ref::<serde_json::Error>() {

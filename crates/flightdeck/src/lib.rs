@@ -61,6 +61,9 @@ pub use flightdeck_experiments as experiments;
 #[cfg(feature = "flags")]
 #[cfg_attr(docsrs, doc(cfg(feature = "flags")))]
 pub use flightdeck_flags as flags;
+#[cfg(feature = "golden")]
+#[cfg_attr(docsrs, doc(cfg(feature = "golden")))]
+pub use flightdeck_golden as golden;
 pub use flightdeck_obs_core as obs;
 pub use flightdeck_obs_core::{
     CorrelationContext, CorrelationId, DashboardData, ExportError, InitError, MetricsCollector,

@@ -139,7 +139,8 @@ fn glob(p: &[u8], s: &[u8]) -> bool {
     p[pi..].iter().all(|&c| c == b'*')
 }
 
-/// Attributes that differ on every run (ids, timestamps, threads), ignored
+/// Attributes that differ on every run (ids, timestamps, threads, measured
+/// durations: latency is compared on the spans themselves), ignored
 /// unless a rule says otherwise.
 pub const DEFAULT_VOLATILE: &[&str] = &[
     "*.id",
@@ -150,6 +151,9 @@ pub const DEFAULT_VOLATILE: &[&str] = &[
     "*_time",
     "*time_unix*",
     "thread.*",
+    "*duration*",
+    "*elapsed*",
+    "*latency*",
 ];
 
 /// Token counts and what is priced from them, ignored when asked

@@ -5,6 +5,7 @@ mod crash;
 mod demo;
 mod experiments;
 mod flags;
+mod golden;
 mod hardening;
 mod otlp;
 mod prometheus;
