@@ -25,6 +25,8 @@ pub(crate) const TARGETS: &[&str] = &[
     "slo_spec",
     "stats_numbers",
     "nesting_guard",
+    "golden_traces",
+    "golden_files",
 ];
 
 /// Whether a nightly toolchain is installed (cargo fuzz needs one).
