@@ -403,7 +403,19 @@ impl Tree {
                 },
             }
         }
-        let by_start = |list: &mut Vec<usize>| list.sort_by_key(|&i| (raw[i].start_unix_nanos, i));
+        // Start order; ties broken by end and name, so the order (and the
+        // paths) never depend on the order spans were written in.
+        let by_start = |list: &mut Vec<usize>| {
+            list.sort_by(|&a, &b| {
+                let (x, y) = (&raw[a], &raw[b]);
+                (x.start_unix_nanos, x.end_unix_nanos, &x.name, a).cmp(&(
+                    y.start_unix_nanos,
+                    y.end_unix_nanos,
+                    &y.name,
+                    b,
+                ))
+            });
+        };
         by_start(&mut roots);
         for list in &mut children {
             by_start(list);

@@ -1,5 +1,6 @@
 //! Integration tests of flightdeck-golden.
 
+mod capture;
 mod common;
 mod conformance;
 mod profile;
