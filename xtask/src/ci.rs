@@ -7,6 +7,28 @@ use anyhow::{Context, bail};
 
 use crate::{run_cmd, say};
 
+/// The facade's features, read from `cargo metadata` (each is checked alone).
+fn facade_features() -> anyhow::Result<Vec<String>> {
+    let text = crate::output_of(Command::new("cargo").args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--no-deps",
+        "--locked",
+    ]))?;
+    let doc: serde_json::Value = serde_json::from_str(&text)?;
+    let facade = doc["packages"]
+        .as_array()
+        .and_then(|p| p.iter().find(|p| p["name"] == "flightdeck"))
+        .context("cargo metadata lists no flightdeck package")?;
+    let mut features: Vec<String> = facade["features"]
+        .as_object()
+        .map(|f| f.keys().filter(|k| *k != "default").cloned().collect())
+        .unwrap_or_default();
+    features.sort();
+    Ok(features)
+}
+
 /// Runs every CI step in order, stopping at the first failure.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     install_test_deps()?;
@@ -23,15 +45,30 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
         "warnings",
     ]))?;
     run_cmd(Command::new("cargo").args(["test", "--workspace", "--all-features", "--locked"]))?;
-    // obs-core must also work with no optional features (docs/style.md §7).
+    // The facade with no features, each feature alone, and all (obs-core
+    // has no features; the facade's combinations are what users pick).
     run_cmd(Command::new("cargo").args([
         "test",
         "--package",
-        "flightdeck-obs-core",
+        "flightdeck",
         "--no-default-features",
         "--locked",
         "--lib",
     ]))?;
+    for feature in facade_features()? {
+        run_cmd(Command::new("cargo").args([
+            "clippy",
+            "--package",
+            "flightdeck",
+            "--no-default-features",
+            "--features",
+            &feature,
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
     run_cmd(
         Command::new("cargo")
             .args([
@@ -44,6 +81,8 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     crate::tidy::run(root)?;
+    // The demo pipeline against its committed golden traces (JUnit in target/golden).
+    crate::golden::run(root, &[])?;
     // A bounded smoke run of every fuzz target over its seeds and past
     // findings (the long runs are `cargo xtask fuzz --seconds 600`).
     if crate::fuzz::have_nightly() {

@@ -6,6 +6,7 @@
 
 mod ci;
 mod fuzz;
+mod golden;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -13,14 +14,16 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps>
+const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps|fuzz|golden>
 
   ci                 install test dependencies when missing, then fmt check, clippy -D warnings,
                      tests, docs with -D warnings, and tidy
   tidy               check the crate layer rules and crate hygiene (docs/style.md §2, §3)
   install-test-deps  install what the tests need (prometheus, promtool, chromium) when missing
   fuzz [--seconds N] [--no-asan] [TARGET...]
-                     run the cargo-fuzz targets in fuzz/ for N seconds each (default 20)";
+                     run the cargo-fuzz targets in fuzz/ for N seconds each (default 20)
+  golden [--bless]   check the demo pipeline against tests/golden/demo (JUnit in target/golden);
+                     --bless re-records the goldens after an intended change";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         Some("tidy") => tidy::run(&root),
         Some("install-test-deps") => ci::install_test_deps(),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
+        Some("golden") => golden::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             say(USAGE);
             Ok(())

@@ -581,10 +581,12 @@ impl Assertion {
             };
         }
         if selection.is_empty() {
+            // As Tracetest: an attribute of no span is an error, not a pass.
             return AssertionOutcome {
                 passed: false,
                 span: None,
-                observed: "the selector matched no spans".into(),
+                observed: "the selector matched no spans (add `when:` to run the check only where it does)"
+                    .into(),
             };
         }
         for &span in selection {

@@ -14,6 +14,7 @@
 //!   debug.note: ignore
 //! specs:
 //!   - name: the small model answers
+//!     when: span[name="rag.generate"]   # only traces that generated
 //!     selector: span[name="rag.generate"]
 //!     assertions:
 //!       - attr:gen_ai.request.model = "gpt-4o-mini"
@@ -58,6 +59,7 @@ struct SpecFile {
 struct CheckFile {
     selector: String,
     name: Option<String>,
+    when: Option<String>,
     assertions: Vec<String>,
 }
 
@@ -68,6 +70,10 @@ pub struct Check {
     pub name: String,
     /// Which spans.
     pub selector: Selector,
+    /// Run the check only on traces where this selector matches a span
+    /// (like the `condition` Tracetest has proposed; without it an
+    /// assertion on a trace the selector misses fails, as in Tracetest).
+    pub when: Option<Selector>,
     /// What must hold on each.
     pub assertions: Vec<Assertion>,
 }
@@ -205,6 +211,13 @@ impl Spec {
         for (i, c) in f.specs.into_iter().enumerate() {
             let selector = Selector::parse(&c.selector)
                 .map_err(|e| locate(e, file, &format!("specs[{i}].selector")))?;
+            let when = c
+                .when
+                .as_deref()
+                .map(|w| {
+                    Selector::parse(w).map_err(|e| locate(e, file, &format!("specs[{i}].when")))
+                })
+                .transpose()?;
             let assertions = c
                 .assertions
                 .iter()
@@ -217,6 +230,7 @@ impl Spec {
             checks.push(Check {
                 name: c.name.unwrap_or_else(|| c.selector.clone()),
                 selector,
+                when,
                 assertions,
             });
         }
@@ -243,6 +257,13 @@ impl Spec {
     pub fn run(&self, tree: &Tree) -> Vec<Difference> {
         let mut out = Vec::new();
         for check in &self.checks {
+            if check
+                .when
+                .as_ref()
+                .is_some_and(|w| w.select(tree).is_empty())
+            {
+                continue;
+            }
             let selection = check.selector.select(tree);
             for a in &check.assertions {
                 let o = a.check(tree, &selection);

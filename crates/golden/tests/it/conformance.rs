@@ -142,9 +142,9 @@ fn selectors_on_our_trees_use_the_same_language() {
     let o = flightdeck_golden::Assertion::parse("attr:x = 1")
         .unwrap()
         .check(&tree, &none);
-    assert_eq!(
-        (o.passed, o.observed.as_str()),
-        (false, "the selector matched no spans")
+    assert!(
+        !o.passed && o.observed.starts_with("the selector matched no spans"),
+        "{o:?}"
     );
 }
 

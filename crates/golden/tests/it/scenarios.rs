@@ -273,3 +273,41 @@ fn the_checker_reports_pass_fail_missing_and_new() {
     assert!(junit.contains(r#"<failure type="missing""#));
     assert!(junit.contains(r#"name="zzz">"#) && junit.contains("<skipped"));
 }
+
+#[test]
+fn checks_with_when_skip_traces_their_selector_misses() {
+    let yaml = |when: &str| {
+        format!(
+            "specs:\n  - name: model\n{when}    selector: span[name=\"rag.generate\"]\n    assertions:\n      - attr:gen_ai.request.model = \"gpt-4o-mini\"\n"
+        )
+    };
+    let no_generate = Tree::build(&without(&golden(), "rag.generate")).unwrap();
+    let strict = Spec::from_yaml(&yaml(""), "golden.yaml", Default::default()).unwrap();
+    let d = strict.run(&no_generate);
+    assert_eq!(
+        d.len(),
+        1,
+        "as in Tracetest, nothing to assert on is a failure"
+    );
+    assert!(
+        d[0].message.contains("the selector matched no spans"),
+        "{}",
+        d[0].message
+    );
+    let guarded = Spec::from_yaml(
+        &yaml("    when: span[name=\"rag.generate\"]\n"),
+        "golden.yaml",
+        Default::default(),
+    )
+    .unwrap();
+    assert!(guarded.run(&no_generate).is_empty());
+    // Where the selector matches, the check still runs.
+    let changed = Tree::build(&with_attr(
+        &golden(),
+        "rag.generate",
+        "gen_ai.request.model",
+        json!("gpt-4o"),
+    ))
+    .unwrap();
+    assert_eq!(guarded.run(&changed).len(), 1);
+}
