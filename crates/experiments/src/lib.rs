@@ -58,6 +58,7 @@
 //! `flightdeck-obs-core`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod analysis;
 mod attr;
 mod condition;
 mod context;
