@@ -1,5 +1,6 @@
 //! End-to-end tests of the `flightdeck` binary. One binary (docs/style.md §6).
 
+mod analysis;
 mod bad_input;
 mod crash;
 mod demo;

@@ -192,8 +192,10 @@ pub fn render_markdown(a: &ExperimentAnalysis) -> String {
                 None => {
                     let _ = writeln!(
                         out,
-                        "| {} (control) | {} | {:.4} | – | – | – | – | – |",
-                        v.key, v.n, v.mean
+                        "| {} | {} | {:.4} | – | – | – | – | – |",
+                        control_label(&v.key),
+                        v.n,
+                        v.mean
                     );
                 }
                 Some(c) => {
@@ -240,6 +242,14 @@ pub fn render_markdown(a: &ExperimentAnalysis) -> String {
     out
 }
 
+fn control_label(key: &str) -> String {
+    if key == "control" {
+        key.to_owned()
+    } else {
+        format!("{key} (control)")
+    }
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -281,14 +291,19 @@ fn forest(m: &MetricResult, alpha: f64) -> String {
         let f = &c.frequentist.relative;
         let y = 24.0 + row * i as f64;
         let significant = f.error.is_none() && c.adjusted_p_value.unwrap_or(f.p_value) < alpha;
-        let colour = if significant {
-            PALETTE[(i + 1) % PALETTE.len()]
-        } else {
-            "#999"
+        let better = match m.direction {
+            Direction::Higher => f.estimate > 0.0,
+            Direction::Lower => f.estimate < 0.0,
+        };
+        // Green for a significant improvement, red for significant harm.
+        let (colour, verdict) = match (significant, better) {
+            (false, _) => ("#999", ""),
+            (true, true) => ("#2ca02c", " better"),
+            (true, false) => ("#d62728", " worse"),
         };
         let _ = write!(
             s,
-            r#"<g class="ci{}" data-variation="{}" data-estimate="{}" data-ci-low="{}" data-ci-high="{}" data-p="{}"><text x="8" y="{:.1}" font-size="12">{}</text><line x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="3"/><circle cx="{:.1}" cy="{y:.1}" r="5" fill="{}" stroke="{colour}" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{} [{}, {}]{}</text></g>"#,
+            r#"<g class="ci{}{verdict}" data-variation="{}" data-estimate="{}" data-ci-low="{}" data-ci-high="{}" data-p="{}"><text x="8" y="{:.1}" font-size="12">{}</text><line x1="{:.1}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="3"/><circle cx="{:.1}" cy="{y:.1}" r="5" fill="{}" stroke="{colour}" stroke-width="2"/><text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{} [{}, {}]{}</text></g>"#,
             if significant { " significant" } else { "" },
             c.variation_id,
             f.estimate,
@@ -506,8 +521,8 @@ pub fn render_html(a: &ExperimentAnalysis) -> String {
                 None => {
                     let _ = write!(
                         body,
-                        "<tr><td>{} (control)</td><td>{}</td><td>{:.4}</td><td colspan=5></td></tr>",
-                        esc(&v.key),
+                        "<tr><td>{}</td><td>{}</td><td>{:.4}</td><td colspan=5></td></tr>",
+                        esc(&control_label(&v.key)),
                         v.n,
                         v.mean
                     );

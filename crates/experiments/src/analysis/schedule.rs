@@ -170,7 +170,10 @@ impl ReportGenerator {
                         write_atomic(&path, f.render(&a).as_bytes())?;
                         files.push(path);
                     }
-                    Ok(format!("{:?}", a.recommendation.decision).to_lowercase())
+                    Ok(serde_json::to_value(a.recommendation.decision)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default())
                 }
                 Err(e) => Err(e.to_string()),
             };
