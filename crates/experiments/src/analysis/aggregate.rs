@@ -112,17 +112,38 @@ impl Aggregate {
     /// A message naming the value: a non-finite value, or more than
     /// [`MAX_ARMS`] variations or [`MAX_METRICS`] metrics.
     pub fn push(&mut self, r: &ResultRecord) -> Result<(), String> {
-        if let Some((m, v)) = r.metrics.iter().find(|(_, v)| !v.is_finite()) {
-            return Err(format!("metric {} is {v}, not a finite number", shown(m)));
+        let metrics: Vec<(&str, f64)> = r.metrics.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        self.push_parts(r.timestamp_ms, r.variation_id, &r.variation_key, &metrics)
+    }
+
+    /// [`push`](Self::push) from borrowed parts (what the streaming reader
+    /// uses, so a line costs no allocation once its names are known).
+    ///
+    /// # Errors
+    ///
+    /// As [`push`](Self::push), and a metric named twice in one line.
+    pub fn push_parts(
+        &mut self,
+        timestamp_ms: u64,
+        variation_id: usize,
+        variation_key: &str,
+        metrics: &[(&str, f64)],
+    ) -> Result<(), String> {
+        for (i, (m, v)) in metrics.iter().enumerate() {
+            if !v.is_finite() {
+                return Err(format!("metric {} is {v}, not a finite number", shown(m)));
+            }
+            if metrics[..i].iter().any(|(k, _)| k == m) {
+                return Err(format!("metric {} appears twice in the line", shown(m)));
+            }
         }
-        if !self.users.contains_key(&r.variation_id) && self.users.len() >= MAX_ARMS {
+        if !self.users.contains_key(&variation_id) && self.users.len() >= MAX_ARMS {
             return Err(format!(
-                "variation_id {} would be variation number {}: at most {MAX_ARMS} are analyzed",
-                r.variation_id,
+                "variation_id {variation_id} would be variation number {}: at most {MAX_ARMS} are analyzed",
                 MAX_ARMS + 1
             ));
         }
-        if let Some(new) = r.metrics.keys().find(|k| !self.metrics.contains_key(*k))
+        if let Some((new, _)) = metrics.iter().find(|(k, _)| !self.metrics.contains_key(*k))
             && self.metrics.len() >= MAX_METRICS
         {
             return Err(format!(
@@ -132,34 +153,35 @@ impl Aggregate {
             ));
         }
         self.lines += 1;
-        *self.users.entry(r.variation_id).or_insert(0) += 1;
-        if !self.keys.contains_key(&r.variation_id) && !r.variation_key.is_empty() {
-            self.keys.insert(r.variation_id, r.variation_key.clone());
+        *self.users.entry(variation_id).or_insert(0) += 1;
+        if !variation_key.is_empty() && !self.keys.contains_key(&variation_id) {
+            self.keys.insert(variation_id, variation_key.to_owned());
         }
-        for (name, &v) in &r.metrics {
-            let m = self.metrics.entry(name.clone()).or_default();
+        for &(name, v) in metrics {
+            let m = match self.metrics.get_mut(name) {
+                Some(m) => m,
+                None => self.metrics.entry(name.to_owned()).or_default(),
+            };
             if v != 0.0 && v != 1.0 {
                 m.non_binary = true;
             }
-            let arm = m.arms.entry(r.variation_id).or_default();
+            let arm = m.arms.entry(variation_id).or_default();
             arm.sums.push(v);
             arm.present += 1;
         }
         self.span_ms = Some(match self.span_ms {
-            None => (r.timestamp_ms, r.timestamp_ms),
-            Some((lo, hi)) => (lo.min(r.timestamp_ms), hi.max(r.timestamp_ms)),
+            None => (timestamp_ms, timestamp_ms),
+            Some((lo, hi)) => (lo.min(timestamp_ms), hi.max(timestamp_ms)),
         });
-        let start = r.timestamp_ms - r.timestamp_ms % self.bucket_ms;
+        let start = timestamp_ms - timestamp_ms % self.bucket_ms;
         let bucket = self.timeline.entry(start).or_default();
-        *bucket.users.entry(r.variation_id).or_insert(0) += 1;
-        for (name, &v) in &r.metrics {
-            bucket
-                .metrics
-                .entry(name.clone())
-                .or_default()
-                .entry(r.variation_id)
-                .or_default()
-                .push(v);
+        *bucket.users.entry(variation_id).or_insert(0) += 1;
+        for &(name, v) in metrics {
+            let m = match bucket.metrics.get_mut(name) {
+                Some(m) => m,
+                None => bucket.metrics.entry(name.to_owned()).or_default(),
+            };
+            m.entry(variation_id).or_default().push(v);
         }
         if self.timeline.len() > MAX_BUCKETS {
             self.coarsen();
@@ -235,18 +257,30 @@ impl Aggregate {
             if text.trim().is_empty() {
                 continue;
             }
-            let record: ResultRecord = serde_json::from_str(text).map_err(|e| {
+            let record: Line<'_> = serde_json::from_str(text).map_err(|e| {
                 let m = e.to_string();
                 bad(m
                     .rsplit_once(" at line ")
                     .map_or(m.as_str(), |(a, _)| a)
                     .to_owned())
             })?;
-            if experiment.is_some_and(|k| k != record.experiment) {
+            if experiment.is_some_and(|k| k != record.experiment.0) {
                 agg.other_experiments += 1;
                 continue;
             }
-            agg.push(&record).map_err(bad)?;
+            let metrics: Vec<(&str, f64)> = record
+                .metrics
+                .0
+                .iter()
+                .map(|(k, v)| (k.0.as_ref(), *v))
+                .collect();
+            agg.push_parts(
+                record.timestamp_ms,
+                record.variation_id,
+                &record.variation_key.0,
+                &metrics,
+            )
+            .map_err(bad)?;
         }
         Ok(agg)
     }
@@ -314,4 +348,71 @@ impl Aggregate {
             .map_or(0, |a| a.present);
         users.saturating_sub(present)
     }
+}
+
+/// A string borrowed from the line when it has no escapes.
+#[derive(Debug, Default)]
+struct Text<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Text(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// A line's metrics in file order, names borrowed.
+#[derive(Debug, Default)]
+struct Metrics<'a>(Vec<(Text<'a>, f64)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Metrics<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Metrics<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object of metric names to numbers")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(4));
+                while let Some((k, v)) = map.next_entry::<Text<'a>, f64>()? {
+                    out.push((k, v));
+                }
+                Ok(Metrics(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// One results line as the analyzer reads it (the `ResultRecord` shape;
+/// `user_id` is not needed and not required).
+#[derive(Debug, Deserialize)]
+struct Line<'a> {
+    timestamp_ms: u64,
+    #[serde(borrow)]
+    experiment: Text<'a>,
+    variation_id: usize,
+    #[serde(borrow, default)]
+    variation_key: Text<'a>,
+    #[serde(borrow)]
+    metrics: Metrics<'a>,
 }
