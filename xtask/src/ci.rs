@@ -83,14 +83,15 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     crate::tidy::run(root)?;
     // The demo pipeline against its committed golden traces (JUnit in target/golden).
     crate::golden::run(root, &[])?;
-    // A bounded smoke run of every fuzz target over its seeds and past
-    // findings (the long runs are `cargo xtask fuzz --seconds 600`).
+    // A bounded, reproducible smoke run of every fuzz target over its seeds
+    // and past findings: 200,000 inputs from seed 1 (the long runs are
+    // `cargo xtask fuzz --seconds 600`).
     if crate::fuzz::have_nightly() {
         crate::fuzz::run(
             root,
             &[
-                "--seconds".to_owned(),
-                "20".to_owned(),
+                "--runs".to_owned(),
+                "200000".to_owned(),
                 "--no-asan".to_owned(),
             ],
         )?;

@@ -20,8 +20,9 @@ const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps|fuzz|golden>
                      tests, docs with -D warnings, and tidy
   tidy               check the crate layer rules and crate hygiene (docs/style.md §2, §3)
   install-test-deps  install what the tests need (prometheus, promtool, chromium) when missing
-  fuzz [--seconds N] [--no-asan] [TARGET...]
-                     run the cargo-fuzz targets in fuzz/ for N seconds each (default 20)
+  fuzz [--seconds N | --runs N] [--no-asan] [TARGET...]
+                     run the cargo-fuzz targets in fuzz/ for N seconds each (default 20),
+                     or for N inputs from seed 1 (reproducible; what CI runs)
   golden [--bless]   check the demo pipeline against tests/golden/demo (JUnit in target/golden);
                      --bless re-records the goldens after an intended change";
 

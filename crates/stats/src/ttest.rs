@@ -161,10 +161,12 @@ pub fn ttest_slices(
     let sa = Summary::from_named_slice("sample a", a)?;
     let sb = Summary::from_named_slice("sample b", b)?;
     // The test is scale-invariant: values so large that their squares
-    // overflow are divided by a power of two (exact), and the results in
-    // the data's units are scaled back.
+    // overflow, or so small that they underflow, are divided by a power of
+    // two (exact), and the results in the data's units are scaled back.
     let largest = a.iter().chain(b).fold(0.0f64, |m, x| m.max(x.abs()));
-    if largest <= 1e150 {
+    // Tiny values underflow the same way (their squares round to 0, the
+    // standard error to 0, the statistic to infinity); they are scaled up.
+    if largest <= 1e150 && (largest == 0.0 || largest >= 1e-150) {
         return ttest(&sa, &sb, kind, alpha);
     }
     let scale = 2f64.powi(largest.log2().ceil() as i32);
@@ -214,6 +216,20 @@ mod tests {
             matches!(r, Err(StatsError::ZeroVariance { .. }))
                 || r.is_ok_and(|r| r.p_value.is_finite())
         );
+        // Tiny values (squares underflow to 0) are scaled up the same way
+        // (found by the stats_numbers fuzz target: the statistic was -inf
+        // and the interval NaN).
+        let tiny = |xs: &[f64]| xs.iter().map(|x| x * 1e-234).collect::<Vec<_>>();
+        for kind in [TTestKind::Welch, TTestKind::Student] {
+            let r0 = ttest_slices(&small_a, &small_b, kind, 0.05).unwrap();
+            let r = ttest_slices(&tiny(&small_a), &tiny(&small_b), kind, 0.05).unwrap();
+            assert!(
+                (r.statistic - r0.statistic).abs() < 1e-12 * r0.statistic.abs(),
+                "{r:?}"
+            );
+            assert!((r.p_value - r0.p_value).abs() < 1e-12);
+            assert!(r.ci_low.is_finite() && r.ci_high.is_finite() && r.ci_low < r.ci_high);
+        }
         // Summaries whose variance already overflowed are refused.
         let inf = Summary::from_moments(2, 0.0, f64::MAX).unwrap();
         let inf2 = Summary::from_moments(2, 0.0, f64::MAX).unwrap();
