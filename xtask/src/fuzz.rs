@@ -27,6 +27,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "nesting_guard",
     "golden_traces",
     "golden_files",
+    "experiment_results",
 ];
 
 /// Whether a nightly toolchain is installed (cargo fuzz needs one).

@@ -185,7 +185,9 @@ impl Default for AnalysisConfig {
 /// The SRM check as reported.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SrmReport {
-    /// Users per variation (by id, 0 first).
+    /// The variation ids the other lists follow.
+    pub variation_ids: Vec<usize>,
+    /// Users per variation.
     pub observed: Vec<u64>,
     /// Users expected from the weights.
     pub expected: Vec<f64>,
@@ -424,12 +426,18 @@ impl ExperimentAnalyzer {
                 )));
             }
         }
+        // The configured variations, those in the records (at most
+        // MAX_ARMS), and the control: ids as they are, never a dense range
+        // up to the largest id a record names.
         let arms_known = weights.map_or(0, <[f64]>::len);
-        let top = agg.users.keys().next_back().map_or(0, |k| k + 1);
-        let arm_count = arms_known.max(top).max(c.control + 1);
-        let ids: Vec<usize> = (0..arm_count).collect();
+        let mut ids: Vec<usize> = (0..arms_known)
+            .chain(agg.users.keys().copied())
+            .chain([c.control])
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
         let key = |id: usize| agg.keys.get(&id).cloned().unwrap_or_else(|| id.to_string());
-        let srm = srm_report(agg, weights, arm_count, c.srm_alpha);
+        let srm = srm_report(agg, weights, &ids, c.srm_alpha);
 
         let metrics = self.metric_list(agg);
         let mut results: Vec<MetricResult> = Vec::with_capacity(metrics.len());
@@ -550,15 +558,19 @@ fn correction_name(c: Option<Correction>) -> &'static str {
     }
 }
 
-fn srm_report(agg: &Aggregate, weights: Option<&[f64]>, arms: usize, alpha: f64) -> SrmReport {
-    let observed: Vec<u64> = (0..arms)
-        .map(|i| agg.users.get(&i).copied().unwrap_or(0))
+fn srm_report(agg: &Aggregate, weights: Option<&[f64]>, ids: &[usize], alpha: f64) -> SrmReport {
+    let observed: Vec<u64> = ids
+        .iter()
+        .map(|i| agg.users.get(i).copied().unwrap_or(0))
         .collect();
+    // A variation the experiment does not configure has weight 0: users in
+    // it are a leak, which is always a mismatch.
     let weights: Vec<f64> = match weights {
-        Some(w) => (0..arms)
-            .map(|i| w.get(i).copied().unwrap_or(0.0))
+        Some(w) => ids
+            .iter()
+            .map(|i| w.get(*i).copied().unwrap_or(0.0))
             .collect(),
-        None => vec![1.0 / arms as f64; arms],
+        None => vec![1.0 / ids.len().max(1) as f64; ids.len()],
     };
     let check = srm_check(&observed, &weights, alpha);
     let total: u64 = observed.iter().sum();
@@ -574,6 +586,7 @@ fn srm_report(agg: &Aggregate, weights: Option<&[f64]>, arms: usize, alpha: f64)
         })
         .collect();
     SrmReport {
+        variation_ids: ids.to_vec(),
         observed,
         expected,
         statistic: check.test.as_ref().map_or(0.0, |t| t.statistic),

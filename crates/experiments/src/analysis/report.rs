@@ -425,16 +425,17 @@ pub fn render_html(a: &ExperimentAnalysis) -> String {
         let _ = write!(body, "<li>{}</li>", esc(r));
     }
     body.push_str("</ul></div>");
-    let names: Vec<String> = a
+    let names: std::collections::BTreeMap<usize, String> = a
         .srm
-        .observed
+        .variation_ids
         .iter()
-        .enumerate()
-        .map(|(i, _)| {
-            a.metrics
+        .map(|&i| {
+            let key = a
+                .metrics
                 .first()
                 .and_then(|m| m.variations.iter().find(|v| v.variation_id == i))
-                .map_or_else(|| i.to_string(), |v| v.key.clone())
+                .map_or_else(|| i.to_string(), |v| v.key.clone());
+            (i, key)
         })
         .collect();
     let _ = write!(
@@ -464,7 +465,7 @@ pub fn render_html(a: &ExperimentAnalysis) -> String {
             .iter()
             .map(|(arm, v)| {
                 (
-                    names.get(*arm).cloned().unwrap_or_else(|| arm.to_string()),
+                    names.get(arm).cloned().unwrap_or_else(|| arm.to_string()),
                     v.iter().map(|n| Some(*n as f64)).collect(),
                 )
             })
@@ -487,7 +488,7 @@ pub fn render_html(a: &ExperimentAnalysis) -> String {
                 .iter()
                 .map(|(arm, v)| {
                     (
-                        names.get(*arm).cloned().unwrap_or_else(|| arm.to_string()),
+                        names.get(arm).cloned().unwrap_or_else(|| arm.to_string()),
                         v.clone(),
                     )
                 })

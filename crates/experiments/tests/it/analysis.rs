@@ -315,11 +315,127 @@ fn latency_as_a_lower_is_better_guardrail_blocks_a_slower_winner() {
         "{:?}",
         a.recommendation.reasons
     );
-    let bayes = ExperimentAnalyzer::new(AnalysisConfig {
+    // The Bayesian engine agrees: v1's chance to be faster is ~100 % and
+    // the risk of shipping it is tiny.
+    let config = AnalysisConfig {
+        metrics: vec![MetricSpec::parse("latency_ms:mean:lower").unwrap()],
+        only_declared: true,
         engine: Engine::Bayesian,
-        ..ExperimentAnalyzer::default().config().clone()
-    });
-    let _ = bayes;
+        ..AnalysisConfig::default()
+    };
+    let file = std::fs::File::open(fixture("three-arm.jsonl")).unwrap();
+    let b = ExperimentAnalyzer::new(config)
+        .analyze_reader(
+            std::io::BufReader::new(file),
+            "three-arm",
+            exp.key(),
+            Some(exp.weights()),
+        )
+        .unwrap();
+    assert_eq!(
+        (b.recommendation.decision, b.recommendation.variation_id),
+        (Decision::Ship, Some(1))
+    );
+    assert!(b.recommendation.confidence.unwrap() > 0.999);
+    assert!(
+        b.recommendation.reasons[0].contains("chance to win"),
+        "{:?}",
+        b.recommendation.reasons
+    );
+}
+
+fn lines(arms: &[(usize, f64)], per_arm: usize) -> String {
+    let mut out = String::new();
+    for i in 0..per_arm {
+        for &(arm, rate) in arms {
+            // A deterministic 0/1 pattern at the given rate.
+            let converted = u8::from(((i * 7919 + arm * 104_729) % 1000) as f64 / 1000.0 < rate);
+            out.push_str(&format!(
+                "{{\"timestamp_ms\":{},\"experiment\":\"e\",\"user_id\":\"u{arm}-{i}\",\"variation_id\":{arm},\"variation_key\":\"v{arm}\",\"metrics\":{{\"converted\":{converted}}}}}\n",
+                1_780_000_000_000u64 + i as u64 * 1000
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_worse_treatment_keeps_the_control_and_a_small_one_keeps_running() {
+    let worse = lines(&[(0, 0.20), (1, 0.12)], 3000);
+    let a = ExperimentAnalyzer::default()
+        .analyze_reader(worse.as_bytes(), "r", "e", Some(&[0.5, 0.5]))
+        .unwrap();
+    assert_eq!(
+        a.recommendation.decision,
+        Decision::KeepControl,
+        "{:#?}",
+        a.recommendation
+    );
+    assert!(
+        a.recommendation
+            .reasons
+            .iter()
+            .any(|r| r.contains("v1 is worse on goal converted")),
+        "{:?}",
+        a.recommendation.reasons
+    );
+    let tiny = lines(&[(0, 0.20), (1, 0.21)], 50);
+    let a = ExperimentAnalyzer::default()
+        .analyze_reader(tiny.as_bytes(), "r", "e", Some(&[0.5, 0.5]))
+        .unwrap();
+    assert_eq!(a.recommendation.decision, Decision::KeepRunning);
+    assert!(
+        a.recommendation.reasons[0].contains("only 50 users in the smallest arm"),
+        "{:?}",
+        a.recommendation.reasons
+    );
+    let flat = lines(&[(0, 0.20), (1, 0.205)], 2000);
+    let a = ExperimentAnalyzer::default()
+        .analyze_reader(flat.as_bytes(), "r", "e", Some(&[0.5, 0.5]))
+        .unwrap();
+    assert_eq!(a.recommendation.decision, Decision::KeepRunning);
+    let p = a.power.unwrap();
+    assert!(p.users_needed_per_arm.unwrap() > 2000, "{p:?}");
+    assert!(
+        a.recommendation
+            .reasons
+            .iter()
+            .any(|r| r.contains("users per arm")),
+        "{:?}",
+        a.recommendation.reasons
+    );
+}
+
+#[test]
+fn an_in_process_tracker_gives_the_same_answer_as_its_file() {
+    use flightdeck_experiments::{ResultRecord, ResultsTracker};
+    let text = lines(&[(0, 0.10), (1, 0.16)], 2000);
+    let tracker = ResultsTracker::in_memory();
+    for l in text.lines() {
+        tracker
+            .record(serde_json::from_str::<ResultRecord>(l).unwrap())
+            .unwrap();
+    }
+    let analyzer = ExperimentAnalyzer::default();
+    let from_file = analyzer
+        .analyze_reader(text.as_bytes(), "r", "e", Some(&[0.5, 0.5]))
+        .unwrap();
+    let in_process = analyzer
+        .analyze_tracker(&tracker, "e", Some(&[0.5, 0.5]))
+        .unwrap();
+    assert_eq!(
+        from_file.recommendation.decision,
+        in_process.recommendation.decision
+    );
+    let (f, t) = (
+        &from_file.metrics[0].comparisons[0].frequentist.relative,
+        &in_process.metrics[0].comparisons[0].frequentist.relative,
+    );
+    assert!(
+        (f.estimate - t.estimate).abs() < 1e-12 && (f.p_value - t.p_value).abs() < 1e-12,
+        "{f:?} {t:?}"
+    );
+    assert_eq!(in_process.metrics[0].kind, MetricKind::Binomial);
 }
 
 #[test]
@@ -348,4 +464,18 @@ fn bad_lines_name_file_and_line_and_memory_is_bounded() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("r.jsonl:65: variation_id 64"), "{err}");
+}
+
+#[test]
+fn a_huge_variation_id_is_a_leak_not_a_huge_allocation() {
+    // Found by the experiment_results fuzz target: the arms were a dense
+    // range up to the largest id a record named (195 GB for this one).
+    let mut text = lines(&[(0, 0.2), (1, 0.2)], 200);
+    text.push_str("{\"timestamp_ms\":1,\"experiment\":\"e\",\"user_id\":\"x\",\"variation_id\":19555555555,\"variation_key\":\"odd\",\"metrics\":{\"converted\":1}}\n");
+    let a = ExperimentAnalyzer::default()
+        .analyze_reader(text.as_bytes(), "r", "e", Some(&[0.5, 0.5]))
+        .unwrap();
+    assert_eq!(a.srm.variation_ids, [0, 1, 19_555_555_555]);
+    assert!(a.srm.mismatch, "users in a variation the experiment lacks");
+    assert_eq!(a.recommendation.decision, Decision::Invalid);
 }
