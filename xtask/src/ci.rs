@@ -152,12 +152,45 @@ fn install_rotel() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// GrowthBook's stats engine and the libraries it needs, pinned: the
+/// experiment analysis tests regenerate their reference values with it.
+const GBSTATS: &[&str] = &[
+    "gbstats==0.8.0",
+    "numpy==1.26.4",
+    "pandas==1.5.3",
+    "scipy==1.17.1",
+];
+
+/// Installs gbstats into its own cached virtualenv when it is missing.
+fn install_gbstats() -> anyhow::Result<()> {
+    let venv = rotel_venv().with_file_name("gbstats-venv");
+    let ok = Command::new(venv.join("bin/python"))
+        .args(["-c", "import gbstats, scipy"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Ok(());
+    }
+    say(&format!("installing gbstats 0.8.0 into {}", venv.display()));
+    run_cmd(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("cannot create the gbstats virtualenv (python3 -m venv)")?;
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "-q"])
+            .args(GBSTATS)
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+    )
+    .context("cannot install gbstats from PyPI")?;
+    Ok(())
+}
+
 /// Installs what the tests need when it is missing: `promtool` and
 /// `prometheus` from Debian's `prometheus` package, Debian's `chromium`
-/// (a real browser for the dashboard picture), and the `rotel` OTLP
-/// collector from PyPI.
+/// (a real browser for the dashboard picture), and from PyPI the `rotel`
+/// OTLP collector and GrowthBook's `gbstats`.
 pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     install_rotel()?;
+    install_gbstats()?;
     let mut packages = Vec::new();
     if !(have("promtool") && have("prometheus")) {
         packages.push("prometheus");

@@ -479,3 +479,70 @@ fn a_huge_variation_id_is_a_leak_not_a_huge_allocation() {
     assert!(a.srm.mismatch, "users in a variation the experiment lacks");
     assert_eq!(a.recommendation.decision, Decision::Invalid);
 }
+
+/// gbstats itself, run now, reproduces the committed reference values and
+/// data (so the fixtures are what the generator says they are).
+#[test]
+fn gbstats_regenerates_the_committed_reference() {
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
+    let python = cache.join("flightdeck/gbstats-venv/bin/python");
+    assert!(
+        python.exists(),
+        "gbstats is not installed ({}); run `cargo xtask install-test-deps`",
+        python.display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(&python)
+        .arg(fixture("generate.py"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "generate.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for data in ["three-arm.jsonl", "srm.jsonl", "guards.jsonl"] {
+        assert_eq!(
+            std::fs::read(dir.path().join(data)).unwrap(),
+            std::fs::read(fixture(data)).unwrap(),
+            "{data} differs from the committed copy"
+        );
+    }
+    let fresh: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("reference.json")).unwrap())
+            .unwrap();
+    let committed = reference();
+    // Numbers equal to 1e-12 (library versions may round the last digit).
+    fn same(a: &Value, b: &Value, at: &str) {
+        match (a, b) {
+            (Value::Number(x), Value::Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!(
+                    (x - y).abs() <= 1e-12 * x.abs().max(1.0),
+                    "{at}: {x} vs {y}"
+                );
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}");
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    same(p, q, &format!("{at}[{i}]"));
+                }
+            }
+            (Value::Object(x), Value::Object(y)) => {
+                for (k, v) in x {
+                    if k == "scipy" || k == "numpy" {
+                        continue;
+                    }
+                    same(v, &y[k], &format!("{at}.{k}"));
+                }
+            }
+            _ => assert_eq!(a, b, "{at}"),
+        }
+    }
+    same(&fresh["cases"], &committed["cases"], "cases");
+}
