@@ -33,6 +33,32 @@ pub mod span {
     pub const TOOL_CALL: &str = "rag.tool_call";
 }
 
+/// Log targets of the RAG components (the `target:` of a `tracing` event),
+/// so log lines filter by component: `RUST_LOG=rag.retrieval=debug`.
+///
+/// ```
+/// use flightdeck_obs_core::names::target;
+/// tracing::info!(target: target::RETRIEVAL, documents = 12, "retrieved documents");
+/// ```
+pub mod target {
+    /// Query and document embedding.
+    pub const EMBEDDING: &str = "rag.embedding";
+    /// Retrieval from indexes and shards.
+    pub const RETRIEVAL: &str = "rag.retrieval";
+    /// Reranking.
+    pub const RERANK: &str = "rag.rerank";
+    /// Calls to the language model.
+    pub const GENERATION: &str = "rag.generation";
+    /// Safety and policy checks.
+    pub const GUARDRAILS: &str = "rag.guardrails";
+    /// Agent planning and tool calls.
+    pub const AGENT: &str = "rag.agent";
+    /// Answer evaluation and user feedback.
+    pub const EVALUATION: &str = "rag.evaluation";
+    /// The HTTP edge of the service.
+    pub const HTTP: &str = "rag.http";
+}
+
 /// Attribute (span field) names.
 pub mod attr {
     /// Field that sets a span's correlation id (inherited by child spans).

@@ -9,6 +9,8 @@
 //!   workbook defaults for 30d and 28d, or Sloth `AlertWindows` files).
 //! * [`generate`]: the recording and alerting rules, rule for rule what
 //!   Sloth v0.16 generates (checked against Sloth's own expected outputs).
+//! * [`SloRegistry`]: SLO monitors by name, fed per SLO or once per
+//!   request, with one dashboard over all of them.
 //! * [`SloMonitor`]: in-process tracking: O(1) lock-free recording into
 //!   fixed time buckets, [`SloStatus`] (SLI, budget, burn rates, time to
 //!   exhaustion) and multiwindow burn-rate alerts with transitions and callbacks.
@@ -56,6 +58,7 @@ mod error;
 mod monitor;
 mod openslo;
 mod promtest;
+mod registry;
 mod rules;
 mod spec;
 mod windows;
@@ -68,6 +71,7 @@ pub use self::monitor::{
 };
 pub use self::openslo::{OpenSloProblem, validate_openslo};
 pub use self::promtest::promtool_tests;
+pub use self::registry::{RegistryError, SloRegistry};
 pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate, unreachable_alerts};
 pub use self::spec::{AlertSettings, Alerting, Sli, Slo, SloSpec, SpecFormat};
 pub use self::windows::{AlertWindows, BurnWindow};

@@ -148,3 +148,50 @@ fn records_carry_all_documented_fields() {
     assert_eq!(json["attributes"]["gen_ai.usage.input_tokens"], 12);
     assert_eq!(json["service_name"], "it");
 }
+
+/// `#[tracing::instrument]` is the Rust equivalent of the seed's
+/// `@tracer.trace()` decorator: the function's span becomes a span record
+/// with its arguments as attributes, and `err` marks it failed.
+#[tracing::instrument(
+    name = "rag.retrieve",
+    skip(query),
+    fields(rag.retrieval.index = "docs-v3", rag.retrieval.documents = tracing::field::Empty),
+    err
+)]
+fn instrumented_retrieve(query: &str, top_k: u32) -> Result<u32, String> {
+    let documents = u32::try_from(query.len()).unwrap_or(u32::MAX).min(top_k);
+    tracing::Span::current().record("rag.retrieval.documents", documents);
+    if top_k == 0 {
+        return Err("top_k must be at least 1".into());
+    }
+    Ok(documents)
+}
+
+#[test]
+fn instrumented_functions_become_span_records() {
+    use flightdeck_obs_core::{AttrValue, SpanStatus};
+    let (subscriber, spans, _logs) = crate::capture();
+    tracing::subscriber::with_default(subscriber, || {
+        assert_eq!(instrumented_retrieve("what is rust", 5), Ok(5));
+        assert!(instrumented_retrieve("q", 0).is_err());
+    });
+    let records = spans.take();
+    assert_eq!(records.len(), 2);
+    let ok = &records[0];
+    assert_eq!(ok.name, "rag.retrieve");
+    assert_eq!(ok.attribute("top_k"), Some(&AttrValue::I64(5)));
+    assert_eq!(
+        ok.attribute("rag.retrieval.index"),
+        Some(&AttrValue::Str("docs-v3".into()))
+    );
+    assert_eq!(
+        ok.attribute("rag.retrieval.documents"),
+        Some(&AttrValue::I64(5))
+    );
+    assert!(
+        ok.attribute("query").is_none(),
+        "skipped arguments stay out"
+    );
+    assert_eq!(ok.status, SpanStatus::Ok);
+    assert!(records[1].status.is_error(), "{:?}", records[1].status);
+}
