@@ -15,6 +15,7 @@ const OBS_CORE: &str = "flightdeck-obs-core";
 const OBS_OTEL: &str = "flightdeck-obs-otel";
 const FACADE: &str = "flightdeck";
 const CLI: &str = "flightdeck-cli";
+const SERVICE: &str = "flightdeck-service";
 const TESTS: &str = "flightdeck-tests";
 #[cfg(test)]
 const XTASK: &str = "xtask";
@@ -102,7 +103,7 @@ const RUNTIME_CRATES: &[&str] = &[
 
 /// Packages whose dev-dependencies may name the facade (rule 1 otherwise
 /// forbids depending on it).
-const MAY_USE_FACADE: &[&str] = &[FACADE, CLI, TESTS];
+const MAY_USE_FACADE: &[&str] = &[FACADE, SERVICE, CLI, TESTS];
 
 #[derive(Debug)]
 struct Package {

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use flightdeck::obs::metrics::format_usd_micros;
 use flightdeck::obs::names::{attr, span};
 use flightdeck::obs::{CorrelationSource, ModelPrice, PriceTable};
-use flightdeck::{CorrelationId, MetricsCollector, ObservabilitySettings, RequestScope};
+use flightdeck::{CorrelationId, MetricsCollector, RequestScope};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -393,13 +393,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let out = &args.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output directory --out {}", out.display()))?;
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let config = args.config.clone().or_else(|| {
-        env.iter()
-            .find(|(k, _)| k == flightdeck::obs::ENV_CONFIG)
-            .map(|(_, v)| PathBuf::from(v))
-    });
-    let mut settings = ObservabilitySettings::load(config.as_deref(), env)?;
+    let mut settings = crate::files::load_settings(args.config.as_deref())?;
     let traces = out.join("traces.jsonl");
     let logs = out.join("logs.jsonl");
     remove_stale(&traces)?;

@@ -17,6 +17,23 @@ pub(crate) fn read_input(path: &Path) -> anyhow::Result<String> {
     }
 }
 
+/// The settings: defaults, then the TOML file (`--config`, else
+/// `FLIGHTDECK_CONFIG`), then the `OTEL_*` and `FLIGHTDECK_*` variables.
+pub(crate) fn load_settings(
+    config: Option<&Path>,
+) -> anyhow::Result<flightdeck::obs::ObservabilitySettings> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let from_env = env
+        .iter()
+        .find(|(k, _)| k == flightdeck::obs::ENV_CONFIG)
+        .map(|(_, v)| std::path::PathBuf::from(v));
+    let config = config.map(Path::to_path_buf).or(from_env);
+    Ok(flightdeck::obs::ObservabilitySettings::load(
+        config.as_deref(),
+        env,
+    )?)
+}
+
 /// Writes `contents` to `path` atomically (obs-core's `write_atomic`: a
 /// temporary file in the same directory, then a rename), with an error that
 /// names the path.

@@ -17,6 +17,7 @@ mod files;
 mod flags;
 mod golden;
 mod serve;
+mod serve_cmd;
 mod slo;
 mod stats;
 
@@ -56,6 +57,8 @@ enum Command {
     /// Golden traces: record, check (JSON, JUnit), bless, show, diff.
     #[command(subcommand)]
     Golden(golden::GoldenCommand),
+    /// Run the reference RAG service (HTTP; graceful shutdown on SIGTERM or Ctrl-C).
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
         Command::Experiments(cmd) => experiments::run(cmd),
         Command::Flags(cmd) => flags::run(cmd),
         Command::Golden(cmd) => golden::run(cmd),
+        Command::Serve(args) => serve_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,131 @@
+//! `flightdeck serve`: the reference RAG service.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use flightdeck_service::{Faults, Service, ServiceOptions};
+
+/// Arguments of `flightdeck serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; anything but loopback needs an admin token.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Token for the mutating endpoints (/admin/*); or FLIGHTDECK_ADMIN_TOKEN.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "FLIGHTDECK_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
+    /// Multiplies every simulated latency; 0 makes the stages instant.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Seed for the simulated latencies, tokens and scores.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// A fault from the start: KIND=VALUE (error_rate, added_latency_ms, health_check_failure, dependency_failure).
+    #[arg(long = "fault", value_name = "KIND=VALUE")]
+    faults: Vec<String>,
+    /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    grace_secs: u64,
+    /// Directory for traces.jsonl and logs.jsonl (default: the settings' paths, else none).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// A settings file (TOML). FLIGHTDECK_* and OTEL_* variables still apply on top.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if !(args.time_scale.is_finite() && (0.0..=100.0).contains(&args.time_scale)) {
+        crate::bad_input!(
+            "--time-scale {}: must be between 0 and 100",
+            args.time_scale
+        );
+    }
+    if !args.listen.ip().is_loopback() && args.admin_token.is_none() {
+        crate::bad_input!(
+            "--listen {}: binding a non-loopback address needs an admin token (--admin-token or FLIGHTDECK_ADMIN_TOKEN)",
+            args.listen
+        );
+    }
+    if let Some(t) = &args.admin_token
+        && t.len() < 16
+    {
+        crate::bad_input!(
+            "--admin-token: use at least 16 characters (got {})",
+            t.len()
+        );
+    }
+    let mut faults = Faults::default();
+    for f in &args.faults {
+        faults
+            .set(f)
+            .map_err(|e| crate::BadInput::new(format!("--fault {e}")))?;
+    }
+    let mut settings = crate::files::load_settings(args.config.as_deref())?;
+    settings.metrics_enabled = true;
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create --out {}", dir.display()))?;
+        settings.trace_file_path = Some(dir.join("traces.jsonl"));
+        settings.log_file_path = Some(dir.join("logs.jsonl"));
+        settings.tracing_enabled = true;
+        settings.structured_logging = true;
+    }
+    let guard = flightdeck::init(settings.clone()).context("cannot set up observability")?;
+    let options = ServiceOptions {
+        time_scale: args.time_scale,
+        seed: args.seed,
+        admin_token: args.admin_token.clone(),
+        faults,
+        ..ServiceOptions::default()
+    };
+    let service = Service::new(
+        options,
+        guard.metrics().clone(),
+        guard.prometheus().cloned(),
+        &settings,
+    )
+    .map_err(crate::BadInput::new)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("flightdeck-serve")
+        .build()
+        .context("cannot start the async runtime")?;
+    let grace = Duration::from_secs(args.grace_secs);
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        let _ = writeln!(std::io::stderr(), "listening on http://{addr} (POST /v1/answer, GET /metrics, /healthz, /readyz, /api/dashboard)");
+        flightdeck_service::serve(Arc::clone(&service), listener, flightdeck_service::shutdown_signal(), grace)
+            .await
+            .context("the server stopped")
+    });
+    drop(runtime);
+    let report = guard.shutdown(Duration::from_secs(10));
+    let _ = writeln!(
+        std::io::stderr(),
+        "stopped after {} answers{}",
+        service.answers(),
+        match &report {
+            Ok(r) => format!(
+                "; {} spans and {} log lines written",
+                r.spans.written, r.logs.written
+            ),
+            Err(e) => format!("; not everything was flushed: {e}"),
+        }
+    );
+    served?;
+    report.context("not every span and log line reached its file")?;
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! `flightdeck serve` end to end on a free loopback port: answers carry the
+//! caller's correlation id, RED counts reach `/metrics`, faults need the
+//! admin token and flip `/readyz`, and SIGTERM with 20 requests in flight
+//! answers all 20 before exiting 0.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::flightdeck;
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = flightdeck()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--time-scale",
+                "0",
+                "--admin-token",
+                TOKEN,
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("flightdeck serve starts");
+        let (tx, lines) = mpsc::channel();
+        for pipe in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .expect("the server prints its address");
+            if let Some(rest) = line.strip_prefix("listening on http://") {
+                break rest.split_whitespace().next().unwrap().parse().unwrap();
+            }
+        };
+        Self { child, addr, lines }
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
+        request(self.addr, method, path, headers, body)
+    }
+
+    fn stop(mut self) -> std::process::ExitStatus {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().unwrap()
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, head, body).
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, String) {
+    {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if !body.is_empty() {
+            req.push_str("Content-Type: application/json\r\n");
+        }
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_owned(), body.to_owned())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn answers_metrics_faults_and_auth() {
+    let server = Server::start(&[]);
+    let (status, head, body) = server.request(
+        "POST",
+        "/v1/answer",
+        &[("x-correlation-id", "caller-42")],
+        r#"{"query": "what is a span?", "user_id": "u1"}"#,
+    );
+    assert_eq!(status, 200, "{head}\n{body}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-correlation-id: caller-42"),
+        "{head}"
+    );
+    let a: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(a["correlation_id"], "caller-42");
+    assert_eq!(a["trace_id"].as_str().unwrap().len(), 32);
+    assert_eq!(a["stages"].as_array().unwrap().len(), 6);
+    for _ in 0..4 {
+        assert_eq!(
+            server
+                .request(
+                    "POST",
+                    "/v1/answer",
+                    &[],
+                    r#"{"query": "q", "user_id": "u2"}"#
+                )
+                .0,
+            200
+        );
+    }
+    // Bad bodies are 400s naming the problem, and count as 4xx.
+    let (status, _, body) = server.request(
+        "POST",
+        "/v1/answer",
+        &[],
+        r#"{"query": "", "user_id": "u"}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("query must be 1 to 4096 bytes"), "{body}");
+    let big = format!(r#"{{"query": "{}", "user_id": "u"}}"#, "x".repeat(70_000));
+    assert!(matches!(
+        server.request("POST", "/v1/answer", &[], &big).0,
+        400 | 413
+    ));
+    let (_, _, metrics) = server.request("GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains(
+            r#"http_server_requests_total{http_route="/v1/answer",status_class="2xx"} 5"#
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"status_class="4xx"}"#), "{metrics}");
+    let (_, _, slo) = server.request("GET", "/api/slo", &[], "");
+    let slo: Value = serde_json::from_str(&slo).unwrap();
+    assert_eq!(slo["slos"][0]["name"], "availability");
+    assert_eq!(slo["slos"][0]["total_events"], 5);
+
+    // Faults: 401 without the token, applied with it; /readyz turns 503.
+    assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
+    let (status, _, _) = server.request(
+        "POST",
+        "/admin/faults",
+        &[],
+        r#"{"dependency_failure": true}"#,
+    );
+    assert_eq!(status, 401);
+    let wrong = "Bearer wrong-token-0123456789abc";
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/admin/faults",
+                &[("Authorization", wrong)],
+                r#"{"dependency_failure": true}"#
+            )
+            .0,
+        401
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _, body) = server.request(
+        "POST",
+        "/admin/faults",
+        &[("Authorization", &bearer)],
+        r#"{"dependency_failure": true}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(server.request("GET", "/readyz", &[], "").0, 503);
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/v1/answer",
+                &[],
+                r#"{"query": "q", "user_id": "u3"}"#
+            )
+            .0,
+        500
+    );
+    let (status, _, body) = server.request(
+        "POST",
+        "/admin/faults",
+        &[("Authorization", &bearer)],
+        r#"{"error_rate": 7}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(body.contains("error_rate 7 is outside 0 to 1"), "{body}");
+    server.request(
+        "POST",
+        "/admin/faults",
+        &[("Authorization", &bearer)],
+        r#"{"dependency_failure": false}"#,
+    );
+    assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
+    let (_, _, dash) = server.request("GET", "/api/dashboard", &[], "");
+    let dash: Value = serde_json::from_str(&dash).unwrap();
+    assert_eq!(dash["answers"], 5);
+    assert_eq!(dash["faults"]["dependency_failure"], false);
+    assert!(server.stop().success());
+}
+
+#[test]
+fn sigterm_answers_every_request_in_flight_then_exits_0() {
+    let server = Server::start(&["--fault", "added_latency_ms=400"]);
+    let addr = server.addr;
+    let clients: Vec<_> = (0..20)
+        .map(|i| {
+            std::thread::spawn(move || {
+                request(
+                    addr,
+                    "POST",
+                    "/v1/answer",
+                    &[],
+                    &format!(r#"{{"query": "q{i}", "user_id": "u{i}"}}"#),
+                )
+            })
+        })
+        .collect();
+    // Wait until all 20 requests have started (the request logs say so).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut started = 0;
+    while started < 20 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = server.lines.recv_timeout(left).expect("20 requests start");
+        if line.contains("\"request started\"") {
+            started += 1;
+        }
+    }
+    let status = server.stop();
+    let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    for (i, (code, _, body)) in results.iter().enumerate() {
+        assert_eq!(*code, 200, "request {i}: {body}");
+    }
+    assert!(status.success(), "exit {status:?}");
+}

@@ -1,0 +1,461 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod faults;
+mod pipeline;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flightdeck::obs::{
+    CorrelationId, MetricsCollector, PrometheusExposition, RequestScope, current_span_context,
+    shown,
+};
+use flightdeck::slo::SloRegistry;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+pub use self::faults::{FaultError, Faults};
+pub use self::pipeline::{Answer, Pipeline};
+
+/// The most bytes a request body may have.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The longest query accepted, in bytes.
+pub const MAX_QUERY_BYTES: usize = 4096;
+/// The longest user id accepted, in bytes.
+pub const MAX_USER_ID_BYTES: usize = 256;
+
+/// How the service runs.
+#[derive(Debug, Clone)]
+pub struct ServiceOptions {
+    /// Multiplies every simulated latency; 0 makes the stages instant.
+    pub time_scale: f64,
+    /// Seed for the simulated latencies, tokens and failures.
+    pub seed: u64,
+    /// The bearer token mutating endpoints require (`None`: they are refused).
+    pub admin_token: Option<String>,
+    /// Requests handled at once; more get 503 at once.
+    pub max_in_flight: usize,
+    /// Faults active from the start.
+    pub faults: Faults,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        Self {
+            time_scale: 1.0,
+            seed: 42,
+            admin_token: None,
+            max_in_flight: 512,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// The service's shared state.
+#[derive(Debug)]
+pub struct Service {
+    options: ServiceOptions,
+    metrics: MetricsCollector,
+    exposition: Option<PrometheusExposition>,
+    slos: SloRegistry,
+    faults: faults::FaultState,
+    pipeline: Pipeline,
+    draining: AtomicBool,
+    slots: Arc<Semaphore>,
+    answers: AtomicU64,
+    started: Instant,
+}
+
+/// A request body for `POST /v1/answer`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerRequest {
+    query: String,
+    user_id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct AnswerResponse {
+    answer: String,
+    trace_id: Option<String>,
+    correlation_id: String,
+    user_id: String,
+    stages: Vec<&'static str>,
+    relevance: f64,
+    variations: serde_json::Map<String, serde_json::Value>,
+    flags: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorBody {
+    error: String,
+    correlation_id: Option<String>,
+}
+
+fn error(
+    status: StatusCode,
+    message: impl Into<String>,
+    correlation: Option<&CorrelationId>,
+) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: message.into(),
+            correlation_id: correlation.map(ToString::to_string),
+        }),
+    )
+        .into_response()
+}
+
+impl Service {
+    /// A service recording into `metrics` (and exposing `exposition` on
+    /// `/metrics`), with the default RAG SLOs of `settings`.
+    ///
+    /// # Errors
+    ///
+    /// A message when the settings make an SLO invalid.
+    pub fn new(
+        options: ServiceOptions,
+        metrics: MetricsCollector,
+        exposition: Option<PrometheusExposition>,
+        settings: &flightdeck::obs::ObservabilitySettings,
+    ) -> Result<Arc<Self>, String> {
+        let slos = SloRegistry::rag_defaults(settings).map_err(|e| e.to_string())?;
+        Ok(Arc::new(Self {
+            pipeline: Pipeline::new(options.seed, options.time_scale),
+            faults: faults::FaultState::new(options.faults.clone()),
+            slots: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
+            options,
+            metrics,
+            exposition,
+            slos,
+            draining: AtomicBool::new(false),
+            answers: AtomicU64::new(0),
+            started: Instant::now(),
+        }))
+    }
+
+    /// Stops reporting ready (graceful shutdown begins).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Answers served so far.
+    pub fn answers(&self) -> u64 {
+        self.answers.load(Ordering::Relaxed)
+    }
+
+    /// The SLO registry every request feeds.
+    pub fn slos(&self) -> &SloRegistry {
+        &self.slos
+    }
+
+    /// The active faults.
+    pub fn faults(&self) -> Faults {
+        self.faults.get()
+    }
+
+    /// The router: the endpoints, obs-otel's server layer (trace context in,
+    /// correlation id out, RED metrics per route) and the body cap.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let server_layer = flightdeck::otel::ServerLayer::new().with_route(|parts| {
+            parts
+                .extensions
+                .get::<MatchedPath>()
+                .map(|p| p.as_str().to_owned())
+        });
+        Router::new()
+            .route("/v1/answer", post(answer))
+            .route("/healthz", get(healthz))
+            .route("/readyz", get(readyz))
+            .route("/metrics", get(metrics))
+            .route("/api/dashboard", get(dashboard))
+            .route("/api/slo", get(slo))
+            .route("/admin/faults", post(set_faults).get(get_faults))
+            .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(server_layer)
+            .with_state(Arc::clone(self))
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.options.admin_token else {
+            return false;
+        };
+        let Some(given) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        constant_time_eq(given.as_bytes(), token.as_bytes())
+    }
+}
+
+/// Compares in time that depends only on the lengths, not the contents.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Request) -> Response {
+    // obs-otel's server layer chose it (the caller's x-correlation-id when
+    // valid, else its baggage, else a new one) and put it on the server span.
+    let correlation = current_span_context()
+        .and_then(|c| c.correlation_id)
+        .unwrap_or_else(|| CorrelationId::from_headers(|n| headers.get(n).map(|v| v.as_bytes())).0);
+    let Ok(_permit) = Arc::clone(&s.slots).try_acquire_owned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in flight",
+            Some(&correlation),
+        );
+    };
+    let bytes = match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+                Some(&correlation),
+            );
+        }
+    };
+    let body: AnswerRequest = match serde_json::from_slice(&bytes) {
+        Ok(b) => b,
+        Err(e) => {
+            let m = e.to_string();
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("bad body: {}", shown(&m)),
+                Some(&correlation),
+            );
+        }
+    };
+    for (field, value, max) in [
+        ("query", &body.query, MAX_QUERY_BYTES),
+        ("user_id", &body.user_id, MAX_USER_ID_BYTES),
+    ] {
+        if value.is_empty() || value.len() > max {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("{field} must be 1 to {max} bytes, got {}", value.len()),
+                Some(&correlation),
+            );
+        }
+    }
+    let faults = s.faults.get();
+    let scope = RequestScope::start("answer", correlation.clone());
+    let span = scope.span().clone();
+    let started = Instant::now();
+    let outcome = async {
+        let trace_id = current_span_context().map(|c| c.trace_id.to_string());
+        let result = s
+            .pipeline
+            .run(&s.metrics, &body.query, &body.user_id, &faults)
+            .await;
+        (trace_id, result)
+    }
+    .instrument(span)
+    .await;
+    let (trace_id, result) = outcome;
+    let elapsed = started.elapsed();
+    match result {
+        Ok(a) => {
+            s.slos.record_request(true, elapsed, Some(a.relevance));
+            s.answers.fetch_add(1, Ordering::Relaxed);
+            scope.finish_ok();
+            Json(AnswerResponse {
+                answer: a.text,
+                trace_id,
+                correlation_id: correlation.to_string(),
+                user_id: body.user_id,
+                stages: a.stages,
+                relevance: a.relevance,
+                variations: serde_json::Map::new(),
+                flags: serde_json::Map::new(),
+            })
+            .into_response()
+        }
+        Err(e) => {
+            s.slos.record_request(false, elapsed, None);
+            scope.finish_err(&e);
+            error(StatusCode::INTERNAL_SERVER_ERROR, e, Some(&correlation))
+        }
+    }
+}
+
+async fn healthz(State(s): State<Arc<Service>>) -> Response {
+    if s.faults.get().health_check_failure {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "health check fault injected",
+            None,
+        );
+    }
+    (StatusCode::OK, "ok\n").into_response()
+}
+
+async fn readyz(State(s): State<Arc<Service>>) -> Response {
+    let f = s.faults.get();
+    let why = if s.draining.load(Ordering::SeqCst) {
+        Some("draining")
+    } else if f.health_check_failure {
+        Some("health check fault injected")
+    } else if f.dependency_failure {
+        Some("a dependency (retrieval) is down")
+    } else {
+        None
+    };
+    match why {
+        Some(w) => error(StatusCode::SERVICE_UNAVAILABLE, w, None),
+        None => (StatusCode::OK, "ready\n").into_response(),
+    }
+}
+
+async fn metrics(State(s): State<Arc<Service>>) -> Response {
+    match &s.exposition {
+        Some(p) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            p.render(),
+        )
+            .into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "metrics are disabled (metrics_enabled = false)",
+            None,
+        ),
+    }
+}
+
+async fn dashboard(State(s): State<Arc<Service>>) -> Response {
+    Json(serde_json::json!({
+        "uptime_secs": s.started.elapsed().as_secs_f64(),
+        "answers": s.answers(),
+        "draining": s.draining.load(Ordering::SeqCst),
+        "faults": s.faults.get(),
+        "metrics": s.metrics.dashboard(),
+        "slo": s.slos.dashboard(),
+    }))
+    .into_response()
+}
+
+async fn slo(State(s): State<Arc<Service>>) -> Response {
+    Json(s.slos.dashboard()).into_response()
+}
+
+async fn get_faults(State(s): State<Arc<Service>>) -> Response {
+    Json(s.faults.get()).into_response()
+}
+
+async fn set_faults(
+    State(s): State<Arc<Service>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !s.authorized(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(ErrorBody {
+                error: "an admin token is required (Authorization: Bearer <token>)".into(),
+                correlation_id: None,
+            }),
+        )
+            .into_response();
+    }
+    match s.faults.apply(&body) {
+        Ok(f) => {
+            tracing::warn!(target: flightdeck::obs::names::target::HTTP, faults = %serde_json::to_string(&f).unwrap_or_default(), "faults changed");
+            Json(f).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string(), None),
+    }
+}
+
+/// Waits for SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; then stops
+/// accepting, marks the service draining, and waits up to `grace` for the
+/// requests in flight.
+///
+/// # Errors
+///
+/// An I/O error from the server.
+pub async fn serve(
+    service: Arc<Service>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let router = service.router();
+    let draining = Arc::clone(&service);
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        draining.start_draining();
+        let _ = done_tx.send(());
+    });
+    let handle = tokio::spawn(async move { server.await });
+    // After the signal, give in-flight requests `grace` to finish.
+    let joined = async {
+        match handle.await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }
+    };
+    tokio::pin!(joined);
+    tokio::select! {
+        r = &mut joined => r,
+        _ = async { let _ = done_rx.await; tokio::time::sleep(grace).await } => {
+            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("requests still in flight after {grace:?}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_in_constant_time_and_exactly() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+}
