@@ -16,6 +16,7 @@ mod experiments;
 mod files;
 mod flags;
 mod golden;
+mod load;
 mod serve;
 mod serve_cmd;
 mod slo;
@@ -59,6 +60,8 @@ enum Command {
     Golden(golden::GoldenCommand),
     /// Run the reference RAG service (HTTP; graceful shutdown on SIGTERM or Ctrl-C).
     Serve(serve_cmd::ServeArgs),
+    /// Open-loop load at a fixed rate, latency from each request's intended send time (HDR histogram).
+    Load(load::LoadArgs),
 }
 
 fn main() -> ExitCode {
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         Command::Flags(cmd) => flags::run(cmd),
         Command::Golden(cmd) => golden::run(cmd),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Load(args) => load::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -282,3 +282,80 @@ fn sigterm_answers_every_request_in_flight_then_exits_0() {
     }
     assert!(status.success(), "exit {status:?}");
 }
+
+#[test]
+fn the_load_generator_holds_its_rate_and_reports_percentiles() {
+    let server = Server::start(&[]);
+    let target = format!("http://{}/v1/answer", server.addr);
+    let out = flightdeck()
+        .args([
+            "load",
+            "--target",
+            &target,
+            "--rps",
+            "400",
+            "--duration",
+            "1s",
+            "--concurrency",
+            "8",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["sent"], 400);
+    assert_eq!(r["ok"], 400);
+    assert_eq!(r["status"]["200"], 400);
+    let l = &r["latency_ms"];
+    let (p50, p99, max) = (
+        l["p50"].as_f64().unwrap(),
+        l["p99"].as_f64().unwrap(),
+        l["max"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p50 <= p99 && p99 <= max, "{l}");
+    // The server counted them too.
+    let (_, _, dash) = server.request("GET", "/api/dashboard", &[], "");
+    assert_eq!(
+        serde_json::from_str::<Value>(&dash).unwrap()["answers"],
+        400
+    );
+    // Nothing listening: exit 1, naming the target.
+    drop(server);
+    let bad = flightdeck()
+        .args([
+            "load",
+            "--target",
+            &target,
+            "--rps",
+            "10",
+            "--duration",
+            "200ms",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        bad.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("could not reach"));
+    let bad = flightdeck()
+        .args([
+            "load",
+            "--target",
+            "https://x:1/",
+            "--rps",
+            "10",
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
