@@ -352,16 +352,30 @@ where
         let mut parent_is_remote = false;
         let (mut trace_id, mut span_id, mut parent_span_id, inherited, mut sampled) = match parent {
             Some((t, s, c, sampled)) => (t, SpanId::random(), Some(s), c, sampled),
-            None => {
-                let t = TraceId::random();
-                (
-                    t,
-                    SpanId::random(),
-                    None,
-                    CorrelationContext::current_scope(),
-                    self.sampled(t),
-                )
-            }
+            None => match fields.remote_parent {
+                // Continuing a remote trace: its trace id, its span as the
+                // (remote) parent, its sampling decision.
+                Some((t, p, sampled)) => {
+                    parent_is_remote = true;
+                    (
+                        t,
+                        SpanId::random(),
+                        Some(p),
+                        CorrelationContext::current_scope(),
+                        sampled,
+                    )
+                }
+                None => {
+                    let t = TraceId::random();
+                    (
+                        t,
+                        SpanId::random(),
+                        None,
+                        CorrelationContext::current_scope(),
+                        self.sampled(t),
+                    )
+                }
+            },
         };
         let dispatch = self
             .dispatch
@@ -563,6 +577,32 @@ struct SpanFields {
     kind: Option<SpanKind>,
     status: Option<SpanStatus>,
     name: Option<String>,
+    /// (trace id, parent span id, sampled) from an inbound `traceparent`.
+    remote_parent: Option<(TraceId, SpanId, bool)>,
+}
+
+/// A W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), strictly: lowercase
+/// hex, non-zero ids, version not `ff`; later versions may append fields.
+fn parse_traceparent(v: &str) -> Option<(TraceId, SpanId, bool)> {
+    let hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let b = v.as_bytes();
+    if b.len() < 55 || b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
+        return None;
+    }
+    let (version, trace, span, flags) = (&v[..2], &v[3..35], &v[36..52], &v[53..55]);
+    if !(hex(version) && hex(trace) && hex(span) && hex(flags)) || version == "ff" {
+        return None;
+    }
+    if version == "00" && b.len() != 55 || version != "00" && b.len() > 55 && b[55] != b'-' {
+        return None;
+    }
+    let trace_id = TraceId::from_u128(u128::from_str_radix(trace, 16).ok()?)?;
+    let span_id = SpanId::from_u64(u64::from_str_radix(span, 16).ok()?)?;
+    let sampled = u8::from_str_radix(flags, 16).ok()? & 1 == 1;
+    Some((trace_id, span_id, sampled))
 }
 
 impl Special for SpanFields {
@@ -590,6 +630,7 @@ impl Special for SpanFields {
                 });
             }
             attr::OTEL_NAME => self.name = Some(value.to_owned()),
+            attr::FLIGHTDECK_REMOTE_PARENT => self.remote_parent = parse_traceparent(value),
             _ => return false,
         }
         true
@@ -625,6 +666,35 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn traceparents_parse_strictly() {
+        let ok =
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        assert_eq!(ok.0.to_u128(), 0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736);
+        assert_eq!(ok.1.to_u64(), 0x00f0_67aa_0ba9_02b7);
+        assert!(ok.2);
+        assert!(
+            !parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00")
+                .unwrap()
+                .2
+        );
+        for bad in [
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "garbage",
+        ] {
+            assert!(parse_traceparent(bad).is_none(), "{bad}");
+        }
+        assert!(
+            parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future")
+                .is_some()
+        );
+    }
     use crate::clock::ManualClock;
     use crate::export::InMemoryExporter;
     use tracing_subscriber::layer::SubscriberExt;

@@ -72,6 +72,12 @@ pub mod attr {
     pub const OTEL_STATUS_MESSAGE: &str = "otel.status_message";
     /// `tracing-opentelemetry` convention: overrides the span name.
     pub const OTEL_NAME: &str = "otel.name";
+    /// Ours: on a root span, the inbound W3C `traceparent` it continues
+    /// (`00-<trace id>-<parent span id>-<flags>`). The span record takes its
+    /// trace id, records the remote parent and follows its sampled flag, so
+    /// trace ids carry across services without an OpenTelemetry layer.
+    /// Malformed values are ignored (a new trace starts, as W3C says).
+    pub const FLIGHTDECK_REMOTE_PARENT: &str = "flightdeck.remote_parent";
 
     /// GenAI semconv: the operation, e.g. `chat`, `embeddings`, `execute_tool`.
     pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";

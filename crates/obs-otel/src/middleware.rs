@@ -273,6 +273,9 @@ where
                 http.response.status_code = tracing::field::Empty,
                 rpc.grpc.status_code = tracing::field::Empty,
                 correlation_id = cid.as_str(),
+                // obs-core continues the caller's trace from it even when
+                // no OpenTelemetry layer is installed (it ignores a bad one).
+                flightdeck.remote_parent = header("traceparent"),
             )
         };
         let (cap, red) = (self.layer.cap.clone(), self.layer.red.clone());

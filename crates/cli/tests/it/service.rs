@@ -132,7 +132,13 @@ fn answers_metrics_faults_and_auth() {
     let (status, head, body) = server.request(
         "POST",
         "/v1/answer",
-        &[("x-correlation-id", "caller-42")],
+        &[
+            ("x-correlation-id", "caller-42"),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        ],
         r#"{"query": "what is a span?", "user_id": "u1"}"#,
     );
     assert_eq!(status, 200, "{head}\n{body}");
@@ -143,9 +149,22 @@ fn answers_metrics_faults_and_auth() {
     );
     let a: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(a["correlation_id"], "caller-42");
-    assert_eq!(a["trace_id"].as_str().unwrap().len(), 32);
+    assert_eq!(
+        a["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the caller's trace continues"
+    );
+    // Without a (valid) traceparent the service starts its own trace.
+    let (_, _, body) = server.request(
+        "POST",
+        "/v1/answer",
+        &[("traceparent", "00-bogus")],
+        r#"{"query": "q", "user_id": "u9"}"#,
+    );
+    let own: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(own["trace_id"].as_str().unwrap().len(), 32);
+    assert_ne!(own["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
     assert_eq!(a["stages"].as_array().unwrap().len(), 6);
-    for _ in 0..4 {
+    for _ in 0..3 {
         assert_eq!(
             server
                 .request(
