@@ -184,6 +184,34 @@ fn install_gbstats() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The W3C Trace Context harness needs aiohttp.
+const AIOHTTP: &str = "aiohttp==3.10.11";
+
+/// Installs aiohttp into its own cached virtualenv when it is missing.
+fn install_aiohttp() -> anyhow::Result<()> {
+    let venv = rotel_venv().with_file_name("w3c-venv");
+    let ok = Command::new(venv.join("bin/python"))
+        .args(["-c", "import aiohttp"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        return Ok(());
+    }
+    say(&format!(
+        "installing {AIOHTTP} (for the W3C harness) into {}",
+        venv.display()
+    ));
+    run_cmd(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("cannot create the W3C harness virtualenv (python3 -m venv)")?;
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", AIOHTTP])
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+    )
+    .context("cannot install aiohttp from PyPI")?;
+    Ok(())
+}
+
 /// Installs what the tests need when it is missing: `promtool` and
 /// `prometheus` from Debian's `prometheus` package, Debian's `chromium`
 /// (a real browser for the dashboard picture), and from PyPI the `rotel`
@@ -191,6 +219,7 @@ fn install_gbstats() -> anyhow::Result<()> {
 pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     install_rotel()?;
     install_gbstats()?;
+    install_aiohttp()?;
     let mut packages = Vec::new();
     if !(have("promtool") && have("prometheus")) {
         packages.push("prometheus");

@@ -32,6 +32,9 @@ pub(crate) struct ServeArgs {
     /// A fault from the start: KIND=VALUE (error_rate, added_latency_ms, health_check_failure, dependency_failure).
     #[arg(long = "fault", value_name = "KIND=VALUE")]
     faults: Vec<String>,
+    /// Serve POST /test, the W3C Trace Context harness protocol (calls out to loopback URLs only).
+    #[arg(long)]
+    w3c_test_endpoint: bool,
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     grace_secs: u64,
@@ -86,6 +89,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         seed: args.seed,
         admin_token: args.admin_token.clone(),
         faults,
+        w3c_test_endpoint: args.w3c_test_endpoint,
         ..ServiceOptions::default()
     };
     let service = Service::new(

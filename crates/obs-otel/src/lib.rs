@@ -42,7 +42,7 @@ pub use self::pipeline::{
 };
 pub use self::propagation::{
     BAGGAGE, MAX_TRACESTATE_MEMBERS, TRACEPARENT, TRACESTATE, W3cPropagator, extract, inject,
-    parse_traceparent, parse_tracestate,
+    parse_traceparent, parse_tracestate, tracestate_members,
 };
 pub use self::settings::{
     ENV_ENDPOINT, ENV_HEADERS, ENV_PROTOCOL, ENV_RESOURCE_ATTRIBUTES, ENV_SDK_DISABLED,

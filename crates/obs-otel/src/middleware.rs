@@ -250,6 +250,20 @@ where
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
         };
+        let remote_parent = {
+            use opentelemetry::trace::TraceContextExt as _;
+            let sc = parent.span().span_context().clone();
+            if sc.is_valid() {
+                format!(
+                    "00-{}-{}-{:02x}",
+                    sc.trace_id(),
+                    sc.span_id(),
+                    sc.trace_flags().to_u8() & 1
+                )
+            } else {
+                String::new()
+            }
+        };
         let span = {
             // The extracted context is current while the span opens, so it
             // becomes the OTel parent (and obs-core records the remote parent).
@@ -274,8 +288,9 @@ where
                 rpc.grpc.status_code = tracing::field::Empty,
                 correlation_id = cid.as_str(),
                 // obs-core continues the caller's trace from it even when
-                // no OpenTelemetry layer is installed (it ignores a bad one).
-                flightdeck.remote_parent = header("traceparent"),
+                // no OpenTelemetry layer is installed: the extracted context,
+                // normalized (empty when the header was invalid).
+                flightdeck.remote_parent = remote_parent.as_str(),
             )
         };
         let (cap, red) = (self.layer.cap.clone(), self.layer.red.clone());

@@ -89,27 +89,18 @@ pub fn parse_traceparent(value: &str) -> Option<SpanContext> {
 }
 
 fn valid_key(key: &str) -> bool {
-    // key = simple-key / multi-tenant-key (tenant@system).
-    let simple = |k: &str, first_digit_ok: bool| {
-        let b = k.as_bytes();
-        !b.is_empty()
-            && b.len() <= 256
-            && (b[0].is_ascii_lowercase() || (first_digit_ok && b[0].is_ascii_digit()))
-            && b.iter().all(|c| {
-                c.is_ascii_lowercase()
-                    || c.is_ascii_digit()
-                    || matches!(c, b'_' | b'-' | b'*' | b'/')
-            })
-    };
-    match key.split_once('@') {
-        None => simple(key, false),
-        Some((tenant, system)) => {
-            tenant.len() <= 241
-                && system.len() <= 14
-                && simple(tenant, true)
-                && simple(system, false)
-        }
-    }
+    // Trace Context level 2: key = ( lcalpha / DIGIT ) 0*255 keychar, with
+    // keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@" (the W3C
+    // harness's grammar; level 1's tenant@system keys are a subset).
+    let b = key.as_bytes();
+    !b.is_empty()
+        && b.len() <= 256
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b[1..].iter().all(|c| {
+            c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || matches!(c, b'_' | b'-' | b'*' | b'/' | b'@')
+        })
 }
 
 fn valid_value(v: &str) -> bool {
@@ -120,10 +111,11 @@ fn valid_value(v: &str) -> bool {
         && !v.ends_with(' ')
 }
 
-/// Parses a `tracestate` value: `None` when it must be dropped (more than
-/// 32 members, an invalid member, a duplicate key). Empty members are
-/// allowed and skipped.
-pub fn parse_tracestate(value: &str) -> Option<TraceState> {
+/// The members of a `tracestate` value, in order: `None` when it must be
+/// dropped (more than 32 members, an invalid member). Empty members are
+/// skipped, and a key's later duplicates too (the first wins, as the W3C
+/// harness accepts). Keys follow Trace Context level 2.
+pub fn tracestate_members(value: &str) -> Option<Vec<(String, String)>> {
     let mut members: Vec<(String, String)> = Vec::new();
     for raw in value.split(',') {
         let m = raw.trim_matches([' ', '\t']);
@@ -131,15 +123,25 @@ pub fn parse_tracestate(value: &str) -> Option<TraceState> {
             continue;
         }
         let (k, v) = m.split_once('=')?;
-        if !valid_key(k) || !valid_value(v) || members.iter().any(|(x, _)| x == k) {
+        if !valid_key(k) || !valid_value(v) {
             return None;
+        }
+        if members.iter().any(|(x, _)| x == k) {
+            continue;
         }
         members.push((k.to_owned(), v.to_owned()));
         if members.len() > MAX_TRACESTATE_MEMBERS {
             return None;
         }
     }
-    TraceState::from_key_value(members).ok()
+    Some(members)
+}
+
+/// Parses a `tracestate` value into OpenTelemetry's `TraceState`
+/// ([`tracestate_members`]; `None` also when the `opentelemetry` crate
+/// refuses a key the level 2 grammar allows, such as `foo@@bar`).
+pub fn parse_tracestate(value: &str) -> Option<TraceState> {
+    TraceState::from_key_value(tracestate_members(value)?).ok()
 }
 
 struct HeaderExtractor<'a>(&'a HeaderMap);
@@ -335,7 +337,14 @@ mod tests {
         let thirty_three: Vec<String> = (0..33).map(|i| format!("k{i}=v")).collect();
         assert!(parse_tracestate(&thirty_three.join(",")).is_none());
         assert!(parse_tracestate("Upper=1").is_none());
-        assert!(parse_tracestate("a=1,a=2").is_none());
+        // A duplicate key keeps the first member.
+        assert_eq!(parse_tracestate("a=1,a=2").unwrap().header(), "a=1");
+        assert!(
+            parse_tracestate("foo@=1,bar=2").is_some(),
+            "level 2 keys may hold @"
+        );
+        assert!(parse_tracestate("@foo=1,bar=2").is_none());
+        assert!(parse_tracestate(&format!("{}=1", "z".repeat(257))).is_none());
         assert!(parse_tracestate("a=").is_none());
         assert!(parse_tracestate("a=x,b").is_none());
         assert!(parse_tracestate("a=x=y").is_none());

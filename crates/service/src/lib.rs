@@ -3,6 +3,7 @@
 
 mod faults;
 mod pipeline;
+mod w3c;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,6 +46,9 @@ pub struct ServiceOptions {
     pub max_in_flight: usize,
     /// Faults active from the start.
     pub faults: Faults,
+    /// Serve `POST /test`, the W3C Trace Context harness protocol (calls
+    /// out to loopback URLs only; off by default).
+    pub w3c_test_endpoint: bool,
 }
 
 impl Default for ServiceOptions {
@@ -55,6 +59,7 @@ impl Default for ServiceOptions {
             admin_token: None,
             max_in_flight: 512,
             faults: Faults::default(),
+            w3c_test_endpoint: false,
         }
     }
 }
@@ -172,7 +177,11 @@ impl Service {
                 .get::<MatchedPath>()
                 .map(|p| p.as_str().to_owned())
         });
-        Router::new()
+        let mut router = Router::new();
+        if self.options.w3c_test_endpoint {
+            router = router.route("/test", post(w3c::run));
+        }
+        router
             .route("/v1/answer", post(answer))
             .route("/healthz", get(healthz))
             .route("/readyz", get(readyz))

@@ -378,3 +378,45 @@ fn the_load_generator_holds_its_rate_and_reports_percentiles() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// The W3C Trace Context validation harness (w3c/trace-context `test/`,
+/// copied in `tests/fixtures/w3c-trace-context/`) against `POST /test`, at
+/// its default levels.
+#[test]
+fn the_w3c_trace_context_harness_passes() {
+    let cache = std::env::var("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
+        });
+    let python = cache.join("flightdeck/w3c-venv/bin/python");
+    assert!(
+        python.exists(),
+        "aiohttp for the W3C harness is not installed ({}); run `cargo xtask install-test-deps`",
+        python.display()
+    );
+    let server = Server::start(&["--w3c-test-endpoint"]);
+    let harness = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/w3c-trace-context");
+    let port = flightdeck_obs_otel::testing::free_port();
+    let out = std::process::Command::new(&python)
+        .arg("test.py")
+        .arg(format!("http://{}/test", server.addr))
+        .current_dir(&harness)
+        .env("HARNESS_HOST", "127.0.0.1")
+        .env("HARNESS_PORT", port.to_string())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env_remove("STRICT_LEVEL")
+        .env_remove("SPEC_LEVEL")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("\nOK"),
+        "the harness failed:\n{text}"
+    );
+    assert!(text.contains("Ran 41 tests"), "{text}");
+    // Off by default: the endpoint would let anyone make the service call out.
+    let plain = Server::start(&[]);
+    assert_eq!(plain.request("POST", "/test", &[], "[]").0, 404);
+}
