@@ -333,7 +333,47 @@ async fn readyz(State(s): State<Arc<Service>>) -> Response {
     }
 }
 
+/// SLO status and burn rates, and the active faults, as gauges (refreshed
+/// on every scrape).
+fn publish_gauges(s: &Service) {
+    for st in &s.slos.dashboard().slos {
+        let slo = st.name.clone();
+        metrics::gauge!("flightdeck_slo_error_budget_remaining", "slo" => slo.clone())
+            .set(st.error_budget_remaining);
+        metrics::gauge!("flightdeck_slo_compliant", "slo" => slo.clone()).set(if st.compliant {
+            1.0
+        } else {
+            0.0
+        });
+        if let Some(sli) = st.sli {
+            metrics::gauge!("flightdeck_slo_sli", "slo" => slo.clone()).set(sli);
+        }
+        for b in &st.burn_rates {
+            metrics::gauge!("flightdeck_slo_burn_rate", "slo" => slo.clone(), "tier" => b.tier.clone(), "window" => "short")
+                .set(b.short);
+            metrics::gauge!("flightdeck_slo_burn_rate", "slo" => slo.clone(), "tier" => b.tier.clone(), "window" => "long")
+                .set(b.long);
+        }
+    }
+    let f = s.faults.get();
+    for (fault, value) in [
+        ("error_rate", f.error_rate),
+        ("added_latency_ms", f.added_latency_ms),
+        (
+            "health_check_failure",
+            f64::from(u8::from(f.health_check_failure)),
+        ),
+        (
+            "dependency_failure",
+            f64::from(u8::from(f.dependency_failure)),
+        ),
+    ] {
+        metrics::gauge!("flightdeck_fault_active", "fault" => fault).set(value);
+    }
+}
+
 async fn metrics(State(s): State<Arc<Service>>) -> Response {
+    publish_gauges(&s);
     match &s.exposition {
         Some(p) => (
             [(

@@ -199,6 +199,18 @@ fn answers_metrics_faults_and_auth() {
         "{metrics}"
     );
     assert!(metrics.contains(r#"status_class="4xx"}"#), "{metrics}");
+    assert!(
+        metrics.contains(r#"flightdeck_slo_error_budget_remaining{slo="availability"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"flightdeck_slo_burn_rate{slo="availability",tier="#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"flightdeck_fault_active{fault="dependency_failure"} 0"#),
+        "{metrics}"
+    );
     let (_, _, slo) = server.request("GET", "/api/slo", &[], "");
     let slo: Value = serde_json::from_str(&slo).unwrap();
     assert_eq!(slo["slos"][0]["name"], "availability");
@@ -234,6 +246,11 @@ fn answers_metrics_faults_and_auth() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(server.request("GET", "/readyz", &[], "").0, 503);
+    let (_, _, metrics) = server.request("GET", "/metrics", &[], "");
+    assert!(
+        metrics.contains(r#"flightdeck_fault_active{fault="dependency_failure"} 1"#),
+        "{metrics}"
+    );
     assert_eq!(
         server
             .request(
