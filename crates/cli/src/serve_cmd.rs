@@ -38,7 +38,7 @@ pub(crate) struct ServeArgs {
     /// Seconds in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     grace_secs: u64,
-    /// Directory for traces.jsonl and logs.jsonl (default: the settings' paths, else none).
+    /// Directory for traces.jsonl, logs.jsonl, exposures.jsonl and results.jsonl (default: in memory).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// A settings file (TOML). FLIGHTDECK_* and OTEL_* variables still apply on top.
@@ -90,6 +90,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         admin_token: args.admin_token.clone(),
         faults,
         w3c_test_endpoint: args.w3c_test_endpoint,
+        data_dir: args.out.clone(),
         ..ServiceOptions::default()
     };
     let service = Service::new(
@@ -116,6 +117,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("the server stopped")
     });
     drop(runtime);
+    service.flush(Duration::from_secs(10));
     let report = guard.shutdown(Duration::from_secs(10));
     let _ = writeln!(
         std::io::stderr(),

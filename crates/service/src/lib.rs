@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod experiment;
 mod faults;
 mod pipeline;
 mod w3c;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
+pub use self::experiment::RERANKER_EXPERIMENT;
 pub use self::faults::{FaultError, Faults};
 pub use self::pipeline::{Answer, Pipeline};
 
@@ -46,6 +48,9 @@ pub struct ServiceOptions {
     pub max_in_flight: usize,
     /// Faults active from the start.
     pub faults: Faults,
+    /// Where exposures and results go (`exposures.jsonl`, `results.jsonl`);
+    /// in memory when `None`.
+    pub data_dir: Option<std::path::PathBuf>,
     /// Serve `POST /test`, the W3C Trace Context harness protocol (calls
     /// out to loopback URLs only; off by default).
     pub w3c_test_endpoint: bool,
@@ -60,6 +65,7 @@ impl Default for ServiceOptions {
             max_in_flight: 512,
             faults: Faults::default(),
             w3c_test_endpoint: false,
+            data_dir: None,
         }
     }
 }
@@ -73,6 +79,7 @@ pub struct Service {
     slos: SloRegistry,
     faults: faults::FaultState,
     pipeline: Pipeline,
+    reranker: experiment::Reranker,
     draining: AtomicBool,
     slots: Arc<Semaphore>,
     answers: AtomicU64,
@@ -134,7 +141,9 @@ impl Service {
         settings: &flightdeck::obs::ObservabilitySettings,
     ) -> Result<Arc<Self>, String> {
         let slos = SloRegistry::rag_defaults(settings).map_err(|e| e.to_string())?;
+        let reranker = experiment::Reranker::new(options.data_dir.as_deref())?;
         Ok(Arc::new(Self {
+            reranker,
             pipeline: Pipeline::new(options.seed, options.time_scale),
             faults: faults::FaultState::new(options.faults.clone()),
             slots: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
@@ -151,6 +160,11 @@ impl Service {
     /// Stops reporting ready (graceful shutdown begins).
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Writes queued exposures and results (call before exit).
+    pub fn flush(&self, timeout: Duration) {
+        self.reranker.flush(timeout);
     }
 
     /// Answers served so far.
@@ -188,6 +202,7 @@ impl Service {
             .route("/metrics", get(metrics))
             .route("/api/dashboard", get(dashboard))
             .route("/api/slo", get(slo))
+            .route("/api/experiments", get(experiments))
             .route("/admin/faults", post(set_faults).get(get_faults))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(server_layer)
@@ -265,6 +280,7 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
         }
     }
     let faults = s.faults.get();
+    let assignment = s.reranker.assign(&body.user_id);
     let scope = RequestScope::start("answer", correlation.clone());
     let span = scope.span().clone();
     let started = Instant::now();
@@ -272,7 +288,13 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
         let trace_id = current_span_context().map(|c| c.trace_id.to_string());
         let result = s
             .pipeline
-            .run(&s.metrics, &body.query, &body.user_id, &faults)
+            .run(
+                &s.metrics,
+                &body.query,
+                &body.user_id,
+                &assignment.model,
+                &faults,
+            )
             .await;
         (trace_id, result)
     }
@@ -283,6 +305,13 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
     match result {
         Ok(a) => {
             s.slos.record_request(true, elapsed, Some(a.relevance));
+            s.reranker.record(
+                &body.user_id,
+                &assignment,
+                elapsed.as_secs_f64() * 1e3,
+                Some(a.relevance),
+                true,
+            );
             s.answers.fetch_add(1, Ordering::Relaxed);
             scope.finish_ok();
             Json(AnswerResponse {
@@ -292,13 +321,23 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
                 user_id: body.user_id,
                 stages: a.stages,
                 relevance: a.relevance,
-                variations: serde_json::Map::new(),
+                variations: serde_json::Map::from_iter([(
+                    RERANKER_EXPERIMENT.to_owned(),
+                    serde_json::Value::from(assignment.key.clone()),
+                )]),
                 flags: serde_json::Map::new(),
             })
             .into_response()
         }
         Err(e) => {
             s.slos.record_request(false, elapsed, None);
+            s.reranker.record(
+                &body.user_id,
+                &assignment,
+                elapsed.as_secs_f64() * 1e3,
+                None,
+                false,
+            );
             scope.finish_err(&e);
             error(StatusCode::INTERNAL_SERVER_ERROR, e, Some(&correlation))
         }
@@ -401,6 +440,10 @@ async fn dashboard(State(s): State<Arc<Service>>) -> Response {
         "slo": s.slos.dashboard(),
     }))
     .into_response()
+}
+
+async fn experiments(State(s): State<Arc<Service>>) -> Response {
+    Json(serde_json::json!({ RERANKER_EXPERIMENT: s.reranker.analysis() })).into_response()
 }
 
 async fn slo(State(s): State<Arc<Service>>) -> Response {

@@ -19,7 +19,8 @@ use crate::faults::Faults;
 
 const EMBED_MODEL: &str = "text-embedding-3-small";
 const CHAT_MODEL: &str = "gpt-4o-mini";
-const RERANK_MODEL: &str = "rerank-english-v3";
+/// The reranker bills per search: $0.002.
+const RERANK_COST_USD_MICROS: u64 = 2_000;
 const SHARDS: u32 = 3;
 
 /// A pipeline's answer.
@@ -74,6 +75,7 @@ impl Pipeline {
         metrics: &MetricsCollector,
         query: &str,
         user_id: &str,
+        reranker: &str,
         faults: &Faults,
     ) -> Result<Answer, String> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -128,7 +130,7 @@ impl Pipeline {
         let s = tracing::info_span!(
             span::RERANK,
             otel.kind = "client",
-            { attr::GEN_AI_REQUEST_MODEL } = RERANK_MODEL,
+            { attr::GEN_AI_REQUEST_MODEL } = reranker,
             { attr::RAG_RERANK_KEPT } = documents.min(5),
             { attr::RAG_RELEVANCE_SCORE } = relevance,
         );
@@ -136,6 +138,7 @@ impl Pipeline {
         async {
             let _t = metrics.time_operation(span::RERANK);
             self.sleep(rerank_ms).await;
+            metrics.record_call_cost(reranker, RERANK_COST_USD_MICROS);
             metrics.record_relevance(relevance);
             tracing::info!(target: target::RERANK, candidates = documents, relevance, "reranked");
         }

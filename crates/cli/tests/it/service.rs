@@ -437,3 +437,81 @@ fn the_w3c_trace_context_harness_passes() {
     let plain = Server::start(&[]);
     assert_eq!(plain.request("POST", "/test", &[], "[]").0, 404);
 }
+
+/// The `reranker-v2` experiment: a stable variation per user in every
+/// answer, exposures once per user, results per request that
+/// `flightdeck experiments analyze` reads.
+#[test]
+fn the_reranker_experiment_assigns_logs_and_analyzes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("data");
+    let out_s = out.display().to_string();
+    let server = Server::start(&["--out", &out_s]);
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..120 {
+        let user = format!("user-{}", i % 40);
+        let (status, _, body) = server.request(
+            "POST",
+            "/v1/answer",
+            &[],
+            &format!(r#"{{"query": "q{i}", "user_id": "{user}"}}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+        let a: Value = serde_json::from_str(&body).unwrap();
+        let v = a["variations"]["reranker-v2"].as_str().unwrap().to_owned();
+        assert!(v == "control" || v == "v2", "{v}");
+        if let Some(prev) = seen.insert(user.clone(), v.clone()) {
+            assert_eq!(prev, v, "{user} switched variation");
+        }
+    }
+    assert!(seen.values().any(|v| v == "control") && seen.values().any(|v| v == "v2"));
+    let (_, _, exps) = server.request("GET", "/api/experiments", &[], "");
+    let exps: Value = serde_json::from_str(&exps).unwrap();
+    let srm = &exps["reranker-v2"]["srm"]["observed"];
+    assert_eq!(
+        srm.as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        120,
+        "{exps}"
+    );
+    assert!(server.stop().success());
+    let exposures = std::fs::read_to_string(out.join("exposures.jsonl")).unwrap();
+    assert_eq!(exposures.lines().count(), 40, "one exposure per user");
+    let results = out.join("results.jsonl");
+    assert_eq!(
+        std::fs::read_to_string(&results).unwrap().lines().count(),
+        120
+    );
+    let exp = dir.path().join("reranker-v2.json");
+    std::fs::write(&exp, r#"{"key": "reranker-v2", "variations": ["cross-encoder-v1", "cross-encoder-v2"], "weights": [0.5, 0.5]}"#).unwrap();
+    let analyzed = flightdeck()
+        .args([
+            "experiments",
+            "analyze",
+            "--json",
+            "--min-users",
+            "10",
+            "--experiment",
+        ])
+        .arg(&exp)
+        .arg("--results")
+        .arg(&results)
+        .output()
+        .unwrap();
+    let a: Value =
+        serde_json::from_slice(&analyzed.stdout).unwrap_or_else(|e| panic!("{e}: {analyzed:?}"));
+    assert_eq!(a["experiment"], "reranker-v2");
+    let names: Vec<&str> = a["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"relevance") && names.contains(&"latency_ms"),
+        "{names:?}"
+    );
+}

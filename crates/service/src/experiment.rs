@@ -1,0 +1,135 @@
+//! The `reranker-v2` experiment: which cross-encoder reranks, 50/50 by user,
+//! with exposures logged once per user and per-request results recorded for
+//! `flightdeck experiments analyze`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use flightdeck::experiments::analysis::{AnalysisConfig, ExperimentAnalyzer, MetricSpec};
+use flightdeck::experiments::{
+    Context, Experiment, ExposureLogger, ExposureSink, InMemoryExposureSink, JsonLinesExposureSink,
+    ResultRecord, ResultsTracker,
+};
+
+/// The experiment's key.
+pub const RERANKER_EXPERIMENT: &str = "reranker-v2";
+
+/// The experiment with its exposure log and results.
+#[derive(Debug)]
+pub(crate) struct Reranker {
+    experiment: Experiment,
+    exposures: ExposureLogger,
+    sink: Arc<dyn ExposureSink>,
+    results: ResultsTracker,
+}
+
+/// One request's assignment.
+#[derive(Debug, Clone)]
+pub(crate) struct Assignment {
+    pub(crate) variation_id: usize,
+    pub(crate) key: String,
+    pub(crate) model: String,
+}
+
+impl Reranker {
+    /// The experiment, logging to `dir/exposures.jsonl` and
+    /// `dir/results.jsonl` when given, else in memory.
+    pub(crate) fn new(dir: Option<&Path>) -> Result<Self, String> {
+        let experiment = Experiment::from_json(&serde_json::json!({
+            "key": RERANKER_EXPERIMENT,
+            "variations": ["cross-encoder-v1", "cross-encoder-v2"],
+            "weights": [0.5, 0.5],
+            "hashAttribute": "id",
+            "meta": [{"key": "control"}, {"key": "v2"}],
+        }));
+        let (sink, results): (Arc<dyn ExposureSink>, ResultsTracker) = match dir {
+            Some(d) => (
+                Arc::new(
+                    JsonLinesExposureSink::to_file(d.join("exposures.jsonl"), 65_536)
+                        .map_err(|e| e.to_string())?,
+                ),
+                ResultsTracker::to_file(d.join("results.jsonl"), 65_536)
+                    .map_err(|e| e.to_string())?,
+            ),
+            None => (
+                Arc::new(InMemoryExposureSink::new()),
+                ResultsTracker::in_memory(),
+            ),
+        };
+        Ok(Self {
+            exposures: ExposureLogger::new(Arc::clone(&sink)),
+            sink,
+            experiment,
+            results,
+        })
+    }
+
+    /// The user's variation; the exposure is logged once per user.
+    pub(crate) fn assign(&self, user_id: &str) -> Assignment {
+        let ctx = Context::new(serde_json::json!({ "id": user_id }));
+        let r = self.experiment.run(&ctx);
+        self.exposures.log(&r);
+        Assignment {
+            variation_id: r.variation_id,
+            key: r.key.to_owned(),
+            model: r.value.as_str().unwrap_or("cross-encoder-v1").to_owned(),
+        }
+    }
+
+    /// Records one finished request for the analysis.
+    pub(crate) fn record(
+        &self,
+        user_id: &str,
+        a: &Assignment,
+        latency_ms: f64,
+        relevance: Option<f64>,
+        ok: bool,
+    ) {
+        let mut metrics = BTreeMap::from([
+            ("latency_ms".to_owned(), latency_ms),
+            ("error".to_owned(), if ok { 0.0 } else { 1.0 }),
+        ]);
+        if let Some(r) = relevance {
+            metrics.insert("relevance".to_owned(), r);
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let _ = self.results.record(ResultRecord {
+            timestamp_ms: now,
+            experiment: RERANKER_EXPERIMENT.to_owned(),
+            user_id: user_id.to_owned(),
+            variation_id: a.variation_id,
+            variation_key: a.key.clone(),
+            metrics,
+        });
+    }
+
+    /// The analysis so far (`None` before any result).
+    pub(crate) fn analysis(&self) -> Option<serde_json::Value> {
+        let config = AnalysisConfig {
+            metrics: vec![
+                MetricSpec::parse("relevance:mean").ok()?,
+                MetricSpec::parse("latency_ms:mean:lower:guardrail").ok()?,
+                MetricSpec::parse("error:binomial:lower:guardrail").ok()?,
+            ],
+            ..AnalysisConfig::default()
+        };
+        let a = ExperimentAnalyzer::new(config)
+            .analyze_tracker(
+                &self.results,
+                RERANKER_EXPERIMENT,
+                Some(self.experiment.weights()),
+            )
+            .ok()?;
+        serde_json::to_value(a).ok()
+    }
+
+    /// Writes queued exposures and results.
+    pub(crate) fn flush(&self, timeout: Duration) {
+        let _ = self.sink.flush(timeout);
+        let _ = self.results.flush(timeout);
+    }
+}
