@@ -32,6 +32,9 @@ pub(crate) struct ServeArgs {
     /// A fault from the start: KIND=VALUE (error_rate, added_latency_ms, health_check_failure, dependency_failure).
     #[arg(long = "fault", value_name = "KIND=VALUE")]
     faults: Vec<String>,
+    /// A flags file to watch (live reload, last good kept; kills beside it). Default: built-in flags.
+    #[arg(long, value_name = "FILE")]
+    flags: Option<PathBuf>,
     /// Serve POST /test, the W3C Trace Context harness protocol (calls out to loopback URLs only).
     #[arg(long)]
     w3c_test_endpoint: bool,
@@ -91,6 +94,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         faults,
         w3c_test_endpoint: args.w3c_test_endpoint,
         data_dir: args.out.clone(),
+        flags_file: args.flags.clone(),
         ..ServiceOptions::default()
     };
     let service = Service::new(

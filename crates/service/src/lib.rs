@@ -3,6 +3,7 @@
 
 mod experiment;
 mod faults;
+mod flags;
 mod pipeline;
 mod w3c;
 
@@ -26,6 +27,7 @@ use tracing::Instrument;
 
 pub use self::experiment::RERANKER_EXPERIMENT;
 pub use self::faults::{FaultError, Faults};
+pub use self::flags::CHUNKING_FLAG;
 pub use self::pipeline::{Answer, Pipeline};
 
 /// The most bytes a request body may have.
@@ -48,6 +50,11 @@ pub struct ServiceOptions {
     pub max_in_flight: usize,
     /// Faults active from the start.
     pub faults: Faults,
+    /// A flags file to watch (live reload; kills beside it); the built-in
+    /// flags when `None`.
+    pub flags_file: Option<std::path::PathBuf>,
+    /// How often the flags file is polled.
+    pub flags_interval: Duration,
     /// Where exposures and results go (`exposures.jsonl`, `results.jsonl`);
     /// in memory when `None`.
     pub data_dir: Option<std::path::PathBuf>,
@@ -66,6 +73,8 @@ impl Default for ServiceOptions {
             faults: Faults::default(),
             w3c_test_endpoint: false,
             data_dir: None,
+            flags_file: None,
+            flags_interval: Duration::from_secs(1),
         }
     }
 }
@@ -80,6 +89,7 @@ pub struct Service {
     faults: faults::FaultState,
     pipeline: Pipeline,
     reranker: experiment::Reranker,
+    flags: flags::Flags,
     draining: AtomicBool,
     slots: Arc<Semaphore>,
     answers: AtomicU64,
@@ -142,8 +152,10 @@ impl Service {
     ) -> Result<Arc<Self>, String> {
         let slos = SloRegistry::rag_defaults(settings).map_err(|e| e.to_string())?;
         let reranker = experiment::Reranker::new(options.data_dir.as_deref())?;
+        let flags = flags::Flags::new(options.flags_file.as_deref(), options.flags_interval)?;
         Ok(Arc::new(Self {
             reranker,
+            flags,
             pipeline: Pipeline::new(options.seed, options.time_scale),
             faults: faults::FaultState::new(options.faults.clone()),
             slots: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
@@ -203,6 +215,9 @@ impl Service {
             .route("/api/dashboard", get(dashboard))
             .route("/api/slo", get(slo))
             .route("/api/experiments", get(experiments))
+            .route("/api/flags", get(list_flags))
+            .route("/api/flags/{id}/kill", post(kill_flag))
+            .route("/api/flags/{id}/restore", post(restore_flag))
             .route("/admin/faults", post(set_faults).get(get_faults))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(server_layer)
@@ -281,6 +296,7 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
     }
     let faults = s.faults.get();
     let assignment = s.reranker.assign(&body.user_id);
+    let (chunking_on, _chunker) = s.flags.chunker(&body.user_id);
     let scope = RequestScope::start("answer", correlation.clone());
     let span = scope.span().clone();
     let started = Instant::now();
@@ -325,7 +341,10 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
                     RERANKER_EXPERIMENT.to_owned(),
                     serde_json::Value::from(assignment.key.clone()),
                 )]),
-                flags: serde_json::Map::new(),
+                flags: serde_json::Map::from_iter([(
+                    CHUNKING_FLAG.to_owned(),
+                    serde_json::Value::from(chunking_on),
+                )]),
             })
             .into_response()
         }
@@ -359,6 +378,8 @@ async fn readyz(State(s): State<Arc<Service>>) -> Response {
     let f = s.faults.get();
     let why = if s.draining.load(Ordering::SeqCst) {
         Some("draining")
+    } else if !s.flags.manager.is_ready() {
+        Some("flags not loaded yet")
     } else if f.health_check_failure {
         Some("health check fault injected")
     } else if f.dependency_failure {
@@ -442,6 +463,60 @@ async fn dashboard(State(s): State<Arc<Service>>) -> Response {
     .into_response()
 }
 
+async fn list_flags(State(s): State<Arc<Service>>) -> Response {
+    Json(s.flags.describe()).into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(ErrorBody {
+            error: "an admin token is required (Authorization: Bearer <token>)".into(),
+            correlation_id: None,
+        }),
+    )
+        .into_response()
+}
+
+async fn kill_flag(
+    State(s): State<Arc<Service>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !s.authorized(&headers) {
+        return unauthorized();
+    }
+    match s
+        .flags
+        .manager
+        .kill(&id, "api", "killed through /api/flags")
+    {
+        Ok(record) => {
+            Json(serde_json::json!({ "id": id, "killed": true, "kill": record })).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string(), None),
+    }
+}
+
+async fn restore_flag(
+    State(s): State<Arc<Service>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if !s.authorized(&headers) {
+        return unauthorized();
+    }
+    match s
+        .flags
+        .manager
+        .restore(&id, "api", "restored through /api/flags")
+    {
+        Ok(()) => Json(serde_json::json!({ "id": id, "killed": false })).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string(), None),
+    }
+}
+
 async fn experiments(State(s): State<Arc<Service>>) -> Response {
     Json(serde_json::json!({ RERANKER_EXPERIMENT: s.reranker.analysis() })).into_response()
 }
@@ -460,15 +535,7 @@ async fn set_faults(
     body: axum::body::Bytes,
 ) -> Response {
     if !s.authorized(&headers) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            Json(ErrorBody {
-                error: "an admin token is required (Authorization: Bearer <token>)".into(),
-                correlation_id: None,
-            }),
-        )
-            .into_response();
+        return unauthorized();
     }
     match s.faults.apply(&body) {
         Ok(f) => {

@@ -515,3 +515,111 @@ fn the_reranker_experiment_assigns_logs_and_analyzes() {
         "{names:?}"
     );
 }
+
+fn chunking(server: &Server, user: &str) -> bool {
+    let (status, _, body) = server.request(
+        "POST",
+        "/v1/answer",
+        &[],
+        &format!(r#"{{"query": "q", "user_id": "{user}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["flags"]["new_chunking_strategy"]
+        .as_bool()
+        .unwrap()
+}
+
+#[test]
+fn flags_roll_out_kill_restore_and_reload_live() {
+    let server = Server::start(&[]);
+    let (_, _, list) = server.request("GET", "/api/flags", &[], "");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["flags"][0]["id"], "new_chunking_strategy", "{list}");
+    let on: usize = (0..60)
+        .filter(|i| chunking(&server, &format!("u{i}")))
+        .count();
+    assert!((10..=50).contains(&on), "a 50 % rollout: {on} of 60");
+    assert_eq!(
+        server
+            .request("POST", "/api/flags/new_chunking_strategy/kill", &[], "")
+            .0,
+        401
+    );
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _, body) = server.request(
+        "POST",
+        "/api/flags/new_chunking_strategy/kill",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (0..60)
+            .filter(|i| chunking(&server, &format!("u{i}")))
+            .count(),
+        0,
+        "killed: off for everyone"
+    );
+    let (_, _, list) = server.request("GET", "/api/flags", &[], "");
+    assert!(list.contains(r#""killed":true"#), "{list}");
+    assert_eq!(
+        server
+            .request(
+                "POST",
+                "/api/flags/new_chunking_strategy/restore",
+                &[("Authorization", &bearer)],
+                ""
+            )
+            .0,
+        200
+    );
+    assert_eq!(
+        (0..60)
+            .filter(|i| chunking(&server, &format!("u{i}")))
+            .count(),
+        on,
+        "restored: the same users again"
+    );
+    drop(server);
+
+    // A watched file: live reload, and a broken edit keeps the last good flags.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("flags.yaml");
+    let write = |pct: u32| {
+        std::fs::write(
+            &file,
+            format!("flags:\n  - id: new_chunking_strategy\n    rollout_percentage: {pct}\n"),
+        )
+        .unwrap()
+    };
+    write(100);
+    let server = Server::start(&["--flags", file.to_str().unwrap()]);
+    assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
+    assert!(chunking(&server, "a") && chunking(&server, "b"));
+    write(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while chunking(&server, "a") {
+        assert!(Instant::now() < deadline, "the edit was never picked up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::write(
+        &file,
+        "flags: [ {id: new_chunking_strategy, rollout_percentage: 500} ]\n",
+    )
+    .unwrap();
+    // Wait until the broken file has been read (the reload failure is counted).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, m) = server.request("GET", "/metrics", &[], "");
+        if m.lines()
+            .any(|l| l.starts_with("flightdeck_flags_reload_failures_total") && !l.ends_with(" 0"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the broken file was never read");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!chunking(&server, "a"), "the last good flags keep serving");
+    assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
+    assert!(server.stop().success());
+}
