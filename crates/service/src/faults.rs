@@ -16,6 +16,11 @@ pub struct Faults {
     pub health_check_failure: bool,
     /// Retrieval fails, so answers fail, and `/readyz` is 503.
     pub dependency_failure: bool,
+    /// The heap really grows by this many MB per second (0 to 1024; the
+    /// leak stops at 2 GiB so a rehearsal cannot take the machine down).
+    pub memory_leak_mb_per_s: f64,
+    /// The process aborts this many seconds after the fault is set (0: never).
+    pub crash_after_s: f64,
 }
 
 /// A bad fault document.
@@ -45,10 +50,12 @@ impl Faults {
         })?;
         let doc = match kind {
             "health_check_failure" | "dependency_failure" => format!("{{\"{kind}\": {value}}}"),
-            "error_rate" | "added_latency_ms" => format!("{{\"{kind}\": {value}}}"),
+            "error_rate" | "added_latency_ms" | "memory_leak_mb_per_s" | "crash_after_s" => {
+                format!("{{\"{kind}\": {value}}}")
+            }
             _ => {
                 return Err(FaultError(format!(
-                    "{} is not a fault; use error_rate, added_latency_ms, health_check_failure or dependency_failure",
+                    "{} is not a fault; use error_rate, added_latency_ms, health_check_failure, dependency_failure, memory_leak_mb_per_s or crash_after_s",
                     flightdeck::obs::shown(kind)
                 )));
             }
@@ -72,7 +79,61 @@ impl Faults {
                 self.added_latency_ms
             )));
         }
+        if !(self.memory_leak_mb_per_s.is_finite()
+            && (0.0..=1024.0).contains(&self.memory_leak_mb_per_s))
+        {
+            return Err(FaultError(format!(
+                "memory_leak_mb_per_s {} is outside 0 to 1024",
+                self.memory_leak_mb_per_s
+            )));
+        }
+        if !(self.crash_after_s.is_finite() && (0.0..=86_400.0).contains(&self.crash_after_s)) {
+            return Err(FaultError(format!(
+                "crash_after_s {} is outside 0 to 86400",
+                self.crash_after_s
+            )));
+        }
         Ok(())
+    }
+}
+
+/// The most the memory-leak fault holds.
+const MAX_LEAK_BYTES: usize = 2 << 30;
+
+/// Runs the faults that act on their own (the leak and the crash) until
+/// the task is dropped: every 100 ms it grows the leak and checks the
+/// crash deadline.
+pub(crate) async fn background(state: std::sync::Arc<FaultState>) {
+    let mut leaked: Vec<Vec<u8>> = Vec::new();
+    let mut held = 0usize;
+    let mut crash_at: Option<std::time::Instant> = None;
+    let tick = std::time::Duration::from_millis(100);
+    loop {
+        tokio::time::sleep(tick).await;
+        let f = state.get();
+        if f.memory_leak_mb_per_s > 0.0 && held < MAX_LEAK_BYTES {
+            let bytes =
+                ((f.memory_leak_mb_per_s * 1_048_576.0 / 10.0) as usize).min(MAX_LEAK_BYTES - held);
+            // Written, so the pages are really resident.
+            leaked.push(vec![0xa5; bytes]);
+            held += bytes;
+        } else if f.memory_leak_mb_per_s == 0.0 && held > 0 {
+            leaked.clear();
+            held = 0;
+        }
+        match (f.crash_after_s > 0.0, crash_at) {
+            (true, None) => {
+                crash_at = Some(
+                    std::time::Instant::now() + std::time::Duration::from_secs_f64(f.crash_after_s),
+                )
+            }
+            (false, Some(_)) => crash_at = None,
+            (true, Some(at)) if std::time::Instant::now() >= at => {
+                tracing::error!(target: flightdeck::obs::names::target::HTTP, "crashing on purpose (crash_after_s fault)");
+                std::process::abort();
+            }
+            _ => {}
+        }
     }
 }
 

@@ -86,7 +86,7 @@ pub struct Service {
     metrics: MetricsCollector,
     exposition: Option<PrometheusExposition>,
     slos: SloRegistry,
-    faults: faults::FaultState,
+    faults: Arc<faults::FaultState>,
     pipeline: Pipeline,
     reranker: experiment::Reranker,
     flags: flags::Flags,
@@ -157,7 +157,7 @@ impl Service {
             reranker,
             flags,
             pipeline: Pipeline::new(options.seed, options.time_scale),
-            faults: faults::FaultState::new(options.faults.clone()),
+            faults: Arc::new(faults::FaultState::new(options.faults.clone())),
             slots: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
             options,
             metrics,
@@ -582,6 +582,7 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let router = service.router();
+    let faults = tokio::spawn(faults::background(Arc::clone(&service.faults)));
     let draining = Arc::clone(&service);
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -598,12 +599,14 @@ pub async fn serve(
         }
     };
     tokio::pin!(joined);
-    tokio::select! {
+    let result = tokio::select! {
         r = &mut joined => r,
         _ = async { let _ = done_rx.await; tokio::time::sleep(grace).await } => {
             Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("requests still in flight after {grace:?}")))
         }
-    }
+    };
+    faults.abort();
+    result
 }
 
 #[cfg(test)]

@@ -623,3 +623,64 @@ fn flags_roll_out_kill_restore_and_reload_live() {
     assert_eq!(server.request("GET", "/readyz", &[], "").0, 200);
     assert!(server.stop().success());
 }
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_memory_leak_grows_the_heap_and_the_crash_fault_kills_the_process() {
+    let mut server = Server::start(&[]);
+    let pid = server.child.id();
+    let before = rss_kb(pid);
+    let bearer = format!("Bearer {TOKEN}");
+    let (status, _, body) = server.request(
+        "POST",
+        "/admin/faults",
+        &[("Authorization", &bearer)],
+        r#"{"memory_leak_mb_per_s": 100}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rss_kb(pid) < before + 150 * 1024 {
+        assert!(
+            Instant::now() < deadline,
+            "RSS stayed at {} kB (from {before})",
+            rss_kb(pid)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.request(
+        "POST",
+        "/admin/faults",
+        &[("Authorization", &bearer)],
+        r#"{"memory_leak_mb_per_s": 0}"#,
+    );
+    let (status, _, body) = server.request(
+        "POST",
+        "/admin/faults",
+        &[("Authorization", &bearer)],
+        r#"{"crash_after_s": 0.5}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = server.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the process did not crash");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "a crash is not a clean exit: {status:?}");
+}
