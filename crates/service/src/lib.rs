@@ -213,6 +213,7 @@ impl Service {
             .route("/readyz", get(readyz))
             .route("/metrics", get(metrics))
             .route("/api/dashboard", get(dashboard))
+            .route("/dashboard", get(dashboard_page))
             .route("/api/slo", get(slo))
             .route("/api/experiments", get(experiments))
             .route("/api/flags", get(list_flags))
@@ -519,6 +520,23 @@ async fn restore_flag(
 
 async fn experiments(State(s): State<Arc<Service>>) -> Response {
     Json(serde_json::json!({ RERANKER_EXPERIMENT: s.reranker.analysis() })).into_response()
+}
+
+/// The live dashboard page (embedded; no network beyond this service).
+const DASHBOARD_PAGE: &str = include_str!("dashboard.html");
+
+async fn dashboard_page() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'unsafe-inline' 'self'; style-src 'unsafe-inline'",
+            ),
+        ],
+        DASHBOARD_PAGE,
+    )
+        .into_response()
 }
 
 async fn slo(State(s): State<Arc<Service>>) -> Response {

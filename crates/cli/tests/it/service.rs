@@ -684,3 +684,93 @@ fn the_memory_leak_grows_the_heap_and_the_crash_fault_kills_the_process() {
     };
     assert!(!status.success(), "a crash is not a clean exit: {status:?}");
 }
+
+fn chromium_dom(
+    url: &str,
+    profile: &std::path::Path,
+    screenshot: Option<&std::path::Path>,
+) -> String {
+    let mut cmd = crate::tool("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--virtual-time-budget=5000",
+        "--window-size=1200,1000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    match screenshot {
+        Some(p) => cmd.arg(format!("--screenshot={}", p.display())),
+        None => cmd.arg("--dump-dom"),
+    };
+    let out = cmd.arg(url).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The live dashboard in a real headless Chromium: the numbers arrive and
+/// change, and the kill button kills the flag. A screenshot is kept in
+/// `target/test-artifacts/dashboard.png`.
+#[test]
+fn the_live_dashboard_shows_the_numbers_and_kills_a_flag_in_chromium() {
+    let server = Server::start(&[]);
+    for i in 0..20 {
+        server.request(
+            "POST",
+            "/v1/answer",
+            &[],
+            &format!(r#"{{"query": "q{i}", "user_id": "u{i}"}}"#),
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://{}/dashboard", server.addr);
+    let dom = chromium_dom(&url, &dir.path().join("p1"), None);
+    assert!(
+        dom.contains(r#"data-testid="requests-total">20<"#),
+        "{dom:.3000}"
+    );
+    for stage in ["rag.embed", "rag.retrieve", "rag.rerank", "rag.generate"] {
+        assert!(
+            dom.contains(&format!(r#"data-stage="{stage}""#)),
+            "{stage} missing: {dom:.3000}"
+        );
+    }
+    assert!(
+        dom.contains(r#"data-slo="availability""#) && dom.contains(r#"data-arm="v2""#),
+        "{dom:.3000}"
+    );
+    for i in 20..27 {
+        server.request(
+            "POST",
+            "/v1/answer",
+            &[],
+            &format!(r#"{{"query": "q{i}", "user_id": "u{i}"}}"#),
+        );
+    }
+    let dom = chromium_dom(&url, &dir.path().join("p2"), None);
+    assert!(
+        dom.contains(r#"data-testid="requests-total">27<"#),
+        "the count changed: {dom:.3000}"
+    );
+    // The kill button, with the token typed into the page.
+    let kill = format!("{url}#token={TOKEN}&click=kill-new_chunking_strategy");
+    let dom = chromium_dom(&kill, &dir.path().join("p3"), None);
+    assert!(dom.contains("killed new_chunking_strategy"), "{dom:.3000}");
+    let (_, _, flags) = server.request("GET", "/api/flags", &[], "");
+    assert!(flags.contains(r#""killed":true"#), "{flags}");
+    let artifacts = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let shot = artifacts.join("dashboard.png");
+    chromium_dom(&url, &dir.path().join("p4"), Some(&shot));
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 10_000)
+            .unwrap_or(false),
+        "no screenshot at {}",
+        shot.display()
+    );
+}
