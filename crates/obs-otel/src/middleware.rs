@@ -13,6 +13,7 @@ use flightdeck_obs_core::{CorrelationContext, CorrelationId, CorrelationSource, 
 use http::{HeaderValue, Request, Response};
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
 use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -386,6 +387,25 @@ where
             if let Ok(v) = HeaderValue::from_str(cid.as_str()) {
                 req.headers_mut().insert(CORRELATION_HEADER, v);
             }
+        }
+        // Without an OpenTelemetry layer the span has no OTel context: take
+        // the ids obs-core gave the client span, so the callee still joins
+        // this trace.
+        if !cx.span().span_context().is_valid()
+            && let Some(ours) = span.in_scope(flightdeck_obs_core::current_span_context)
+        {
+            let sc = SpanContext::new(
+                opentelemetry::trace::TraceId::from_bytes(ours.trace_id.to_bytes()),
+                opentelemetry::trace::SpanId::from_bytes(ours.span_id.to_bytes()),
+                if ours.sampled {
+                    TraceFlags::SAMPLED
+                } else {
+                    TraceFlags::default()
+                },
+                false,
+                TraceState::default(),
+            );
+            cx = cx.with_remote_span_context(sc);
         }
         inject(&cx, req.headers_mut());
         let fut = {

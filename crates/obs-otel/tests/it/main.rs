@@ -1,5 +1,6 @@
 //! Integration tests for flightdeck-obs-otel (one binary, see docs/style.md §6).
 
+mod client;
 mod export;
 mod grpc;
 mod ids;
