@@ -728,7 +728,7 @@ fn diff(a: DiffArgs) -> anyhow::Result<()> {
             differing += 1;
             continue;
         };
-        let diffs = compare_trees(e, act, &rules);
+        let diffs = golden::compare(e, act, &rules);
         if diffs.is_empty() {
             continue;
         }
@@ -781,10 +781,6 @@ fn diff(a: DiffArgs) -> anyhow::Result<()> {
     } else {
         Ok(())
     }
-}
-
-fn compare_trees(e: &Tree, a: &Tree, rules: &golden::Rules) -> Vec<Difference> {
-    golden::compare(e, a, rules)
 }
 
 /// Tolerances as `golden check` would use them for a directory (the demo

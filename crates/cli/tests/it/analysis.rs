@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::{flightdeck, run_ok, tool};
+use crate::{flightdeck, run_ok};
 
 fn fixture(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -224,19 +224,8 @@ document.body.setAttribute("data-srm", document.querySelector("p.srm").dataset.m
     let page = dir.path().join("page.html");
     std::fs::write(&page, html.replace("</body>", script)).unwrap();
     let profile = dir.path().join("chromium-profile");
-    let out = tool("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let out = crate::chromium(&profile)
+        .arg("--dump-dom")
         .arg(format!("file://{}", page.display()))
         .output()
         .unwrap();

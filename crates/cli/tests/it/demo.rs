@@ -192,19 +192,8 @@ document.body.setAttribute("data-check", problems.length ? "bad " + problems.joi
     let html = dir.path().join("dashboard.html");
     std::fs::write(&html, page).unwrap();
     let profile = dir.path().join("chromium-profile");
-    let out = tool("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
+    let out = crate::chromium(&profile)
+        .arg("--dump-dom")
         .arg(format!("file://{}", html.display()))
         .output()
         .unwrap();

@@ -65,3 +65,21 @@ pub(crate) fn tool(name: &str) -> Command {
     );
     Command::new(name)
 }
+
+/// Headless Chromium as every browser test runs it (the flags keep it off
+/// the closed network), with its own profile directory.
+pub(crate) fn chromium(profile: &Path) -> Command {
+    let mut cmd = tool("chromium");
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    cmd
+}

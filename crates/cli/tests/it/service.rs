@@ -690,20 +690,9 @@ fn chromium_dom(
     profile: &std::path::Path,
     screenshot: Option<&std::path::Path>,
 ) -> String {
-    let mut cmd = crate::tool("chromium");
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--virtual-time-budget=5000",
-        "--window-size=1200,1000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
+    // Virtual time lets the page's fetches and one-second refreshes run.
+    let mut cmd = crate::chromium(profile);
+    cmd.args(["--virtual-time-budget=5000", "--window-size=1200,1000"]);
     match screenshot {
         Some(p) => cmd.arg(format!("--screenshot={}", p.display())),
         None => cmd.arg("--dump-dom"),
