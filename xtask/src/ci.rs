@@ -105,8 +105,14 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
 }
 
 fn have(program: &str) -> bool {
+    // HAProxy knows only `-v` (and exits 1 on `--version`).
+    let flag = if program == "haproxy" {
+        "-v"
+    } else {
+        "--version"
+    };
     Command::new(program)
-        .arg("--version")
+        .arg(flag)
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -214,7 +220,8 @@ fn install_aiohttp() -> anyhow::Result<()> {
 
 /// Installs what the tests need when it is missing: `promtool` and
 /// `prometheus` from Debian's `prometheus` package, Debian's `chromium`
-/// (a real browser for the dashboard picture), and from PyPI the `rotel`
+/// (a real browser for the dashboard picture), Debian's `haproxy` (the
+/// canary's traffic router), and from PyPI the `rotel`
 /// OTLP collector and GrowthBook's `gbstats`.
 pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     install_rotel()?;
@@ -227,6 +234,9 @@ pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     if !have("chromium") {
         packages.push("chromium");
     }
+    if !have("haproxy") {
+        packages.push("haproxy");
+    }
     if packages.is_empty() {
         return Ok(());
     }
@@ -236,7 +246,7 @@ pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     ));
     if !have("apt-get") {
         bail!(
-            "test dependencies are missing and apt-get is not available; install Prometheus 2.x (promtool, prometheus) and Chromium"
+            "test dependencies are missing and apt-get is not available; install Prometheus 2.x (promtool, prometheus), Chromium and HAProxy"
         );
     }
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo", "-n"] };
@@ -252,9 +262,9 @@ pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
     args.extend(&packages);
     apt(&args)?;
-    if !have("promtool") || !have("chromium") {
+    if !have("promtool") || !have("chromium") || !have("haproxy") {
         bail!(
-            "installed {} but promtool or chromium is still not on PATH",
+            "installed {} but promtool, chromium or haproxy is still not on PATH",
             packages.join(" ")
         );
     }

@@ -19,7 +19,7 @@ const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps|fuzz|golden>
   ci                 install test dependencies when missing, then fmt check, clippy -D warnings,
                      tests, docs with -D warnings, and tidy
   tidy               check the crate layer rules and crate hygiene (docs/style.md §2, §3)
-  install-test-deps  install what the tests need (prometheus, promtool, chromium) when missing
+  install-test-deps  install what the tests need (prometheus, promtool, chromium, haproxy) when missing
   fuzz [--seconds N | --runs N] [--no-asan] [TARGET...]
                      run the cargo-fuzz targets in fuzz/ for N seconds each (default 20),
                      or for N inputs from seed 1 (reproducible; what CI runs)

@@ -11,6 +11,7 @@
 //! * `flightdeck golden record|check|bless|show|diff`: golden traces, with
 //!   JSON and JUnit reports for CI.
 
+mod dashboards;
 mod demo;
 mod experiments;
 mod files;
@@ -60,6 +61,9 @@ enum Command {
     Golden(golden::GoldenCommand),
     /// Run the reference RAG service (HTTP; graceful shutdown on SIGTERM or Ctrl-C).
     Serve(serve_cmd::ServeArgs),
+    /// Dashboards for the tools teams already run (Grafana).
+    #[command(subcommand)]
+    Dashboards(dashboards::DashboardsCommand),
     /// Open-loop load at a fixed rate, latency from each request's intended send time (HDR histogram).
     Load(load::LoadArgs),
 }
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Command::Golden(cmd) => golden::run(cmd),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Load(args) => load::run(args),
+        Command::Dashboards(cmd) => dashboards::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

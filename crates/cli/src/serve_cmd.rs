@@ -44,6 +44,9 @@ pub(crate) struct ServeArgs {
     /// Directory for traces.jsonl, logs.jsonl, exposures.jsonl and results.jsonl (default: in memory).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// The build's version, exported as flightdeck_build_info{version} (a release labels stable and canary by it).
+    #[arg(long, value_name = "VERSION", default_value = env!("CARGO_PKG_VERSION"))]
+    build_version: String,
     /// A settings file (TOML). FLIGHTDECK_* and OTEL_* variables still apply on top.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -68,6 +71,18 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         crate::bad_input!(
             "--admin-token: use at least 16 characters (got {})",
             t.len()
+        );
+    }
+    if args.build_version.is_empty()
+        || args.build_version.len() > 64
+        || !args
+            .build_version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-+".contains(&b))
+    {
+        crate::bad_input!(
+            "--build-version {}: use 1 to 64 of A-Z a-z 0-9 . _ - +",
+            crate::shown(&args.build_version)
         );
     }
     let mut faults = Faults::default();
@@ -95,6 +110,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         w3c_test_endpoint: args.w3c_test_endpoint,
         data_dir: args.out.clone(),
         flags_file: args.flags.clone(),
+        version: args.build_version.clone(),
         ..ServiceOptions::default()
     };
     let service = Service::new(

@@ -75,9 +75,9 @@ pub fn templates() -> Vec<Template> {
         ),
         t(
             "agent",
-            "[embed → retrieve → [rerank]] → generate → (tool_call+ → generate)+",
+            "[guardrail(s)] → [embed → retrieve → [rerank]] → generate → (tool_call+ → generate)+ → [guardrail(s)]",
             &[span::GENERATE, span::TOOL_CALL, span::GENERATE],
-            "^(embed retrieve (rerank )?)?generate( (tool_call )+generate)+$",
+            "^(guardrail )*(embed retrieve (rerank )?)?generate( (tool_call )+generate)+( guardrail)*$",
         ),
     ]
 }
@@ -91,18 +91,22 @@ impl Template {
     /// Checks a trace's shape; an empty list when it fits. A misfit is
     /// named stage by stage against the template's fullest plain form.
     pub fn check(&self, tree: &Tree) -> Vec<Difference> {
-        let Some(root) = tree.spans().first() else {
+        let Some(first) = tree.spans().first() else {
             return Vec::new();
         };
+        // A service's trace starts with its HTTP server span; the request
+        // span is then below it. Take the first rag.request in pre-order.
+        let request = tree.spans().iter().position(|s| s.name == span::REQUEST);
         let mut out = Vec::new();
-        if root.name != span::REQUEST {
+        let Some(request) = request else {
+            let root = first;
             out.push(Difference {
                 kind: DiffKind::UnexpectedSpan,
                 path: root.path.clone(),
                 expected: Value::from(span::REQUEST),
                 actual: Value::from(root.name.clone()),
                 message: format!(
-                    "span {}: the root is not {} (template {})",
+                    "span {}: the root is not {} and no span below it is (template {})",
                     flightdeck_obs_core::shown(&root.path),
                     span::REQUEST,
                     self.name
@@ -110,9 +114,10 @@ impl Template {
                 fails: true,
             });
             return out;
-        }
+        };
+        let root = &tree.spans()[request];
         let stages: Vec<&str> = tree
-            .children(0)
+            .children(request)
             .map(|i| tree.spans()[i].name.as_str())
             .filter(|n| STAGES.contains(n))
             .collect();

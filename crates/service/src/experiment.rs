@@ -16,6 +16,10 @@ use flightdeck::experiments::{
 /// The experiment's key.
 pub const RERANKER_EXPERIMENT: &str = "reranker-v2";
 
+/// Users exposed so far, per experiment and variation (counted once per
+/// user, as the exposure log is written).
+pub const EXPOSURES_TOTAL: &str = "flightdeck_experiment_exposures_total";
+
 /// The experiment with its exposure log and results.
 #[derive(Debug)]
 pub(crate) struct Reranker {
@@ -70,7 +74,11 @@ impl Reranker {
     pub(crate) fn assign(&self, user_id: &str) -> Assignment {
         let ctx = Context::new(serde_json::json!({ "id": user_id }));
         let r = self.experiment.run(&ctx);
-        self.exposures.log(&r);
+        if self.exposures.log(&r) {
+            // Low cardinality: one series per variation.
+            metrics::counter!(EXPOSURES_TOTAL, "experiment" => RERANKER_EXPERIMENT, "variation" => r.key.to_owned())
+                .increment(1);
+        }
         Assignment {
             variation_id: r.variation_id,
             key: r.key.to_owned(),

@@ -4,6 +4,7 @@
 mod experiment;
 mod faults;
 mod flags;
+pub mod grafana;
 mod pipeline;
 mod w3c;
 
@@ -28,7 +29,12 @@ use tracing::Instrument;
 pub use self::experiment::RERANKER_EXPERIMENT;
 pub use self::faults::{FaultError, Faults};
 pub use self::flags::CHUNKING_FLAG;
-pub use self::pipeline::{Answer, Pipeline};
+pub use self::pipeline::{Answer, Pipeline, tool_for};
+
+/// A gauge of 1 labelled with the build's `version`.
+pub const BUILD_INFO: &str = "flightdeck_build_info";
+
+pub use self::experiment::EXPOSURES_TOTAL;
 
 /// The most bytes a request body may have.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -61,6 +67,9 @@ pub struct ServiceOptions {
     /// Serve `POST /test`, the W3C Trace Context harness protocol (calls
     /// out to loopback URLs only; off by default).
     pub w3c_test_endpoint: bool,
+    /// The build's version, exported as `flightdeck_build_info{version}` and
+    /// on `/api/dashboard` (a release labels stable and canary by it).
+    pub version: String,
 }
 
 impl Default for ServiceOptions {
@@ -75,6 +84,7 @@ impl Default for ServiceOptions {
             data_dir: None,
             flags_file: None,
             flags_interval: Duration::from_secs(1),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
 }
@@ -416,6 +426,7 @@ fn publish_gauges(s: &Service) {
                 .set(b.long);
         }
     }
+    metrics::gauge!(BUILD_INFO, "version" => s.options.version.clone()).set(1.0);
     let f = s.faults.get();
     for (fault, value) in [
         ("error_rate", f.error_rate),
@@ -455,6 +466,7 @@ async fn metrics(State(s): State<Arc<Service>>) -> Response {
 async fn dashboard(State(s): State<Arc<Service>>) -> Response {
     Json(serde_json::json!({
         "uptime_secs": s.started.elapsed().as_secs_f64(),
+        "version": s.options.version,
         "answers": s.answers(),
         "draining": s.draining.load(Ordering::SeqCst),
         "faults": s.faults.get(),

@@ -1,5 +1,7 @@
 //! The simulated RAG pipeline: guardrail → embed → retrieve (3 shards in
-//! parallel) → rerank → generate → guardrail. Latencies, token counts and
+//! parallel) → rerank → generate → guardrail; a query that needs a tool
+//! (see [`tool_for`]) takes the agent path, generate → tool call →
+//! generate. Latencies, token counts and
 //! scores are drawn from a generator seeded by the service seed and the
 //! request (user and query), so a request's shape is reproducible; a time
 //! scale of 0 makes the stages instant (load tests).
@@ -32,6 +34,30 @@ pub struct Answer {
     pub stages: Vec<&'static str>,
     /// The best relevance score after reranking.
     pub relevance: f64,
+}
+
+/// The tool a query needs, if any: questions about the present go to web
+/// search, arithmetic to the calculator (the agent path, `rag.tool_call`).
+pub fn tool_for(query: &str) -> Option<&'static str> {
+    let q = query.to_ascii_lowercase();
+    if ["today", "latest", "current", "right now", "this week"]
+        .iter()
+        .any(|w| q.contains(w))
+    {
+        return Some("web_search");
+    }
+    let b = q.as_bytes();
+    let arithmetic = b
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && b"+-*/".contains(&w[1]) && w[2].is_ascii_digit())
+        || b.windows(5).any(|w| {
+            w[0].is_ascii_digit()
+                && w[1] == b' '
+                && b"+-*/".contains(&w[2])
+                && w[3] == b' '
+                && w[4].is_ascii_digit()
+        });
+    arithmetic.then_some("calculator")
 }
 
 /// The simulated pipeline.
@@ -149,25 +175,35 @@ impl Pipeline {
         let (prompt_tokens, output_tokens) =
             (rng.random_range(800..2400u64), rng.random_range(80..420u64));
         let generate_ms = lognormal(&mut rng, 280.0, 0.45);
-        let s = tracing::info_span!(
-            span::GENERATE,
-            otel.kind = "client",
-            { attr::GEN_AI_OPERATION_NAME } = "chat",
-            { attr::GEN_AI_REQUEST_MODEL } = CHAT_MODEL,
-            { attr::GEN_AI_USAGE_INPUT_TOKENS } = prompt_tokens,
-            { attr::GEN_AI_USAGE_OUTPUT_TOKENS } = output_tokens,
-            { attr::FLIGHTDECK_COST_USD_MICROS } = Empty,
-        );
-        let gen_span = s.clone();
-        async {
-            let _t = metrics.time_operation(span::GENERATE);
-            self.sleep(generate_ms).await;
-            let cost = metrics.record_tokens(CHAT_MODEL, prompt_tokens, output_tokens);
-            gen_span.record(attr::FLIGHTDECK_COST_USD_MICROS, cost);
-            tracing::info!(target: target::GENERATION, input_tokens = prompt_tokens, output_tokens, "generated answer");
+        if let Some(tool) = tool_for(query) {
+            // The agent path: the model asks for a tool, the tool runs, and
+            // the model answers with its result.
+            self.generate(
+                metrics,
+                prompt_tokens,
+                rng.random_range(20..60u64),
+                generate_ms * 0.4,
+            )
+            .await;
+            stages.push(span::TOOL_CALL);
+            let tool_ms = lognormal(&mut rng, 60.0, 0.5);
+            let s = tracing::info_span!(
+                span::TOOL_CALL,
+                otel.kind = "internal",
+                { attr::GEN_AI_OPERATION_NAME } = "execute_tool",
+                { attr::GEN_AI_TOOL_NAME } = tool,
+            );
+            async {
+                let _t = metrics.time_operation(span::TOOL_CALL);
+                self.sleep(tool_ms).await;
+                tracing::info!(target: target::AGENT, tool, "tool call finished");
+            }
+            .instrument(s)
+            .await;
+            stages.push(span::GENERATE);
         }
-        .instrument(s)
-        .await;
+        self.generate(metrics, prompt_tokens, output_tokens, generate_ms)
+            .await;
 
         stages.push(span::GUARDRAIL);
         self.guardrail(metrics, "pii_filter", lognormal(&mut rng, 5.0, 0.3))
@@ -180,6 +216,34 @@ impl Pipeline {
             stages,
             relevance,
         })
+    }
+
+    async fn generate(
+        &self,
+        metrics: &MetricsCollector,
+        prompt_tokens: u64,
+        output_tokens: u64,
+        ms: f64,
+    ) {
+        let s = tracing::info_span!(
+            span::GENERATE,
+            otel.kind = "client",
+            { attr::GEN_AI_OPERATION_NAME } = "chat",
+            { attr::GEN_AI_REQUEST_MODEL } = CHAT_MODEL,
+            { attr::GEN_AI_USAGE_INPUT_TOKENS } = prompt_tokens,
+            { attr::GEN_AI_USAGE_OUTPUT_TOKENS } = output_tokens,
+            { attr::FLIGHTDECK_COST_USD_MICROS } = Empty,
+        );
+        let gen_span = s.clone();
+        async {
+            let _t = metrics.time_operation(span::GENERATE);
+            self.sleep(ms).await;
+            let cost = metrics.record_tokens(CHAT_MODEL, prompt_tokens, output_tokens);
+            gen_span.record(attr::FLIGHTDECK_COST_USD_MICROS, cost);
+            tracing::info!(target: target::GENERATION, input_tokens = prompt_tokens, output_tokens, "generated answer");
+        }
+        .instrument(s)
+        .await;
     }
 
     async fn guardrail(&self, metrics: &MetricsCollector, name: &'static str, ms: f64) {

@@ -69,7 +69,7 @@ impl Drop for KillOnDrop {
 
 /// Starts Prometheus on a free 127.0.0.1 port with `config` (YAML) and waits
 /// until it is ready. It stops when the returned guard drops.
-fn start_prometheus(dir: &std::path::Path, config: &str) -> (KillOnDrop, SocketAddr) {
+pub(crate) fn start_prometheus(dir: &std::path::Path, config: &str) -> (KillOnDrop, SocketAddr) {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let file = dir.join("prometheus.yml");
     std::fs::write(&file, config).unwrap();

@@ -763,3 +763,177 @@ fn the_live_dashboard_shows_the_numbers_and_kills_a_flag_in_chromium() {
         shot.display()
     );
 }
+
+/// `flightdeck dashboards grafana`: a real Prometheus scrapes a real service
+/// under load, and every PromQL expression of the generated dashboard is
+/// accepted and returns at least one finite value (Grafana's variables
+/// substituted as Grafana does: `$job` by the job, `$__rate_interval` by a
+/// window).
+#[test]
+fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
+    use crate::prometheus::{http_get, poll, start_prometheus};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("dashboard.json");
+    crate::run_ok(
+        flightdeck()
+            .args(["dashboards", "grafana", "--out"])
+            .arg(&out),
+    );
+    let dashboard: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(dashboard["uid"], "flightdeck-rag");
+    let exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap().clone())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(exprs.len() >= 12, "{exprs:?}");
+
+    let server = Server::start(&["--build-version", "1.2.3-test"]);
+    let addr = server.addr;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = format!(
+                    r#"{{"query":"what is a canary {i}","user_id":"user-{}"}}"#,
+                    i % 50
+                );
+                let _ = request(addr, "POST", "/v1/answer", &[], &body);
+                i += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            i
+        })
+    };
+    let (_prom, prom) = start_prometheus(
+        dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: flightdeck\n    static_configs:\n      - targets: ['{addr}']\n"
+        ),
+    );
+    let mut missing = Vec::new();
+    for expr in &exprs {
+        let promql = expr
+            .replace("$__rate_interval", "1m")
+            .replace("$job", "flightdeck");
+        let url = format!("/api/v1/query?query={}", url_encode(&promql));
+        // The first scrape lands a few seconds after start; a rate needs two.
+        let got = poll(Duration::from_secs(45), || {
+            let body = http_get(prom, &url)?;
+            let v: Value = serde_json::from_str(&body).ok()?;
+            assert_eq!(v["status"], "success", "{promql}: {body}");
+            let finite = v["data"]["result"].as_array()?.iter().any(|s| {
+                s["value"][1]
+                    .as_str()
+                    .and_then(|x| x.parse::<f64>().ok())
+                    .is_some_and(f64::is_finite)
+            });
+            finite.then_some(())
+        });
+        if got.is_none() {
+            missing.push(promql);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = load.join().unwrap();
+    assert!(missing.is_empty(), "no data for {missing:#?}");
+    assert!(sent > 0);
+    // The build version reached Prometheus as a label.
+    let body = http_get(prom, "/api/v1/query?query=flightdeck_build_info").unwrap();
+    assert!(body.contains("\"version\":\"1.2.3-test\""), "{body}");
+    assert_eq!(server.stop().code(), Some(0));
+}
+
+/// Percent-encodes a query string value.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A query that needs a tool takes the agent path (generate → rag.tool_call
+/// → generate), and the traces the service writes fit the golden crate's
+/// `agent` template; a plain query does not.
+#[test]
+fn the_agent_path_records_tool_calls_that_fit_the_golden_agent_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let server = Server::start(&["--out", out.to_str().unwrap()]);
+    let (status, _, body) = server.request(
+        "POST",
+        "/v1/answer",
+        &[("x-correlation-id", "agent-1")],
+        r#"{"query":"what is the latest stable release today?","user_id":"u1"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let stages: Vec<&str> = v["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "rag.guardrail",
+            "rag.embed",
+            "rag.retrieve",
+            "rag.rerank",
+            "rag.generate",
+            "rag.tool_call",
+            "rag.generate",
+            "rag.guardrail"
+        ]
+    );
+    let (status, _, body) = server.request(
+        "POST",
+        "/v1/answer",
+        &[("x-correlation-id", "plain-1")],
+        r#"{"query":"how do canaries work","user_id":"u2"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("rag.tool_call"), "{body}");
+    assert_eq!(server.stop().code(), Some(0));
+
+    let spans = crate::read_jsonl(&out.join("traces.jsonl"));
+    let tool = spans
+        .iter()
+        .find(|s| s["name"] == "rag.tool_call")
+        .expect("a tool call span");
+    assert_eq!(
+        tool["attributes"]["gen_ai.tool.name"], "web_search",
+        "{tool}"
+    );
+    // Split the two traces and check each against the agent template.
+    let agent_trace = tool["trace_id"].as_str().unwrap();
+    let (agent, plain): (Vec<&Value>, Vec<&Value>) =
+        spans.iter().partition(|s| s["trace_id"] == agent_trace);
+    for (spans, code) in [(agent, 0), (plain, 3)] {
+        let file = dir.path().join(format!("trace-{code}.jsonl"));
+        let text: String = spans.iter().map(|s| format!("{s}\n")).collect();
+        std::fs::write(&file, text).unwrap();
+        let o = flightdeck()
+            .args(["golden", "check", "--template", "agent", "--traces"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(code),
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
