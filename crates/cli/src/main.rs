@@ -18,6 +18,7 @@ mod files;
 mod flags;
 mod golden;
 mod load;
+mod release;
 mod serve;
 mod serve_cmd;
 mod slo;
@@ -61,6 +62,9 @@ enum Command {
     Golden(golden::GoldenCommand),
     /// Run the reference RAG service (HTTP; graceful shutdown on SIGTERM or Ctrl-C).
     Serve(serve_cmd::ServeArgs),
+    /// Canary releases: the Kayenta judge.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
     /// Dashboards for the tools teams already run (Grafana).
     #[command(subcommand)]
     Dashboards(dashboards::DashboardsCommand),
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Load(args) => load::run(args),
         Command::Dashboards(cmd) => dashboards::run(cmd),
+        Command::Release(cmd) => release::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,6 +145,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             || cause.is::<obs::SettingsError>()
             || cause.is::<flightdeck::stats::StatsError>()
             || cause.is::<flags::DecryptError>()
+            || cause
+                .downcast_ref::<flightdeck::release::ReleaseError>()
+                .is_some_and(flightdeck::release::ReleaseError::is_input)
         {
             return 2;
         }

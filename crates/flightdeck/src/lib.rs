@@ -41,6 +41,8 @@
 //! | `slo` | no | [`slo`]: the `flightdeck-slo` crate |
 //! | `experiments` | no | [`experiments`]: the `flightdeck-experiments` crate |
 //! | `flags` | no | [`flags`]: the `flightdeck-flags` crate (implies `experiments`) |
+//! | `golden` | no | `golden`: the `flightdeck-golden` crate |
+//! | `release` | no | `release`: the `flightdeck-release` crate (judge, analysis, progression) |
 //! | `otel` | no | [`otel`]: OTLP export from [`init`] when `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` is set, plus the `flightdeck-obs-otel` crate |
 //!
 //! The observability core is always on. The other crates (`otel`,
@@ -72,6 +74,9 @@ pub use flightdeck_obs_core::{
 #[cfg(feature = "otel")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otel")))]
 pub use flightdeck_obs_otel as otel;
+#[cfg(feature = "release")]
+#[cfg_attr(docsrs, doc(cfg(feature = "release")))]
+pub use flightdeck_release as release;
 #[cfg(feature = "slo")]
 #[cfg_attr(docsrs, doc(cfg(feature = "slo")))]
 pub use flightdeck_slo as slo;

@@ -10,6 +10,7 @@ mod golden;
 mod hardening;
 mod otlp;
 mod prometheus;
+mod release;
 mod service;
 mod slo;
 mod stats;
