@@ -1,7 +1,11 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod analysis;
+pub mod duration;
 mod error;
+pub mod expr;
 pub mod judge;
+pub mod progression;
 
 pub use self::error::ReleaseError;

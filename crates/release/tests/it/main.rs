@@ -1,5 +1,7 @@
 //! Conformance against Kayenta, Argo Rollouts and Flagger fixtures.
 
+mod argo;
+mod flagger;
 mod kayenta;
 
 pub(crate) fn fixture(path: &str) -> String {
