@@ -36,4 +36,11 @@ impl ReleaseError {
     pub fn is_input(&self) -> bool {
         matches!(self, Self::Input { .. } | Self::Invalid(_))
     }
+
+    pub(crate) fn io(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
+        Self::Io {
+            what: what.into(),
+            message: e.to_string(),
+        }
+    }
 }
