@@ -94,9 +94,9 @@ impl CanaryManager {
     ///
     /// As [`Ledger::state`]; [`ReleaseError::Invalid`] before any release.
     pub fn state(&self) -> Result<ReleaseState, ReleaseError> {
-        self.ledger
-            .state()?
-            .ok_or_else(|| ReleaseError::Invalid("no release has started in this environment".into()))
+        self.ledger.state()?.ok_or_else(|| {
+            ReleaseError::Invalid("no release has started in this environment".into())
+        })
     }
 
     /// Starts a release of `canary_version` over `stable_version`.
@@ -190,13 +190,15 @@ impl CanaryManager {
                     Decision::SetWeight { weight } => self.move_to(&s, weight),
                     Decision::Hold { .. } => Ok(s),
                     Decision::Promote => {
-                        let mut e = entry(&s, EntryKind::Transition, ReleasePhase::Promoting, s.weight);
+                        let mut e =
+                            entry(&s, EntryKind::Transition, ReleasePhase::Promoting, s.weight);
                         e.reason = Some("every check passed at the last step".into());
                         let s = self.ledger.append(e)?;
                         self.finish_promotion(&s)
                     }
                     Decision::Pause { reason } => {
-                        let mut e = entry(&s, EntryKind::Transition, ReleasePhase::Paused, s.weight);
+                        let mut e =
+                            entry(&s, EntryKind::Transition, ReleasePhase::Paused, s.weight);
                         e.reason = Some(match &r.message {
                             Some(m) => format!("{reason}: {m}"),
                             None => reason,
@@ -204,8 +206,12 @@ impl CanaryManager {
                         self.ledger.append(e)
                     }
                     Decision::Rollback { reason } => {
-                        let mut e =
-                            entry(&s, EntryKind::Transition, ReleasePhase::RollingBack, s.weight);
+                        let mut e = entry(
+                            &s,
+                            EntryKind::Transition,
+                            ReleasePhase::RollingBack,
+                            s.weight,
+                        );
                         e.reason = Some(match &r.message {
                             Some(m) => format!("{m}; {reason}"),
                             None => reason,
@@ -361,7 +367,8 @@ impl CanaryManager {
         let s = self.state()?;
         match s.phase {
             ReleasePhase::Succeeded => {
-                let age = Duration::from_millis(now_ms().saturating_sub(s.finished_ms.unwrap_or(0)));
+                let age =
+                    Duration::from_millis(now_ms().saturating_sub(s.finished_ms.unwrap_or(0)));
                 if age >= self.rollback_window {
                     return Err(ReleaseError::Invalid(format!(
                         "release {} was promoted {}s ago, past the rollback window ({}s): deploy the old version as a new release",
@@ -477,7 +484,10 @@ mod tests {
         assert_eq!(s.phase, ReleasePhase::Succeeded);
         // reconcile (0), then 5, 25, 100, then the promotion's 100.
         assert_eq!(router.weights(), [0, 5, 25, 100, 100]);
-        assert!(m.start("r1", "1.0.0", "1.1.0").is_ok(), "a new release may start");
+        assert!(
+            m.start("r1", "1.0.0", "1.1.0").is_ok(),
+            "a new release may start"
+        );
     }
 
     #[test]
@@ -488,17 +498,29 @@ mod tests {
         m.start("r1", "1.0.0", "1.1.0").unwrap();
         let mut fail = |_| CheckResult {
             outcome: CheckOutcome::Fail,
-            message: Some("Metric \"error_rate\" assessed Failed due to failed (1) > failureLimit (0)".into()),
+            message: Some(
+                "Metric \"error_rate\" assessed Failed due to failed (1) > failureLimit (0)".into(),
+            ),
             detail: json!({"judge": {"score": 0}}),
         };
         let s = m.run(&mut fail, &|| false, |_| {}).unwrap();
         assert_eq!(s.phase, ReleasePhase::RolledBack);
         assert_eq!(router.weights().last(), Some(&0));
         let reason = s.reason.unwrap();
-        assert!(reason.starts_with("Metric \"error_rate\" assessed Failed"), "{reason}");
-        assert!(reason.ends_with("failed checks (1) reached the threshold (1)"), "{reason}");
+        assert!(
+            reason.starts_with("Metric \"error_rate\" assessed Failed"),
+            "{reason}"
+        );
+        assert!(
+            reason.ends_with("failed checks (1) reached the threshold (1)"),
+            "{reason}"
+        );
         let entries = m.ledger().entries().unwrap();
-        assert!(entries.iter().any(|e| e.detail["analysis"]["judge"]["score"] == 0));
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.detail["analysis"]["judge"]["score"] == 0)
+        );
     }
 
     #[test]
@@ -518,7 +540,11 @@ mod tests {
         let m = manager(dir.path(), &router2);
         let s = m.run(&mut pass, &|| false, |_| {}).unwrap();
         assert_eq!(s.phase, ReleasePhase::Succeeded);
-        assert_eq!(router2.weights(), [100], "finished the promotion once, no new analysis");
+        assert_eq!(
+            router2.weights(),
+            [100],
+            "finished the promotion once, no new analysis"
+        );
         let promotions = m
             .ledger()
             .entries()
@@ -539,11 +565,18 @@ mod tests {
         router.set_failing(true);
         assert!(m.abort("alice", "looks wrong").is_err());
         let s = m.state().unwrap();
-        assert_eq!(s.phase, ReleasePhase::RollingBack, "the rollback is not lost");
+        assert_eq!(
+            s.phase,
+            ReleasePhase::RollingBack,
+            "the rollback is not lost"
+        );
         router.set_failing(false);
         let s = m.tick(&mut pass).unwrap();
         assert_eq!(s.phase, ReleasePhase::RolledBack);
-        assert_eq!(s.reason.as_deref(), Some("aborted by \"alice\": looks wrong"));
+        assert_eq!(
+            s.reason.as_deref(),
+            Some("aborted by \"alice\": looks wrong")
+        );
     }
 
     #[test]

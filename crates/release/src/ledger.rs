@@ -210,7 +210,12 @@ impl Ledger {
         let f = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(ReleaseError::io(format!("cannot read {}", path.display()), e)),
+            Err(e) => {
+                return Err(ReleaseError::io(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
         };
         let mut out = Vec::new();
         let mut pending_bad: Option<(usize, String, bool)> = None;
@@ -345,7 +350,12 @@ impl Ledger {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(ReleaseError::io(format!("cannot read {}", path.display()), e)),
+            Err(e) => {
+                return Err(ReleaseError::io(
+                    format!("cannot read {}", path.display()),
+                    e,
+                ));
+            }
         };
         if bytes.is_empty() || bytes.ends_with(b"\n") {
             return Ok(());
@@ -386,17 +396,27 @@ mod tests {
         let mut start = entry(EntryKind::Start, ReleasePhase::Pending, 0);
         start.detail = serde_json::json!({"stable_version": "1.0", "canary_version": "1.1"});
         l.append(start).unwrap();
-        l.append(entry(EntryKind::Weight, ReleasePhase::Progressing, 5)).unwrap();
+        l.append(entry(EntryKind::Weight, ReleasePhase::Progressing, 5))
+            .unwrap();
         let s = l.state().unwrap().unwrap();
-        assert_eq!((s.phase, s.weight, s.seq), (ReleasePhase::Progressing, 5, 2));
+        assert_eq!(
+            (s.phase, s.weight, s.seq),
+            (ReleasePhase::Progressing, 5, 2)
+        );
         assert_eq!(s.canary_version, "1.1");
         // A kill in the middle of a write leaves half a line.
-        let mut f = File::options().append(true).open(dir.path().join("ledger.jsonl")).unwrap();
-        f.write_all(br#"{"seq":3,"time_ms":1,"release":"r1","kind":"weight","pha"#).unwrap();
+        let mut f = File::options()
+            .append(true)
+            .open(dir.path().join("ledger.jsonl"))
+            .unwrap();
+        f.write_all(br#"{"seq":3,"time_ms":1,"release":"r1","kind":"weight","pha"#)
+            .unwrap();
         drop(f);
         let s = l.state().unwrap().unwrap();
         assert_eq!((s.weight, s.seq), (5, 2), "the torn entry never happened");
-        let s = l.append(entry(EntryKind::Weight, ReleasePhase::Progressing, 25)).unwrap();
+        let s = l
+            .append(entry(EntryKind::Weight, ReleasePhase::Progressing, 25))
+            .unwrap();
         assert_eq!((s.weight, s.seq), (25, 3));
         assert_eq!(l.entries().unwrap().len(), 3);
         let cached: ReleaseState =
@@ -408,7 +428,8 @@ mod tests {
     fn a_corrupt_line_in_the_middle_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let l = Ledger::open(dir.path()).unwrap();
-        l.append(entry(EntryKind::Start, ReleasePhase::Pending, 0)).unwrap();
+        l.append(entry(EntryKind::Start, ReleasePhase::Pending, 0))
+            .unwrap();
         let p = dir.path().join("ledger.jsonl");
         let mut text = std::fs::read_to_string(&p).unwrap();
         text.push_str("garbage\n");
@@ -416,7 +437,10 @@ mod tests {
         l.append(entry(EntryKind::Weight, ReleasePhase::Progressing, 5))
             .unwrap_err();
         let mut text = std::fs::read_to_string(&p).unwrap();
-        text.push_str(&serde_json::to_string(&entry(EntryKind::Weight, ReleasePhase::Progressing, 5)).unwrap());
+        text.push_str(
+            &serde_json::to_string(&entry(EntryKind::Weight, ReleasePhase::Progressing, 5))
+                .unwrap(),
+        );
         text.push('\n');
         std::fs::write(&p, &text).unwrap();
         let err = l.entries().unwrap_err().to_string();

@@ -9,6 +9,9 @@ pub mod expr;
 pub mod judge;
 pub mod ledger;
 pub mod progression;
+pub mod provider;
 pub mod router;
+pub mod run;
+pub mod spec;
 
 pub use self::error::ReleaseError;

@@ -172,7 +172,10 @@ impl Router for HaproxyRouter {
                     Ok(a) if a.trim().is_empty() => Ok(()),
                     Ok(a) => Err(ReleaseError::io(
                         "abort: could not take the canary out of rotation",
-                        format!("{first}; then {cmd:?} answered {}", flightdeck_obs_core::shown(a.trim())),
+                        format!(
+                            "{first}; then {cmd:?} answered {}",
+                            flightdeck_obs_core::shown(a.trim())
+                        ),
                     )),
                     Err(second) => Err(ReleaseError::io(
                         "abort: could not take the canary out of rotation",

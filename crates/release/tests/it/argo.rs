@@ -90,3 +90,35 @@ fn all_54_argo_assessments_match() {
     }
     assert_eq!(assertions, 54);
 }
+
+/// Argo's example AnalysisTemplates read as they are (several documents,
+/// job providers run locally, web with a JSONPath and inconclusiveLimit).
+#[test]
+fn argo_example_templates_read() {
+    use flightdeck_release::provider::Provider;
+    use std::collections::BTreeMap;
+    let ms = flightdeck_release::spec::analysis_template(
+        &fixture("argo-rollouts/analysis-templates.yaml"),
+        "analysis-templates.yaml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let names: Vec<&str> = ms.iter().map(|m| m.spec.name.as_str()).collect();
+    assert_eq!(names, ["pass", "random-fail"]);
+    assert_eq!((ms[1].spec.count, ms[1].spec.failure_limit), (Some(2), 1));
+    match &ms[0].provider {
+        Provider::Command { argv, .. } => assert_eq!(argv, &["sh", "-c", "exit 0"]),
+        other => panic!("{other:?}"),
+    }
+    let ms = flightdeck_release::spec::analysis_template(
+        &fixture("argo-rollouts/analysistemplate-web-background-inconclusive.yaml"),
+        "web.yaml",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    assert_eq!(ms[0].spec.inconclusive_limit, 3);
+    match &ms[0].provider {
+        Provider::Web { url, .. } => assert_eq!(url, "https://dns.google/resolve?name=google.com"),
+        other => panic!("{other:?}"),
+    }
+}
