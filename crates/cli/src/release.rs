@@ -16,6 +16,59 @@ use flightdeck::release::judge::{
 pub(crate) enum ReleaseCommand {
     /// Judge a canary like Kayenta's NetflixACAJudge-v1.0: a Kayenta canary config and MetricSetPair list in, score and per-metric classification out (exit 3 unless the verdict is Pass).
     Judge(JudgeArgs),
+    /// Start (or resume) a canary release from a spec and run it to the end: 5 → 25 → 100 while the analysis holds, promote, or roll back (exit 3 when rolled back).
+    Run(RunArgs),
+    /// The environment's current release state (from its ledger).
+    Status(StateArgs),
+    /// Every ledger entry of the environment: transitions, weights, analyses (with the judge's report), commands.
+    History(StateArgs),
+    /// Promote the running release now, skipping the remaining steps.
+    Promote(CommandArgs),
+    /// Abort the running release: traffic back to stable at once.
+    Abort(CommandArgs),
+    /// Roll back a promoted release within its rollback window (or abort a running one).
+    Rollback(CommandArgs),
+    /// Resume a paused release.
+    Resume(CommandArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The canary spec (YAML: router, steps, analysis templates, judge).
+    #[arg(long, value_name = "canary.yaml")]
+    spec: PathBuf,
+    /// The environment's state directory (ledger); default: the spec's stateDir.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// A release id (default: <name>-<canaryVersion>).
+    #[arg(long)]
+    release: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct StateArgs {
+    /// The environment's state directory (ledger).
+    #[arg(long, value_name = "DIR")]
+    state: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct CommandArgs {
+    /// The canary spec (names the router to move traffic with).
+    #[arg(long, value_name = "canary.yaml")]
+    spec: PathBuf,
+    /// The environment's state directory; default: the spec's stateDir.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Who asks (recorded in the ledger); default: $USER.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Why (recorded in the ledger).
+    #[arg(long, default_value = "asked from the command line")]
+    reason: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +95,13 @@ pub(crate) struct JudgeArgs {
 pub(crate) fn run(cmd: ReleaseCommand) -> anyhow::Result<()> {
     match cmd {
         ReleaseCommand::Judge(a) => judge(a),
+        ReleaseCommand::Run(a) => run_release(a),
+        ReleaseCommand::Status(a) => status(a),
+        ReleaseCommand::History(a) => history(a),
+        ReleaseCommand::Promote(a) => command(a, "promote"),
+        ReleaseCommand::Abort(a) => command(a, "abort"),
+        ReleaseCommand::Rollback(a) => command(a, "rollback"),
+        ReleaseCommand::Resume(a) => command(a, "resume"),
     }
 }
 
@@ -175,4 +235,165 @@ fn serve(config: CanaryConfig, addr: SocketAddr) -> anyhow::Result<()> {
             .await
             .context("the judge server stopped")
     })
+}
+
+fn load_spec(path: &Path) -> anyhow::Result<flightdeck::release::spec::CanarySpec> {
+    let text = read_input(path)?;
+    Ok(flightdeck::release::spec::CanarySpec::from_yaml(
+        &text, path,
+    )?)
+}
+
+fn state_dir(
+    given: Option<PathBuf>,
+    spec: &flightdeck::release::spec::CanarySpec,
+) -> anyhow::Result<PathBuf> {
+    match given.or_else(|| spec.state_dir.clone()) {
+        Some(d) => Ok(d),
+        None => crate::bad_input!("no state directory: give --state DIR or stateDir in the spec"),
+    }
+}
+
+fn manager(
+    spec: &flightdeck::release::spec::CanarySpec,
+    dir: PathBuf,
+) -> anyhow::Result<flightdeck::release::controller::CanaryManager> {
+    use flightdeck::release::controller::CanaryManager;
+    use flightdeck::release::ledger::Ledger;
+    Ok(CanaryManager::new(
+        Ledger::open(dir)?,
+        spec.router.build(),
+        spec.progression.clone(),
+    )
+    .with_rollback_window(spec.rollback_window))
+}
+
+/// Writes one line to standard output (a closed pipe is not an error).
+fn say(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+fn describe(s: &flightdeck::release::ledger::ReleaseState) -> String {
+    format!(
+        "{} {:?}: canary {} at {}% over stable {} (failed checks {}){}",
+        s.release,
+        s.phase,
+        s.canary_version,
+        s.weight,
+        s.stable_version,
+        s.failed_checks,
+        s.reason
+            .as_deref()
+            .map(|r| format!(" — {r}"))
+            .unwrap_or_default()
+    )
+}
+
+fn run_release(a: RunArgs) -> anyhow::Result<()> {
+    use flightdeck::release::ledger::ReleasePhase;
+    use flightdeck::release::run::AnalysisRun;
+    let spec = load_spec(&a.spec)?;
+    let dir = state_dir(a.state, &spec)?;
+    let m = manager(&spec, dir)?;
+    let running = m.ledger().state()?.is_some_and(|s| !s.phase.is_terminal());
+    if !running {
+        let id = a
+            .release
+            .unwrap_or_else(|| format!("{}-{}", spec.name, spec.canary_version));
+        m.start(&id, &spec.stable_version, &spec.canary_version)?;
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(flightdeck_service::shutdown_signal());
+                stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
+    let mut analysis = AnalysisRun::new(spec.metrics.clone());
+    let mut last = String::new();
+    let s = m.run(
+        &mut analysis,
+        &|| stop.load(std::sync::atomic::Ordering::SeqCst),
+        |s| {
+            let line = describe(s);
+            if line != last {
+                let _ = writeln!(std::io::stderr(), "{line}");
+                last = line;
+            }
+        },
+    )?;
+    say(&describe(&s))?;
+    match s.phase {
+        ReleasePhase::Succeeded => Ok(()),
+        ReleasePhase::RolledBack | ReleasePhase::Failed => Err(crate::Finding.into()),
+        // Stopped by a signal: the ledger holds the state; run again to resume.
+        _ => Ok(()),
+    }
+}
+
+fn status(a: StateArgs) -> anyhow::Result<()> {
+    let ledger = flightdeck::release::ledger::Ledger::open(&a.state)?;
+    let Some(s) = ledger.state()? else {
+        crate::bad_input!("{}: no release has started here", a.state.display());
+    };
+    if a.json {
+        say(&serde_json::to_string_pretty(&s)?)?;
+    } else {
+        say(&describe(&s))?;
+    }
+    Ok(())
+}
+
+fn history(a: StateArgs) -> anyhow::Result<()> {
+    let ledger = flightdeck::release::ledger::Ledger::open(&a.state)?;
+    let entries = ledger.entries()?;
+    let mut out = std::io::stdout().lock();
+    for e in &entries {
+        if a.json {
+            serde_json::to_writer(&mut out, e)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{:>4} {} {:<10} {:<12} {:>3}%{}",
+                e.seq,
+                e.time_ms,
+                format!("{:?}", e.kind).to_lowercase(),
+                format!("{:?}", e.phase),
+                e.weight,
+                e.reason
+                    .as_deref()
+                    .map(|r| format!("  {r}"))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn command(a: CommandArgs, what: &str) -> anyhow::Result<()> {
+    let spec = load_spec(&a.spec)?;
+    let dir = state_dir(a.state, &spec)?;
+    let m = manager(&spec, dir)?;
+    let actor = a
+        .actor
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".into());
+    let s = match what {
+        "promote" => m.promote(&actor)?,
+        "abort" => m.abort(&actor, &a.reason)?,
+        "rollback" => m.rollback(&actor, &a.reason)?,
+        _ => m.resume(&actor)?,
+    };
+    say(&describe(&s))
 }

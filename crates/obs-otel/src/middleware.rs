@@ -147,6 +147,30 @@ impl ServerLayer {
         self.route = Some(Arc::new(f));
         self
     }
+
+    /// Creates `http_server_requests_total` at 0 for each of `routes` and
+    /// every status class (2xx to 5xx) in the current recorder.
+    ///
+    /// Prometheus cannot see the first increase of a counter that appears
+    /// with a value (it does not know the counter started at 0), so a
+    /// series created at the first error under-reports the error rate for
+    /// a whole rate window. A canary judged on its first minutes needs its
+    /// error series to exist from the start: name the routes that matter.
+    #[must_use]
+    pub fn with_known_routes<'a>(self, routes: impl IntoIterator<Item = &'a str>) -> Self {
+        for route in routes {
+            let label = self.cap.cap("http_route", route);
+            for class in ["2xx", "3xx", "4xx", "5xx"] {
+                metrics::counter!(
+                    HTTP_SERVER_REQUESTS_TOTAL,
+                    "http_route" => label.clone(),
+                    "status_class" => class
+                )
+                .absolute(0);
+            }
+        }
+        self
+    }
 }
 
 impl<S> Layer<S> for ServerLayer {

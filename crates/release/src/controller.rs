@@ -185,15 +185,15 @@ impl CanaryManager {
                     "decision": decision,
                     "analysis": r.detail,
                 });
-                let s = self.ledger.append(e)?;
+                let s = self.ledger.append_after(e, Some(s.seq))?;
                 match decision {
                     Decision::SetWeight { weight } => self.move_to(&s, weight),
-                    Decision::Hold { .. } => Ok(s),
+                    Decision::Hold { .. } | Decision::Wait { .. } => Ok(s),
                     Decision::Promote => {
                         let mut e =
                             entry(&s, EntryKind::Transition, ReleasePhase::Promoting, s.weight);
                         e.reason = Some("every check passed at the last step".into());
-                        let s = self.ledger.append(e)?;
+                        let s = self.ledger.append_after(e, Some(s.seq))?;
                         self.finish_promotion(&s)
                     }
                     Decision::Pause { reason } => {
@@ -203,7 +203,7 @@ impl CanaryManager {
                             Some(m) => format!("{reason}: {m}"),
                             None => reason,
                         });
-                        self.ledger.append(e)
+                        self.ledger.append_after(e, Some(s.seq))
                     }
                     Decision::Rollback { reason } => {
                         let mut e = entry(
@@ -216,7 +216,7 @@ impl CanaryManager {
                             Some(m) => format!("{m}; {reason}"),
                             None => reason,
                         });
-                        let s = self.ledger.append(e)?;
+                        let s = self.ledger.append_after(e, Some(s.seq))?;
                         self.finish_rollback(&s)
                     }
                 }
@@ -236,7 +236,26 @@ impl CanaryManager {
         }
         let mut e = entry(s, EntryKind::Weight, ReleasePhase::Progressing, weight);
         e.reason = Some(format!("canary at {weight}%"));
-        self.ledger.append(e)
+        self.append_or_reconcile(e, s.seq)
+    }
+
+    /// Appends after `seq`; if another command moved the ledger on in the
+    /// meantime, the router is put back where the ledger now says.
+    fn append_or_reconcile(&self, e: Entry, seq: u64) -> Result<ReleaseState, ReleaseError> {
+        match self.ledger.append_after(e, Some(seq)) {
+            Err(ReleaseError::Conflict(why)) => {
+                let now = self.state()?;
+                match now.phase {
+                    ReleasePhase::RollingBack | ReleasePhase::RolledBack => self.router.abort()?,
+                    ReleasePhase::Promoting | ReleasePhase::Succeeded => {
+                        self.router.set_weight(100)?
+                    }
+                    _ => self.router.set_weight(now.weight)?,
+                }
+                Err(ReleaseError::Conflict(why))
+            }
+            other => other,
+        }
     }
 
     fn finish_promotion(&self, s: &ReleaseState) -> Result<ReleaseState, ReleaseError> {
@@ -251,7 +270,7 @@ impl CanaryManager {
             "{} is the new stable",
             flightdeck_obs_core::shown(&s.canary_version)
         ));
-        self.ledger.append(e)
+        self.append_or_reconcile(e, s.seq)
     }
 
     fn finish_rollback(&self, s: &ReleaseState) -> Result<ReleaseState, ReleaseError> {
@@ -265,7 +284,7 @@ impl CanaryManager {
         }
         let mut e = entry(s, EntryKind::Transition, ReleasePhase::RolledBack, 0);
         e.reason.clone_from(&s.reason);
-        self.ledger.append(e)
+        self.append_or_reconcile(e, s.seq)
     }
 
     fn command(
@@ -279,7 +298,7 @@ impl CanaryManager {
         let mut e = entry(s, EntryKind::Command, phase, s.weight);
         e.reason = Some(reason);
         e.detail = json!({"command": what, "actor": actor});
-        self.ledger.append(e)
+        self.ledger.append_after(e, Some(s.seq))
     }
 
     /// Promotes now (skipping the remaining steps), by `actor`.
@@ -417,7 +436,7 @@ impl CanaryManager {
         loop {
             let s = match self.tick(analyzer) {
                 Ok(s) => s,
-                Err(ReleaseError::Io { .. }) => self.state()?,
+                Err(ReleaseError::Io { .. } | ReleaseError::Conflict(_)) => self.state()?,
                 Err(e) => return Err(e),
             };
             on_state(&s);
@@ -577,6 +596,26 @@ mod tests {
             s.reason.as_deref(),
             Some("aborted by \"alice\": looks wrong")
         );
+    }
+
+    #[test]
+    fn an_abort_from_another_process_during_a_tick_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let router = Arc::new(RecordingRouter::default());
+        let m = manager(dir.path(), &router);
+        m.start("r1", "1.0.0", "1.1.0").unwrap();
+        m.tick(&mut pass).unwrap(); // 5 %
+        let other = manager(dir.path(), &router);
+        // While this tick analyses, an operator aborts from elsewhere.
+        let mut abort_midway = |_| {
+            other.abort("carol", "pager went off").unwrap();
+            pass(0)
+        };
+        let err = m.tick(&mut abort_midway).unwrap_err();
+        assert!(matches!(err, ReleaseError::Conflict(_)), "{err}");
+        let s = m.state().unwrap();
+        assert_eq!(s.phase, ReleasePhase::RolledBack);
+        assert_eq!(router.weights().last(), Some(&0), "{:?}", router.weights());
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub enum ReleaseError {
     /// Input that parsed but cannot be used (a pair naming no metric, say).
     #[error("{0}")]
     Invalid(String),
+    /// The ledger changed between reading the state and acting on it.
+    #[error("{0}")]
+    Conflict(String),
     /// A provider, router or the ledger failed.
     #[error("{what}: {message}")]
     Io {

@@ -295,9 +295,32 @@ impl Ledger {
     ///
     /// [`ReleaseError::Io`] when the write or the fsync fails (the entry
     /// then did not happen).
-    pub fn append(&self, mut entry: Entry) -> Result<ReleaseState, ReleaseError> {
+    pub fn append(&self, entry: Entry) -> Result<ReleaseState, ReleaseError> {
+        self.append_after(entry, None)
+    }
+
+    /// [`append`](Self::append), but only if the ledger's last entry is
+    /// still `expected` (the state the caller decided on): a command from
+    /// another process in between makes it a [`ReleaseError::Conflict`].
+    ///
+    /// # Errors
+    ///
+    /// As [`append`](Self::append), and [`ReleaseError::Conflict`].
+    pub fn append_after(
+        &self,
+        mut entry: Entry,
+        expected: Option<u64>,
+    ) -> Result<ReleaseState, ReleaseError> {
         let _lock = self.lock()?;
         let mut state = self.state()?;
+        if let Some(seq) = expected {
+            let now = state.as_ref().map_or(0, |s| s.seq);
+            if now != seq {
+                return Err(ReleaseError::Conflict(format!(
+                    "the ledger moved on (entry {now}, expected {seq}): another command changed the release"
+                )));
+            }
+        }
         entry.seq = state.as_ref().map_or(0, |s| s.seq) + 1;
         if entry.time_ms == 0 {
             entry.time_ms = now_ms();

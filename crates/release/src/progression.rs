@@ -108,7 +108,8 @@ pub enum OnFailure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum OnNoData {
-    /// Hold the weight and wait for data (within the progress deadline).
+    /// Hold the weight and wait for data (within the progress deadline;
+    /// past it, roll back).
     #[default]
     Pause,
     /// Count it as a failed check (Flagger's behaviour).
@@ -180,6 +181,11 @@ pub enum Decision {
         /// Failed checks so far.
         failed_checks: u32,
     },
+    /// Hold the weight without counting a failure (no data yet).
+    Wait {
+        /// Why.
+        reason: String,
+    },
     /// Pause for a person.
     Pause {
         /// Why.
@@ -231,7 +237,7 @@ impl Progression {
                         );
                     }
                     return (
-                        Decision::Pause {
+                        Decision::Wait {
                             reason: "no data: holding the weight until metrics arrive (never promoting without data)".into(),
                         },
                         s,
@@ -330,7 +336,7 @@ mod tests {
             failed_checks: 0,
         };
         let (d, _) = p.decide(s, CheckOutcome::NoData, Duration::from_secs(10));
-        assert!(matches!(d, Decision::Pause { .. }), "{d:?}");
+        assert!(matches!(d, Decision::Wait { .. }), "{d:?}");
         let (d, _) = p.decide(s, CheckOutcome::NoData, Duration::from_secs(601));
         assert!(matches!(d, Decision::Rollback { .. }), "{d:?}");
         let (d, _) = p.decide(s, CheckOutcome::Pass, Duration::ZERO);

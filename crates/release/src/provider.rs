@@ -227,6 +227,9 @@ pub struct JudgeProvider {
     pub lookback: Duration,
     /// The range query's step.
     pub step: Duration,
+    /// Fewer points than this on either side of a metric is no data yet
+    /// (a judge on three points passes anything): 5.
+    pub min_samples: usize,
 }
 
 impl JudgeProvider {
@@ -248,6 +251,7 @@ impl JudgeProvider {
     /// A Prometheus error, or a metric without a query.
     pub fn measure(&self) -> Result<(Verdict, Value, bool), ReleaseError> {
         let mut pairs = Vec::with_capacity(self.config.metrics.len());
+        let mut short = Vec::new();
         for m in &self.config.metrics {
             let t = Self::template(&m.query).ok_or_else(|| {
                 ReleaseError::Invalid(format!(
@@ -264,11 +268,20 @@ impl JudgeProvider {
                     .flat_map(|s| s.points.into_iter().map(|p| p.1))
                     .collect())
             };
-            pairs.push(MetricSetPair::new(
-                m.name.clone(),
-                side(&self.baseline)?,
-                side(&self.canary)?,
-            ));
+            let (baseline, canary) = (side(&self.baseline)?, side(&self.canary)?);
+            // NaN points (0/0 before any traffic) are not data.
+            let count = |v: &[f64]| v.iter().filter(|x| !x.is_nan()).count();
+            let (nb, nc) = (count(&baseline), count(&canary));
+            if !m.settings.muted && nb.min(nc) < self.min_samples {
+                short.push(format!(
+                    "{} has {nb} baseline and {nc} canary points (fewer than {})",
+                    m.name, self.min_samples
+                ));
+            }
+            pairs.push(MetricSetPair::new(m.name.clone(), baseline, canary));
+        }
+        if !short.is_empty() {
+            return Ok((Verdict::Fail, json!({"no_data": short}), true));
         }
         let report = Judge::default().judge(&self.config, &pairs)?;
         let all_nodata = report

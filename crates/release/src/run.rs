@@ -82,7 +82,13 @@ fn measure(m: &AnalysisMetric) -> (Option<Phase>, Option<Value>, Option<String>)
             }
         }
         // No data is not a measurement: it is its own verdict.
-        Ok(Measured::NoData(v)) => (None, Some(v), Some("no data".into())),
+        Ok(Measured::NoData(v)) => {
+            let why = v
+                .get("no_data")
+                .and_then(|d| serde_json::to_string(d).ok())
+                .unwrap_or_else(|| "no data".into());
+            (None, Some(v), Some(why))
+        }
         Err(e) => (Some(Phase::Error), None, Some(e.to_string())),
     }
 }

@@ -25,6 +25,7 @@
 //!     canary: 'role="canary"'
 //!     lookback: 60s
 //!     step: 5s
+//!     minSamples: 5                # fewer points on a side: no data yet
 //! ```
 
 use std::collections::BTreeMap;
@@ -621,6 +622,9 @@ impl CanarySpec {
                 step: cx
                     .duration(j, "step", "analysis.judge")?
                     .unwrap_or(Duration::from_secs(5)),
+                min_samples: cx
+                    .int(j, "minSamples", "analysis.judge")?
+                    .map_or(5, |n| usize::try_from(n.max(1)).unwrap_or(5)),
             };
             let mut spec = MetricSpec::new(
                 cx.opt_str(j, "name", "analysis.judge")?

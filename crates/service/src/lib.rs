@@ -207,12 +207,16 @@ impl Service {
     /// The router: the endpoints, obs-otel's server layer (trace context in,
     /// correlation id out, RED metrics per route) and the body cap.
     pub fn router(self: &Arc<Self>) -> Router {
-        let server_layer = flightdeck::otel::ServerLayer::new().with_route(|parts| {
-            parts
-                .extensions
-                .get::<MatchedPath>()
-                .map(|p| p.as_str().to_owned())
-        });
+        let server_layer = flightdeck::otel::ServerLayer::new()
+            .with_route(|parts| {
+                parts
+                    .extensions
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+            })
+            // The answer's error series exists from the start, so a canary's
+            // error rate is right in its first rate window.
+            .with_known_routes(["/v1/answer"]);
         let mut router = Router::new();
         if self.options.w3c_test_endpoint {
             router = router.route("/test", post(w3c::run));

@@ -2,6 +2,7 @@
 
 mod analysis;
 mod bad_input;
+mod canary;
 mod crash;
 mod demo;
 mod experiments;
@@ -56,13 +57,15 @@ pub(crate) fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
 
 /// `promtool`, which `cargo xtask ci` installs from Debian's prometheus package.
 pub(crate) fn tool(name: &str) -> Command {
+    // HAProxy knows only -v.
+    let flag = if name == "haproxy" { "-v" } else { "--version" };
     let ok = Command::new(name)
-        .arg("--version")
+        .arg(flag)
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(
         ok,
-        "{name} is not installed; run `cargo xtask install-test-deps` (Debian's prometheus package)"
+        "{name} is not installed; run `cargo xtask install-test-deps` (Debian's prometheus, chromium and haproxy packages)"
     );
     Command::new(name)
 }

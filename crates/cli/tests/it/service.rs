@@ -13,16 +13,16 @@ use serde_json::Value;
 
 use crate::flightdeck;
 
-const TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const TOKEN: &str = "test-admin-token-0123456789";
 
-struct Server {
-    child: Child,
-    addr: SocketAddr,
+pub(crate) struct Server {
+    pub(crate) child: Child,
+    pub(crate) addr: SocketAddr,
     lines: mpsc::Receiver<String>,
 }
 
 impl Server {
-    fn start(extra: &[&str]) -> Self {
+    pub(crate) fn start(extra: &[&str]) -> Self {
         let mut child = flightdeck()
             .args([
                 "serve",
@@ -75,7 +75,7 @@ impl Server {
         request(self.addr, method, path, headers, body)
     }
 
-    fn stop(mut self) -> std::process::ExitStatus {
+    pub(crate) fn stop(mut self) -> std::process::ExitStatus {
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -84,7 +84,7 @@ impl Server {
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, head, body).
-fn request(
+pub(crate) fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -849,7 +849,7 @@ fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
 }
 
 /// Percent-encodes a query string value.
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
