@@ -30,6 +30,30 @@ pub(crate) enum ReleaseCommand {
     Rollback(CommandArgs),
     /// Resume a paused release.
     Resume(CommandArgs),
+    /// Render the release for clusters: an Argo Rollouts Rollout (steps from the spec), its Services and an AnalysisTemplate with the spec's metrics.
+    Manifests(ManifestArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ManifestArgs {
+    /// The canary spec.
+    #[arg(long, value_name = "canary.yaml")]
+    spec: PathBuf,
+    /// The container image, tagged with the canary's version.
+    #[arg(long)]
+    image: String,
+    /// Pods.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    replicas: u32,
+    /// The namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Where `flightdeck release judge --serve … --prometheus …` answers in the cluster.
+    #[arg(long, default_value = "http://flightdeck-judge:8081/analyze")]
+    judge_url: String,
+    /// Write to FILE (atomically) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,6 +114,19 @@ pub(crate) struct JudgeArgs {
     /// Answer over HTTP instead: POST /judge with the pairs (or {"config", "pairs"}) returns the JSON report (for an Argo Rollouts web metric).
     #[arg(long, value_name = "ADDR")]
     serve: Option<SocketAddr>,
+    /// With --serve: also answer GET /analyze?baseline=SEL&canary=SEL by pulling both sides' series from this Prometheus (the config's query.customInlineTemplate, ${scope} replaced by each selector).
+    #[arg(long, value_name = "URL", requires = "serve")]
+    prometheus: Option<String>,
+    /// With --prometheus: how far back /analyze looks.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    lookback: std::time::Duration,
+    /// With --prometheus: the range query's step.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    step: std::time::Duration,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    flightdeck::release::duration::parse(s)
 }
 
 pub(crate) fn run(cmd: ReleaseCommand) -> anyhow::Result<()> {
@@ -102,6 +139,7 @@ pub(crate) fn run(cmd: ReleaseCommand) -> anyhow::Result<()> {
         ReleaseCommand::Abort(a) => command(a, "abort"),
         ReleaseCommand::Rollback(a) => command(a, "rollback"),
         ReleaseCommand::Resume(a) => command(a, "resume"),
+        ReleaseCommand::Manifests(a) => manifests(a),
     }
 }
 
@@ -137,7 +175,15 @@ fn judge(a: JudgeArgs) -> anyhow::Result<()> {
     let config_text = read_input(&a.config)?;
     let config = CanaryConfig::from_json(&config_text, &a.config.display().to_string())?;
     if let Some(addr) = a.serve {
-        return serve(config, addr);
+        let analyze = a.prometheus.map(|url| Analyze {
+            prometheus: flightdeck::release::provider::Prometheus::new(
+                &url,
+                std::time::Duration::from_secs(10),
+            ),
+            lookback: a.lookback,
+            step: a.step,
+        });
+        return serve(config, addr, analyze);
     }
     let pairs_path = a.pairs.as_deref().unwrap_or(Path::new("-"));
     let pairs = pairs_from_json(&read_input(pairs_path)?, &pairs_path.display().to_string())?;
@@ -190,14 +236,79 @@ fn judge_body(default: &CanaryConfig, body: &[u8]) -> Result<JudgeReport, (u16, 
         .map_err(|e| (400, e.to_string()))
 }
 
-fn serve(config: CanaryConfig, addr: SocketAddr) -> anyhow::Result<()> {
+/// `GET /analyze`: the judge over Prometheus series.
+#[derive(Debug, Clone)]
+struct Analyze {
+    prometheus: flightdeck::release::provider::Prometheus,
+    lookback: std::time::Duration,
+    step: std::time::Duration,
+}
+
+fn analyze(
+    config: &CanaryConfig,
+    a: Option<&Analyze>,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<serde_json::Value, (u16, String)> {
+    let a = a.ok_or((
+        404,
+        "start the judge with --prometheus to serve /analyze".to_owned(),
+    ))?;
+    let side = |k: &str| {
+        query
+            .get(k)
+            .filter(|v| !v.is_empty() && v.len() <= 512)
+            .cloned()
+            .ok_or((
+                400,
+                format!("give ?{k}=SELECTOR (1 to 512 bytes), e.g. role=\"canary\""),
+            ))
+    };
+    let judge = flightdeck::release::provider::JudgeProvider {
+        prometheus: a.prometheus.clone(),
+        config: config.clone(),
+        baseline: side("baseline")?,
+        canary: side("canary")?,
+        lookback: a.lookback,
+        step: a.step,
+        min_samples: 5,
+    };
+    let (_, report, _) = judge.measure().map_err(|e| (502, e.to_string()))?;
+    Ok(report)
+}
+
+fn serve(config: CanaryConfig, addr: SocketAddr, analyzer: Option<Analyze>) -> anyhow::Result<()> {
     use axum::body::Bytes;
-    use axum::extract::{DefaultBodyLimit, State};
+    use axum::extract::{DefaultBodyLimit, Query, State};
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     use axum::routing::{get, post};
     let config = Arc::new(config);
+    let analyzer = Arc::new(analyzer);
+    let analyze_route = {
+        let config = Arc::clone(&config);
+        get(
+            move |Query(q): Query<std::collections::HashMap<String, String>>| {
+                let (config, analyzer) = (Arc::clone(&config), Arc::clone(&analyzer));
+                async move {
+                    let result = tokio::task::spawn_blocking(move || {
+                        analyze(&config, analyzer.as_ref().as_ref(), &q)
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err((500, e.to_string())));
+                    match result {
+                        Ok(r) => axum::Json(r).into_response(),
+                        Err((code, message)) => (
+                            StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_GATEWAY),
+                            axum::Json(serde_json::json!({ "error": message })),
+                        )
+                            .into_response(),
+                    }
+                }
+            },
+        )
+    };
     let app = axum::Router::new()
+        .route("/analyze", analyze_route)
         .route(
             "/judge",
             post(
@@ -396,4 +507,37 @@ fn command(a: CommandArgs, what: &str) -> anyhow::Result<()> {
         _ => m.resume(&actor)?,
     };
     say(&describe(&s))
+}
+
+fn manifests(a: ManifestArgs) -> anyhow::Result<()> {
+    use flightdeck::release::k8s::{K8sOptions, argo_manifests};
+    if a.image.trim().is_empty() || a.image.len() > 512 || a.image.chars().any(char::is_whitespace)
+    {
+        crate::bad_input!(
+            "--image {}: give an image reference without spaces",
+            crate::shown(&a.image)
+        );
+    }
+    let spec = load_spec(&a.spec)?;
+    let (yaml, skipped) = argo_manifests(
+        &spec,
+        &K8sOptions {
+            image: a.image,
+            replicas: a.replicas,
+            namespace: a.namespace,
+            judge_url: a.judge_url,
+            ..K8sOptions::default()
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
+    for s in &skipped {
+        let _ = writeln!(std::io::stderr(), "warning: {s}");
+    }
+    match a.out {
+        Some(p) => crate::files::write_atomic(&p, yaml.as_bytes()),
+        None => {
+            std::io::stdout().write_all(yaml.as_bytes())?;
+            Ok(())
+        }
+    }
 }

@@ -34,6 +34,12 @@ pub enum ReleaseError {
     },
 }
 
+impl From<std::io::Error> for ReleaseError {
+    fn from(e: std::io::Error) -> Self {
+        Self::io("a locked file (lock, read or write)", e)
+    }
+}
+
 impl ReleaseError {
     /// Whether the error is bad input (exit 2) rather than a failure to run.
     pub fn is_input(&self) -> bool {

@@ -152,6 +152,46 @@ impl ReleaseState {
 #[derive(Debug, Clone)]
 pub struct Ledger {
     dir: PathBuf,
+    /// The fold so far and the byte offset it reaches: a tick reads only
+    /// the lines appended since (the file is append-only; a shorter or
+    /// replaced file is read again from the start).
+    cache: std::sync::Arc<std::sync::Mutex<Fold>>,
+}
+
+#[derive(Debug, Default)]
+struct Fold {
+    offset: u64,
+    file_id: Option<(u64, u64)>,
+    state: Option<ReleaseState>,
+}
+
+fn file_id(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        None
+    }
+}
+
+fn fold(state: &mut Option<ReleaseState>, e: &Entry) {
+    let s = state.get_or_insert_with(|| ReleaseState {
+        release: e.release.clone(),
+        stable_version: String::new(),
+        canary_version: String::new(),
+        phase: e.phase,
+        weight: 0,
+        failed_checks: 0,
+        progressed_ms: e.time_ms,
+        finished_ms: None,
+        reason: None,
+        seq: 0,
+    });
+    s.apply(e);
 }
 
 /// The longest ledger line read back (a line longer than this is corrupt).
@@ -173,7 +213,10 @@ impl Ledger {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)
             .map_err(|e| ReleaseError::io(format!("cannot create {}", dir.display()), e))?;
-        Ok(Self { dir })
+        Ok(Self {
+            dir,
+            cache: std::sync::Arc::default(),
+        })
     }
 
     /// The directory.
@@ -206,44 +249,47 @@ impl Ledger {
     /// [`ReleaseError::Io`] when the file cannot be read,
     /// [`ReleaseError::Input`] for a corrupt line that is not the last.
     pub fn entries(&self) -> Result<Vec<Entry>, ReleaseError> {
+        Ok(self.read_from(0)?.0)
+    }
+
+    /// The entries from byte `offset` on, and the offset after the last
+    /// complete line read (a torn last line is left unread).
+    fn read_from(&self, offset: u64) -> Result<(Vec<Entry>, u64), ReleaseError> {
+        use std::io::{Seek, SeekFrom};
         let path = self.path();
-        let f = match File::open(&path) {
+        let what = || format!("cannot read {}", path.display());
+        let mut f = match File::open(&path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => {
-                return Err(ReleaseError::io(
-                    format!("cannot read {}", path.display()),
-                    e,
-                ));
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+            Err(e) => return Err(ReleaseError::io(what(), e)),
         };
+        f.seek(SeekFrom::Start(offset))
+            .map_err(|e| ReleaseError::io(what(), e))?;
         let mut out = Vec::new();
         let mut pending_bad: Option<(usize, String, bool)> = None;
         let mut reader = BufReader::new(f);
         let mut line = String::new();
         let mut n = 0;
+        let mut end = offset;
         loop {
             line.clear();
             let read = (&mut reader)
                 .take(MAX_LINE as u64 + 1)
                 .read_line(&mut line)
-                .map_err(|e| ReleaseError::io(format!("cannot read {}", path.display()), e))?;
+                .map_err(|e| ReleaseError::io(what(), e))?;
             if read == 0 {
                 break;
             }
             n += 1;
             if let Some((ln, msg, _)) = pending_bad.take() {
-                return Err(ReleaseError::Input {
-                    file: path.display().to_string(),
-                    line: ln,
-                    column: 1,
-                    path: "entry".into(),
-                    message: msg,
-                });
+                return Err(self.corrupt(offset, ln, msg));
             }
             let complete = line.ends_with('\n');
             match serde_json::from_str::<Entry>(line.trim_end()) {
-                Ok(e) if complete => out.push(e),
+                Ok(e) if complete => {
+                    out.push(e);
+                    end += read as u64;
+                }
                 Ok(_) => pending_bad = Some((n, "the line is cut short".into(), false)),
                 Err(e) => pending_bad = Some((n, e.to_string(), complete)),
             }
@@ -251,40 +297,65 @@ impl Ledger {
         // A last line without its newline is a write a crash interrupted: it
         // never happened. A complete line that does not parse is corruption.
         if let Some((ln, msg, true)) = pending_bad {
-            return Err(ReleaseError::Input {
-                file: path.display().to_string(),
-                line: ln,
-                column: 1,
-                path: "entry".into(),
-                message: msg,
-            });
+            return Err(self.corrupt(offset, ln, msg));
         }
-        Ok(out)
+        Ok((out, end))
+    }
+
+    /// A corrupt line, numbered from the start of the file.
+    fn corrupt(&self, offset: u64, line_in_read: usize, message: String) -> ReleaseError {
+        let before = if offset == 0 {
+            0
+        } else {
+            std::fs::read(self.path())
+                .map(|b| {
+                    let cut = usize::try_from(offset).unwrap_or(usize::MAX).min(b.len());
+                    b[..cut].iter().filter(|c| **c == b'\n').count()
+                })
+                .unwrap_or(0)
+        };
+        ReleaseError::Input {
+            file: self.path().display().to_string(),
+            line: before + line_in_read,
+            column: 1,
+            path: "entry".into(),
+            message,
+        }
     }
 
     /// The current state, folded from the ledger (`None` before any release).
+    /// Only the lines appended since the last call are read.
     ///
     /// # Errors
     ///
     /// As [`entries`](Self::entries).
     pub fn state(&self) -> Result<Option<ReleaseState>, ReleaseError> {
-        let mut state: Option<ReleaseState> = None;
-        for e in self.entries()? {
-            let s = state.get_or_insert_with(|| ReleaseState {
-                release: e.release.clone(),
-                stable_version: String::new(),
-                canary_version: String::new(),
-                phase: e.phase,
-                weight: 0,
-                failed_checks: 0,
-                progressed_ms: e.time_ms,
-                finished_ms: None,
-                reason: None,
-                seq: 0,
-            });
-            s.apply(&e);
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let meta = match std::fs::metadata(self.path()) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(ReleaseError::io(
+                    format!("cannot read {}", self.path().display()),
+                    e,
+                ));
+            }
+        };
+        let (len, id) = meta.as_ref().map_or((0, None), |m| (m.len(), file_id(m)));
+        if len < cache.offset || id != cache.file_id {
+            *cache = Fold {
+                file_id: id,
+                ..Fold::default()
+            };
         }
-        Ok(state)
+        if len > cache.offset {
+            let (entries, end) = self.read_from(cache.offset)?;
+            for e in &entries {
+                fold(&mut cache.state, e);
+            }
+            cache.offset = end;
+        }
+        Ok(cache.state.clone())
     }
 
     /// Appends an entry (its `seq` and time are filled in), fsyncs it, and
@@ -312,7 +383,7 @@ impl Ledger {
         expected: Option<u64>,
     ) -> Result<ReleaseState, ReleaseError> {
         let _lock = self.lock()?;
-        let mut state = self.state()?;
+        let state = self.state()?;
         if let Some(seq) = expected {
             let now = state.as_ref().map_or(0, |s| s.seq);
             if now != seq {
@@ -326,8 +397,7 @@ impl Ledger {
             entry.time_ms = now_ms();
         }
         let path = self.path();
-        // Truncate a torn last line before appending after it.
-        self.drop_torn_tail(&path)?;
+        let what = || format!("cannot append to {}", path.display());
         let mut line = serde_json::to_vec(&entry)
             .map_err(|e| ReleaseError::io("cannot encode a ledger entry", e))?;
         line.push(b'\n');
@@ -335,62 +405,36 @@ impl Ledger {
             .create(true)
             .append(true)
             .open(&path)
-            .map_err(|e| ReleaseError::io(format!("cannot open {}", path.display()), e))?;
+            .map_err(|e| ReleaseError::io(what(), e))?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        // A torn last line (a crash mid-write) is cut before appending.
+        let len = f.metadata().map_err(|e| ReleaseError::io(what(), e))?.len();
+        if len > cache.offset {
+            f.set_len(cache.offset)
+                .map_err(|e| ReleaseError::io(what(), e))?;
+        }
         f.write_all(&line)
             .and_then(|()| f.sync_all())
-            .map_err(|e| ReleaseError::io(format!("cannot append to {}", path.display()), e))?;
-        let s = match state.as_mut() {
-            Some(s) => {
-                s.apply(&entry);
-                s.clone()
-            }
-            None => {
-                let mut s = ReleaseState {
-                    release: entry.release.clone(),
-                    stable_version: String::new(),
-                    canary_version: String::new(),
-                    phase: entry.phase,
-                    weight: 0,
-                    failed_checks: 0,
-                    progressed_ms: entry.time_ms,
-                    finished_ms: None,
-                    reason: None,
-                    seq: 0,
-                };
-                s.apply(&entry);
-                s
-            }
-        };
+            .map_err(|e| ReleaseError::io(what(), e))?;
+        cache.offset += line.len() as u64;
+        cache.file_id = f.metadata().ok().as_ref().and_then(file_id);
+        fold(&mut cache.state, &entry);
+        let s = cache
+            .state
+            .clone()
+            .unwrap_or_else(|| unreachable!("just folded an entry"));
+        drop(cache);
+        // state.json is a cache of the fold, rebuilt from the ledger at
+        // will: replaced atomically, without its own fsync.
         let json = serde_json::to_vec_pretty(&s)
             .map_err(|e| ReleaseError::io("cannot encode the state", e))?;
-        flightdeck_obs_core::write_atomic(&self.dir.join("state.json"), &json).map_err(|e| {
-            ReleaseError::io(format!("cannot write {}/state.json", self.dir.display()), e)
-        })?;
+        let tmp = self.dir.join(".state.json.tmp");
+        std::fs::write(&tmp, &json)
+            .and_then(|()| std::fs::rename(&tmp, self.dir.join("state.json")))
+            .map_err(|e| {
+                ReleaseError::io(format!("cannot write {}/state.json", self.dir.display()), e)
+            })?;
         Ok(s)
-    }
-
-    fn drop_torn_tail(&self, path: &Path) -> Result<(), ReleaseError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
-                return Err(ReleaseError::io(
-                    format!("cannot read {}", path.display()),
-                    e,
-                ));
-            }
-        };
-        if bytes.is_empty() || bytes.ends_with(b"\n") {
-            return Ok(());
-        }
-        let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        let f = File::options()
-            .write(true)
-            .open(path)
-            .map_err(|e| ReleaseError::io(format!("cannot open {}", path.display()), e))?;
-        f.set_len(keep as u64)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| ReleaseError::io(format!("cannot repair {}", path.display()), e))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod duration;
 mod error;
 pub mod expr;
 pub mod judge;
+pub mod k8s;
 pub mod ledger;
 pub mod progression;
 pub mod provider;

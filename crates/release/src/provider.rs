@@ -63,6 +63,11 @@ impl Prometheus {
         }
     }
 
+    /// The server's address.
+    pub fn address(&self) -> &str {
+        &self.base
+    }
+
     fn get(&self, path: &str, params: &[(&str, String)]) -> Result<Value, ReleaseError> {
         let url = format!("{}{path}", self.base);
         let what = || format!("Prometheus {url}");

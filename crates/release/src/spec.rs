@@ -7,6 +7,7 @@
 //! canaryVersion: 1.1.0
 //! router:
 //!   haproxy: {socket: /run/haproxy/admin.sock, backend: rag, stable: stable, canary: canary}
+//!   # or, for a change behind a flag: flag: {file: flags.yaml, flag: new_chunking_strategy}
 //! analysis:
 //!   interval: 10s
 //!   stepWeights: [5, 25, 100]      # or stepWeight + maxWeight
@@ -40,7 +41,7 @@ use crate::expr::Condition;
 use crate::judge::CanaryConfig;
 use crate::progression::{OnFailure, OnNoData, Progression, Steps};
 use crate::provider::{JudgeProvider, Prometheus, Provider};
-use crate::router::{HaproxyRouter, Router};
+use crate::router::{FlagRouter, HaproxyRouter, Router};
 use crate::run::AnalysisMetric;
 
 /// Which router a spec names.
@@ -56,6 +57,13 @@ pub enum RouterSpec {
         stable: String,
         /// Canary server.
         canary: String,
+    },
+    /// A flag's rollout percentage in a flags file.
+    Flag {
+        /// The flags file.
+        file: PathBuf,
+        /// The flag's id.
+        flag: String,
     },
 }
 
@@ -74,6 +82,7 @@ impl RouterSpec {
                 stable.clone(),
                 canary.clone(),
             )),
+            Self::Flag { file, flag } => Box::new(FlagRouter::new(file.clone(), flag.clone())),
         }
     }
 }
@@ -488,8 +497,17 @@ impl CanarySpec {
                 stable: get("stable")?,
                 canary: get("canary")?,
             }
+        } else if let Some(f) = r.get("flag") {
+            let get = |k: &str| {
+                cx.opt_str(f, k, "router.flag")?
+                    .ok_or_else(|| cx.err(&format!("router.flag.{k}"), "missing"))
+            };
+            RouterSpec::Flag {
+                file: resolve(&get("file")?),
+                flag: get("flag")?,
+            }
         } else {
-            return Err(cx.err("router", "supported routers: haproxy"));
+            return Err(cx.err("router", "supported routers: haproxy, flag"));
         };
         let a = doc.get("analysis").cloned().unwrap_or(Value::Null);
         let mut progression = Progression::default();

@@ -308,6 +308,7 @@ fn wait_for_baseline(prom: SocketAddr) {
 /// a baseline in Prometheus when this returns.
 struct Production {
     traffic: Child,
+    prom: SocketAddr,
     spec: PathBuf,
     proxy: Haproxy,
     _prom: KillOnDrop,
@@ -335,6 +336,7 @@ impl Production {
         wait_for_baseline(prom);
         Self {
             traffic,
+            prom,
             spec,
             proxy,
             _prom: prom_guard,
@@ -449,6 +451,35 @@ fn a_canary_with_20_percent_errors_is_rolled_back_at_its_first_failed_analysis()
     let router =
         flightdeck::release::router::HaproxyRouter::new(&proxy.socket, "rag", "stable", "canary");
     assert_eq!(router.weights().unwrap(), (100, 0));
+    // The judge's HTTP mode over the same Prometheus (what an Argo Rollouts
+    // web metric calls) sees the same failure.
+    let (mut judge, addr) = crate::release::spawn_judge(
+        &p.dir.path().join("kayenta.json"),
+        &[
+            "--prometheus",
+            &format!("http://{}", p.prom),
+            "--lookback",
+            "30s",
+            "--step",
+            "1s",
+        ],
+    );
+    let (status, _, body) = request(
+        addr,
+        "GET",
+        &format!(
+            "/analyze?baseline={}&canary={}",
+            crate::service::url_encode("role=\"stable\""),
+            crate::service::url_encode("role=\"canary\"")
+        ),
+        &[],
+        "",
+    );
+    let _ = judge.kill();
+    let _ = judge.wait();
+    assert_eq!(status, 200, "{body}");
+    let analyzed: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(analyzed["classification"], "Fail", "{analyzed}");
     // Stable answered throughout: every failure came from the canary's
     // injected 500s, none from HAProxy (no 503: a server was always up).
     let out = traffic.wait_with_output().unwrap();

@@ -127,27 +127,38 @@ fn judge_names_bad_input_and_exits_2() {
     );
 }
 
-#[test]
-fn judge_serve_answers_over_http() {
+/// `flightdeck release judge --serve 127.0.0.1:0 --config CONFIG ARGS`,
+/// and the address it listens on.
+pub(crate) fn spawn_judge(
+    config: &std::path::Path,
+    args: &[&str],
+) -> (std::process::Child, std::net::SocketAddr) {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.json");
-    std::fs::write(&config, CONFIG).unwrap();
     let mut child = flightdeck()
         .args(["release", "judge", "--serve", "127.0.0.1:0", "--config"])
-        .arg(&config)
+        .arg(config)
+        .args(args)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let line = lines.next().unwrap().unwrap();
-    let addr: std::net::SocketAddr = line
+    let addr = line
         .strip_prefix("judging on http://")
         .and_then(|r| r.split('/').next())
         .unwrap()
         .parse()
         .unwrap();
+    (child, addr)
+}
+
+#[test]
+fn judge_serve_answers_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, CONFIG).unwrap();
+    let (mut child, addr) = spawn_judge(&config, &[]);
     let post = |body: &str| {
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(10)))

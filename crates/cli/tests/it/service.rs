@@ -849,17 +849,7 @@ fn every_grafana_panel_query_returns_data_from_a_real_prometheus() {
 }
 
 /// Percent-encodes a query string value.
-pub(crate) fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
+pub(crate) use flightdeck::release::k8s::url_encode;
 
 /// A query that needs a tool takes the agent path (generate → rag.tool_call
 /// → generate), and the traces the service writes fit the golden crate's

@@ -2,6 +2,7 @@
 
 mod argo;
 mod flagger;
+mod k8s;
 mod kayenta;
 
 pub(crate) fn fixture(path: &str) -> String {
