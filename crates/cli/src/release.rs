@@ -376,7 +376,8 @@ fn manager(
         spec.router.build(),
         spec.progression.clone(),
     )
-    .with_rollback_window(spec.rollback_window))
+    .with_rollback_window(spec.rollback_window)
+    .with_hooks(spec.hooks.clone()))
 }
 
 /// Writes one line to standard output (a closed pipe is not an error).

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::error::ReleaseError;
+use crate::hooks::{Hook, HookKind, first_refusal, first_yes};
 use crate::ledger::{Entry, EntryKind, Ledger, ReleasePhase, ReleaseState, now_ms};
 use crate::progression::{CheckOutcome, Decision, Progression, Status};
 use crate::router::Router;
@@ -44,6 +45,7 @@ pub struct CanaryManager {
     router: Box<dyn Router>,
     progression: Progression,
     rollback_window: Duration,
+    hooks: Vec<Hook>,
 }
 
 fn entry(state: &ReleaseState, kind: EntryKind, phase: ReleasePhase, weight: u32) -> Entry {
@@ -68,6 +70,52 @@ impl CanaryManager {
             router,
             progression,
             rollback_window: Duration::from_secs(600),
+            hooks: Vec::new(),
+        }
+    }
+
+    /// Flagger's webhooks: gates, pre/post-rollout and rollout hooks, and
+    /// rollback hooks.
+    #[must_use]
+    pub fn with_hooks(mut self, hooks: Vec<Hook>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    fn payload(s: &ReleaseState) -> Value {
+        json!({
+            "name": s.release,
+            "phase": s.phase,
+            "weight": s.weight,
+            "failed_checks": s.failed_checks,
+            "stable_version": s.stable_version,
+            "canary_version": s.canary_version,
+        })
+    }
+
+    /// Records that a gate holds the release (once per distinct reason).
+    fn held(&self, s: &ReleaseState, why: String) -> Result<ReleaseState, ReleaseError> {
+        if s.reason.as_deref() == Some(why.as_str()) {
+            return Ok(s.clone());
+        }
+        let mut e = entry(s, EntryKind::Hook, s.phase, s.weight);
+        e.reason = Some(why);
+        self.ledger.append_after(e, Some(s.seq))
+    }
+
+    /// Runs the post-rollout hooks once the release is over (best effort;
+    /// a refusal is recorded).
+    fn post_rollout(&self, s: ReleaseState) -> Result<ReleaseState, ReleaseError> {
+        if !s.phase.is_terminal() {
+            return Ok(s);
+        }
+        match first_refusal(&self.hooks, HookKind::PostRollout, &Self::payload(&s)) {
+            None => Ok(s),
+            Some(why) => {
+                let mut e = entry(&s, EntryKind::Hook, s.phase, s.weight);
+                e.reason = Some(why);
+                self.ledger.append(e)
+            }
         }
     }
 
@@ -157,69 +205,132 @@ impl CanaryManager {
     /// the next tick tries again).
     pub fn tick(&self, analyzer: &mut dyn Analyzer) -> Result<ReleaseState, ReleaseError> {
         let s = self.state()?;
-        match s.phase {
-            ReleasePhase::Succeeded | ReleasePhase::RolledBack | ReleasePhase::Failed => Ok(s),
-            ReleasePhase::Paused => Ok(s),
+        if matches!(
+            s.phase,
+            ReleasePhase::Pending | ReleasePhase::Progressing | ReleasePhase::Paused
+        ) && let Some(name) = first_yes(&self.hooks, HookKind::Rollback, &Self::payload(&s))
+        {
+            let s = self.abort(
+                &format!("rollback hook {name}"),
+                "the rollback hook said yes",
+            )?;
+            return self.post_rollout(s);
+        }
+        let after = match s.phase {
+            ReleasePhase::Succeeded | ReleasePhase::RolledBack | ReleasePhase::Failed => {
+                return Ok(s);
+            }
+            ReleasePhase::Paused => return Ok(s),
             ReleasePhase::Promoting => self.finish_promotion(&s),
             ReleasePhase::RollingBack => self.finish_rollback(&s),
-            ReleasePhase::Pending => {
-                let first = self.progression.steps.next(0).unwrap_or(100);
-                self.move_to(&s, first)
+            ReleasePhase::Pending => self.begin(&s),
+            ReleasePhase::Progressing => self.analyse(&s, analyzer),
+        }?;
+        self.post_rollout(after)
+    }
+
+    /// Pending: the confirm-rollout gate, the pre-rollout hooks, then the
+    /// first step.
+    fn begin(&self, s: &ReleaseState) -> Result<ReleaseState, ReleaseError> {
+        let payload = Self::payload(s);
+        if let Some(why) = first_refusal(&self.hooks, HookKind::ConfirmRollout, &payload) {
+            return self.held(s, why);
+        }
+        if let Some(why) = first_refusal(&self.hooks, HookKind::PreRollout, &payload) {
+            let failed = s.failed_checks + 1;
+            let mut e = entry(s, EntryKind::Analysis, ReleasePhase::Pending, 0);
+            e.failed_checks = failed;
+            e.reason = Some(why.clone());
+            let s = self.ledger.append_after(e, Some(s.seq))?;
+            if failed >= self.progression.threshold {
+                let mut e = entry(&s, EntryKind::Transition, ReleasePhase::RollingBack, 0);
+                e.reason = Some(format!(
+                    "{why}; failed checks ({failed}) reached the threshold ({})",
+                    self.progression.threshold
+                ));
+                let s = self.ledger.append_after(e, Some(s.seq))?;
+                return self.finish_rollback(&s);
             }
-            ReleasePhase::Progressing => {
-                let r = analyzer.check(s.weight);
-                let since = Duration::from_millis(now_ms().saturating_sub(s.progressed_ms));
-                let (decision, status) = self.progression.decide(
-                    Status {
-                        weight: s.weight,
-                        failed_checks: s.failed_checks,
-                    },
-                    r.outcome,
-                    since,
+            return Ok(s);
+        }
+        let first = self.progression.steps.next(0).unwrap_or(100);
+        self.move_to(s, first)
+    }
+
+    /// Progressing: analysis and rollout hooks, the decision, and the gates
+    /// on moving forward.
+    fn analyse(
+        &self,
+        s: &ReleaseState,
+        analyzer: &mut dyn Analyzer,
+    ) -> Result<ReleaseState, ReleaseError> {
+        let s = s.clone();
+        let mut r = analyzer.check(s.weight);
+        if let Some(why) = first_refusal(&self.hooks, HookKind::Rollout, &Self::payload(&s)) {
+            r.outcome = CheckOutcome::Fail;
+            r.message = Some(match r.message {
+                Some(m) => format!("{m}; {why}"),
+                None => why,
+            });
+        }
+        let since = Duration::from_millis(now_ms().saturating_sub(s.progressed_ms));
+        let (mut decision, status) = self.progression.decide(
+            Status {
+                weight: s.weight,
+                failed_checks: s.failed_checks,
+            },
+            r.outcome,
+            since,
+        );
+        let gate = match decision {
+            Decision::SetWeight { .. } => Some(HookKind::ConfirmTrafficIncrease),
+            Decision::Promote => Some(HookKind::ConfirmPromotion),
+            _ => None,
+        };
+        if let Some(kind) = gate
+            && let Some(why) = first_refusal(&self.hooks, kind, &Self::payload(&s))
+        {
+            decision = Decision::Wait { reason: why };
+        }
+        let mut e = entry(&s, EntryKind::Analysis, ReleasePhase::Progressing, s.weight);
+        e.failed_checks = status.failed_checks;
+        e.reason.clone_from(&r.message);
+        e.detail = json!({
+            "outcome": r.outcome,
+            "decision": decision,
+            "analysis": r.detail,
+        });
+        let s = self.ledger.append_after(e, Some(s.seq))?;
+        match decision {
+            Decision::SetWeight { weight } => self.move_to(&s, weight),
+            Decision::Hold { .. } | Decision::Wait { .. } => Ok(s),
+            Decision::Promote => {
+                let mut e = entry(&s, EntryKind::Transition, ReleasePhase::Promoting, s.weight);
+                e.reason = Some("every check passed at the last step".into());
+                let s = self.ledger.append_after(e, Some(s.seq))?;
+                self.finish_promotion(&s)
+            }
+            Decision::Pause { reason } => {
+                let mut e = entry(&s, EntryKind::Transition, ReleasePhase::Paused, s.weight);
+                e.reason = Some(match &r.message {
+                    Some(m) => format!("{reason}: {m}"),
+                    None => reason,
+                });
+                self.ledger.append_after(e, Some(s.seq))
+            }
+            Decision::Rollback { reason } => {
+                let mut e = entry(
+                    &s,
+                    EntryKind::Transition,
+                    ReleasePhase::RollingBack,
+                    s.weight,
                 );
-                let mut e = entry(&s, EntryKind::Analysis, ReleasePhase::Progressing, s.weight);
-                e.failed_checks = status.failed_checks;
-                e.reason.clone_from(&r.message);
-                e.detail = json!({
-                    "outcome": r.outcome,
-                    "decision": decision,
-                    "analysis": r.detail,
+                e.reason = Some(match &r.message {
+                    Some(m) => format!("{m}; {reason}"),
+                    None => reason,
                 });
                 let s = self.ledger.append_after(e, Some(s.seq))?;
-                match decision {
-                    Decision::SetWeight { weight } => self.move_to(&s, weight),
-                    Decision::Hold { .. } | Decision::Wait { .. } => Ok(s),
-                    Decision::Promote => {
-                        let mut e =
-                            entry(&s, EntryKind::Transition, ReleasePhase::Promoting, s.weight);
-                        e.reason = Some("every check passed at the last step".into());
-                        let s = self.ledger.append_after(e, Some(s.seq))?;
-                        self.finish_promotion(&s)
-                    }
-                    Decision::Pause { reason } => {
-                        let mut e =
-                            entry(&s, EntryKind::Transition, ReleasePhase::Paused, s.weight);
-                        e.reason = Some(match &r.message {
-                            Some(m) => format!("{reason}: {m}"),
-                            None => reason,
-                        });
-                        self.ledger.append_after(e, Some(s.seq))
-                    }
-                    Decision::Rollback { reason } => {
-                        let mut e = entry(
-                            &s,
-                            EntryKind::Transition,
-                            ReleasePhase::RollingBack,
-                            s.weight,
-                        );
-                        e.reason = Some(match &r.message {
-                            Some(m) => format!("{m}; {reason}"),
-                            None => reason,
-                        });
-                        let s = self.ledger.append_after(e, Some(s.seq))?;
-                        self.finish_rollback(&s)
-                    }
-                }
+                self.finish_rollback(&s)
             }
         }
     }
@@ -616,6 +727,102 @@ mod tests {
         let s = m.state().unwrap();
         assert_eq!(s.phase, ReleasePhase::RolledBack);
         assert_eq!(router.weights().last(), Some(&0), "{:?}", router.weights());
+    }
+
+    fn hook(kind: crate::hooks::HookKind, script: &str) -> crate::hooks::Hook {
+        crate::hooks::Hook {
+            name: format!("{kind:?}"),
+            kind,
+            target: crate::hooks::HookTarget::Command {
+                argv: vec!["sh".into(), "-c".into(), script.into()],
+            },
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    #[test]
+    fn gates_hold_the_release_until_they_say_yes() {
+        use crate::hooks::HookKind;
+        let dir = tempfile::tempdir().unwrap();
+        let router = Arc::new(RecordingRouter::default());
+        let go = dir.path().join("go");
+        let promote = dir.path().join("promote");
+        let m = manager(dir.path(), &router).with_hooks(vec![
+            hook(
+                HookKind::ConfirmRollout,
+                &format!("test -f {}", go.display()),
+            ),
+            hook(
+                HookKind::ConfirmPromotion,
+                &format!("test -f {}", promote.display()),
+            ),
+            hook(HookKind::PostRollout, "exit 1"),
+        ]);
+        m.start("r1", "1.0.0", "1.1.0").unwrap();
+        for _ in 0..3 {
+            m.tick(&mut pass).unwrap();
+        }
+        let s = m.state().unwrap();
+        assert_eq!((s.phase, s.weight), (ReleasePhase::Pending, 0));
+        assert!(s.reason.unwrap().contains("confirm-rollout hook"));
+        // One hold entry, not one per tick.
+        assert_eq!(m.ledger().entries().unwrap().len(), 2);
+        std::fs::write(&go, "").unwrap();
+        for _ in 0..5 {
+            m.tick(&mut pass).unwrap();
+        }
+        let s = m.state().unwrap();
+        assert_eq!(
+            (s.phase, s.weight),
+            (ReleasePhase::Progressing, 100),
+            "held before promotion"
+        );
+        std::fs::write(&promote, "").unwrap();
+        let s = m.tick(&mut pass).unwrap();
+        assert_eq!(s.phase, ReleasePhase::Succeeded);
+        let last = m.ledger().entries().unwrap().pop().unwrap();
+        assert_eq!(
+            last.kind,
+            EntryKind::Hook,
+            "the failing post-rollout hook is recorded"
+        );
+    }
+
+    #[test]
+    fn a_failing_pre_rollout_or_rollout_hook_fails_the_check_and_a_rollback_hook_aborts() {
+        use crate::hooks::HookKind;
+        let dir = tempfile::tempdir().unwrap();
+        let router = Arc::new(RecordingRouter::default());
+        let m = manager(dir.path(), &router).with_hooks(vec![hook(HookKind::PreRollout, "exit 1")]);
+        m.start("r1", "1.0.0", "1.1.0").unwrap();
+        let s = m.tick(&mut pass).unwrap();
+        assert_eq!(s.phase, ReleasePhase::RolledBack);
+        assert!(
+            s.reason.unwrap().contains("pre-rollout hook"),
+            "never got traffic"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), &router).with_hooks(vec![hook(HookKind::Rollout, "exit 1")]);
+        m.start("r2", "1.0.0", "1.1.0").unwrap();
+        m.tick(&mut pass).unwrap();
+        let s = m.tick(&mut pass).unwrap();
+        assert_eq!(s.phase, ReleasePhase::RolledBack);
+        assert!(s.reason.unwrap().contains("rollout hook"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("abort");
+        let m = manager(dir.path(), &router).with_hooks(vec![hook(
+            HookKind::Rollback,
+            &format!("test -f {}", flag.display()),
+        )]);
+        m.start("r3", "1.0.0", "1.1.0").unwrap();
+        m.tick(&mut pass).unwrap();
+        std::fs::write(&flag, "").unwrap();
+        let s = m.tick(&mut pass).unwrap();
+        assert_eq!(s.phase, ReleasePhase::RolledBack);
+        assert!(s.reason.unwrap().contains("rollback hook"));
+        assert_eq!(router.weights().last(), Some(&0));
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub enum EntryKind {
     Command,
     /// Something went wrong that did not change the phase (a router error).
     Error,
+    /// A webhook ran (post-rollout), or a gate held the release.
+    Hook,
 }
 
 /// One line of the ledger.
@@ -135,7 +137,10 @@ impl ReleaseState {
         if e.kind == EntryKind::Weight && e.weight != self.weight {
             self.progressed_ms = e.time_ms;
         }
-        if e.phase != self.phase || e.kind == EntryKind::Start {
+        // A gate holding the release explains it; a post-rollout hook does
+        // not replace why the release ended.
+        let holds = e.kind == EntryKind::Hook && !e.phase.is_terminal();
+        if e.phase != self.phase || e.kind == EntryKind::Start || holds {
             self.reason.clone_from(&e.reason);
         }
         if e.phase.is_terminal() && !self.phase.is_terminal() {

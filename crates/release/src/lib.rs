@@ -6,6 +6,7 @@ pub mod controller;
 pub mod duration;
 mod error;
 pub mod expr;
+pub mod hooks;
 pub mod judge;
 pub mod k8s;
 pub mod ledger;

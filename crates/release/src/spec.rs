@@ -19,6 +19,9 @@
 //!   templates: [analysis.yaml]     # Argo AnalysisTemplates (relative to this file)
 //!   args: {service: rag}
 //!   metrics: []                    # inline Argo metrics
+//!   webhooks:                      # Flagger's gates and hooks
+//!     - {name: approve, type: confirm-promotion, url: 'http://127.0.0.1:9000/gate'}
+//!     - {name: smoke, type: pre-rollout, command: [./smoke.sh], timeout: 30s}
 //!   judge:                         # Kayenta over Prometheus
 //!     prometheus: http://127.0.0.1:9090
 //!     config: kayenta.json
@@ -106,6 +109,8 @@ pub struct CanarySpec {
     pub rollback_window: Duration,
     /// The metrics (templates, inline, and the judge).
     pub metrics: Vec<AnalysisMetric>,
+    /// Flagger's webhooks (`analysis.webhooks`).
+    pub hooks: Vec<crate::hooks::Hook>,
 }
 
 struct Ctx<'a> {
@@ -651,6 +656,54 @@ impl CanarySpec {
             spec.interval = Some(progression.interval);
             metrics.push(AnalysisMetric::new(spec, Provider::Judge(Box::new(judge))));
         }
+        let mut hooks = Vec::new();
+        if let Some(ws) = a.get("webhooks") {
+            let list = ws
+                .as_array()
+                .ok_or_else(|| cx.err("analysis.webhooks", "expected a list"))?;
+            for (i, w) in list.iter().enumerate() {
+                let p = format!("analysis.webhooks[{i}]");
+                let name = cx
+                    .opt_str(w, "name", &p)?
+                    .ok_or_else(|| cx.err(&format!("{p}.name"), "a webhook needs a name"))?;
+                let kind_text = cx
+                    .opt_str(w, "type", &p)?
+                    .unwrap_or_else(|| "rollout".into());
+                let kind = crate::hooks::HookKind::parse(&kind_text).ok_or_else(|| {
+                    cx.err(
+                        &format!("{p}.type"),
+                        format!(
+                            "{}: use confirm-rollout, pre-rollout, rollout, confirm-traffic-increase, confirm-promotion, post-rollout or rollback",
+                            flightdeck_obs_core::shown(&kind_text)
+                        ),
+                    )
+                })?;
+                let target = if let Some(url) = cx.opt_str(w, "url", &p)? {
+                    crate::hooks::HookTarget::Web {
+                        url: substitute(&url, &args),
+                    }
+                } else if let Some(list) = w.get("command").and_then(Value::as_array) {
+                    let mut argv = Vec::with_capacity(list.len());
+                    for x in list {
+                        argv.push(substitute(cx.str(x, &format!("{p}.command"))?, &args));
+                    }
+                    if argv.is_empty() {
+                        return Err(cx.err(&format!("{p}.command"), "give a program"));
+                    }
+                    crate::hooks::HookTarget::Command { argv }
+                } else {
+                    return Err(cx.err(&p, "a webhook needs a url or a command"));
+                };
+                hooks.push(crate::hooks::Hook {
+                    name,
+                    kind,
+                    target,
+                    timeout: cx
+                        .duration(w, "timeout", &p)?
+                        .unwrap_or(Duration::from_secs(10)),
+                });
+            }
+        }
         if metrics.is_empty() {
             return Err(cx.err("analysis", "no metrics: give templates, metrics or a judge"));
         }
@@ -663,6 +716,7 @@ impl CanarySpec {
             progression,
             rollback_window,
             metrics,
+            hooks,
         })
     }
 }
@@ -670,6 +724,28 @@ impl CanarySpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhooks_read_and_a_bad_type_is_named() {
+        let text = "name: r\nrouter:\n  flag: {file: flags.yaml, flag: f}\nanalysis:\n  metrics:\n    - name: ok\n      provider: {command: {argv: [\"true\"]}}\n  webhooks:\n    - {name: gate, type: confirm-promotion, url: 'http://127.0.0.1:9/gate'}\n    - {name: smoke, type: pre-rollout, command: [./smoke.sh], timeout: 30s}\n";
+        let spec = CanarySpec::from_yaml(text, Path::new("dir/canary.yaml")).unwrap();
+        assert_eq!(spec.hooks.len(), 2);
+        assert_eq!(spec.hooks[1].kind, crate::hooks::HookKind::PreRollout);
+        assert_eq!(spec.hooks[1].timeout, Duration::from_secs(30));
+        assert!(
+            matches!(&spec.router, RouterSpec::Flag { file, .. } if file == Path::new("dir/flags.yaml"))
+        );
+        let bad = text.replace("type: pre-rollout", "type: pre-flight");
+        let err = CanarySpec::from_yaml(&bad, Path::new("c.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.yaml:")
+                && err.contains("webhooks[1].type")
+                && err.contains("pre-flight"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn argo_template_forms_read() {
