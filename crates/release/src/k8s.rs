@@ -117,6 +117,16 @@ fn argo_metric(spec: &MetricSpec, provider: &Provider, o: &K8sOptions) -> Result
             );
             json!({"web": {"url": url, "method": "GET", "timeoutSeconds": 30}})
         }
+        Provider::SloBurn(b) => {
+            // Argo evaluates one query; the fast page tier's long window
+            // carries the decision (the short window is Argo's interval).
+            let w = b.windows.page_quick;
+            let ms = (w.long.as_millis() as f64 * b.scale).round().max(1000.0) as u64;
+            let query = b.error_ratio.replace("${window}", &format!("{ms}ms"));
+            let factor = w.factor(b.windows.period) * (1.0 - b.objective);
+            m["successCondition"] = json!(format!("len(result) == 0 || result[0] <= {factor}"));
+            json!({"prometheus": {"address": b.prometheus.address(), "query": query}})
+        }
         Provider::Probe { url, .. } => {
             return Err(format!(
                 "metric {}: a bare HTTP probe ({url}) has no Argo provider; the pod's readinessProbe covers it",

@@ -300,6 +300,81 @@ impl JudgeProvider {
     }
 }
 
+/// SLO burn rates of the canary's cohort, from the slo crate's multiwindow
+/// alert windows (the SRE workbook's page tiers: 2 % of the budget in
+/// 1h/5m at 14.4×, 5 % in 6h/30m at 6×). The windows can be scaled down
+/// (`scale: 0.01` turns 1h into 36 s) so a canary step can see them.
+#[derive(Debug, Clone)]
+pub struct SloBurnProvider {
+    /// Where the series come from.
+    pub prometheus: Prometheus,
+    /// The canary's error ratio as PromQL, `${window}` standing for the
+    /// range (`sum(rate(errors{role="canary"}[${window}])) / sum(rate(…))`).
+    pub error_ratio: String,
+    /// The SLO objective as a ratio (0.999).
+    pub objective: f64,
+    /// The alert windows (30d or 28d, as the slo crate defines them).
+    pub windows: flightdeck_slo::AlertWindows,
+    /// Multiplies every window (1.0: as written).
+    pub scale: f64,
+}
+
+impl SloBurnProvider {
+    /// Burn rates of both page tiers; `firing` when both windows of a tier
+    /// burn faster than its factor.
+    ///
+    /// # Errors
+    ///
+    /// A Prometheus error.
+    pub fn measure(&self) -> Result<Measured, ReleaseError> {
+        let budget = 1.0 - self.objective;
+        let window = |d: flightdeck_slo::PromDuration| {
+            let ms = (d.as_millis() as f64 * self.scale).round().max(1000.0);
+            format!("{}ms", ms as u64)
+        };
+        let mut tiers = Vec::new();
+        let mut any_data = false;
+        let mut firing = false;
+        for (name, w) in [
+            ("page_quick", self.windows.page_quick),
+            ("page_slow", self.windows.page_slow),
+        ] {
+            let factor = w.factor(self.windows.period);
+            let burn = |d| -> Result<Option<f64>, ReleaseError> {
+                let q = self.error_ratio.replace("${window}", &window(d));
+                Ok(self
+                    .prometheus
+                    .query(&q)?
+                    .as_array()
+                    .and_then(|a| a.first())
+                    .and_then(Value::as_f64)
+                    .map(|r| r / budget))
+            };
+            let (short, long) = (burn(w.short)?, burn(w.long)?);
+            any_data |= short.is_some() || long.is_some();
+            let tier_firing = short
+                .zip(long)
+                .is_some_and(|(s, l)| s > factor && l > factor);
+            firing |= tier_firing;
+            tiers.push(json!({
+                "tier": name,
+                "factor": factor,
+                "short_window": window(w.short),
+                "long_window": window(w.long),
+                "short_burn": short,
+                "long_burn": long,
+                "firing": tier_firing,
+            }));
+        }
+        let v = json!({"firing": firing, "tiers": tiers, "objective": self.objective});
+        Ok(if any_data {
+            Measured::Value(v)
+        } else {
+            Measured::NoData(v)
+        })
+    }
+}
+
 /// Where a metric's value comes from.
 #[derive(Debug, Clone)]
 pub enum Provider {
@@ -342,8 +417,12 @@ pub enum Provider {
         timeout: Duration,
     },
     /// The Kayenta judge over Prometheus (the result is the report; its
-    /// default condition is `result.classification != "Fail"`).
+    /// default failure condition is Kayenta's stage rule,
+    /// `result.score <= result.thresholds.marginal`).
     Judge(Box<JudgeProvider>),
+    /// SLO burn rates of the canary (default failure condition
+    /// `result.firing == true`).
+    SloBurn(Box<SloBurnProvider>),
 }
 
 /// A measurement's raw value, or why there is none.
@@ -425,6 +504,7 @@ impl Provider {
                 Ok(Measured::Value(json!(status)))
             }
             Self::Command { argv, timeout } => run_command(argv, *timeout),
+            Self::SloBurn(b) => b.measure(),
             Self::Judge(j) => {
                 let (verdict, report, nodata) = j.measure()?;
                 if nodata {

@@ -24,8 +24,9 @@ pub struct AnalysisMetric {
 }
 
 impl AnalysisMetric {
-    /// A metric; a judge without conditions gets Kayenta's stage rule as
-    /// its failure condition (`result.score <= result.thresholds.marginal`).
+    /// A metric; without conditions, a judge gets Kayenta's stage rule as
+    /// its failure condition (`result.score <= result.thresholds.marginal`)
+    /// and an SLO burn `result.firing == true`.
     pub fn new(mut spec: MetricSpec, provider: Provider) -> Self {
         if matches!(provider, Provider::Judge(_))
             && spec.success.is_none()

@@ -19,6 +19,12 @@
 //!   templates: [analysis.yaml]     # Argo AnalysisTemplates (relative to this file)
 //!   args: {service: rag}
 //!   metrics: []                    # inline Argo metrics
+//!   sloBurn:                       # the canary's SLO burn (page tiers)
+//!     prometheus: http://127.0.0.1:9090
+//!     errorRatio: 'sum(rate(http_server_requests_total{role="canary",status_class="5xx"}[${window}])) / sum(rate(http_server_requests_total{role="canary"}[${window}]))'
+//!     objective: 99.9
+//!     windows: 30d
+//!     scale: 0.01                  # 1h → 36s, so a canary step sees it
 //!   webhooks:                      # Flagger's gates and hooks
 //!     - {name: approve, type: confirm-promotion, url: 'http://127.0.0.1:9000/gate'}
 //!     - {name: smoke, type: pre-rollout, command: [./smoke.sh], timeout: 30s}
@@ -655,6 +661,61 @@ impl CanarySpec {
             );
             spec.interval = Some(progression.interval);
             metrics.push(AnalysisMetric::new(spec, Provider::Judge(Box::new(judge))));
+        }
+        if let Some(b) = a.get("sloBurn") {
+            let p = "analysis.sloBurn";
+            let get = |k: &str| {
+                cx.opt_str(b, k, p)?
+                    .ok_or_else(|| cx.err(&format!("{p}.{k}"), "missing"))
+            };
+            let error_ratio = substitute(&get("errorRatio")?, &args);
+            if !error_ratio.contains("${window}") {
+                return Err(cx.err(
+                    &format!("{p}.errorRatio"),
+                    "the query must use ${window} for the range",
+                ));
+            }
+            let objective = b
+                .get("objective")
+                .and_then(Value::as_f64)
+                .filter(|o| *o > 0.0 && *o < 100.0)
+                .ok_or_else(|| {
+                    cx.err(
+                        &format!("{p}.objective"),
+                        "give the objective in percent, e.g. 99.9",
+                    )
+                })?
+                / 100.0;
+            let period = cx.opt_str(b, "windows", p)?.unwrap_or_else(|| "30d".into());
+            let windows = flightdeck_slo::PromDuration::parse(&period)
+                .ok()
+                .and_then(flightdeck_slo::AlertWindows::builtin)
+                .ok_or_else(|| {
+                    cx.err(
+                        &format!("{p}.windows"),
+                        format!("{}: use 30d or 28d", flightdeck_obs_core::shown(&period)),
+                    )
+                })?;
+            let scale = b.get("scale").and_then(Value::as_f64).unwrap_or(1.0);
+            if !(scale > 0.0 && scale <= 1.0) {
+                return Err(cx.err(&format!("{p}.scale"), format!("{scale}: must be in (0, 1]")));
+            }
+            let mut spec = MetricSpec::new(
+                cx.opt_str(b, "name", p)?
+                    .unwrap_or_else(|| "slo-burn".into()),
+            );
+            spec.interval = Some(progression.interval);
+            spec.dry_run = b.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
+            metrics.push(AnalysisMetric::new(
+                spec,
+                Provider::SloBurn(Box::new(crate::provider::SloBurnProvider {
+                    prometheus: Prometheus::new(&get("prometheus")?, Duration::from_secs(10)),
+                    error_ratio,
+                    objective,
+                    windows,
+                    scale,
+                })),
+            ));
         }
         let mut hooks = Vec::new();
         if let Some(ws) = a.get("webhooks") {

@@ -234,7 +234,7 @@ fn judged_spec(dir: &Path, socket: &Path, prom: SocketAddr) -> PathBuf {
         dir,
         socket,
         &format!(
-            "analysis:\n  interval: 4s\n  stepWeights: [5, 25, 100]\n  progressDeadline: 60s\n  judge:\n    prometheus: http://{prom}\n    config: kayenta.json\n    baseline: 'role=\"stable\"'\n    canary: 'role=\"canary\"'\n    lookback: 12s\n    step: 1s\n    minSamples: 8\n  metrics:\n    - name: canary-ready\n      successCondition: result == 200\n      provider: {{probe: {{url: 'http://CANARY/readyz'}}}}\n"
+            "analysis:\n  interval: 4s\n  stepWeights: [5, 25, 100]\n  progressDeadline: 60s\n  judge:\n    prometheus: http://{prom}\n    config: kayenta.json\n    baseline: 'role=\"stable\"'\n    canary: 'role=\"canary\"'\n    lookback: 12s\n    step: 1s\n    minSamples: 8\n  sloBurn:\n    prometheus: http://{prom}\n    errorRatio: 'sum(rate(http_server_requests_total{{role=\"canary\",http_route=\"/v1/answer\",status_class=\"5xx\"}}[${{window}}])) / sum(rate(http_server_requests_total{{role=\"canary\",http_route=\"/v1/answer\"}}[${{window}}]))'\n    objective: 99.9\n    scale: 0.01\n    dryRun: true\n  metrics:\n    - name: canary-ready\n      successCondition: result == 200\n      provider: {{probe: {{url: 'http://CANARY/readyz'}}}}\n"
         ),
     )
 }
@@ -397,6 +397,17 @@ fn a_healthy_canary_is_promoted_through_5_25_100_and_a_killed_controller_resumes
     let router =
         flightdeck::release::router::HaproxyRouter::new(&proxy.socket, "rag", "stable", "canary");
     assert_eq!(router.weights().unwrap(), (0, 100));
+    // A healthy canary never burns its SLO; the burn was measured.
+    let burns: Vec<&Value> = history
+        .iter()
+        .filter_map(|e| e["detail"]["analysis"]["metrics"].as_array())
+        .flatten()
+        .filter(|m| m["name"] == "slo-burn" && m["value"].is_object())
+        .collect();
+    assert!(
+        !burns.is_empty() && burns.iter().all(|m| m["value"]["firing"] == false),
+        "{burns:#?}"
+    );
     let _ = traffic.kill();
     let _ = traffic.wait();
 }
@@ -451,6 +462,16 @@ fn a_canary_with_20_percent_errors_is_rolled_back_at_its_first_failed_analysis()
     let router =
         flightdeck::release::router::HaproxyRouter::new(&proxy.socket, "rag", "stable", "canary");
     assert_eq!(router.weights().unwrap(), (100, 0));
+    // The SLO burn (a dry run here) saw the canary burn its budget.
+    let burned = history.iter().any(|e| {
+        e["detail"]["analysis"]["metrics"]
+            .as_array()
+            .is_some_and(|ms| {
+                ms.iter()
+                    .any(|m| m["name"] == "slo-burn" && m["value"]["firing"] == true)
+            })
+    });
+    assert!(burned, "{history:#?}");
     // The judge's HTTP mode over the same Prometheus (what an Argo Rollouts
     // web metric calls) sees the same failure.
     let (mut judge, addr) = crate::release::spawn_judge(
