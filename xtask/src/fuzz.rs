@@ -28,6 +28,7 @@ pub(crate) const TARGETS: &[&str] = &[
     "golden_traces",
     "golden_files",
     "experiment_results",
+    "release_inputs",
 ];
 
 /// Whether a nightly toolchain is installed (cargo fuzz needs one).
