@@ -63,6 +63,9 @@ pub(crate) struct DemoArgs {
     /// otherwise check this run against them (exit 3 on a difference).
     #[arg(long, value_name = "DIR")]
     golden: Option<PathBuf>,
+    /// After the run, keep the reference service up on ADDR (default 127.0.0.1:8080) and print its live dashboard URL; Ctrl-C or SIGTERM stops it.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080")]
+    serve: Option<SocketAddr>,
 }
 
 fn parse_time_scale(s: &str) -> Result<f64, String> {
@@ -158,7 +161,25 @@ impl Plan {
 struct Sim {
     metrics: MetricsCollector,
     time_scale: f64,
+    toolkit: Arc<Toolkit>,
 }
+
+/// The rest of the toolkit around the pipeline, as the reference service
+/// wires it: the `reranker-v2` experiment (exposures and results for its
+/// analysis), the `new_chunking_strategy` flag (killed mid-run), and the
+/// default RAG SLOs fed by every request.
+#[derive(Debug)]
+struct Toolkit {
+    reranker: flightdeck_service::Reranker,
+    flags: flightdeck_service::Flags,
+    slos: flightdeck::slo::SloRegistry,
+    /// Requests with the flag on / evaluated, before and after the kill.
+    chunking: [std::sync::atomic::AtomicU64; 4],
+}
+
+/// How much better the v2 cross-encoder ranks, in relevance (the demo's
+/// ground truth, which the analysis should find).
+const V2_RELEVANCE_GAIN: f64 = 0.06;
 
 impl Sim {
     async fn sleep(&self, ms: f64) {
@@ -352,9 +373,22 @@ impl Sim {
         Ok(())
     }
 
-    async fn request(&self, plan: Plan) -> bool {
+    async fn request(&self, mut plan: Plan) -> bool {
+        use std::sync::atomic::Ordering;
         let (correlation_id, source) = CorrelationId::from_inbound(plan.inbound_header.as_deref());
         let index = plan.index;
+        let user = format!("user-{index:05}");
+        let assignment = self.toolkit.reranker.assign(&user);
+        if assignment.variation_id == 1 {
+            plan.relevance = (plan.relevance + V2_RELEVANCE_GAIN).min(1.0);
+        }
+        let killed = !self.toolkit.flags.manager.kills().is_empty();
+        let (chunking_on, chunker) = self.toolkit.flags.chunker(&user);
+        let slot = if killed { 2 } else { 0 };
+        self.toolkit.chunking[slot].fetch_add(u64::from(chunking_on), Ordering::Relaxed);
+        self.toolkit.chunking[slot + 1].fetch_add(1, Ordering::Relaxed);
+        let relevance = plan.relevance;
+        let started = Instant::now();
         let scope = RequestScope::start("answer", correlation_id);
         if source == CorrelationSource::Replaced {
             let len = plan.inbound_header.as_ref().map_or(0, Vec::len);
@@ -362,14 +396,21 @@ impl Sim {
                 tracing::warn!(target: "rag.http", header_len = len, "replaced an invalid inbound x-request-id");
             });
         }
-        scope.in_scope(
-            || tracing::debug!(target: "rag.http", request = index, ?source, "accepted request"),
-        );
+        scope.in_scope(|| {
+            tracing::debug!(target: "rag.http", request = index, ?source, "accepted request");
+            tracing::info!(target: "rag.http", user = %user, variation = %assignment.key, chunker, "assigned");
+        });
         let mut timer = self.metrics.time_operation(span::REQUEST);
         let ok = scope.run(self.pipeline(plan)).await.is_ok();
         if !ok {
             timer.fail();
         }
+        let elapsed = started.elapsed();
+        let quality = ok.then_some(relevance);
+        self.toolkit.slos.record_request(ok, elapsed, quality);
+        self.toolkit
+            .reranker
+            .record(&user, &assignment, elapsed.as_secs_f64() * 1e3, quality, ok);
         ok
     }
 }
@@ -411,7 +452,26 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         settings.prices = default_prices();
     }
 
-    let guard = flightdeck::init(settings).context("cannot set up observability")?;
+    for f in ["exposures.jsonl", "results.jsonl"] {
+        remove_stale(&out.join(f))?;
+    }
+    let experiment_path = out.join("experiment.json");
+    write_atomic(
+        &experiment_path,
+        &serde_json::to_vec_pretty(&flightdeck_service::reranker_definition())?,
+    )?;
+    let kill_at = args.requests / 2;
+    let guard = flightdeck::init(settings.clone()).context("cannot set up observability")?;
+    // After init, so the experiment's and flag's metrics reach the recorder.
+    let toolkit = Arc::new(Toolkit {
+        reranker: flightdeck_service::Reranker::new(Some(out)).map_err(anyhow::Error::msg)?,
+        flags: flightdeck_service::Flags::new(None, Duration::from_secs(1))
+            .map_err(anyhow::Error::msg)?,
+        slos: flightdeck::slo::SloRegistry::rag_defaults(&settings)
+            .map_err(|e| crate::BadInput::new(e.to_string()))?,
+        chunking: Default::default(),
+    });
+
     let server = match (args.prometheus_listen, guard.prometheus()) {
         (Some(addr), Some(exposition)) => {
             Some(crate::serve::metrics_server(addr, exposition.clone())?)
@@ -447,12 +507,21 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let sim = Sim {
         metrics: guard.metrics().clone(),
         time_scale: args.time_scale,
+        toolkit: Arc::clone(&toolkit),
     };
     let started = Instant::now();
     let failures = runtime.block_on(async {
         let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency as usize));
         let mut tasks = Vec::with_capacity(args.requests as usize);
         for index in 0..args.requests {
+            if index == kill_at && kill_at > 0 {
+                // The kill drill: the flag goes off for everyone mid-run.
+                let _ = toolkit.flags.manager.kill(
+                    flightdeck_service::CHUNKING_FLAG,
+                    "demo",
+                    "mid-run kill drill",
+                );
+            }
             let permit = Arc::clone(&permits)
                 .acquire_owned()
                 .await
@@ -485,6 +554,8 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
 
     let dashboard = guard.dashboard();
     let exposition = guard.prometheus().map(|p| p.render()).unwrap_or_default();
+    // What the service needs to keep recording after the files are closed.
+    let live = (guard.metrics().clone(), guard.prometheus().cloned());
     let report = guard
         .shutdown(Duration::from_secs(30))
         .context("not every span and log line reached its file")?;
@@ -523,12 +594,17 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
             )?;
         }
     }
+    toolkit.reranker.flush(Duration::from_secs(10));
+    writeln!(stdout, "{}", toolkit_summary(&toolkit, kill_at))?;
     for (what, path) in [
         ("traces", &traces),
         ("logs", &logs),
         ("dashboard", &dashboard_path),
         ("picture", &svg_path),
         ("metrics", &prom_path),
+        ("experiment", &experiment_path),
+        ("exposures", &out.join("exposures.jsonl")),
+        ("results", &out.join("results.jsonl")),
     ] {
         writeln!(stdout, "  {what:<10} {}", path.display())?;
     }
@@ -543,10 +619,117 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     if report.spans.written == 0 {
         bail!("no spans were written to {}", traces.display());
     }
+    if let Some(addr) = args.serve {
+        serve_dashboard(addr, live, &settings, args.time_scale)?;
+    }
     match &args.golden {
         Some(dir) => golden_step(dir, &traces),
         None => Ok(()),
     }
+}
+
+/// Runs the reference service on `addr`, with the demo's metrics, until
+/// Ctrl-C or SIGTERM, printing where its live dashboard is.
+fn serve_dashboard(
+    addr: SocketAddr,
+    (metrics, exposition): (
+        MetricsCollector,
+        Option<flightdeck::obs::PrometheusExposition>,
+    ),
+    settings: &flightdeck::obs::ObservabilitySettings,
+    time_scale: f64,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let token: String = {
+        let mut rng = StdRng::from_os_rng();
+        (0..16)
+            .map(|_| format!("{:02x}", rng.random::<u8>()))
+            .collect()
+    };
+    let options = flightdeck_service::ServiceOptions {
+        time_scale,
+        admin_token: Some(token.clone()),
+        ..flightdeck_service::ServiceOptions::default()
+    };
+    let service = flightdeck_service::Service::new(options, metrics, exposition, settings)
+        .map_err(crate::BadInput::new)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("flightdeck-demo-serve")
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on --serve {addr}"))?;
+        let local = listener.local_addr()?;
+        // Whoever reads this may stop reading: a closed pipe must not stop
+        // the service.
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "\nthe service answers POST http://{local}/v1/answer; admin token {token} (kill buttons); Ctrl-C stops it"
+        );
+        let _ = writeln!(out, "dashboard: http://{local}/dashboard");
+        let _ = out.flush();
+        drop(out);
+        flightdeck_service::serve(
+            service,
+            listener,
+            flightdeck_service::shutdown_signal(),
+            Duration::from_secs(10),
+        )
+        .await
+        .context("the service stopped")
+    })
+}
+
+/// The experiment's analysis, the flag before and after its kill, and the
+/// SLOs, in words.
+fn toolkit_summary(t: &Toolkit, kill_at: u32) -> String {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering;
+    let mut out = String::from("\n");
+    match t.reranker.analyze() {
+        Some(a) => out.push_str(&flightdeck::experiments::analysis::render_text(&a)),
+        None => out.push_str("experiment reranker-v2: no results\n"),
+    }
+    let share = |on: usize| {
+        let (n_on, n) = (
+            t.chunking[on].load(Ordering::Relaxed),
+            t.chunking[on + 1].load(Ordering::Relaxed),
+        );
+        if n == 0 {
+            "no requests".to_owned()
+        } else {
+            format!(
+                "on for {:.0}% of {n} requests",
+                100.0 * n_on as f64 / n as f64
+            )
+        }
+    };
+    let _ = writeln!(
+        out,
+        "\nflag {}: {} before the kill at request {kill_at}, {} after",
+        flightdeck_service::CHUNKING_FLAG,
+        share(0),
+        share(2)
+    );
+    let _ = writeln!(out, "\nSLOs (default RAG set):");
+    for st in t.slos.dashboard().slos {
+        let _ = writeln!(
+            out,
+            "  {:<14} {:<11} SLI {:>8}  objective {:>7.3}%  budget left {:>7.1}%",
+            st.name,
+            if st.compliant { "ok" } else { "NOT MET" },
+            st.sli
+                .map_or_else(|| "-".to_owned(), |v| format!("{:.4}", v)),
+            st.objective * 100.0,
+            st.error_budget_remaining * 100.0
+        );
+    }
+    out
 }
 
 /// Records this run as golden cases, or checks it against them.

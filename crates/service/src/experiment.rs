@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use flightdeck::experiments::analysis::{AnalysisConfig, ExperimentAnalyzer, MetricSpec};
+use flightdeck::experiments::analysis::{
+    AnalysisConfig, ExperimentAnalysis, ExperimentAnalyzer, MetricSpec,
+};
 use flightdeck::experiments::{
     Context, Experiment, ExposureLogger, ExposureSink, InMemoryExposureSink, JsonLinesExposureSink,
     ResultRecord, ResultsTracker,
@@ -20,9 +22,21 @@ pub const RERANKER_EXPERIMENT: &str = "reranker-v2";
 /// user, as the exposure log is written).
 pub const EXPOSURES_TOTAL: &str = "flightdeck_experiment_exposures_total";
 
+/// The experiment's GrowthBook definition (what `flightdeck experiments
+/// analyze --experiment` reads): cross-encoder v1 against v2, 50/50 by user.
+pub fn definition() -> serde_json::Value {
+    serde_json::json!({
+        "key": RERANKER_EXPERIMENT,
+        "variations": ["cross-encoder-v1", "cross-encoder-v2"],
+        "weights": [0.5, 0.5],
+        "hashAttribute": "id",
+        "meta": [{"key": "control"}, {"key": "v2"}],
+    })
+}
+
 /// The experiment with its exposure log and results.
 #[derive(Debug)]
-pub(crate) struct Reranker {
+pub struct Reranker {
     experiment: Experiment,
     exposures: ExposureLogger,
     sink: Arc<dyn ExposureSink>,
@@ -31,23 +45,29 @@ pub(crate) struct Reranker {
 
 /// One request's assignment.
 #[derive(Debug, Clone)]
-pub(crate) struct Assignment {
-    pub(crate) variation_id: usize,
-    pub(crate) key: String,
-    pub(crate) model: String,
+pub struct Assignment {
+    /// The variation's index (0 is control).
+    pub variation_id: usize,
+    /// The variation's key (`control`, `v2`).
+    pub key: String,
+    /// The reranker model it chooses.
+    pub model: String,
 }
 
 impl Reranker {
     /// The experiment, logging to `dir/exposures.jsonl` and
     /// `dir/results.jsonl` when given, else in memory.
-    pub(crate) fn new(dir: Option<&Path>) -> Result<Self, String> {
-        let experiment = Experiment::from_json(&serde_json::json!({
-            "key": RERANKER_EXPERIMENT,
-            "variations": ["cross-encoder-v1", "cross-encoder-v2"],
-            "weights": [0.5, 0.5],
-            "hashAttribute": "id",
-            "meta": [{"key": "control"}, {"key": "v2"}],
-        }));
+    ///
+    /// # Errors
+    ///
+    /// A message when the files cannot be opened.
+    pub fn new(dir: Option<&Path>) -> Result<Self, String> {
+        metrics::describe_counter!(
+            EXPOSURES_TOTAL,
+            metrics::Unit::Count,
+            "Users exposed to an experiment, by experiment and variation (once per user)."
+        );
+        let experiment = Experiment::from_json(&definition());
         let (sink, results): (Arc<dyn ExposureSink>, ResultsTracker) = match dir {
             Some(d) => (
                 Arc::new(
@@ -71,7 +91,7 @@ impl Reranker {
     }
 
     /// The user's variation; the exposure is logged once per user.
-    pub(crate) fn assign(&self, user_id: &str) -> Assignment {
+    pub fn assign(&self, user_id: &str) -> Assignment {
         let ctx = Context::new(serde_json::json!({ "id": user_id }));
         let r = self.experiment.run(&ctx);
         if self.exposures.log(&r) {
@@ -87,7 +107,7 @@ impl Reranker {
     }
 
     /// Records one finished request for the analysis.
-    pub(crate) fn record(
+    pub fn record(
         &self,
         user_id: &str,
         a: &Assignment,
@@ -115,8 +135,14 @@ impl Reranker {
         });
     }
 
-    /// The analysis so far (`None` before any result).
-    pub(crate) fn analysis(&self) -> Option<serde_json::Value> {
+    /// The analysis so far as JSON (`None` before any result).
+    pub fn analysis(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self.analyze()?).ok()
+    }
+
+    /// The analysis so far (`None` before any result): relevance as the
+    /// goal, latency and errors as guardrails.
+    pub fn analyze(&self) -> Option<ExperimentAnalysis> {
         let config = AnalysisConfig {
             metrics: vec![
                 MetricSpec::parse("relevance:mean").ok()?,
@@ -125,18 +151,17 @@ impl Reranker {
             ],
             ..AnalysisConfig::default()
         };
-        let a = ExperimentAnalyzer::new(config)
+        ExperimentAnalyzer::new(config)
             .analyze_tracker(
                 &self.results,
                 RERANKER_EXPERIMENT,
                 Some(self.experiment.weights()),
             )
-            .ok()?;
-        serde_json::to_value(a).ok()
+            .ok()
     }
 
     /// Writes queued exposures and results.
-    pub(crate) fn flush(&self, timeout: Duration) {
+    pub fn flush(&self, timeout: Duration) {
         let _ = self.sink.flush(timeout);
         let _ = self.results.flush(timeout);
     }

@@ -25,14 +25,19 @@ flags:
 
 /// The manager and, with a file, its polling source.
 #[derive(Debug)]
-pub(crate) struct Flags {
-    pub(crate) manager: Arc<FeatureFlagManager>,
+pub struct Flags {
+    /// The manager every request asks.
+    pub manager: Arc<FeatureFlagManager>,
     _source: Option<SourceHandle>,
 }
 
 impl Flags {
     /// Flags from `file` (polled every `interval`), else the defaults.
-    pub(crate) fn new(file: Option<&Path>, interval: Duration) -> Result<Self, String> {
+    ///
+    /// # Errors
+    ///
+    /// A message when the file cannot be watched or the defaults do not load.
+    pub fn new(file: Option<&Path>, interval: Duration) -> Result<Self, String> {
         match file {
             Some(path) => {
                 let manager = Arc::new(
@@ -59,14 +64,14 @@ impl Flags {
     }
 
     /// The chunker for this user, and whether the flag was on.
-    pub(crate) fn chunker(&self, user_id: &str) -> (bool, &'static str) {
+    pub fn chunker(&self, user_id: &str) -> (bool, &'static str) {
         let ctx = Context::new(serde_json::json!({ "id": user_id, "plan": "pro" }));
         let on = self.manager.is_enabled(CHUNKING_FLAG, &ctx);
         (on, if on { "semantic" } else { "fixed-512" })
     }
 
     /// Every flag with whether it is killed (for `/api/flags`).
-    pub(crate) fn describe(&self) -> serde_json::Value {
+    pub fn describe(&self) -> serde_json::Value {
         let kills = self.manager.kills();
         let flags: Vec<serde_json::Value> = self
             .manager

@@ -26,9 +26,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-pub use self::experiment::RERANKER_EXPERIMENT;
+pub use self::experiment::{
+    Assignment, RERANKER_EXPERIMENT, Reranker, definition as reranker_definition,
+};
 pub use self::faults::{FaultError, Faults};
-pub use self::flags::CHUNKING_FLAG;
+pub use self::flags::{CHUNKING_FLAG, Flags};
 pub use self::pipeline::{Answer, Pipeline, tool_for};
 
 /// A gauge of 1 labelled with the build's `version`.
@@ -161,6 +163,7 @@ impl Service {
         settings: &flightdeck::obs::ObservabilitySettings,
     ) -> Result<Arc<Self>, String> {
         let slos = SloRegistry::rag_defaults(settings).map_err(|e| e.to_string())?;
+        describe_service_metrics();
         let reranker = experiment::Reranker::new(options.data_dir.as_deref())?;
         let flags = flags::Flags::new(options.flags_file.as_deref(), options.flags_interval)?;
         Ok(Arc::new(Self {
@@ -252,6 +255,29 @@ impl Service {
         };
         constant_time_eq(given.as_bytes(), token.as_bytes())
     }
+}
+
+/// HELP text for the metrics the service adds (promtool's lint wants it).
+fn describe_service_metrics() {
+    use metrics::describe_gauge;
+    describe_gauge!(BUILD_INFO, "1, labelled with the build's version.");
+    describe_gauge!(
+        "flightdeck_slo_error_budget_remaining",
+        "Share of the SLO's error budget left (negative when overspent)."
+    );
+    describe_gauge!(
+        "flightdeck_slo_compliant",
+        "1 when the SLI meets the objective."
+    );
+    describe_gauge!("flightdeck_slo_sli", "The SLI over the SLO's window.");
+    describe_gauge!(
+        "flightdeck_slo_burn_rate",
+        "Burn rate by SLO, alert tier and window (1 burns the budget exactly over the period)."
+    );
+    describe_gauge!(
+        "flightdeck_fault_active",
+        "Injected faults: the value set (0 when off)."
+    );
 }
 
 /// Compares in time that depends only on the lengths, not the contents.

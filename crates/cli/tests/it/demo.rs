@@ -97,9 +97,14 @@ fn demo_writes_one_trace_per_request_and_correlated_logs() {
             .all(|c| !c.contains(' ') && !c.contains('\n'))
     );
 
-    // logs.jsonl: every line inside a request carries its correlation and trace ids.
+    // logs.jsonl: every line inside a request carries its correlation and
+    // trace ids; the one line outside any request is the mid-run kill.
     let logs = read_jsonl(&out_dir.join("logs.jsonl"));
     assert!(logs.len() >= 150, "{}", logs.len());
+    let (outside, logs): (Vec<_>, Vec<_>) = logs.into_iter().partition(|l| l["trace_id"].is_null());
+    assert_eq!(outside.len(), 1, "{outside:?}");
+    assert_eq!(outside[0]["message"], "kill switch changed");
+    assert_eq!(outside[0]["fields"]["flag"], "new_chunking_strategy");
     for line in &logs {
         let trace_id = line["trace_id"]
             .as_str()
@@ -210,4 +215,115 @@ document.body.setAttribute("data-check", problems.length ? "bad " + problems.joi
         dom.contains(&format!(r#"data-bars="{}""#, ops * 3)),
         "{dom:.2000}"
     );
+}
+
+/// The demo shows the whole toolkit: the `reranker-v2` experiment with its
+/// exposures, results and analysis (which `experiments analyze` reads too),
+/// the flag killed mid-run, and the SLOs.
+#[test]
+fn the_demo_runs_the_experiment_kills_the_flag_mid_run_and_reports_slos() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("D");
+    let out = run_ok(
+        flightdeck()
+            .args(["demo", "--requests", "400", "--time-scale", "0.02", "--out"])
+            .arg(&out_dir),
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    for expected in [
+        "experiment reranker-v2:",
+        "relevance (goal, mean, higher is better)",
+        "flag new_chunking_strategy:",
+        "before the kill at request 200",
+        "on for 0% of",
+        "SLOs (default RAG set):",
+        "availability",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    // Before the kill about half the users had it (a 50 % rollout).
+    let before = stdout
+        .split("flag new_chunking_strategy: on for ")
+        .nth(1)
+        .and_then(|r| r.split('%').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap();
+    assert!((30.0..=70.0).contains(&before), "{before}% before the kill");
+    // One exposure per user, and one result per request, readable by the CLI.
+    let exposures = read_jsonl(&out_dir.join("exposures.jsonl"));
+    assert_eq!(exposures.len(), 400, "every request is a new user");
+    let results = read_jsonl(&out_dir.join("results.jsonl"));
+    assert_eq!(results.len(), 400);
+    let analyzed = run_ok(
+        flightdeck()
+            .args([
+                "experiments",
+                "analyze",
+                "--metric",
+                "relevance:mean",
+                "--json",
+                "--experiment",
+            ])
+            .arg(out_dir.join("experiment.json"))
+            .arg("--results")
+            .arg(out_dir.join("results.jsonl")),
+    );
+    let a: serde_json::Value = serde_json::from_slice(&analyzed.stdout).unwrap();
+    // The demo's ground truth: v2 ranks better; 400 users see it.
+    let lift = a["metrics"][0]["comparisons"][0]["frequentist"]["relative"]["estimate"]
+        .as_f64()
+        .unwrap();
+    assert!(lift > 0.0, "{a}");
+}
+
+/// `demo --serve` keeps the reference service up with the demo's metrics,
+/// prints its dashboard URL, and stops cleanly on SIGTERM.
+#[test]
+fn demo_serve_keeps_the_service_up_and_prints_the_dashboard_url() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = flightdeck()
+        .args([
+            "demo",
+            "--requests",
+            "20",
+            "--time-scale",
+            "0.05",
+            "--serve",
+            "127.0.0.1:0",
+            "--out",
+        ])
+        .arg(dir.path().join("D"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("dashboard: ").map(str::to_owned))
+        .expect("the dashboard URL is printed");
+    let addr: std::net::SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|r| r.strip_suffix("/dashboard"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (status, _, body) = crate::service::request(addr, "GET", "/api/dashboard", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["metrics"]["requests"], 20,
+        "the demo's requests are on the dashboard"
+    );
+    let (status, _, page) = crate::service::request(addr, "GET", "/dashboard", &[], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("data-testid=\"requests-total\""));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -156,6 +156,26 @@ pub fn describe_metrics() {
     );
     describe_histogram!(metric::USER_RATING, "User ratings of answers, from 1 to 5.");
     describe_counter!(
+        metric::FLAG_EVALUATIONS_TOTAL,
+        Unit::Count,
+        "Feature flag evaluations, by flag and variant served."
+    );
+    describe_counter!(
+        metric::WRITER_DROPPED_TOTAL,
+        Unit::Count,
+        "Records a background file writer dropped because its queue was full, by writer."
+    );
+    describe_counter!(
+        metric::WRITER_FAILURES_TOTAL,
+        Unit::Count,
+        "Writes a background file writer could not complete, by writer."
+    );
+    describe_counter!(
+        metric::FLAGS_RELOAD_FAILURES_TOTAL,
+        Unit::Count,
+        "Flag reloads that failed (the last good flags kept serving)."
+    );
+    describe_counter!(
         metric::GUARDRAIL_TRIGGERS_TOTAL,
         Unit::Count,
         "Times each guardrail blocked or rewrote content."
