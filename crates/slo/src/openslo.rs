@@ -160,9 +160,12 @@ impl Checker {
                 match tw.get("duration").and_then(Value::as_str) {
                     None => self.err("spec.timeWindow[0].duration", "is required"),
                     Some(d) => {
-                        let ok = d.len() >= 2
-                            && d[..d.len() - 1].bytes().all(|b| b.is_ascii_digit())
-                            && "mhdwMQY".contains(&d[d.len() - 1..]);
+                        // Bytes, not string slices: the text may hold any
+                        // character, and a unit is one ASCII letter.
+                        let b = d.as_bytes();
+                        let ok = b.len() >= 2
+                            && b[..b.len() - 1].iter().all(u8::is_ascii_digit)
+                            && b"mhdwMQY".contains(&b[b.len() - 1]);
                         if !ok {
                             self.err(
                                 "spec.timeWindow[0].duration",
@@ -371,6 +374,20 @@ pub fn validate_openslo(text: &str) -> Result<Vec<OpenSloProblem>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzzer: a duration of one two-byte character made a
+    /// string slice cut inside it.
+    #[test]
+    fn a_non_ascii_duration_is_a_problem_not_a_panic() {
+        let text = "apiVersion: openslo/v1\nkind: SLO\nmetadata:\n  name: s\nspec:\n  service: w\n  indicatorRef: i\n  timeWindow:\n    - duration: \u{0648}\n      isRolling: true\n  budgetingMethod: Occurrences\n  objectives:\n    - target: 0.99\n";
+        let problems = validate_openslo(text).unwrap();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.message.contains("must be a whole number")),
+            "{problems:?}"
+        );
+    }
 
     #[test]
     fn names_are_rfc1123_labels() {
