@@ -1,0 +1,253 @@
+//! Instrumentation overhead per request (target: ≤ 15 µs over the bare
+//! handler, and ≤ 1.0× the overhead of the common stack), measured in one
+//! run. One `POST /v1/answer` through an axum router, in process
+//! (`oneshot`, no socket), on a current-thread runtime:
+//!
+//! * `bare`: the handler (parse the JSON body, answer JSON), nothing else.
+//! * `flightdeck`: the same handler wired as the reference service is:
+//!   obs-otel's `ServerLayer` (W3C context, correlation id, SERVER span, RED
+//!   metrics), a `RequestScope`, one log line, a timed operation, the
+//!   `new_chunking_strategy` flag, the `reranker-v2` experiment (exposure
+//!   and result), the SLO registry; span records and JSON logs to a sink,
+//!   OTel export to a no-op exporter, a Prometheus recorder.
+//! * `common`: the same handler with the stack a team would assemble:
+//!   tower-http's `TraceLayer`, tracing-subscriber's JSON layer,
+//!   tracing-opentelemetry with the SDK's batch processor (same no-op
+//!   exporter), and RED metrics into metrics-exporter-prometheus.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, State};
+use axum::routing::post;
+use criterion::{Criterion, criterion_group, criterion_main};
+use flightdeck::obs::{CorrelationId, MetricsCollector, RequestScope, current_span_context};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
+use tower::ServiceExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+#[derive(Debug, Clone, Copy)]
+struct NoopExporter;
+
+impl SpanExporter for NoopExporter {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        black_box(batch);
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Ask {
+    query: String,
+    user_id: String,
+}
+
+/// The handler's own work, the same in every case.
+fn answer_body(bytes: &[u8]) -> (Ask, String) {
+    let ask: Ask = serde_json::from_slice(bytes).expect("a valid body");
+    let answer = format!("{} characters about {}", ask.query.len(), ask.user_id);
+    (ask, answer)
+}
+
+fn json(answer: &str, user: &str) -> axum::response::Response {
+    axum::response::IntoResponse::into_response(axum::Json(serde_json::json!({
+        "answer": answer,
+        "user_id": user,
+    })))
+}
+
+async fn bare(body: axum::body::Bytes) -> axum::response::Response {
+    let (ask, answer) = answer_body(&body);
+    json(&answer, &ask.user_id)
+}
+
+struct Kit {
+    metrics: MetricsCollector,
+    flags: flightdeck_service::Flags,
+    reranker: flightdeck_service::Reranker,
+    slos: flightdeck::slo::SloRegistry,
+}
+
+async fn instrumented(
+    State(kit): State<Arc<Kit>>,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    let correlation = current_span_context()
+        .and_then(|c| c.correlation_id)
+        .unwrap_or_else(CorrelationId::generate);
+    let started = Instant::now();
+    let (ask, answer) = answer_body(&body);
+    let assignment = kit.reranker.assign(&ask.user_id);
+    let (_, chunker) = kit.flags.chunker(&ask.user_id);
+    let scope = RequestScope::start("answer", correlation);
+    scope.in_scope(|| {
+        let _t = kit.metrics.time_operation("rag.generate");
+        tracing::info!(target: "rag.http", chunker, variation = %assignment.key, "answered");
+    });
+    let elapsed = started.elapsed();
+    kit.slos.record_request(true, elapsed, Some(0.9));
+    kit.reranker.record(
+        &ask.user_id,
+        &assignment,
+        elapsed.as_secs_f64() * 1e3,
+        Some(0.9),
+        true,
+    );
+    scope.finish_ok();
+    json(&answer, &ask.user_id)
+}
+
+async fn common_red(
+    matched: Option<MatchedPath>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = matched.map_or_else(|| "unknown".to_owned(), |m| m.as_str().to_owned());
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "route" => route.clone(), "status" => status.clone())
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "route" => route, "status" => status)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn common_handler(body: axum::body::Bytes) -> axum::response::Response {
+    let (ask, answer) = answer_body(&body);
+    tracing::info!(user = %ask.user_id, "answered");
+    json(&answer, &ask.user_id)
+}
+
+fn request() -> http::Request<axum::body::Body> {
+    http::Request::post("/v1/answer")
+        .header("content-type", "application/json")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .header("x-correlation-id", "bench-request-1")
+        .body(axum::body::Body::from(
+            r#"{"query":"how do canaries work","user_id":"user-42"}"#,
+        ))
+        .expect("a request")
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    let run = |router: &Router| {
+        let resp = rt
+            .block_on(router.clone().oneshot(request()))
+            .expect("response");
+        assert_eq!(resp.status(), 200);
+    };
+    let mut g = c.benchmark_group("service_overhead");
+
+    // Bare: no subscriber, no recorder.
+    let bare_router = Router::new().route("/v1/answer", post(bare));
+    tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+        g.bench_function("bare", |b| b.iter(|| run(&bare_router)));
+    });
+
+    // Ours.
+    {
+        let pipeline = flightdeck::otel::OtelPipeline::with_exporter(
+            NoopExporter,
+            &flightdeck::otel::OtlpSettings::default(),
+            flightdeck::otel::BatchSettings::default(),
+        )
+        .expect("an export pipeline");
+        let records = flightdeck_obs_core::JsonLinesExporter::to_writer_with_capacity(
+            std::io::sink(),
+            65_536,
+        )
+        .expect("records");
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(pipeline.layer())
+                .with(
+                    flightdeck_obs_core::SpanLayer::builder()
+                        .with_exporter(records)
+                        .with_trace_context_hook(flightdeck_obs_otel::OtelIds)
+                        .build()
+                        .expect("span layer"),
+                )
+                .with(
+                    flightdeck_obs_core::JsonLogLayer::builder()
+                        .with_blocking_writer(std::io::sink())
+                        .build()
+                        .expect("logs"),
+                ),
+        );
+        let (local, _exposition) = flightdeck_obs_core::LocalPrometheus::new();
+        local.scoped(|| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let kit = Arc::new(Kit {
+                    metrics: MetricsCollector::new(),
+                    flags: flightdeck_service::Flags::new(None, Duration::from_secs(1))
+                        .expect("flags"),
+                    reranker: flightdeck_service::Reranker::new(None).expect("experiment"),
+                    slos: flightdeck::slo::SloRegistry::rag_defaults(
+                        &flightdeck::obs::ObservabilitySettings::default(),
+                    )
+                    .expect("slos"),
+                });
+                let router = Router::new()
+                    .route("/v1/answer", post(instrumented))
+                    .layer(
+                        flightdeck::otel::ServerLayer::new()
+                            .with_route(|p| {
+                                p.extensions
+                                    .get::<MatchedPath>()
+                                    .map(|m| m.as_str().to_owned())
+                            })
+                            .with_known_routes(["/v1/answer"]),
+                    )
+                    .with_state(kit);
+                g.bench_function("flightdeck", |b| b.iter(|| run(&router)));
+            });
+        });
+        let _ = pipeline.shutdown(Duration::from_secs(2));
+    }
+
+    // The common stack.
+    {
+        let provider = SdkTracerProvider::builder()
+            .with_span_processor(BatchSpanProcessor::builder(NoopExporter).build())
+            .build();
+        let tracer = provider.tracer("bench");
+        let dispatch = tracing::Dispatch::new(
+            tracing_subscriber::registry()
+                .with(tracing_opentelemetry::layer().with_tracer(tracer))
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .with_current_span(true)
+                        .with_span_list(true)
+                        .with_writer(std::io::sink),
+                ),
+        );
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        metrics::with_local_recorder(&recorder, || {
+            tracing::dispatcher::with_default(&dispatch, || {
+                let router = Router::new()
+                    .route("/v1/answer", post(common_handler))
+                    .layer(axum::middleware::from_fn(common_red))
+                    .layer(tower_http::trace::TraceLayer::new_for_http());
+                g.bench_function("common", |b| b.iter(|| run(&router)));
+            });
+        });
+        let _ = provider.shutdown();
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
