@@ -30,15 +30,21 @@ pub(crate) enum ReleaseCommand {
     Rollback(CommandArgs),
     /// Resume a paused release.
     Resume(CommandArgs),
-    /// Render the release for clusters: an Argo Rollouts Rollout (steps from the spec), its Services and an AnalysisTemplate with the spec's metrics.
+    /// Render the release for clusters: an Argo Rollouts Rollout (canary steps with analysis), its Services, an AnalysisTemplate (the judge's metrics as Prometheus metrics and a web metric calling `release judge --serve`), and a plain Deployment and Service.
     Manifests(ManifestArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ManifestArgs {
-    /// The canary spec.
+    /// The application's name (Kubernetes names: lowercase letters, digits and -).
+    #[arg(long)]
+    name: String,
+    /// A canary spec whose steps and metrics to carry over; default: 5 → 25 → 100 with the error ratio, p99 latency and the judge.
     #[arg(long, value_name = "canary.yaml")]
-    spec: PathBuf,
+    spec: Option<PathBuf>,
+    /// The Prometheus the default metrics query (in the cluster).
+    #[arg(long, default_value = "http://prometheus:9090")]
+    prometheus: String,
     /// The container image, tagged with the canary's version.
     #[arg(long)]
     image: String,
@@ -51,8 +57,8 @@ pub(crate) struct ManifestArgs {
     /// Where `flightdeck release judge --serve … --prometheus …` answers in the cluster.
     #[arg(long, default_value = "http://flightdeck-judge:8081/analyze")]
     judge_url: String,
-    /// Write to FILE (atomically) instead of standard output.
-    #[arg(long, value_name = "FILE")]
+    /// Write rollout.yaml, services.yaml, analysis-template.yaml and deployment.yaml into DIR (atomically) instead of printing them.
+    #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
 
@@ -511,7 +517,22 @@ fn command(a: CommandArgs, what: &str) -> anyhow::Result<()> {
 }
 
 fn manifests(a: ManifestArgs) -> anyhow::Result<()> {
-    use flightdeck::release::k8s::{K8sOptions, argo_manifests};
+    use flightdeck::release::k8s::{K8sOptions, argo_manifests, default_metrics};
+    use flightdeck::release::progression::{Progression, Steps};
+    let dns = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 50
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-')
+    };
+    if !dns(&a.name) {
+        crate::bad_input!(
+            "--name {}: use 1 to 50 of a-z 0-9 - (a Kubernetes name), not starting or ending with -",
+            crate::shown(&a.name)
+        );
+    }
     if a.image.trim().is_empty() || a.image.len() > 512 || a.image.chars().any(char::is_whitespace)
     {
         crate::bad_input!(
@@ -519,26 +540,100 @@ fn manifests(a: ManifestArgs) -> anyhow::Result<()> {
             crate::shown(&a.image)
         );
     }
-    let spec = load_spec(&a.spec)?;
-    let (yaml, skipped) = argo_manifests(
-        &spec,
-        &K8sOptions {
-            image: a.image,
-            replicas: a.replicas,
-            namespace: a.namespace,
-            judge_url: a.judge_url,
-            ..K8sOptions::default()
-        },
-    )
+    let version = a
+        .image
+        .rsplit_once(':')
+        .map(|(_, tag)| tag)
+        .filter(|t| !t.contains('/'))
+        .unwrap_or("latest")
+        .to_owned();
+    let options = K8sOptions {
+        image: a.image.clone(),
+        replicas: a.replicas,
+        namespace: a.namespace.clone(),
+        judge_url: a.judge_url.clone(),
+        ..K8sOptions::default()
+    };
+    let m = match &a.spec {
+        Some(path) => {
+            let spec = load_spec(path)?;
+            argo_manifests(
+                &a.name,
+                &version,
+                &spec.progression,
+                &spec.metrics,
+                &options,
+            )
+        }
+        None => {
+            let progression = Progression {
+                interval: std::time::Duration::from_secs(60),
+                steps: Steps::Explicit(vec![5, 25, 100]),
+                ..Progression::default()
+            };
+            let mut metrics = default_metrics(&a.name, &a.prometheus, progression.interval)
+                .map_err(anyhow::Error::msg)?;
+            metrics.push(judge_metric(&a.prometheus, progression.interval)?);
+            argo_manifests(&a.name, &version, &progression, &metrics, &options)
+        }
+    }
     .map_err(anyhow::Error::msg)?;
-    for s in &skipped {
+    for s in &m.skipped {
         let _ = writeln!(std::io::stderr(), "warning: {s}");
     }
     match a.out {
-        Some(p) => crate::files::write_atomic(&p, yaml.as_bytes()),
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create --out {}", dir.display()))?;
+            for (file, text) in m.files() {
+                crate::files::write_atomic(&dir.join(file), text.as_bytes())?;
+                say(&dir.join(file).display().to_string())?;
+            }
+            Ok(())
+        }
         None => {
-            std::io::stdout().write_all(yaml.as_bytes())?;
+            std::io::stdout().write_all(m.all().as_bytes())?;
             Ok(())
         }
     }
 }
+
+/// The judge as an analysis metric over the built-in Kayenta config (the
+/// error ratio, critical, and mean latency of the answers).
+fn judge_metric(
+    prometheus: &str,
+    interval: std::time::Duration,
+) -> anyhow::Result<flightdeck::release::run::AnalysisMetric> {
+    use flightdeck::release::analysis::MetricSpec;
+    use flightdeck::release::provider::{JudgeProvider, Prometheus, Provider};
+    let config = CanaryConfig::from_json(DEFAULT_KAYENTA, "built-in judge config")?;
+    let mut spec = MetricSpec::new("judge");
+    spec.interval = Some(interval);
+    Ok(flightdeck::release::run::AnalysisMetric::new(
+        spec,
+        Provider::Judge(Box::new(JudgeProvider {
+            prometheus: Prometheus::new(prometheus, std::time::Duration::from_secs(10)),
+            config,
+            baseline: "role=\"stable\"".into(),
+            canary: "role=\"canary\"".into(),
+            lookback: std::time::Duration::from_secs(300),
+            step: std::time::Duration::from_secs(15),
+            min_samples: 5,
+        })),
+    ))
+}
+
+/// The judge's built-in Kayenta config: the answers' error ratio (critical)
+/// and mean latency, canary against stable.
+const DEFAULT_KAYENTA: &str = r#"{
+  "name": "flightdeck-default",
+  "metrics": [
+    {"name": "error_ratio", "groups": ["errors"],
+     "query": {"type": "prometheus", "customInlineTemplate": "PromQL:sum(rate(http_server_requests_total{http_route=\"/v1/answer\",status_class=\"5xx\",${scope}}[1m])) / sum(rate(http_server_requests_total{http_route=\"/v1/answer\",${scope}}[1m]))"},
+     "analysisConfigurations": {"canary": {"direction": "increase", "critical": true}}},
+    {"name": "latency_mean", "groups": ["latency"],
+     "query": {"type": "prometheus", "customInlineTemplate": "PromQL:sum(rate(http_server_request_duration_seconds_sum{http_route=\"/v1/answer\",${scope}}[1m])) / sum(rate(http_server_request_duration_seconds_count{http_route=\"/v1/answer\",${scope}}[1m]))"},
+     "analysisConfigurations": {"canary": {"direction": "increase", "effectSize": {"allowedIncrease": 1.2}}}}
+  ],
+  "classifier": {"groupWeights": {"errors": 70, "latency": 30}, "scoreThresholds": {"pass": 95, "marginal": 75}}
+}"#;

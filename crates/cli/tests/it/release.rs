@@ -192,3 +192,66 @@ fn judge_serve_answers_over_http() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `release manifests --name N --image IMG --out DIR`: the files for a
+/// cluster, with the version taken from the image's tag; a bad name is
+/// bad input.
+#[test]
+fn manifests_are_written_for_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("k8s");
+    let o = flightdeck()
+        .args([
+            "release",
+            "manifests",
+            "--name",
+            "rag",
+            "--image",
+            "ghcr.io/acme/rag:1.1.0",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in [
+        "rollout.yaml",
+        "services.yaml",
+        "analysis-template.yaml",
+        "deployment.yaml",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let rollout = std::fs::read_to_string(out.join("rollout.yaml")).unwrap();
+    assert!(
+        rollout.contains("kind: Rollout") && rollout.contains("setWeight: 25"),
+        "{rollout}"
+    );
+    assert!(
+        rollout.contains("- 1.1.0"),
+        "the build version is the image's tag: {rollout}"
+    );
+    let template = std::fs::read_to_string(out.join("analysis-template.yaml")).unwrap();
+    for metric in ["error-ratio", "latency-p99", "judge"] {
+        assert!(template.contains(&format!("name: {metric}")), "{template}");
+    }
+    assert!(template.contains("/analyze?baseline="), "{template}");
+    let o = flightdeck()
+        .args([
+            "release",
+            "manifests",
+            "--name",
+            "Bad Name",
+            "--image",
+            "x:1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--name \"Bad Name\""));
+}

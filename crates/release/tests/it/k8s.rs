@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use flightdeck_release::k8s::{K8sOptions, argo_manifests};
+use flightdeck_release::k8s::{K8sOptions, argo_manifests, default_metrics};
 use flightdeck_release::spec::CanarySpec;
 use serde_json::Value;
 
@@ -114,17 +114,77 @@ analysis:
     let path = dir.path().join("canary.yaml");
     std::fs::write(&path, spec_text).unwrap();
     let spec = CanarySpec::from_yaml(spec_text, Path::new(&path)).unwrap();
-    let (yaml, skipped) = argo_manifests(&spec, &K8sOptions::default()).unwrap();
+    let m = argo_manifests(
+        &spec.name,
+        &spec.canary_version,
+        &spec.progression,
+        &spec.metrics,
+        &K8sOptions::default(),
+    )
+    .unwrap();
     assert_eq!(
-        skipped.len(),
+        m.skipped.len(),
         1,
-        "the bare probe has no Argo provider: {skipped:?}"
+        "the bare probe has no Argo provider: {:?}",
+        m.skipped
     );
+    let yaml = m.all();
     let docs: Vec<Value> = serde_norway::Deserializer::from_str(&yaml)
         .map(|d| serde::Deserialize::deserialize(d).unwrap())
         .collect();
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["Rollout", "Service", "Service", "AnalysisTemplate"]);
+    assert_eq!(
+        kinds,
+        [
+            "Rollout",
+            "Service",
+            "Service",
+            "AnalysisTemplate",
+            "Deployment",
+            "Service"
+        ]
+    );
+    // The plain Deployment has the core shape: selector matching the pod
+    // labels, probes, a non-root pod.
+    let d = &docs[4];
+    assert_eq!(d["apiVersion"], "apps/v1");
+    assert_eq!(
+        d["spec"]["selector"]["matchLabels"],
+        d["spec"]["template"]["metadata"]["labels"]
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/readyz"
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"],
+        true
+    );
+    // The default metrics render and validate too.
+    let defaults = default_metrics(
+        "rag",
+        "http://prometheus:9090",
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    let dm = argo_manifests(
+        "rag",
+        "1.1.0",
+        &spec.progression,
+        &defaults,
+        &K8sOptions::default(),
+    )
+    .unwrap();
+    let t: Value = serde_norway::from_str(dm.analysis_template.as_deref().unwrap()).unwrap();
+    let mut problems = Vec::new();
+    validate(
+        &t,
+        &crd_schema("argo-rollouts/crds/analysis-template-crd.yaml"),
+        "AnalysisTemplate",
+        &mut problems,
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert_eq!(t["spec"]["metrics"][0]["name"], "error-ratio");
 
     let mut problems = Vec::new();
     validate(
