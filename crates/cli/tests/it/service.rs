@@ -732,6 +732,16 @@ fn the_live_dashboard_shows_the_numbers_and_kills_a_flag_in_chromium() {
         dom.contains(r#"data-slo="availability""#) && dom.contains(r#"data-arm="v2""#),
         "{dom:.3000}"
     );
+    // Latency over time: each stage's p50/p95/p99 line has a point per
+    // refresh (the page refreshed several times in the virtual 5 s).
+    let trend = dom
+        .split(r#"data-testid="trend-rag.generate""#)
+        .nth(1)
+        .and_then(|r| r.split(r#"class="p99""#).nth(1))
+        .and_then(|r| r.split("points=\"").nth(1))
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no p99 trend for rag.generate: {dom:.3000}"));
+    assert!(trend.split(' ').count() >= 2, "one point only: {trend}");
     for i in 20..27 {
         server.request(
             "POST",
