@@ -105,6 +105,11 @@ pub struct Service {
     draining: AtomicBool,
     slots: Arc<Semaphore>,
     answers: AtomicU64,
+    /// Bumped by everything `/api/dashboard` shows (an answer, an error, a
+    /// fault or flag change), so the snapshot is rebuilt only when it moved.
+    events: AtomicU64,
+    /// The last `/api/dashboard` body, its events count and when it was built.
+    dashboard_cache: std::sync::Mutex<Option<(u64, Instant, axum::body::Bytes)>>,
     started: Instant,
 }
 
@@ -178,6 +183,8 @@ impl Service {
             slos,
             draining: AtomicBool::new(false),
             answers: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            dashboard_cache: std::sync::Mutex::new(None),
             started: Instant::now(),
         }))
     }
@@ -370,6 +377,7 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
                 true,
             );
             s.answers.fetch_add(1, Ordering::Relaxed);
+            s.events.fetch_add(1, Ordering::Relaxed);
             scope.finish_ok();
             Json(AnswerResponse {
                 answer: a.text,
@@ -399,6 +407,7 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
                 false,
             );
             scope.finish_err(&e);
+            s.events.fetch_add(1, Ordering::Relaxed);
             error(StatusCode::INTERNAL_SERVER_ERROR, e, Some(&correlation))
         }
     }
@@ -493,17 +502,40 @@ async fn metrics(State(s): State<Arc<Service>>) -> Response {
     }
 }
 
+/// How long an unchanged `/api/dashboard` snapshot is served again (the
+/// page refreshes every second; uptime and SLO windows move with time).
+const DASHBOARD_MAX_AGE: Duration = Duration::from_millis(250);
+
 async fn dashboard(State(s): State<Arc<Service>>) -> Response {
-    Json(serde_json::json!({
-        "uptime_secs": s.started.elapsed().as_secs_f64(),
-        "version": s.options.version,
-        "answers": s.answers(),
-        "draining": s.draining.load(Ordering::SeqCst),
-        "faults": s.faults.get(),
-        "metrics": s.metrics.dashboard(),
-        "slo": s.slos.dashboard(),
-    }))
-    .into_response()
+    let events = s.events.load(Ordering::Relaxed);
+    let cached = s
+        .dashboard_cache
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+        .filter(|(e, at, _)| *e == events && at.elapsed() < DASHBOARD_MAX_AGE)
+        .map(|(_, _, body)| body);
+    let body = match cached {
+        Some(b) => b,
+        None => {
+            let body: axum::body::Bytes = serde_json::to_vec(&serde_json::json!({
+                "uptime_secs": s.started.elapsed().as_secs_f64(),
+                "version": s.options.version,
+                "answers": s.answers(),
+                "draining": s.draining.load(Ordering::SeqCst),
+                "faults": s.faults.get(),
+                "metrics": s.metrics.dashboard(),
+                "slo": s.slos.dashboard(),
+            }))
+            .unwrap_or_default()
+            .into();
+            if let Ok(mut c) = s.dashboard_cache.lock() {
+                *c = Some((events, Instant::now(), body.clone()));
+            }
+            body
+        }
+    };
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn list_flags(State(s): State<Arc<Service>>) -> Response {
@@ -536,6 +568,7 @@ async fn kill_flag(
         .kill(&id, "api", "killed through /api/flags")
     {
         Ok(record) => {
+            s.events.fetch_add(1, Ordering::Relaxed);
             Json(serde_json::json!({ "id": id, "killed": true, "kill": record })).into_response()
         }
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string(), None),
@@ -555,7 +588,10 @@ async fn restore_flag(
         .manager
         .restore(&id, "api", "restored through /api/flags")
     {
-        Ok(()) => Json(serde_json::json!({ "id": id, "killed": false })).into_response(),
+        Ok(()) => {
+            s.events.fetch_add(1, Ordering::Relaxed);
+            Json(serde_json::json!({ "id": id, "killed": false })).into_response()
+        }
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string(), None),
     }
 }
@@ -599,6 +635,7 @@ async fn set_faults(
     }
     match s.faults.apply(&body) {
         Ok(f) => {
+            s.events.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(target: flightdeck::obs::names::target::HTTP, faults = %serde_json::to_string(&f).unwrap_or_default(), "faults changed");
             Json(f).into_response()
         }
