@@ -44,6 +44,9 @@ pub(crate) struct ServeArgs {
     /// Directory for traces.jsonl, logs.jsonl, exposures.jsonl and results.jsonl (default: in memory).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Record this share (0 to 1) of the traces, chosen by trace id, as golden cases in OUT/golden when the service stops (needs --out).
+    #[arg(long, value_name = "RATE", requires = "out", default_value_t = 0.0)]
+    golden_sample: f64,
     /// The build's version, exported as flightdeck_build_info{version} (a release labels stable and canary by it).
     #[arg(long, value_name = "VERSION", default_value = env!("CARGO_PKG_VERSION"))]
     build_version: String,
@@ -83,6 +86,12 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         crate::bad_input!(
             "--build-version {}: use 1 to 64 of A-Z a-z 0-9 . _ - +",
             crate::shown(&args.build_version)
+        );
+    }
+    if !(0.0..=1.0).contains(&args.golden_sample) {
+        crate::bad_input!(
+            "--golden-sample {}: a share between 0 and 1",
+            args.golden_sample
         );
     }
     let mut faults = Faults::default();
@@ -153,5 +162,35 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     );
     served?;
     report.context("not every span and log line reached its file")?;
+    if let Some(dir) = args.out.as_deref().filter(|_| args.golden_sample > 0.0) {
+        capture_golden(dir, args.golden_sample)?;
+    }
+    Ok(())
+}
+
+/// Records the sampled share of `dir/traces.jsonl` as golden cases in
+/// `dir/golden` (keyed by correlation id), for `golden check` later.
+fn capture_golden(dir: &std::path::Path, rate: f64) -> anyhow::Result<()> {
+    use flightdeck::golden::{CaseKey, Recorder, Store, sampled};
+    let mut rec = Recorder::new(CaseKey::CorrelationId, 1);
+    let mut seen = 0usize;
+    crate::golden::for_each_trace(&dir.join("traces.jsonl"), |t| {
+        seen += 1;
+        if sampled(&t.trace_id, rate) {
+            rec.add(t)?;
+        }
+        Ok(())
+    })?;
+    let (cases, _) = rec.finish();
+    let store = Store::new(dir.join("golden"));
+    for case in &cases {
+        store.write(case)?;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "recorded {} of {seen} traces as golden cases (sample {rate}) in {}",
+        cases.len(),
+        dir.join("golden").display()
+    );
     Ok(())
 }

@@ -26,7 +26,7 @@ pub use self::selector::{
     Assertion, AssertionOutcome, Op, Operand, SELECTED_SPANS_COUNT, Selectable, Selector, apply,
 };
 pub use self::source::{
-    MAX_LINE_BYTES, TraceReader, capture, looks_like_otlp, read_otlp, read_otlp_value,
+    MAX_LINE_BYTES, TraceReader, capture, looks_like_otlp, read_otlp, read_otlp_value, sampled,
     traces_from_records,
 };
 pub use self::spec::{Check, Spec};

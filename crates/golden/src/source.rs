@@ -225,11 +225,19 @@ pub fn capture(exporter: &InMemoryExporter, sample_rate: f64) -> Vec<RawTrace> {
     };
     let records = exporter.take();
     let mut traces = traces_from_records(&records);
-    traces.retain(|t| {
-        let low = u128::from_str_radix(&t.trace_id, 16).unwrap_or(0) as u64;
-        rate >= 1.0 || (low as f64 / u64::MAX as f64) < rate
-    });
+    traces.retain(|t| sampled(&t.trace_id, rate));
     traces
+}
+
+/// Whether a trace is in a `rate` sample (0 to 1, clamped): decided by its
+/// id alone (the low 64 bits), so every span of a kept trace is kept, and
+/// every process sampling the same rate keeps the same traces.
+pub fn sampled(trace_id: &str, rate: f64) -> bool {
+    if rate.is_nan() || rate <= 0.0 {
+        return false;
+    }
+    let low = u128::from_str_radix(trace_id, 16).unwrap_or(0) as u64;
+    rate >= 1.0 || (low as f64 / u64::MAX as f64) < rate
 }
 
 /// Whether `text` looks like OTLP JSON (a collector's file exporter output)

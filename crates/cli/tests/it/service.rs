@@ -937,3 +937,50 @@ fn the_agent_path_records_tool_calls_that_fit_the_golden_agent_template() {
         );
     }
 }
+
+/// Golden capture: `serve --out DIR --golden-sample 1` records the traces
+/// as golden cases when it stops, and they check clean against the same
+/// traces; a sample of 0.5 keeps some and drops some, chosen by trace id.
+#[test]
+fn the_service_captures_a_sampled_share_of_requests_as_golden_cases() {
+    for (rate, all) in [("1", true), ("0.5", false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let server = Server::start(&["--out", out.to_str().unwrap(), "--golden-sample", rate]);
+        for i in 0..24 {
+            let (status, _, body) = server.request(
+                "POST",
+                "/v1/answer",
+                &[("x-correlation-id", &format!("capture-{i}"))],
+                &format!(r#"{{"query":"q{i}","user_id":"u{i}"}}"#),
+            );
+            assert_eq!(status, 200, "{body}");
+        }
+        assert_eq!(server.stop().code(), Some(0));
+        let cases = std::fs::read_dir(out.join("golden"))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if all {
+            assert_eq!(cases, 24);
+            let o = flightdeck()
+                .args(["golden", "check", "--golden"])
+                .arg(out.join("golden"))
+                .arg("--traces")
+                .arg(out.join("traces.jsonl"))
+                .output()
+                .unwrap();
+            assert_eq!(
+                o.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&o.stdout)
+            );
+        } else {
+            assert!((1..24).contains(&cases), "{cases} of 24 kept at 0.5");
+        }
+    }
+}
