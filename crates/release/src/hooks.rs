@@ -98,38 +98,12 @@ impl Hook {
                 Ok(r.status().is_success())
             }
             HookTarget::Command { argv } => {
-                use std::io::Write;
-                use std::process::{Command, Stdio};
-                let (prog, args) = argv
-                    .split_first()
-                    .ok_or_else(|| format!("hook {}: no program", self.name))?;
-                let mut child = Command::new(prog)
-                    .args(args)
-                    .stdin(Stdio::piped())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .map_err(|e| format!("hook {}: {prog}: {e}", self.name))?;
-                if let Some(mut stdin) = child.stdin.take() {
-                    let _ = stdin.write_all(body.as_bytes());
-                }
-                let deadline = std::time::Instant::now() + self.timeout;
-                loop {
-                    match child.try_wait() {
-                        Ok(Some(s)) => return Ok(s.success()),
-                        Ok(None) if std::time::Instant::now() >= deadline => {
-                            let _ = child.kill();
-                            let _ = child.wait();
-                            return Err(format!(
-                                "hook {}: still running after {}s; killed",
-                                self.name,
-                                self.timeout.as_secs()
-                            ));
-                        }
-                        Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                        Err(e) => return Err(format!("hook {}: {e}", self.name)),
-                    }
-                }
+                crate::provider::run_bounded(argv, Some(body.as_bytes()), self.timeout)
+                    .map(|(ok, _)| ok)
+                    .map_err(|e| {
+                        let prog = argv.first().map_or("", String::as_str);
+                        format!("hook {}: {prog}: {e}", self.name)
+                    })
             }
         }
     }

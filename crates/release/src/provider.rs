@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::error::ReleaseError;
-use crate::judge::{CanaryConfig, Judge, Label, MetricSetPair, Verdict};
+use crate::judge::{CanaryConfig, Judge, Label, MetricSetPair};
 
 /// The most bytes read from a provider's answer.
 pub const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
@@ -250,11 +250,13 @@ impl JudgeProvider {
     }
 
     /// Pulls the series and judges them; the report is the measurement.
+    /// Too few points on a side, or no data for every scored metric, is no
+    /// data.
     ///
     /// # Errors
     ///
     /// A Prometheus error, or a metric without a query.
-    pub fn measure(&self) -> Result<(Verdict, Value, bool), ReleaseError> {
+    pub fn measure(&self) -> Result<Measured, ReleaseError> {
         let mut pairs = Vec::with_capacity(self.config.metrics.len());
         let mut short = Vec::new();
         for m in &self.config.metrics {
@@ -286,7 +288,7 @@ impl JudgeProvider {
             pairs.push(MetricSetPair::new(m.name.clone(), baseline, canary));
         }
         if !short.is_empty() {
-            return Ok((Verdict::Fail, json!({"no_data": short}), true));
+            return Ok(Measured::NoData(json!({"no_data": short})));
         }
         let report = Judge::default().judge(&self.config, &pairs)?;
         let all_nodata = report
@@ -296,7 +298,11 @@ impl JudgeProvider {
             .all(|m| matches!(m.classification, Label::Nodata | Label::NodataFailMetric));
         let value = serde_json::to_value(&report)
             .map_err(|e| ReleaseError::io("cannot encode the judge's report", e))?;
-        Ok((report.classification, value, all_nodata))
+        Ok(if all_nodata {
+            Measured::NoData(value)
+        } else {
+            Measured::Value(value)
+        })
     }
 }
 
@@ -505,33 +511,51 @@ impl Provider {
             }
             Self::Command { argv, timeout } => run_command(argv, *timeout),
             Self::SloBurn(b) => b.measure(),
-            Self::Judge(j) => {
-                let (verdict, report, nodata) = j.measure()?;
-                if nodata {
-                    return Ok(Measured::NoData(report));
-                }
-                let _ = verdict;
-                Ok(Measured::Value(report))
-            }
+            Self::Judge(j) => j.measure(),
         }
     }
 }
 
 fn run_command(argv: &[String], timeout: Duration) -> Result<Measured, ReleaseError> {
-    let (prog, args) = argv
-        .split_first()
+    let prog = argv
+        .first()
         .ok_or_else(|| ReleaseError::Invalid("a command provider needs a program".into()))?;
-    let what = || format!("command {}", flightdeck_obs_core::shown(prog));
+    let (ok, out) = run_bounded(argv, None, timeout).map_err(|e| {
+        ReleaseError::io(format!("command {}", flightdeck_obs_core::shown(prog)), e)
+    })?;
+    let v = serde_json::from_str::<Value>(out.trim()).unwrap_or(Value::Null);
+    Ok(Measured::Decided(ok, v))
+}
+
+/// Runs `argv` (non-empty) with `input` on stdin, for at most `timeout`:
+/// whether it exited 0, and its stdout (at most [`MAX_ANSWER_BYTES`]). A
+/// child still running at the deadline is killed; that, or a failure to
+/// start it, is the error (the cause only; callers name the command).
+pub(crate) fn run_bounded(
+    argv: &[String],
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<(bool, String), String> {
+    use std::io::{Read, Write};
+    let Some((prog, args)) = argv.split_first() else {
+        return Err("no program".into());
+    };
     let mut child = Command::new(prog)
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| ReleaseError::io(what(), e))?;
+        .map_err(|e| e.to_string())?;
+    if let (Some(mut stdin), Some(bytes)) = (child.stdin.take(), input) {
+        let _ = stdin.write_all(bytes);
+    }
     let mut stdout = child.stdout.take();
     let reader = std::thread::spawn(move || {
-        use std::io::Read;
         let mut out = String::new();
         if let Some(s) = stdout.as_mut() {
             let _ = s.take(MAX_ANSWER_BYTES).read_to_string(&mut out);
@@ -540,22 +564,20 @@ fn run_command(argv: &[String], timeout: Duration) -> Result<Measured, ReleaseEr
     });
     let deadline = std::time::Instant::now() + timeout;
     let status = loop {
-        match child.try_wait().map_err(|e| ReleaseError::io(what(), e))? {
+        match child.try_wait().map_err(|e| e.to_string())? {
             Some(s) => break s,
             None if std::time::Instant::now() >= deadline => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(ReleaseError::io(
-                    what(),
-                    format!("still running after {}s; killed", timeout.as_secs()),
+                return Err(format!(
+                    "still running after {}s; killed",
+                    timeout.as_secs()
                 ));
             }
             None => std::thread::sleep(Duration::from_millis(20)),
         }
     };
-    let out = reader.join().unwrap_or_default();
-    let v = serde_json::from_str::<Value>(out.trim()).unwrap_or(Value::Null);
-    Ok(Measured::Decided(status.success(), v))
+    Ok((status.success(), reader.join().unwrap_or_default()))
 }
 
 #[cfg(test)]

@@ -219,18 +219,21 @@ fn nesting(text: &str, file: &str) -> Result<(), ReleaseError> {
         })
 }
 
+/// A YAML syntax error, at its position in `file`.
+fn yaml_error(e: &serde_norway::Error, file: &str) -> ReleaseError {
+    let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+    ReleaseError::Input {
+        file: file.to_owned(),
+        line,
+        column,
+        path: String::new(),
+        message: e.to_string(),
+    }
+}
+
 fn yaml(text: &str, file: &str) -> Result<Value, ReleaseError> {
     nesting(text, file)?;
-    serde_norway::from_str(text).map_err(|e| {
-        let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-        ReleaseError::Input {
-            file: file.to_owned(),
-            line,
-            column,
-            path: String::new(),
-            message: e.to_string(),
-        }
-    })
+    serde_norway::from_str(text).map_err(|e| yaml_error(&e, file))
 }
 
 /// Reads one Argo metric (`spec.metrics[i]` of an AnalysisTemplate, or an
@@ -240,7 +243,6 @@ fn metric(
     m: &Value,
     path: &str,
     args: &BTreeMap<String, String>,
-    base: &Path,
 ) -> Result<AnalysisMetric, ReleaseError> {
     let name = cx.str(
         m.get("name")
@@ -376,7 +378,6 @@ fn metric(
             ),
         }
     } else {
-        let _ = base;
         return Err(cx.err(
             &pp,
             "supported providers: prometheus, web, probe, command, job (run locally)",
@@ -404,16 +405,7 @@ pub fn analysis_template(
     nesting(text, file)?;
     let mut out = Vec::new();
     for de in serde_norway::Deserializer::from_str(text) {
-        let doc: Value = serde::Deserialize::deserialize(de).map_err(|e| {
-            let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
-            ReleaseError::Input {
-                file: file.to_owned(),
-                line,
-                column,
-                path: String::new(),
-                message: e.to_string(),
-            }
-        })?;
+        let doc: Value = serde::Deserialize::deserialize(de).map_err(|e| yaml_error(&e, file))?;
         if doc.is_null() {
             continue;
         }
@@ -456,7 +448,7 @@ fn template_doc(
     metrics
         .iter()
         .enumerate()
-        .map(|(i, m)| metric(cx, m, &format!("spec.metrics[{i}]"), &all, Path::new(".")))
+        .map(|(i, m)| metric(cx, m, &format!("spec.metrics[{i}]"), &all))
         .collect()
 }
 
@@ -618,13 +610,7 @@ impl CanarySpec {
         }
         if let Some(ms) = a.get("metrics").and_then(Value::as_array) {
             for (i, m) in ms.iter().enumerate() {
-                metrics.push(metric(
-                    &cx,
-                    m,
-                    &format!("analysis.metrics[{i}]"),
-                    &args,
-                    base,
-                )?);
+                metrics.push(metric(&cx, m, &format!("analysis.metrics[{i}]"), &args)?);
             }
         }
         if let Some(j) = a.get("judge") {
