@@ -11,7 +11,29 @@ use anyhow::Context;
 pub(crate) fn read_input(path: &Path) -> anyhow::Result<String> {
     let bytes = std::fs::read(path)
         .map_err(|e| crate::BadInput::new(format!("cannot read {}: {e}", path.display())))?;
-    match flightdeck::obs::locate::utf8_text(&bytes) {
+    decode(path, &bytes)
+}
+
+/// [`read_input`], where `-` reads standard input and more than `max` bytes
+/// is bad input (the read stops there).
+pub(crate) fn read_input_capped(path: &Path, max: u64) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    let read = if path == Path::new("-") {
+        std::io::stdin().take(max + 1).read_to_end(&mut bytes)
+    } else {
+        std::fs::File::open(path).and_then(|f| f.take(max + 1).read_to_end(&mut bytes))
+    };
+    read.map_err(|e| crate::BadInput::new(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() as u64 > max {
+        crate::bad_input!("{}: larger than {} MiB", path.display(), max >> 20);
+    }
+    decode(path, &bytes)
+}
+
+/// UTF-8 text, or bad input naming the first bad byte's position.
+fn decode(path: &Path, bytes: &[u8]) -> anyhow::Result<String> {
+    match flightdeck::obs::locate::utf8_text(bytes) {
         Ok(text) => Ok(text.to_owned()),
         Err(e) => Err(crate::BadInput::new(format!("{}:{e}", path.display())).into()),
     }

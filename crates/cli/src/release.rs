@@ -153,28 +153,7 @@ pub(crate) fn run(cmd: ReleaseCommand) -> anyhow::Result<()> {
 const MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
 
 fn read_input(path: &Path) -> anyhow::Result<String> {
-    use std::io::Read;
-    let mut text = String::new();
-    if path == Path::new("-") {
-        std::io::stdin()
-            .take(MAX_INPUT_BYTES + 1)
-            .read_to_string(&mut text)
-            .context("cannot read standard input")?;
-    } else {
-        std::fs::File::open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?
-            .take(MAX_INPUT_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| crate::BadInput::new(format!("{}: {e}", path.display())))?;
-    }
-    if text.len() as u64 > MAX_INPUT_BYTES {
-        crate::bad_input!(
-            "{}: larger than {} MiB",
-            path.display(),
-            MAX_INPUT_BYTES >> 20
-        );
-    }
-    Ok(text)
+    crate::files::read_input_capped(path, MAX_INPUT_BYTES)
 }
 
 fn judge(a: JudgeArgs) -> anyhow::Result<()> {
@@ -278,8 +257,12 @@ fn analyze(
         step: a.step,
         min_samples: 5,
     };
-    let (_, report, _) = judge.measure().map_err(|e| (502, e.to_string()))?;
-    Ok(report)
+    use flightdeck::release::provider::Measured;
+    match judge.measure().map_err(|e| (502, e.to_string()))? {
+        Measured::Value(report) | Measured::NoData(report) | Measured::Decided(_, report) => {
+            Ok(report)
+        }
+    }
 }
 
 fn serve(config: CanaryConfig, addr: SocketAddr, analyzer: Option<Analyze>) -> anyhow::Result<()> {

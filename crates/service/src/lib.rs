@@ -559,20 +559,7 @@ async fn kill_flag(
     axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !s.authorized(&headers) {
-        return unauthorized();
-    }
-    match s
-        .flags
-        .manager
-        .kill(&id, "api", "killed through /api/flags")
-    {
-        Ok(record) => {
-            s.events.fetch_add(1, Ordering::Relaxed);
-            Json(serde_json::json!({ "id": id, "killed": true, "kill": record })).into_response()
-        }
-        Err(e) => error(StatusCode::BAD_REQUEST, e.to_string(), None),
-    }
+    switch_flag(&s, &id, &headers, true)
 }
 
 async fn restore_flag(
@@ -580,17 +567,26 @@ async fn restore_flag(
     axum::extract::Path(id): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if !s.authorized(&headers) {
+    switch_flag(&s, &id, &headers, false)
+}
+
+/// Kills (or restores) flag `id` for the admin-token holder.
+fn switch_flag(s: &Service, id: &str, headers: &HeaderMap, kill: bool) -> Response {
+    if !s.authorized(headers) {
         return unauthorized();
     }
-    match s
-        .flags
-        .manager
-        .restore(&id, "api", "restored through /api/flags")
-    {
-        Ok(()) => {
+    let m = &s.flags.manager;
+    let done = if kill {
+        m.kill(id, "api", "killed through /api/flags")
+            .map(|record| serde_json::json!({ "id": id, "killed": true, "kill": record }))
+    } else {
+        m.restore(id, "api", "restored through /api/flags")
+            .map(|()| serde_json::json!({ "id": id, "killed": false }))
+    };
+    match done {
+        Ok(body) => {
             s.events.fetch_add(1, Ordering::Relaxed);
-            Json(serde_json::json!({ "id": id, "killed": false })).into_response()
+            Json(body).into_response()
         }
         Err(e) => error(StatusCode::BAD_REQUEST, e.to_string(), None),
     }
