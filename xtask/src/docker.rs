@@ -94,3 +94,31 @@ pub(crate) fn build(root: &Path, args: &[String]) -> anyhow::Result<()> {
     say(&format!("built {tag} with {engine}"));
     Ok(())
 }
+
+/// `docker-push --tag REGISTRY/NAME:VERSION`: pushes a built image with a
+/// working engine, or says why it cannot.
+pub(crate) fn push(args: &[String]) -> anyhow::Result<()> {
+    let f = crate::deploy::Flags::parse(args, &["--tag"], &[])?;
+    let Some(tag) = f.value("--tag") else {
+        return Err(crate::BadArgs(
+            "docker-push needs --tag REGISTRY/NAME:VERSION (the image docker-build tagged)".into(),
+        )
+        .into());
+    };
+    if !tag.contains('/') || !tag.contains(':') {
+        return Err(crate::BadArgs(format!(
+            "--tag {tag:?}: name a registry and a version, such as ghcr.io/acme/flightdeck:1.2.0"
+        ))
+        .into());
+    }
+    let engine = match engine() {
+        Ok(e) => e,
+        Err(why) => bail!(
+            "cannot push the image from here: {why}. Push from where docker-build ran (the deploy workflow does it on GitHub's runners)"
+        ),
+    };
+    run_cmd(Command::new(engine).args(["push", tag]))
+        .with_context(|| format!("{engine} push {tag} failed"))?;
+    say(&format!("pushed {tag} with {engine}"));
+    Ok(())
+}

@@ -11,7 +11,7 @@ use anyhow::bail;
 use crate::{run_cmd, say};
 
 /// The demo run the goldens were recorded from: keep in step with them.
-const DEMO: &[&str] = &[
+pub(crate) const DEMO: &[&str] = &[
     "--requests",
     "24",
     "--seed",

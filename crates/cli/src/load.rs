@@ -109,6 +109,7 @@ struct Report {
 struct Latency {
     p50: f64,
     p90: f64,
+    p95: f64,
     p99: f64,
     p999: f64,
     max: f64,
@@ -284,6 +285,7 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
         latency_ms: Latency {
             p50: ms(hist.value_at_quantile(0.5)),
             p90: ms(hist.value_at_quantile(0.9)),
+            p95: ms(hist.value_at_quantile(0.95)),
             p99: ms(hist.value_at_quantile(0.99)),
             p999: ms(hist.value_at_quantile(0.999)),
             max: ms(hist.max()),
@@ -308,8 +310,8 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
         let l = &report.latency_ms;
         writeln!(
             out,
-            "latency from intended send time: p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
-            l.p50, l.p90, l.p99, l.p999, l.max
+            "latency from intended send time: p50 {:.2} ms  p90 {:.2} ms  p95 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+            l.p50, l.p90, l.p95, l.p99, l.p999, l.max
         )?;
         for (k, v) in &report.status {
             writeln!(out, "  {k}: {v}")?;

@@ -70,6 +70,27 @@ enum Command {
     Dashboards(dashboards::DashboardsCommand),
     /// Open-loop load at a fixed rate, latency from each request's intended send time (HDR histogram).
     Load(load::LoadArgs),
+    /// Run a program and restart it when it crashes (exit other than 0), with backoff; how local environments keep their processes up.
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SuperviseArgs {
+    /// Restarts allowed after crashes (the count resets after a minute of running).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=1000))]
+    restarts: u32,
+    /// The program and its arguments (after --).
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    argv: Vec<std::ffi::OsString>,
+}
+
+/// `flightdeck supervise`: exits with the program's last exit code.
+fn supervise(a: SuperviseArgs) -> anyhow::Result<()> {
+    match flightdeck::release::env::process::supervise(&a.argv, a.restarts) {
+        Ok(0) => Ok(()),
+        Ok(code) => std::process::exit(code),
+        Err(e) => Err(anyhow::anyhow!(e)),
+    }
 }
 
 fn main() -> ExitCode {
@@ -104,6 +125,7 @@ fn main() -> ExitCode {
         Command::Load(args) => load::run(args),
         Command::Dashboards(cmd) => dashboards::run(cmd),
         Command::Release(cmd) => release::run(cmd),
+        Command::Supervise(args) => supervise(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod controller;
 pub mod duration;
+pub mod env;
 mod error;
 pub mod expr;
 pub mod hooks;
