@@ -82,6 +82,8 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     )?;
     crate::tidy::run(root)?;
     crate::docker::lint(root)?;
+    // The delivery pipeline end to end on local environments.
+    crate::smoke::run(root)?;
     // The demo pipeline against its committed golden traces (JUnit in target/golden).
     crate::golden::run(root, &[])?;
     // A bounded, reproducible smoke run of every fuzz target over its seeds

@@ -12,6 +12,7 @@ mod fuzz;
 mod golden;
 mod pipeline;
 mod release;
+mod smoke;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -74,6 +75,8 @@ docs/ci-cd-pipeline.md):
                      version bump, changelog from the commits since the last tag, and a tag;
                      a dry run that changes nothing unless --execute
   down               stop every process this checkout's environments run
+  deploy-smoke       the whole sequence above on a scratch workspace (target/flightdeck-ci) with
+                     the debug build; `ci` runs it
 
 Common deploy flags: --root DIR, --interval D (default 2s), --steps 5,25, --time-scale X (0.2),
 --traffic-rps N (40), --actor NAME.
@@ -154,6 +157,7 @@ fn run() -> anyhow::Result<()> {
         Some("install-test-deps") => ci::install_test_deps(),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("golden") => golden::run(&root, &args[1..]),
+        Some("deploy-smoke") => smoke::run(&root),
         Some("docker-build") => docker::build(&root, &args[1..]),
         Some("docker-push") => docker::push(rest),
         Some("build") => deploy::build(&root, rest).map(|_| ()),

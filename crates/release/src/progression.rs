@@ -136,6 +136,11 @@ pub struct Progression {
     /// What no data does.
     #[serde(default)]
     pub on_no_data: OnNoData,
+    /// How long each step must hold before a passing check moves the
+    /// canary on (0: the first pass moves it, as Flagger does). Gives the
+    /// judge a window of traffic at the step, not from before it.
+    #[serde(default, with = "crate::duration")]
+    pub bake_time: Duration,
 }
 
 impl Default for Progression {
@@ -147,6 +152,7 @@ impl Default for Progression {
             progress_deadline: Duration::from_secs(600),
             on_failure: OnFailure::Rollback,
             on_no_data: OnNoData::Pause,
+            bake_time: Duration::ZERO,
         }
     }
 }
@@ -297,6 +303,19 @@ impl Progression {
                 s,
             );
         }
+        if since_progress < self.bake_time && s.weight > 0 {
+            return (
+                Decision::Wait {
+                    reason: format!(
+                        "baking at {}%: {}s of {}s",
+                        s.weight,
+                        since_progress.as_secs(),
+                        self.bake_time.as_secs()
+                    ),
+                },
+                s,
+            );
+        }
         match self.steps.next(s.weight) {
             Some(w) => {
                 s.weight = w;
@@ -341,5 +360,29 @@ mod tests {
         assert!(matches!(d, Decision::Rollback { .. }), "{d:?}");
         let (d, _) = p.decide(s, CheckOutcome::Pass, Duration::ZERO);
         assert_eq!(d, Decision::Promote);
+    }
+
+    #[test]
+    fn a_step_bakes_before_a_pass_moves_it_on() {
+        let p = Progression {
+            bake_time: Duration::from_secs(10),
+            steps: Steps::Explicit(vec![5, 25]),
+            ..Default::default()
+        };
+        let s = Status {
+            weight: 5,
+            failed_checks: 0,
+        };
+        let (d, _) = p.decide(s, CheckOutcome::Pass, Duration::from_secs(3));
+        assert!(
+            matches!(&d, Decision::Wait { reason } if reason.contains("baking at 5%")),
+            "{d:?}"
+        );
+        // A failure is not held back by the bake.
+        let (d, st) = p.decide(s, CheckOutcome::Fail, Duration::from_secs(3));
+        assert!(matches!(d, Decision::Rollback { .. }), "{d:?}");
+        assert_eq!(st.failed_checks, 1);
+        let (d, _) = p.decide(s, CheckOutcome::Pass, Duration::from_secs(10));
+        assert_eq!(d, Decision::SetWeight { weight: 25 });
     }
 }

@@ -13,6 +13,7 @@
 //!   stepWeights: [5, 25, 100]      # or stepWeight + maxWeight
 //!   threshold: 1
 //!   progressDeadline: 10m
+//!   bakeTime: 1m                   # each step holds this long before moving on
 //!   onNoData: pause                # or fail
 //!   onFailure: rollback            # or pause
 //!   rollbackWindow: 10m
@@ -519,6 +520,9 @@ impl CanarySpec {
         }
         if let Some(d) = cx.duration(&a, "progressDeadline", "analysis")? {
             progression.progress_deadline = d;
+        }
+        if let Some(d) = cx.duration(&a, "bakeTime", "analysis")? {
+            progression.bake_time = d;
         }
         if let Some(t) = cx.int(&a, "threshold", "analysis")? {
             progression.threshold = u32::try_from(t)

@@ -185,6 +185,12 @@ pub(crate) struct SpecInputs<'a> {
     pub(crate) approval_file: &'a Path,
 }
 
+/// How long each step holds: enough judge samples (8 at a 1 s step) of
+/// traffic at the step, and at least 8 intervals.
+pub(crate) fn bake_secs(interval: Duration) -> u64 {
+    (interval.as_secs_f64() * 8.0).ceil().max(10.0) as u64
+}
+
 /// The canary spec (`canary.yaml`) of a local release: HAProxy as router,
 /// the judge and the canary's SLO burn over Prometheus, the canary's
 /// readiness, and an approval gate before promotion.
@@ -207,6 +213,7 @@ pub(crate) fn canary_spec(i: &SpecInputs<'_>) -> String {
         format!("  stepWeights: [{}]", steps.join(", ")),
         "  threshold: 2".to_owned(),
         format!("  progressDeadline: {}s", (secs * 60.0).round().max(30.0)),
+        format!("  bakeTime: {}s", bake_secs(i.interval)),
         "  onNoData: pause".to_owned(),
         "  onFailure: rollback".to_owned(),
         "  judge:".to_owned(),
@@ -214,7 +221,7 @@ pub(crate) fn canary_spec(i: &SpecInputs<'_>) -> String {
         "    config: kayenta.json".to_owned(),
         "    baseline: 'role=\"stable\"'".to_owned(),
         "    canary: 'role=\"canary\"'".to_owned(),
-        format!("    lookback: {}s", (secs * 12.0).round().max(12.0)),
+        format!("    lookback: {}s", bake_secs(i.interval)),
         "    step: 1s".to_owned(),
         "    minSamples: 8".to_owned(),
         "  sloBurn:".to_owned(),

@@ -42,6 +42,9 @@ use crate::ledger::{Entry, EntryKind, Ledger, ReleasePhase, ReleaseState};
 use crate::router::{HaproxyRouter, Router};
 use crate::run::AnalysisRun;
 
+/// The confirm-promotion hook a local release waits on.
+const APPROVAL_HOOK: &str = "production-approval";
+
 /// The environments there are.
 pub const ENVIRONMENTS: [&str; 2] = ["staging", "production"];
 
@@ -1032,9 +1035,14 @@ impl Environment {
                 }
                 ReleasePhase::Paused => return Ok(CanaryOutcome::Paused(s)),
                 ReleasePhase::Progressing if !approved && s.weight == last_step => {
+                    // Baked and passing: only the approval gate holds it.
                     let last = self.ledger.entries()?.pop();
                     if last.is_some_and(|e| {
-                        e.kind == EntryKind::Analysis && e.detail["outcome"] == "pass"
+                        e.kind == EntryKind::Analysis
+                            && e.detail["outcome"] == "pass"
+                            && e.detail["decision"]["reason"]
+                                .as_str()
+                                .is_some_and(|r| r.contains(APPROVAL_HOOK))
                     }) {
                         return Ok(CanaryOutcome::AwaitingApproval(s));
                     }
