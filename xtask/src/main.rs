@@ -10,6 +10,7 @@ mod docker;
 mod eval_gate;
 mod fuzz;
 mod golden;
+mod lint;
 mod pipeline;
 mod release;
 mod smoke;
@@ -160,7 +161,7 @@ fn run() -> anyhow::Result<()> {
         Some("deploy-smoke") => smoke::run(&root),
         Some("docker-build") => docker::build(&root, &args[1..]),
         Some("docker-push") => docker::push(rest),
-        Some("build") => deploy::build(&root, rest).map(|_| ()),
+        Some("build") => deploy::build(&root, rest).map(|v| print(&v)),
         Some("deploy-staging") => deploy::deploy_staging(&root, rest),
         Some("deploy-canary") => deploy::deploy_canary(&root, rest),
         Some("deploy-prod") => deploy::deploy_prod(&root, rest),
@@ -217,4 +218,47 @@ pub(crate) fn output_of(cmd: &mut Command) -> anyhow::Result<String> {
         bail!("{shown} failed: {}", String::from_utf8_lossy(&out.stderr));
     }
     Ok(String::from_utf8(out.stdout)?)
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every Makefile target is one `cargo xtask TASK` (or cargo) line, and
+    /// TASK is one this binary dispatches: the Makefile keeps no logic.
+    #[test]
+    fn makefile_targets_are_xtask_aliases() {
+        let root = super::project_root();
+        let make = std::fs::read_to_string(root.join("Makefile")).unwrap();
+        let main = std::fs::read_to_string(root.join("xtask/src/main.rs")).unwrap();
+        let mut seen = Vec::new();
+        for line in make.lines().filter(|l| l.starts_with('\t')) {
+            let cmd = line.trim();
+            if let Some(rest) = cmd.strip_prefix("cargo xtask ") {
+                let task = rest.split_whitespace().next().unwrap();
+                assert!(
+                    main.contains(&format!("Some(\"{task}\")")),
+                    "the Makefile runs `cargo xtask {task}`, which xtask does not know"
+                );
+                seen.push(task.to_owned());
+            } else {
+                assert!(
+                    cmd.starts_with("cargo run ") || cmd.starts_with("cargo fmt "),
+                    "a Makefile recipe that is not an alias: {cmd}"
+                );
+            }
+        }
+        for seed in [
+            "docker-build",
+            "docker-push",
+            "deploy-staging",
+            "deploy-canary",
+            "deploy-prod",
+            "rollback",
+            "canary-health",
+            "rehearse-rollback",
+            "deploy-status",
+            "deploy-history",
+        ] {
+            assert!(seen.iter().any(|t| t == seed), "no Makefile target runs {seed}");
+        }
+    }
 }
