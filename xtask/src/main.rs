@@ -12,6 +12,7 @@ mod fuzz;
 mod golden;
 mod lint;
 mod pipeline;
+mod rehearse;
 mod release;
 mod smoke;
 mod tidy;
@@ -76,6 +77,11 @@ docs/ci-cd-pipeline.md):
                      version bump, changelog from the commits since the last tag, and a tag;
                      a dry run that changes nothing unless --execute
   down               stop every process this checkout's environments run
+  rehearse-rollback [--scenario NAME | --all] [--non-interactive] [--json FILE] [--notes FILE]
+                     break a canary in each of the six ways (and a healthy control) in a fresh
+                     local production, let the pipeline roll it back, and measure detection,
+                     rollback, failed requests and stable's availability (docs/rollback-playbook.md);
+                     report with timeline pictures under target/flightdeck/rehearsal/runs/
   deploy-smoke       the whole sequence above on a scratch workspace (target/flightdeck-ci) with
                      the debug build; `ci` runs it
 
@@ -173,6 +179,7 @@ fn run() -> anyhow::Result<()> {
         Some("eval-gate") => eval_gate::run(&root, rest),
         Some("pipeline") => pipeline::run(&root, rest),
         Some("release") => release::run(&root, rest),
+        Some("rehearse-rollback") => rehearse::run(&root, rest),
         Some("-h" | "--help" | "help") | None => {
             say(USAGE);
             Ok(())
@@ -258,7 +265,10 @@ mod tests {
             "deploy-status",
             "deploy-history",
         ] {
-            assert!(seen.iter().any(|t| t == seed), "no Makefile target runs {seed}");
+            assert!(
+                seen.iter().any(|t| t == seed),
+                "no Makefile target runs {seed}"
+            );
         }
     }
 }

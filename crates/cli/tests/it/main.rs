@@ -11,6 +11,7 @@ mod golden;
 mod hardening;
 mod otlp;
 mod prometheus;
+mod rehearsal;
 mod release;
 mod service;
 mod slo;

@@ -43,15 +43,21 @@ fn answer(mut r: ureq::http::Response<ureq::Body>) -> Result<(u16, String), Stri
     Ok((status, body))
 }
 
-/// POST JSON to `url`: the status and at most 1 MiB of the body.
+/// POST JSON to `url` (with a bearer token when given): the status and at
+/// most 1 MiB of the body.
 pub(crate) fn post_json(
     url: &str,
     body: &Value,
+    token: Option<&str>,
     timeout: Duration,
 ) -> Result<(u16, String), String> {
-    let r = agent(timeout)
+    let mut req = agent(timeout)
         .post(url)
-        .header("content-type", "application/json")
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let r = req
         .send(body.to_string().as_bytes())
         .map_err(|e| e.to_string())?;
     answer(r)
@@ -157,6 +163,9 @@ pub(crate) fn prometheus_value(prometheus: &str, query: &str) -> Option<f64> {
 /// and mean latency of `/v1/answer`, stable against canary.
 pub(crate) fn kayenta_config() -> Value {
     let errors = "PromQL:(sum(rate(http_server_requests_total{http_route=\"/v1/answer\",status_class=\"5xx\",${scope}}[4s])) or vector(0)) / sum(rate(http_server_requests_total{http_route=\"/v1/answer\",${scope}}[4s]))";
+    // Growth beyond 1 MB/s, so a canary warming up (caches, buffers: tens
+    // of KB/s, measured) is not a leak and a real leak (MB/s) is.
+    let memory = "PromQL:clamp_min(sum(deriv(process_resident_memory_bytes{${scope}}[10s])) / 1048576 - 1, 0)";
     let latency = "PromQL:sum(rate(http_server_request_duration_seconds_sum{http_route=\"/v1/answer\",${scope}}[4s])) / sum(rate(http_server_request_duration_seconds_count{http_route=\"/v1/answer\",${scope}}[4s]))";
     json!({
         "name": "rag-local",
@@ -166,9 +175,12 @@ pub(crate) fn kayenta_config() -> Value {
              "analysisConfigurations": {"canary": {"direction": "increase", "critical": true}}},
             {"name": "latency_mean", "groups": ["latency"],
              "query": {"type": "prometheus", "customInlineTemplate": latency},
-             "analysisConfigurations": {"canary": {"direction": "increase", "effectSize": {"allowedIncrease": 1.5}}}}
+             "analysisConfigurations": {"canary": {"direction": "increase", "effectSize": {"allowedIncrease": 1.5}}}},
+            {"name": "memory_growth_over_1mb_per_s", "groups": ["memory"],
+             "query": {"type": "prometheus", "customInlineTemplate": memory},
+             "analysisConfigurations": {"canary": {"direction": "increase", "critical": true, "effectSize": {"allowedIncrease": 10.0}}}}
         ],
-        "classifier": {"groupWeights": {"errors": 70, "latency": 30}, "scoreThresholds": {"pass": 95, "marginal": 75}}
+        "classifier": {"groupWeights": {"errors": 50, "latency": 30, "memory": 20}, "scoreThresholds": {"pass": 95, "marginal": 75}}
     })
 }
 
@@ -230,7 +242,12 @@ pub(crate) fn canary_spec(i: &SpecInputs<'_>) -> String {
         "    objective: 99.9".to_owned(),
         "    scale: 0.01".to_owned(),
         "  metrics:".to_owned(),
+        // Measured at every interval for the whole run (an Argo metric
+        // without an interval is measured once); a refused connection (a
+        // crashed canary) counts after two in a row.
         "    - name: canary-ready".to_owned(),
+        format!("      interval: {}ms", i.interval.as_millis().max(200)),
+        "      consecutiveErrorLimit: 1".to_owned(),
         "      successCondition: result == 200".to_owned(),
         format!("      provider: {{probe: {{url: 'http://{}/readyz'}}}}", i.canary_addr),
         "  webhooks:".to_owned(),

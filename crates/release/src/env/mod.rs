@@ -25,6 +25,7 @@
 pub mod artifacts;
 mod infra;
 pub mod process;
+pub mod rehearsal;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -43,7 +44,7 @@ use crate::router::{HaproxyRouter, Router};
 use crate::run::AnalysisRun;
 
 /// The confirm-promotion hook a local release waits on.
-const APPROVAL_HOOK: &str = "production-approval";
+pub(crate) const APPROVAL_HOOK: &str = "production-approval";
 
 /// The environments there are.
 pub const ENVIRONMENTS: [&str; 2] = ["staging", "production"];
@@ -68,6 +69,9 @@ pub struct DeployOptions {
     pub ready_timeout: Duration,
     /// How long an old process gets to drain before it is killed.
     pub drain: Duration,
+    /// The services' admin token (for `/admin/*`: faults, flag kills);
+    /// passed in the environment, never on the command line.
+    pub admin_token: Option<String>,
 }
 
 impl Default for DeployOptions {
@@ -81,6 +85,7 @@ impl Default for DeployOptions {
             serve_args: Vec::new(),
             ready_timeout: Duration::from_secs(20),
             drain: Duration::from_secs(5),
+            admin_token: None,
         }
     }
 }
@@ -436,9 +441,16 @@ impl Environment {
                 name: format!("{role}-{version}-{port}"),
                 role: "service".into(),
                 argv,
-                restarts: 3,
+                // A canary that crashes is a finding, not something to hide
+                // by restarting it; stable is kept up.
+                restarts: if role == "canary" { 0 } else { 3 },
                 addr: Some(addr.clone()),
                 version: Some(version.clone()),
+                env: opts
+                    .admin_token
+                    .iter()
+                    .map(|t| ("FLIGHTDECK_ADMIN_TOKEN".to_owned(), t.clone()))
+                    .collect(),
             },
         )?;
         let ready = poll(opts.ready_timeout, || {
@@ -496,7 +508,7 @@ impl Environment {
             }
         }
         let body = json!({"query": "How do I roll back a canary?", "user_id": "smoke-check"});
-        match post_json(&format!("http://{addr}/v1/answer"), &body, t) {
+        match post_json(&format!("http://{addr}/v1/answer"), &body, None, t) {
             Ok((200, b)) => {
                 let v: Value = serde_json::from_str(&b)
                     .map_err(|e| format!("POST /v1/answer: not JSON: {e}"))?;
@@ -716,6 +728,7 @@ impl Environment {
                 restarts: 5,
                 addr: Some(format!("127.0.0.1:{frontend}")),
                 version: None,
+                env: Vec::new(),
             };
             let rec = self.start_ready(
                 supervisor,
@@ -754,6 +767,7 @@ impl Environment {
                 restarts: 5,
                 addr: Some(format!("127.0.0.1:{port}")),
                 version: None,
+                env: Vec::new(),
             };
             let rec = self.start_ready(
                 supervisor,
@@ -786,6 +800,7 @@ impl Environment {
                     restarts: 5,
                     addr: None,
                     version: None,
+                    env: Vec::new(),
                 },
             )?;
             t.traffic = Some(rec);

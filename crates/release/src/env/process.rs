@@ -53,6 +53,8 @@ pub struct ProcessSpec {
     pub addr: Option<String>,
     /// The build it runs.
     pub version: Option<String>,
+    /// Environment variables to set (secrets stay out of the command line).
+    pub env: Vec<(String, String)>,
 }
 
 /// Starts `spec` under `supervisor supervise` in a new process group,
@@ -84,6 +86,7 @@ pub fn start(
         .arg(spec.restarts.to_string())
         .arg("--")
         .args(&spec.argv)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err));

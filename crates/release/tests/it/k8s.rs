@@ -1,6 +1,7 @@
 //! Generated Argo Rollouts manifests validate against Argo's own CRD
-//! schemas (`openAPIV3Schema`, checked by a small structural validator:
-//! types, required fields, known properties, int-or-string).
+//! schemas (their `openAPIV3Schema` converted to JSON Schema and checked
+//! with the `jsonschema` crate: types, required fields, known properties,
+//! int-or-string, enums and formats).
 
 use std::path::Path;
 
@@ -10,64 +11,64 @@ use serde_json::Value;
 
 use crate::fixture;
 
-/// Problems of `v` against `schema`, with their paths.
-fn validate(v: &Value, schema: &Value, path: &str, out: &mut Vec<String>) {
-    if schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
-        && schema.get("properties").is_none()
-    {
-        return;
-    }
-    if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
-        if !(v.is_i64() || v.is_u64() || v.is_string()) {
-            out.push(format!("{path}: expected int or string, got {v}"));
-        }
-        return;
-    }
-    let ty = schema.get("type").and_then(Value::as_str);
-    let ok = match ty {
-        Some("object") => v.is_object(),
-        Some("array") => v.is_array(),
-        Some("string") => v.is_string(),
-        Some("integer") => v.is_i64() || v.is_u64(),
-        Some("number") => v.is_number(),
-        Some("boolean") => v.is_boolean(),
-        _ => true,
+/// An OpenAPI v3 schema of a CRD as JSON Schema: `x-kubernetes-int-or-string`
+/// becomes integer-or-string, `nullable` admits null, and an object with
+/// known properties admits no others (what the API server prunes is an
+/// error here, so a misspelt field is caught).
+fn to_json_schema(schema: &Value) -> Value {
+    let Some(obj) = schema.as_object() else {
+        return schema.clone();
     };
-    if !ok {
-        out.push(format!("{path}: expected {}, got {v}", ty.unwrap_or("?")));
-        return;
+    let mut out = serde_json::Map::new();
+    for (k, v) in obj {
+        let v = match k.as_str() {
+            "properties" | "patternProperties" | "definitions" => Value::Object(
+                v.as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, s)| (name.clone(), to_json_schema(s)))
+                    .collect(),
+            ),
+            "items" | "additionalProperties" | "not" => to_json_schema(v),
+            "allOf" | "anyOf" | "oneOf" => Value::Array(
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(to_json_schema)
+                    .collect(),
+            ),
+            _ => v.clone(),
+        };
+        out.insert(k.clone(), v);
     }
-    if let Some(req) = schema.get("required").and_then(Value::as_array) {
-        for r in req {
-            let r = r.as_str().unwrap();
-            if v.get(r).is_none() {
-                out.push(format!("{path}: missing required {r}"));
-            }
-        }
+    if obj.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
+        out.remove("type");
+        out.insert(
+            "anyOf".into(),
+            serde_json::json!([{"type": "integer"}, {"type": "string"}]),
+        );
     }
-    if let (Some(obj), Some(props)) = (
-        v.as_object(),
-        schema.get("properties").and_then(Value::as_object),
-    ) {
-        for (k, x) in obj {
-            match props.get(k) {
-                Some(s) => validate(x, s, &format!("{path}.{k}"), out),
-                None if schema.get("additionalProperties").is_some()
-                    || schema.get("x-kubernetes-preserve-unknown-fields").is_some() => {}
-                None => out.push(format!("{path}: unknown field {k}")),
-            }
-        }
-    } else if let (Some(obj), Some(ap)) = (v.as_object(), schema.get("additionalProperties"))
-        && ap.is_object()
+    if obj.get("nullable") == Some(&Value::Bool(true))
+        && let Some(Value::String(t)) = out.get("type").cloned()
     {
-        for (k, x) in obj {
-            validate(x, ap, &format!("{path}.{k}"), out);
-        }
+        out.insert("type".into(), serde_json::json!([t, "null"]));
     }
-    if let (Some(arr), Some(items)) = (v.as_array(), schema.get("items")) {
-        for (i, x) in arr.iter().enumerate() {
-            validate(x, items, &format!("{path}[{i}]"), out);
-        }
+    if obj.contains_key("properties")
+        && !obj.contains_key("additionalProperties")
+        && obj.get("x-kubernetes-preserve-unknown-fields") != Some(&Value::Bool(true))
+    {
+        out.insert("additionalProperties".into(), Value::Bool(false));
+    }
+    Value::Object(out)
+}
+
+/// Problems of `v` against the CRD schema `schema` (converted, then checked
+/// by the `jsonschema` crate), with their paths.
+fn validate(v: &Value, schema: &Value, path: &str, out: &mut Vec<String>) {
+    let validator = jsonschema::validator_for(&to_json_schema(schema))
+        .expect("the CRD's schema is a valid JSON Schema once converted");
+    for e in validator.iter_errors(v) {
+        out.push(format!("{path}{}: {e}", e.instance_path()));
     }
 }
 
