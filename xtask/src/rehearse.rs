@@ -100,7 +100,8 @@ fn table(results: &[(ScenarioResult, String)], playbook: &str) -> String {
             secs(r.detect_seconds),
             r.detect_target_seconds
                 .map_or_else(|| "promote".to_owned(), |t| t.to_string()),
-            secs(r.rollback_seconds),
+            r.rollback_seconds
+                .map_or_else(|| "—".to_owned(), |s| format!("{s:.3}")),
             r.failed_requests,
             r.requests,
             100.0 * r.failed_share,

@@ -30,6 +30,8 @@ pub(crate) enum ReleaseCommand {
     Rollback(CommandArgs),
     /// Resume a paused release.
     Resume(CommandArgs),
+    /// Guarded flag rollout: ramp a flag's rollout in a running service (through its flags file) while the flag-on cohort holds up against flag-off — the judge on errors, latency and relevance, and the cohort's SLO burn — and kill the flag at the first failed check (exit 3), recording why in the ledger.
+    Guard(GuardArgs),
     /// Render the release for clusters: an Argo Rollouts Rollout (canary steps with analysis), its Services, an AnalysisTemplate (the judge's metrics as Prometheus metrics and a web metric calling `release judge --serve`), and a plain Deployment and Service.
     Manifests(ManifestArgs),
 }
@@ -60,6 +62,40 @@ pub(crate) struct ManifestArgs {
     /// Write rollout.yaml, services.yaml, analysis-template.yaml and deployment.yaml into DIR (atomically) instead of printing them.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GuardArgs {
+    /// The flag to roll out.
+    #[arg(long)]
+    flag: String,
+    /// Rollout steps in percent; the last (100) is full coverage after every check passed.
+    #[arg(long, default_value = "5,25,50,100", value_delimiter = ',')]
+    steps: Vec<u32>,
+    /// Time between checks.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    interval: std::time::Duration,
+    /// How long each step holds before a pass moves it on (default: 5 intervals).
+    #[arg(long, value_parser = parse_duration)]
+    bake: Option<std::time::Duration>,
+    /// The running service (its /metrics has the per-cohort answers).
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_name = "URL")]
+    service: String,
+    /// The flags file the service watches (the rollout is ramped in it; the kill switch lives beside it).
+    #[arg(long, value_name = "FILE")]
+    flags: PathBuf,
+    /// The ledger's directory (default: beside the flags file, .guard-<flag>).
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// The flag-on cohort's availability objective, percent.
+    #[arg(long, default_value_t = 99.9)]
+    objective: f64,
+    /// Answers each cohort needs in the judge's window before it is judged.
+    #[arg(long, default_value_t = 20)]
+    min_requests: u64,
+    /// Print the final state as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -146,6 +182,7 @@ pub(crate) fn run(cmd: ReleaseCommand) -> anyhow::Result<()> {
         ReleaseCommand::Rollback(a) => command(a, "rollback"),
         ReleaseCommand::Resume(a) => command(a, "resume"),
         ReleaseCommand::Manifests(a) => manifests(a),
+        ReleaseCommand::Guard(a) => guard(a),
     }
 }
 
@@ -407,19 +444,7 @@ fn run_release(a: RunArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("{}-{}", spec.name, spec.canary_version));
         m.start(&id, &spec.stable_version, &spec.canary_version)?;
     }
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let stop = std::sync::Arc::clone(&stop);
-        std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(flightdeck_service::shutdown_signal());
-                stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-        });
-    }
+    let stop = stop_on_signal();
     let mut analysis = AnalysisRun::new(spec.metrics.clone());
     let mut last = String::new();
     let s = m.run(
@@ -440,6 +465,78 @@ fn run_release(a: RunArgs) -> anyhow::Result<()> {
         // Stopped by a signal: the ledger holds the state; run again to resume.
         _ => Ok(()),
     }
+}
+
+fn guard(a: GuardArgs) -> anyhow::Result<()> {
+    use flightdeck::release::guard::{GuardOptions, run};
+    use flightdeck::release::ledger::ReleasePhase;
+    if !(a.objective > 0.0 && a.objective < 100.0) {
+        crate::bad_input!(
+            "--objective {}: a percentage between 0 and 100",
+            a.objective
+        );
+    }
+    if !a.flags.is_file() {
+        crate::bad_input!("--flags {}: no such file", a.flags.display());
+    }
+    let url = a.service.trim_end_matches('/');
+    if !url.starts_with("http://") {
+        crate::bad_input!("--service {}: an http:// URL", crate::shown(url));
+    }
+    let state = a.state.unwrap_or_else(|| {
+        a.flags
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(format!(".guard-{}", a.flag))
+    });
+    let mut opts = GuardOptions::new(&a.flag, a.flags.clone(), &format!("{url}/metrics"), state);
+    opts.steps = a.steps;
+    opts.interval = a.interval;
+    opts.bake = a.bake.unwrap_or(a.interval * 5);
+    opts.objective = a.objective;
+    opts.min_requests = a.min_requests;
+    // Fail on bad steps before anything moves.
+    flightdeck::release::guard::manager(&opts)?;
+    let stop = stop_on_signal();
+    let mut last = String::new();
+    let s = run(
+        &opts,
+        &|| stop.load(std::sync::atomic::Ordering::SeqCst),
+        &mut |s| {
+            let line = describe(s);
+            if line != last {
+                let _ = writeln!(std::io::stderr(), "{line}");
+                last = line;
+            }
+        },
+    )?;
+    if a.json {
+        say(&serde_json::to_string_pretty(&s)?)?;
+    } else {
+        say(&describe(&s))?;
+    }
+    match s.phase {
+        ReleasePhase::Succeeded => Ok(()),
+        ReleasePhase::RolledBack | ReleasePhase::Failed => Err(crate::Finding.into()),
+        _ => Ok(()),
+    }
+}
+
+/// A flag set by SIGTERM or Ctrl-C: long runs stop between ticks, the
+/// ledger keeps their state, and running again resumes.
+fn stop_on_signal() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    std::thread::spawn(move || {
+        if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            rt.block_on(flightdeck_service::shutdown_signal());
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    stop
 }
 
 fn status(a: StateArgs) -> anyhow::Result<()> {

@@ -14,6 +14,11 @@ pub const DEFAULT_SERVICE_NAME: &str = "rag-service";
 
 /// Variable naming the TOML settings file for [`ObservabilitySettings::from_env`].
 pub const ENV_CONFIG: &str = "FLIGHTDECK_CONFIG";
+
+/// `FLIGHTDECK_*` variables that are not settings but belong to commands
+/// (`flightdeck serve --admin-token` reads `FLIGHTDECK_ADMIN_TOKEN`): the
+/// settings loader leaves them alone instead of calling them unknown.
+pub(crate) const ENV_NOT_SETTINGS: [&str; 2] = [ENV_CONFIG, "FLIGHTDECK_ADMIN_TOKEN"];
 /// Prefix of the per-key variables, e.g. `FLIGHTDECK_LOG_LEVEL`.
 pub const ENV_PREFIX: &str = "FLIGHTDECK_";
 /// Standard OpenTelemetry variable for the service name.
@@ -306,7 +311,7 @@ impl ObservabilitySettings {
         }
         let mut ours: Vec<&(String, String)> = env
             .iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k != ENV_CONFIG)
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_NOT_SETTINGS.contains(&k.as_str()))
             .collect();
         ours.sort();
         for (name, value) in ours {
@@ -785,6 +790,9 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("FLIGHTDECK_LOG_LEVLE"), "{err}");
         assert!(err.to_string().contains("FLIGHTDECK_LOG_LEVEL"), "{err}");
+        // A command's own variable is not a setting, and not an error.
+        ObservabilitySettings::load(None, env(&[("FLIGHTDECK_ADMIN_TOKEN", "0123456789abcdef")]))
+            .unwrap();
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod duration;
 pub mod env;
 mod error;
 pub mod expr;
+pub mod guard;
 pub mod hooks;
 pub mod judge;
 pub mod k8s;

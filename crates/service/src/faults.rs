@@ -21,6 +21,11 @@ pub struct Faults {
     pub memory_leak_mb_per_s: f64,
     /// The process aborts this many seconds after the fault is set (0: never).
     pub crash_after_s: f64,
+    /// Share of answers failing with 500, on the `new_chunking_strategy`
+    /// flag-on path only (a regression behind a flag; 0 to 1).
+    pub flag_on_error_rate: f64,
+    /// Latency added on the flag-on path only, in ms.
+    pub flag_on_added_latency_ms: f64,
 }
 
 /// A bad fault document.
@@ -50,12 +55,17 @@ impl Faults {
         })?;
         let doc = match kind {
             "health_check_failure" | "dependency_failure" => format!("{{\"{kind}\": {value}}}"),
-            "error_rate" | "added_latency_ms" | "memory_leak_mb_per_s" | "crash_after_s" => {
+            "error_rate"
+            | "added_latency_ms"
+            | "memory_leak_mb_per_s"
+            | "crash_after_s"
+            | "flag_on_error_rate"
+            | "flag_on_added_latency_ms" => {
                 format!("{{\"{kind}\": {value}}}")
             }
             _ => {
                 return Err(FaultError(format!(
-                    "{} is not a fault; use error_rate, added_latency_ms, health_check_failure, dependency_failure, memory_leak_mb_per_s or crash_after_s",
+                    "{} is not a fault; use error_rate, added_latency_ms, health_check_failure, dependency_failure, memory_leak_mb_per_s, crash_after_s, flag_on_error_rate or flag_on_added_latency_ms",
                     flightdeck::obs::shown(kind)
                 )));
             }
@@ -64,11 +74,30 @@ impl Faults {
         Ok(())
     }
 
+    /// The faults a request on the flag-on path meets: the flag-on faults
+    /// added to the others.
+    pub fn for_flag_on(&self) -> Self {
+        let mut f = self.clone();
+        f.error_rate = f.error_rate.max(self.flag_on_error_rate);
+        f.added_latency_ms += self.flag_on_added_latency_ms;
+        f
+    }
+
     fn check(&self) -> Result<(), FaultError> {
-        if !(0.0..=1.0).contains(&self.error_rate) {
+        for (name, v) in [
+            ("error_rate", self.error_rate),
+            ("flag_on_error_rate", self.flag_on_error_rate),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(FaultError(format!("{name} {v} is outside 0 to 1")));
+            }
+        }
+        if !(self.flag_on_added_latency_ms.is_finite()
+            && (0.0..=600_000.0).contains(&self.flag_on_added_latency_ms))
+        {
             return Err(FaultError(format!(
-                "error_rate {} is outside 0 to 1",
-                self.error_rate
+                "flag_on_added_latency_ms {} is outside 0 to 600000",
+                self.flag_on_added_latency_ms
             )));
         }
         if !(self.added_latency_ms.is_finite()

@@ -111,6 +111,37 @@ pub struct Service {
     /// The last `/api/dashboard` body, its events count and when it was built.
     dashboard_cache: std::sync::Mutex<Option<(u64, Instant, axum::body::Bytes)>>,
     started: Instant,
+    /// Per-cohort answers of the chunking flag: `[off, on]`.
+    cohorts: [Cohort; 2],
+}
+
+/// What a guarded flag rollout compares: one cohort's answers (ok and
+/// failed), latency and relevance, labelled `flag` and `cohort`.
+#[derive(Debug)]
+struct Cohort {
+    ok: metrics::Counter,
+    failed: metrics::Counter,
+    latency: metrics::Histogram,
+    relevance: metrics::Histogram,
+}
+
+/// Answers by flag cohort (`flag`, `cohort` = on | off, `outcome` = ok | error).
+pub const COHORT_REQUESTS: &str = "flightdeck_flag_cohort_requests_total";
+/// Answer latency by flag cohort, seconds.
+pub const COHORT_LATENCY: &str = "flightdeck_flag_cohort_request_duration_seconds";
+/// Answer relevance by flag cohort.
+pub const COHORT_RELEVANCE: &str = "flightdeck_flag_cohort_relevance";
+
+impl Cohort {
+    fn new(cohort: &'static str) -> Self {
+        let flag = CHUNKING_FLAG;
+        Self {
+            ok: metrics::counter!(COHORT_REQUESTS, "flag" => flag, "cohort" => cohort, "outcome" => "ok"),
+            failed: metrics::counter!(COHORT_REQUESTS, "flag" => flag, "cohort" => cohort, "outcome" => "error"),
+            latency: metrics::histogram!(COHORT_LATENCY, "flag" => flag, "cohort" => cohort),
+            relevance: metrics::histogram!(COHORT_RELEVANCE, "flag" => flag, "cohort" => cohort),
+        }
+    }
 }
 
 /// A request body for `POST /v1/answer`.
@@ -186,6 +217,7 @@ impl Service {
             events: AtomicU64::new(0),
             dashboard_cache: std::sync::Mutex::new(None),
             started: Instant::now(),
+            cohorts: [Cohort::new("off"), Cohort::new("on")],
         }))
     }
 
@@ -285,6 +317,19 @@ fn describe_service_metrics() {
         "flightdeck_fault_active",
         "Injected faults: the value set (0 when off)."
     );
+    metrics::describe_counter!(
+        COHORT_REQUESTS,
+        "Answers by the chunking flag's cohort (on/off) and outcome: what a guarded rollout compares."
+    );
+    metrics::describe_histogram!(
+        COHORT_LATENCY,
+        metrics::Unit::Seconds,
+        "Answer latency by the chunking flag's cohort."
+    );
+    metrics::describe_histogram!(
+        COHORT_RELEVANCE,
+        "Answer relevance by the chunking flag's cohort."
+    );
     describe_gauge!(
         "process_resident_memory_bytes",
         metrics::Unit::Bytes,
@@ -347,9 +392,14 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
             );
         }
     }
-    let faults = s.faults.get();
     let assignment = s.reranker.assign(&body.user_id);
     let (chunking_on, _chunker) = s.flags.chunker(&body.user_id);
+    let faults = if chunking_on {
+        s.faults.get().for_flag_on()
+    } else {
+        s.faults.get()
+    };
+    let cohort = &s.cohorts[usize::from(chunking_on)];
     let scope = RequestScope::start("answer", correlation.clone());
     let span = scope.span().clone();
     let started = Instant::now();
@@ -371,8 +421,11 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
     .await;
     let (trace_id, result) = outcome;
     let elapsed = started.elapsed();
+    cohort.latency.record(elapsed.as_secs_f64());
     match result {
         Ok(a) => {
+            cohort.ok.increment(1);
+            cohort.relevance.record(a.relevance);
             s.slos.record_request(true, elapsed, Some(a.relevance));
             s.reranker.record(
                 &body.user_id,
@@ -403,6 +456,7 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
             .into_response()
         }
         Err(e) => {
+            cohort.failed.increment(1);
             s.slos.record_request(false, elapsed, None);
             s.reranker.record(
                 &body.user_id,
@@ -485,6 +539,8 @@ fn publish_gauges(s: &Service) {
         ),
         ("memory_leak_mb_per_s", f.memory_leak_mb_per_s),
         ("crash_after_s", f.crash_after_s),
+        ("flag_on_error_rate", f.flag_on_error_rate),
+        ("flag_on_added_latency_ms", f.flag_on_added_latency_ms),
     ] {
         metrics::gauge!("flightdeck_fault_active", "fault" => fault).set(value);
     }

@@ -8,6 +8,7 @@ mod demo;
 mod experiments;
 mod flags;
 mod golden;
+mod guard;
 mod hardening;
 mod otlp;
 mod prometheus;

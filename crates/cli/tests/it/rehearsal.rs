@@ -22,6 +22,7 @@ fn the_rehearsal_timeline_renders_in_a_real_browser() {
         detect_ms: Some(start + 22_000),
         rolled_back_ms: Some(start + 22_400),
         promoted_ms: None,
+        legend: None,
         traffic: vec![
             series("stable", |s| 100.0 - canary_share(s)),
             series("canary", canary_share),

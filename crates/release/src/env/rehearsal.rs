@@ -18,7 +18,7 @@ use super::artifacts::Artifact;
 use super::infra::get;
 use super::{CanaryOutcome, DeployOptions, Workspace};
 use crate::error::ReleaseError;
-use crate::ledger::{EntryKind, ReleasePhase};
+use crate::ledger::{EntryKind, Ledger, ReleasePhase};
 
 /// One way to break a canary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,8 +33,9 @@ pub struct Scenario {
     pub noticed_by: &'static str,
 }
 
-/// The seed's six scenarios and the healthy control.
-pub const SCENARIOS: [Scenario; 7] = [
+/// The seed's six scenarios, a regression behind a flag caught by a
+/// guarded rollout, and the healthy control.
+pub const SCENARIOS: [Scenario; 8] = [
     Scenario {
         name: "canary_failure",
         faults: &["crash_after_s=15"],
@@ -70,6 +71,12 @@ pub const SCENARIOS: [Scenario; 7] = [
         faults: &["dependency_failure=true"],
         detect_target_s: Some(60),
         noticed_by: "readiness and errors",
+    },
+    Scenario {
+        name: "flag_regression",
+        faults: &["flag_on_error_rate=0.3"],
+        detect_target_s: Some(60),
+        noticed_by: "the guarded flag rollout (judge and SLO burn of the flag-on cohort); the flag is killed",
     },
     Scenario {
         name: "healthy",
@@ -128,6 +135,10 @@ pub struct Timeline {
     pub errors: Vec<Series>,
     /// Mean answer latency of each side (ms).
     pub latency: Vec<Series>,
+    /// What the two sides are called in the legend (default stable and
+    /// canary; a flag's cohorts are flag off and flag on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legend: Option<(String, String)>,
 }
 
 /// A scenario's result (`--json`).
@@ -237,13 +248,10 @@ pub fn run_scenario(
     opts: &DeployOptions,
     progress: &mut dyn FnMut(&str),
 ) -> Result<ScenarioResult, ReleaseError> {
-    ws.down(Duration::from_secs(5))?;
-    let dir = ws.root().join("envs").join("production");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)
-            .map_err(|e| ReleaseError::io(format!("cannot clear {}", dir.display()), e))?;
+    if sc.name == "flag_regression" {
+        return run_flag_scenario(ws, canary, sc, opts, progress);
     }
-    let env = ws.env("production")?;
+    let (env, _) = fresh_production(ws)?;
     progress(&format!(
         "{}: production with stable {}",
         sc.name, stable.manifest.version
@@ -257,13 +265,18 @@ pub fn run_scenario(
     // Stable's readiness, probed every 200 ms through the incident.
     let stop = Arc::new(AtomicBool::new(false));
     let misses = Arc::new(AtomicU64::new(0));
+    // Once the canary is promoted, the old stable retires by design (it
+    // drains and stops): its probes stop counting.
+    let retired = Arc::new(AtomicBool::new(false));
     let prober = {
-        let (stop, misses) = (Arc::clone(&stop), Arc::clone(&misses));
+        let (stop, misses, retired) =
+            (Arc::clone(&stop), Arc::clone(&misses), Arc::clone(&retired));
         let url = format!("http://{stable_addr}/readyz");
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 let t = Instant::now();
-                if !get(&url, Duration::from_secs(1)).is_ok_and(|(s, _)| s == 200) {
+                let up = get(&url, Duration::from_secs(1)).is_ok_and(|(s, _)| s == 200);
+                if !up && !retired.load(Ordering::SeqCst) {
                     misses.fetch_add(1, Ordering::SeqCst);
                 }
                 std::thread::sleep(Duration::from_millis(200).saturating_sub(t.elapsed()));
@@ -274,23 +287,12 @@ pub fn run_scenario(
     let started_ms = crate::ledger::now_ms();
     let mut canary_opts = opts.clone();
     canary_opts.serve_args.clear();
-    let token: String = {
-        use rand::Rng;
-        let mut rng = rand::rng();
-        (0..32)
-            .map(|_| format!("{:x}", rng.random_range(0..16u8)))
-            .collect()
-    };
+    let token = token();
     canary_opts.admin_token = Some(token.clone());
     // The fault goes in through the canary's admin API the moment it first
     // carries traffic: it breaks in production, under load, as real
     // regressions do, and its start is known to the millisecond.
-    let mut doc = serde_json::Map::new();
-    for f in sc.faults {
-        let (k, v) = f.split_once('=').unwrap_or((f, "true"));
-        doc.insert(k.to_owned(), serde_json::from_str(v).unwrap_or(Value::Null));
-    }
-    let faults = Value::Object(doc);
+    let faults = faults_doc(sc);
     progress(&format!(
         "{}: canary {}; at its first traffic: {}",
         sc.name,
@@ -305,6 +307,9 @@ pub fn run_scenario(
     let mut inject_error: Option<String> = None;
     let mut last_line = String::new();
     let mut on_state = |s: &crate::ledger::ReleaseState| {
+        if matches!(s.phase, ReleasePhase::Promoting | ReleasePhase::Succeeded) {
+            retired.store(true, Ordering::SeqCst);
+        }
         if fault_ms.is_none() && s.weight > 0 && !s.phase.is_terminal() {
             fault_ms = Some(crate::ledger::now_ms());
             if !sc.faults.is_empty() {
@@ -313,19 +318,9 @@ pub fn run_scenario(
                     .canary
                     .and_then(|c| c.addr)
                     .unwrap_or_default();
-                match super::infra::post_json(
-                    &format!("http://{addr}/admin/faults"),
-                    &faults,
-                    Some(&token),
-                    Duration::from_secs(2),
-                ) {
-                    Ok((200, _)) => {
-                        progress(&format!("{}: fault injected at {}%", sc.name, s.weight))
-                    }
-                    Ok((st, b)) => {
-                        inject_error = Some(format!("the canary refused the fault ({st}): {b}"))
-                    }
-                    Err(e) => inject_error = Some(format!("cannot inject the fault: {e}")),
+                match inject(&addr, &faults, &token) {
+                    Ok(()) => progress(&format!("{}: fault injected at {}%", sc.name, s.weight)),
+                    Err(e) => inject_error = Some(e),
                 }
             }
         }
@@ -443,6 +438,7 @@ pub fn run_scenario(
     let q = |query: &str| range(&prom, query, from, end_ms);
     let route = "http_route=\"/v1/answer\"";
     let timeline = Timeline {
+        legend: None,
         start_ms: from,
         end_ms,
         fault_ms,
@@ -484,6 +480,283 @@ pub fn run_scenario(
         detect_target_seconds: sc.detect_target_s,
         noticed_by: sc.noticed_by.to_owned(),
         passed,
+        judge,
+        analysis,
+        timeline,
+    })
+}
+
+/// A random admin token for the services a rehearsal starts.
+fn token() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| format!("{:x}", rng.random_range(0..16u8)))
+        .collect()
+}
+
+/// Stops everything in `ws` and answers a production environment with
+/// nothing in it (and its directory).
+fn fresh_production(
+    ws: &Workspace,
+) -> Result<(super::Environment, std::path::PathBuf), ReleaseError> {
+    ws.down(Duration::from_secs(5))?;
+    let dir = ws.root().join("envs").join("production");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| ReleaseError::io(format!("cannot clear {}", dir.display()), e))?;
+    }
+    Ok((ws.env("production")?, dir))
+}
+
+/// Sets `faults` on the service at `addr` through its admin API.
+fn inject(addr: &str, faults: &Value, token: &str) -> Result<(), String> {
+    match super::infra::post_json(
+        &format!("http://{addr}/admin/faults"),
+        faults,
+        Some(token),
+        Duration::from_secs(2),
+    ) {
+        Ok((200, _)) => Ok(()),
+        Ok((st, b)) => Err(format!("the service refused the fault ({st}): {b}")),
+        Err(e) => Err(format!("cannot inject the fault: {e}")),
+    }
+}
+
+/// The scenario's faults as the admin API's JSON.
+fn faults_doc(sc: &Scenario) -> Value {
+    let mut doc = serde_json::Map::new();
+    for f in sc.faults {
+        let (k, v) = f.split_once('=').unwrap_or((f, "true"));
+        doc.insert(k.to_owned(), serde_json::from_str(v).unwrap_or(Value::Null));
+    }
+    Value::Object(doc)
+}
+
+/// `flag_regression`: one service watching a flags file, under steady
+/// load, a guarded rollout of `new_chunking_strategy` (5 → 25 → 50 →
+/// 100), and a fault on the flag-on path only from the rollout's first
+/// step. The guard must kill the flag; the flag-off path must not fail.
+fn run_flag_scenario(
+    ws: &Workspace,
+    build: &Artifact,
+    sc: &Scenario,
+    opts: &DeployOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ScenarioResult, ReleaseError> {
+    use crate::guard::{GuardOptions, read_totals};
+    const FLAG: &str = "new_chunking_strategy";
+    let (env, dir) = fresh_production(ws)?;
+    let flags = dir.join("flags.yaml");
+    super::process::write_atomic(
+        &flags,
+        format!("flags:\n  - id: {FLAG}\n    description: semantic chunking (under a guard)\n    rollout_percentage: 0\n").as_bytes(),
+    )?;
+    let token = token();
+    let mut service_opts = opts.clone();
+    service_opts.serve_args = vec!["--flags".into(), flags.display().to_string()];
+    service_opts.admin_token = Some(token.clone());
+    progress(&format!(
+        "{}: one service watching {}",
+        sc.name,
+        flags.display()
+    ));
+    let rec = env.start_service(build, "service", &service_opts)?;
+    let addr = rec.addr.clone().unwrap_or_default();
+    let traffic = super::process::start(
+        &dir,
+        &build.binary,
+        &super::process::ProcessSpec {
+            name: "traffic".into(),
+            role: "traffic".into(),
+            argv: vec![
+                build.binary.clone().into(),
+                "load".into(),
+                "--target".into(),
+                format!("http://{addr}/v1/answer").into(),
+                "--rps".into(),
+                opts.traffic_rps.max(1).to_string().into(),
+                "--concurrency".into(),
+                "16".into(),
+                "--duration".into(),
+                "24h".into(),
+            ],
+            restarts: 0,
+            addr: None,
+            version: None,
+            env: Vec::new(),
+        },
+    )?;
+    let _ = traffic;
+    let metrics_url = format!("http://{addr}/metrics");
+    let read = |url: &str| -> Option<[crate::guard::Totals; 2]> {
+        let (st, page) = get(url, Duration::from_secs(2)).ok()?;
+        (st == 200).then(|| read_totals(&page, FLAG))
+    };
+    // Per-second cohort samples for the picture.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (stop, url) = (Arc::clone(&stop), metrics_url.clone());
+        std::thread::spawn(move || {
+            let mut points: Vec<(u64, [crate::guard::Totals; 2])> = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let t = Instant::now();
+                if let Some(tot) = get(&url, Duration::from_secs(2))
+                    .ok()
+                    .filter(|(s, _)| *s == 200)
+                    .map(|(_, p)| read_totals(&p, FLAG))
+                {
+                    points.push((crate::ledger::now_ms(), tot));
+                }
+                std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
+            }
+            points
+        })
+    };
+    let before = read(&metrics_url).unwrap_or_default();
+    let started_ms = crate::ledger::now_ms();
+    let mut g = GuardOptions::new(FLAG, flags.clone(), &metrics_url, dir.join("guard"));
+    g.interval = opts.interval;
+    g.bake = (opts.interval * 5).max(Duration::from_secs(5));
+    g.min_requests = 10;
+    let faults = faults_doc(sc);
+    let mut fault_ms = None;
+    let mut inject_error = None;
+    let mut last = String::new();
+    let outcome = crate::guard::run(&g, &|| false, &mut |s| {
+        if fault_ms.is_none() && s.weight > 0 && !s.phase.is_terminal() {
+            fault_ms = Some(crate::ledger::now_ms());
+            match inject(&addr, &faults, &token) {
+                Ok(()) => progress(&format!(
+                    "{}: fault injected on the flag-on path at {}%",
+                    sc.name, s.weight
+                )),
+                Err(e) => inject_error = Some(e),
+            }
+        }
+        let line = format!("{}: flag {:?} at {}%", sc.name, s.phase, s.weight);
+        if line != last {
+            progress(&line);
+            last = line;
+        }
+    });
+    let after = read(&metrics_url).unwrap_or(before);
+    let settle = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < settle {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let points = sampler.join().unwrap_or_default();
+    let end_ms = crate::ledger::now_ms();
+    let killed = flightdeck_flags::KillStore::beside(&flags)
+        .load()
+        .map(|k| k.contains_key(FLAG))
+        .unwrap_or(false);
+    let (kind, reason) = match (&outcome, inject_error) {
+        (_, Some(e)) => ("error", e),
+        (Ok(s), None) if s.phase == ReleasePhase::RolledBack && killed => {
+            ("rolled_back", s.reason.clone().unwrap_or_default())
+        }
+        (Ok(s), None) => (
+            "missed",
+            format!("{:?} at {}%, killed: {killed}", s.phase, s.weight),
+        ),
+        (Err(e), None) => ("error", e.to_string()),
+    };
+    let entries = Ledger::open(dir.join("guard"))
+        .and_then(|l| l.entries())
+        .unwrap_or_default();
+    let at = |p: ReleasePhase| entries.iter().find(|e| e.phase == p).map(|e| e.time_ms);
+    let (detect_ms, rolled_back_ms) = (at(ReleasePhase::RollingBack), at(ReleasePhase::RolledBack));
+    let failing = entries
+        .iter()
+        .rev()
+        .find(|e| e.kind == EntryKind::Analysis && e.detail["outcome"] == "fail");
+    let analysis = failing
+        .map(|e| e.detail["analysis"].clone())
+        .unwrap_or(Value::Null);
+    let judge = analysis["judge"].clone();
+    let d = |a: f64, b: f64| (a - b).max(0.0);
+    let n = |t: &crate::guard::Totals| t.ok + t.failed;
+    let requests = d(n(&after[0]) + n(&after[1]), n(&before[0]) + n(&before[1]));
+    let failed_on = d(after[1].failed, before[1].failed);
+    let failed_off = d(after[0].failed, before[0].failed);
+    let secs = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / 1000.0),
+        _ => None,
+    };
+    let detect_seconds = secs(fault_ms, detect_ms);
+    let rollback_seconds = secs(detect_ms, rolled_back_ms);
+    // The picture: per-second shares, error ratios and latency by cohort.
+    let from = started_ms.saturating_sub(2_000);
+    let mut timeline = Timeline {
+        start_ms: from,
+        end_ms,
+        fault_ms,
+        detect_ms,
+        rolled_back_ms,
+        legend: Some(("flag off".into(), "flag on".into())),
+        ..Timeline::default()
+    };
+    for (i, role) in [(0usize, "stable"), (1, "canary")] {
+        let mut share = Vec::new();
+        let mut errors = Vec::new();
+        let mut latency = Vec::new();
+        for w in points.windows(2) {
+            let (t0, a) = &w[0];
+            let (t1, b) = &w[1];
+            let x = (*t1 as f64 - from as f64) / 1000.0;
+            let total = d(n(&b[0]) + n(&b[1]), n(&a[0]) + n(&a[1]));
+            let mine = d(n(&b[i]), n(&a[i]));
+            let _ = t0;
+            if total > 0.0 {
+                share.push((x, 100.0 * mine / total));
+            }
+            if mine > 0.0 {
+                errors.push((x, 100.0 * d(b[i].failed, a[i].failed) / mine));
+                let c = d(b[i].latency.1, a[i].latency.1);
+                if c > 0.0 {
+                    latency.push((x, 1000.0 * d(b[i].latency.0, a[i].latency.0) / c));
+                }
+            }
+        }
+        timeline.traffic.push(Series {
+            role: role.into(),
+            points: share,
+        });
+        timeline.errors.push(Series {
+            role: role.into(),
+            points: errors,
+        });
+        timeline.latency.push(Series {
+            role: role.into(),
+            points: latency,
+        });
+    }
+    let failed_requests = (failed_on + failed_off) as u64;
+    let failed_share = if requests > 0.0 {
+        (failed_on + failed_off) / requests
+    } else {
+        0.0
+    };
+    let within = detect_seconds.is_some_and(|t| t <= sc.detect_target_s.unwrap_or(0) as f64);
+    let untouched = failed_off == 0.0;
+    ws.down(Duration::from_secs(5))?;
+    Ok(ScenarioResult {
+        name: sc.name.to_owned(),
+        outcome: kind.to_owned(),
+        detect_seconds,
+        rollback_seconds,
+        requests: requests as u64,
+        failed_requests,
+        failed_share,
+        stable_available: untouched,
+        reason: format!(
+            "{reason} (flag killed: {killed}; flag-on answers failed: {failed_on}, flag-off: {failed_off})"
+        ),
+        detect_target_seconds: sc.detect_target_s,
+        noticed_by: sc.noticed_by.to_owned(),
+        passed: kind == "rolled_back" && within && failed_share <= 0.05 && untouched && killed,
         judge,
         analysis,
         timeline,
@@ -603,11 +876,17 @@ pub fn timeline_svg(title: &str, t: &Timeline) -> String {
         out.push_str("</g>\n");
     }
     let axis = TOP + 3.0 * (PANEL + GAP) - GAP + 16.0;
+    let (a, b) = t
+        .legend
+        .clone()
+        .unwrap_or_else(|| ("stable".into(), "canary".into()));
     out.push_str(&format!(
-        "<text x=\"{LEFT}\" y=\"{axis}\">0 s</text><text x=\"{}\" y=\"{axis}\" text-anchor=\"end\">{span:.0} s</text>\n<text x=\"{}\" y=\"{axis}\" fill=\"#1c7ed6\">— stable</text><text x=\"{}\" y=\"{axis}\" fill=\"#e8590c\">— canary</text>\n</svg>\n",
+        "<text x=\"{LEFT}\" y=\"{axis}\">0 s</text><text x=\"{}\" y=\"{axis}\" text-anchor=\"end\">{span:.0} s</text>\n<text x=\"{}\" y=\"{axis}\" fill=\"#1c7ed6\">— {}</text><text x=\"{}\" y=\"{axis}\" fill=\"#e8590c\">— {}</text>\n</svg>\n",
         W - RIGHT,
-        W / 2.0 - 60.0,
-        W / 2.0 + 10.0
+        W / 2.0 - 80.0,
+        esc(&a),
+        W / 2.0 + 10.0,
+        esc(&b)
     ));
     out
 }
