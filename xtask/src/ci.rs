@@ -83,8 +83,24 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     crate::tidy::run(root)?;
     crate::lint::hadolint(root)?;
     crate::lint::actionlint(root)?;
-    // The delivery pipeline end to end on local environments.
+    // The delivery pipeline end to end on local environments, then the
+    // rollback rehearsal: every fault rolled back within its target, the
+    // healthy canary promoted, the flag regression killed by the guard.
     crate::smoke::run(root)?;
+    let rehearsal = root.join("target/flightdeck-ci/rehearsal.json");
+    crate::rehearse::run(
+        root,
+        &[
+            "--all".into(),
+            "--non-interactive".into(),
+            "--root".into(),
+            root.join("target/flightdeck-ci").display().to_string(),
+            "--binary".into(),
+            root.join("target/debug/flightdeck").display().to_string(),
+            "--json".into(),
+            rehearsal.display().to_string(),
+        ],
+    )?;
     // The demo pipeline against its committed golden traces (JUnit in target/golden).
     crate::golden::run(root, &[])?;
     // A bounded, reproducible smoke run of every fuzz target over its seeds

@@ -339,3 +339,40 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         Err(Finding.into())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each scenario has its playbook section (anchor and heading), and
+    /// every `cargo xtask` task the playbook names exists.
+    #[test]
+    fn the_playbook_covers_every_scenario_with_commands_that_exist() {
+        let root = crate::project_root();
+        let text = std::fs::read_to_string(root.join("docs/rollback-playbook.md")).unwrap();
+        for sc in SCENARIOS {
+            assert!(
+                text.contains(&format!("<a id=\"{}\"></a>", sc.name)),
+                "no anchor for {}",
+                sc.name
+            );
+            let section = playbook_section(&root, sc.name).unwrap_or_default();
+            assert!(
+                section.contains(&format!("--scenario {}", sc.name)),
+                "the {} section says how to rehearse it",
+                sc.name
+            );
+        }
+        let main = std::fs::read_to_string(root.join("xtask/src/main.rs")).unwrap();
+        for (i, _) in text.match_indices("cargo xtask ") {
+            let task: String = text[i + 12..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                .collect();
+            assert!(
+                main.contains(&format!("Some(\"{task}\")")),
+                "the playbook names `cargo xtask {task}`, which does not exist"
+            );
+        }
+    }
+}
