@@ -245,5 +245,35 @@ fn sequence(root: &Path, ws: &Path, binary: &str) -> anyhow::Result<()> {
         reason.contains("judge") || reason.contains("slo"),
         "the rollback names its cause: {reason}"
     );
+
+    // The whole pipeline in one task, with this checkout's debug build
+    // (the tests are what `ci` is already running, so they are skipped).
+    let mut pipeline = vec![
+        "pipeline",
+        "--skip-tests",
+        "--profile",
+        "dev",
+        "--approve",
+        "--approver",
+        "ci-pipeline",
+    ];
+    pipeline.extend(fast);
+    xtask(root, ws, &pipeline)?;
+    let p = status(root, ws, "production")?;
+    let version = p["version"].as_str().unwrap_or_default().to_owned();
+    ensure!(
+        version.contains('+'),
+        "the pipeline's build serves production: {p:#}"
+    );
+    ensure!(p["healthy"] == true, "production after the pipeline: {p:#}");
+    // `release` is a dry run unless --execute: it prints the plan and
+    // changes nothing.
+    let before = std::fs::read_to_string(root.join("Cargo.toml"))?;
+    let plan = xtask(root, ws, &["release", "minor"])?;
+    ensure!(plan.contains("release plan:"), "{plan}");
+    ensure!(
+        std::fs::read_to_string(root.join("Cargo.toml"))? == before,
+        "a dry run changed Cargo.toml"
+    );
     Ok(())
 }

@@ -357,12 +357,16 @@ fn hygiene(p: &Package) -> Vec<String> {
     }
     if p.is_lib {
         let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap_or_default();
-        // Crate docs either inline or as the README (so the two cannot drift).
-        let front_page =
-            lib.starts_with("//!") || lib.starts_with("#![doc = include_str!(\"../README.md\")]");
+        // The README is the crate's rustdoc front page, so the two cannot
+        // drift; a crate without a README opens with `//!` docs.
+        let front_page = if dir.join("README.md").is_file() {
+            lib.starts_with("#![doc = include_str!(\"../README.md\")]")
+        } else {
+            lib.starts_with("//!")
+        };
         if !front_page {
             problems.push(format!(
-                "{}: src/lib.rs must open with //! crate docs or #![doc = include_str!(\"../README.md\")]",
+                "{}: src/lib.rs must open with #![doc = include_str!(\"../README.md\")] (or //! docs when the crate has no README)",
                 p.name
             ));
         }

@@ -1,52 +1,4 @@
-//! Feature flags for Flightdeck on the GrowthBook engine of
-//! `flightdeck-experiments`: rollouts, targeting, prerequisites, kill
-//! switches with an audit log, live reload that never serves a broken
-//! configuration, and an OpenFeature provider.
-//!
-//! This crate provides:
-//!
-//! * [`FlagSet`]: flags from GrowthBook's features payload (encrypted or
-//!   not) or from our simple YAML/JSON format ([`FlagDefinition`]), both
-//!   compiled to one engine; every problem reported as `file:line:column`.
-//! * [`FeatureFlagManager`]: lock-free evaluation of an atomically swapped
-//!   configuration (`is_enabled`, typed getters, [`FlagEvaluation`]), kill
-//!   switches ([`KillStore`], [`AuditEntry`]), staleness ([`SourceHealth`])
-//!   and evaluation counters.
-//! * [`FileSource`] and [`HttpSource`]: polled sources that keep the last
-//!   good configuration, with ETags, timeouts, backoff with jitter and a
-//!   bootstrap file.
-//! * [`FlightdeckProvider`]: an `open-feature` 0.3 provider.
-//! * [`decrypt`](fn@decrypt): GrowthBook's AES-128-CBC payload encryption.
-//!
-//! # Usage
-//!
-//! ```
-//! use flightdeck_experiments::Context;
-//! use flightdeck_flags::{FeatureFlagManager, FlagSet};
-//! use serde_json::json;
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let flags = FlagSet::parse("flags.yaml", r#"
-//! flags:
-//!   - id: hybrid-retrieval
-//!     rollout_percentage: 100
-//!     targeting:
-//!       attributes: {plan: {$in: [pro, team]}}
-//! "#, None)?;
-//! let manager = FeatureFlagManager::with_flags(flags);
-//! let ctx = Context::new(json!({"id": "user-1", "plan": "pro"}));
-//! assert!(manager.is_enabled("hybrid-retrieval", &ctx));
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # Feature flags
-//!
-//! None.
-//!
-//! # Layer
-//!
-//! Layer 3 in `docs/architecture.md`: depends on `flightdeck-experiments`
-//! and `flightdeck-obs-core`.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod counts;
@@ -65,8 +17,9 @@ pub use self::format::{
     FlagDefinition, FlagKind, FlagMeta, FlagSet, MAX_DEPENDENCY_CHAIN, Targeting, VariantDefinition,
 };
 pub use self::kill::{AuditAction, AuditEntry, KillRecord, KillSet, KillStore, read_audit_log};
-pub use self::manager::{DEFAULT_FLAG_LABEL_CAP, FeatureFlagManager, FlagEvaluation, SourceHealth};
+pub use self::manager::{DEFAULT_FLAG_LABEL_CAP, FeatureFlagManager, FlagEvaluation};
 pub use self::openfeature::{FlightdeckProvider, context_from_openfeature};
+pub use self::source::SourceHealth;
 pub use self::source::{FileSource, HttpSource, HttpSourceConfig, SourceHandle};
 
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.

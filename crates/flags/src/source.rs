@@ -10,6 +10,9 @@ use std::time::{Duration, SystemTime};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
 use crate::error::{LoadError, SourceError};
 use crate::manager::FeatureFlagManager;
 
@@ -401,5 +404,86 @@ impl HttpSource {
             }
         };
         SourceHandle::spawn("flightdeck-flags-http", body)
+    }
+}
+
+/// How the configuration's source is doing, shared between a source's
+/// poller and the manager.
+#[derive(Debug)]
+pub struct SourceHealth {
+    stale_after_ms: u64,
+    failing_since_ms: AtomicU64,
+    last_success_ms: AtomicU64,
+    failures: AtomicU64,
+    stale: AtomicBool,
+    last_error: Mutex<Option<String>>,
+}
+
+impl SourceHealth {
+    /// Health whose results turn stale after the source has failed for
+    /// `stale_after`.
+    pub fn new(stale_after: Duration) -> Self {
+        Self {
+            stale_after_ms: stale_after.as_millis().min(u128::from(u64::MAX)) as u64,
+            failing_since_ms: AtomicU64::new(0),
+            last_success_ms: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            stale: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Records a successful fetch or check.
+    pub fn record_success(&self, now_ms: u64) {
+        self.last_success_ms.store(now_ms, Ordering::Relaxed);
+        self.failing_since_ms.store(0, Ordering::Relaxed);
+        self.stale.store(false, Ordering::Relaxed);
+    }
+
+    /// Records a failure; results turn stale once failures have lasted
+    /// longer than the configured age.
+    pub fn record_failure(&self, now_ms: u64, error: &str) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        let _ = self.failing_since_ms.compare_exchange(
+            0,
+            now_ms.max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+        self.refresh(now_ms);
+        if let Ok(mut e) = self.last_error.lock() {
+            *e = Some(error.to_owned());
+        }
+    }
+
+    /// Re-evaluates staleness at `now_ms` (pollers call this every tick).
+    pub fn refresh(&self, now_ms: u64) {
+        let since = self.failing_since_ms.load(Ordering::Relaxed);
+        let stale = since != 0 && now_ms.saturating_sub(since) > self.stale_after_ms;
+        self.stale.store(stale, Ordering::Relaxed);
+    }
+
+    /// Whether results are stale now.
+    pub fn is_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
+    }
+
+    /// Failures so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// The last error, if the source is failing.
+    pub fn last_error(&self) -> Option<String> {
+        if self.failing_since_ms.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        self.last_error.lock().ok().and_then(|e| e.clone())
+    }
+}
+
+impl Default for SourceHealth {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(300))
     }
 }

@@ -1,24 +1,4 @@
-//! The OpenTelemetry bridge for Flightdeck: W3C trace context and baggage
-//! on HTTP headers, and OTLP export configured by the standard variables.
-//!
-//! This crate provides:
-//!
-//! * [`extract`], [`inject`], [`parse_traceparent`], [`parse_tracestate`]
-//!   and [`W3cPropagator`]: W3C Trace Context exactly as specified, and W3C
-//!   Baggage, on `http::HeaderMap`.
-//! * [`OtlpSettings`]: the `OTEL_*` variables, with explicit settings
-//!   winning over them and them over defaults.
-//!
-//! # Feature flags
-//!
-//! | feature | default | what |
-//! |---|---|---|
-//! | `testing` | no | [`testing::Collector`]: a real OTLP collector (`rotel`) for tests |
-//!
-//! # Layer
-//!
-//! Layer 2 in `docs/architecture.md`: depends on `flightdeck-obs-core`.
-//! Only the facade, the CLI, examples and tests depend on this crate.
+#![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod error;

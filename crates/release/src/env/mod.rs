@@ -1,7 +1,7 @@
 //! Local environments, the embedded default of the delivery pipeline: real
 //! processes on 127.0.0.1, no cluster needed.
 //!
-//! - **Builds** live in an [`ArtifactStore`](artifacts::ArtifactStore):
+//! - **Builds** live in an [`artifacts::ArtifactStore`]:
 //!   the service's binary with a manifest (version, commit, sha256).
 //! - **staging** is one instance of the service; a deploy waits for
 //!   `/readyz`, runs smoke checks, records itself, then stops the old one.
