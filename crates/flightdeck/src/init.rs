@@ -9,10 +9,9 @@ use flightdeck_obs_core::{
     PrometheusExposition, SpanExporter, SpanLayer, WriterStats,
 };
 use tracing_core::{Interest, Metadata};
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::{Context, Filter, Layer, SubscriberExt};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::filter::{self, FilterExt, LevelFilter};
+use tracing_subscriber::layer::{Filter, Layer, SubscriberExt};
+use tracing_subscriber::{EnvFilter, Registry};
 
 /// The longest shutdown waits for the OTLP collector: a black-holed
 /// collector must not hold a service's exit hostage.
@@ -137,56 +136,29 @@ impl Drop for ObservabilityGuard {
     }
 }
 
-/// Lets every span through and filters events with the log level, so a
-/// `warn` log level still records `info` spans and log lines keep their
-/// span context.
-struct EventsOnly(EnvFilter);
+/// The layers [`layers`] returns: spans (and OTLP export) and JSON logs,
+/// over a `tracing_subscriber::Registry`.
+pub type ObservabilityLayer = Box<dyn Layer<Registry> + Send + Sync + 'static>;
 
-impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Filter<S> for EventsOnly {
-    fn enabled(&self, meta: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        meta.is_span() || Filter::<S>::enabled(&self.0, meta, cx)
-    }
-
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if meta.is_span() {
-            Interest::always()
-        } else {
-            Filter::<S>::callsite_enabled(&self.0, meta)
-        }
-    }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        None
-    }
-
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        id: &tracing::Id,
-        ctx: Context<'_, S>,
-    ) {
-        Filter::<S>::on_new_span(&self.0, attrs, id, ctx);
-    }
-
-    fn on_record(&self, id: &tracing::Id, values: &tracing::span::Record<'_>, ctx: Context<'_, S>) {
-        Filter::<S>::on_record(&self.0, id, values, ctx);
-    }
-
-    fn on_enter(&self, id: &tracing::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_enter(&self.0, id, ctx);
-    }
-
-    fn on_exit(&self, id: &tracing::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_exit(&self.0, id, ctx);
-    }
-
-    fn on_close(&self, id: tracing::Id, ctx: Context<'_, S>) {
-        Filter::<S>::on_close(&self.0, id, ctx);
-    }
+/// Every span, and the events `log_filter` lets through: a `warn` log
+/// level still records `info` spans, so log lines keep their span context.
+/// (Span callsites are always interesting; event callsites get the
+/// `EnvFilter`'s own interest, so disabled events cost nothing.)
+fn spans_and_logs(log_filter: EnvFilter) -> impl Filter<Registry> + Send + Sync + 'static {
+    let spans = filter::dynamic_filter_fn(|meta: &Metadata<'_>, _| meta.is_span())
+        .with_callsite_filter(|meta: &'static Metadata<'static>| {
+            if meta.is_span() {
+                Interest::always()
+            } else {
+                Interest::never()
+            }
+        });
+    spans.or(log_filter)
 }
 
 /// Sets up spans, logs and metrics from `settings` and installs them
-/// process-wide.
+/// process-wide: [`layers`], then the layers as the global `tracing`
+/// subscriber.
 ///
 /// * Spans go to `trace_file_path` (JSON Lines) and, with
 ///   `trace_console_output`, to stderr; sampled at `trace_sample_rate`.
@@ -196,6 +168,10 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Filter<S> for EventsOnly {
 /// * With `metrics_enabled`, a Prometheus recorder becomes the global
 ///   `metrics` recorder and [`ObservabilityGuard::metrics`] records into it.
 ///
+/// Nothing is installed until everything that can fail has succeeded, so
+/// an `init` that fails (a bad path, a bad `OTEL_*` variable) can be
+/// retried in the same process.
+///
 /// # Errors
 ///
 /// [`InitError::Settings`] for invalid settings; [`InitError::Build`] naming
@@ -203,9 +179,52 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> Filter<S> for EventsOnly {
 /// [`InitError::AlreadyInstalled`] when a global subscriber or metrics
 /// recorder is already set.
 pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitError> {
+    // Checked first: finding out after the metrics recorder is installed
+    // would leave half a set-up behind.
+    if tracing::dispatcher::has_been_set() {
+        return Err(InitError::AlreadyInstalled {
+            what: "tracing subscriber",
+        });
+    }
+    let (layer, guard) = layers(settings)?;
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).map_err(
+        |_| InitError::AlreadyInstalled {
+            what: "tracing subscriber",
+        },
+    )?;
+    Ok(guard)
+}
+
+/// The parts of [`init`] for services that compose their own subscriber:
+/// the span, OTLP and log layers as one layer over a
+/// `tracing_subscriber::Registry`, and the guard that flushes them. Add your
+/// own layers beside it:
+///
+/// ```no_run
+/// use tracing_subscriber::layer::SubscriberExt;
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (layer, guard) = flightdeck::layers(flightdeck::ObservabilitySettings::from_env()?)?;
+/// let subscriber = tracing_subscriber::registry()
+///     .with(layer)
+///     .with(tracing_subscriber::filter::LevelFilter::INFO); // or your own layers
+/// tracing::subscriber::set_global_default(subscriber)?;
+/// # drop(guard);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Every fallible step runs first (settings, files, filters, the OTLP
+/// pipeline); the only thing installed is the Prometheus `metrics`
+/// recorder (with `metrics_enabled`), last.
+///
+/// # Errors
+///
+/// As [`init`], except that no subscriber is installed here.
+pub fn layers(
+    settings: ObservabilitySettings,
+) -> Result<(ObservabilityLayer, ObservabilityGuard), InitError> {
     settings.validate()?;
     flightdeck_obs_core::limits::attribute_value_limit_from_env()?;
-    // Open files before installing anything, so a bad path leaves no half-set-up state.
     let span_file = match (&settings.trace_file_path, settings.tracing_enabled) {
         (Some(path), true) => Some(JsonLinesExporter::to_file(path)?),
         _ => None,
@@ -221,18 +240,6 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
         None
     };
     let log_handle = log_layer.as_ref().map(JsonLogLayer::handle);
-
-    let prometheus = if settings.metrics_enabled {
-        Some(PrometheusExposition::install()?)
-    } else {
-        None
-    };
-    // Built after the recorder so its cached handles record into it.
-    let metrics = MetricsCollector::builder()
-        .with_service_name(&settings.service_name)
-        .with_max_bins(settings.metrics_max_samples)
-        .with_prices(settings.prices.clone())
-        .build();
 
     // The span layer is always installed (filtered off when tracing is
     // disabled): wrapped in an `Option`, tracing-subscriber would not pass
@@ -299,9 +306,6 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
         } else {
             span_builder
         };
-        if pipeline.is_some() {
-            opentelemetry::global::set_text_map_propagator(flightdeck_obs_otel::W3cPropagator);
-        }
         (pipeline, layer, span_builder.build()?)
     };
     #[cfg(not(feature = "otel"))]
@@ -309,24 +313,38 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
     #[cfg(not(feature = "otel"))]
     let span_layer = span_builder.build()?;
 
-    let subscriber = tracing_subscriber::registry()
-        .with(otel_layer)
-        .with(span_layer.with_filter(span_level))
-        .with(log_layer.map(|l| l.with_filter(EventsOnly(log_filter))));
-    tracing::subscriber::set_global_default(subscriber).map_err(|_| {
-        InitError::AlreadyInstalled {
-            what: "tracing subscriber",
-        }
-    })?;
+    // Everything fallible has passed: install the metrics recorder (the
+    // one global thing here), then build the collector, whose cached
+    // handles record into it.
+    let prometheus = if settings.metrics_enabled {
+        Some(PrometheusExposition::install()?)
+    } else {
+        None
+    };
+    let metrics = MetricsCollector::builder()
+        .with_service_name(&settings.service_name)
+        .with_max_bins(settings.metrics_max_samples)
+        .with_prices(settings.prices.clone())
+        .build();
+    #[cfg(feature = "otel")]
+    if otel.is_some() {
+        opentelemetry::global::set_text_map_propagator(flightdeck_obs_otel::W3cPropagator);
+    }
 
-    Ok(ObservabilityGuard {
-        spans,
-        span_file,
-        logs: log_handle,
-        metrics,
-        prometheus,
-        #[cfg(feature = "otel")]
-        otel,
-        done: false,
-    })
+    let stack = Layer::and_then(otel_layer, span_layer.with_filter(span_level))
+        .and_then(log_layer.map(|l| l.with_filter(spans_and_logs(log_filter))));
+    let layer: ObservabilityLayer = Layer::boxed(stack);
+    Ok((
+        layer,
+        ObservabilityGuard {
+            spans,
+            span_file,
+            logs: log_handle,
+            metrics,
+            prometheus,
+            #[cfg(feature = "otel")]
+            otel,
+            done: false,
+        },
+    ))
 }

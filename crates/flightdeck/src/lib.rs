@@ -30,4 +30,4 @@ pub use flightdeck_slo as slo;
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 pub use flightdeck_stats as stats;
 
-pub use self::init::{ObservabilityGuard, ShutdownReport, init};
+pub use self::init::{ObservabilityGuard, ObservabilityLayer, ShutdownReport, init, layers};
