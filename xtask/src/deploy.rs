@@ -538,7 +538,13 @@ pub(crate) fn status(root: &Path, args: &[String]) -> anyhow::Result<()> {
             "{}: {} {}{}",
             s.env,
             s.version.as_deref().unwrap_or("(nothing deployed)"),
-            if s.healthy { "healthy" } else { "NOT healthy" },
+            if s.healthy {
+                "healthy"
+            } else if s.processes.is_empty() {
+                "down (no process runs: deploy again, or it was stopped by `down`)"
+            } else {
+                "NOT healthy"
+            },
             s.url
                 .as_deref()
                 .map(|u| format!(" at {u}"))

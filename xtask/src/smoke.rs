@@ -136,6 +136,14 @@ fn sequence(root: &Path, ws: &Path, binary: &str) -> anyhow::Result<()> {
         p["release"]["phase"] == "Progressing" && p["release"]["canary_version"] == "1.1.0",
         "the canary waits for approval: {p:#}"
     );
+    // One analysis of the waiting canary, on demand.
+    let health: Value = serde_json::from_str(&xtask(root, ws, &["canary-health", "--json"])?)?;
+    ensure!(
+        health["outcome"] == "pass" && health["canary_version"] == "1.1.0",
+        "canary-health of a healthy canary: {health:#}"
+    );
+    // Without an approval and without a terminal, production refuses (2).
+    xtask_exit(root, ws, &["deploy-prod"], 2)?;
     let mut prod = vec!["deploy-prod", "--approve", "--approver", "ci-reviewer"];
     prod.extend(fast);
     xtask(root, ws, &prod)?;
