@@ -479,6 +479,16 @@ fn guard(a: GuardArgs) -> anyhow::Result<()> {
     if !a.flags.is_file() {
         crate::bad_input!("--flags {}: no such file", a.flags.display());
     }
+    if a.interval < std::time::Duration::from_millis(100)
+        || a.interval > std::time::Duration::from_secs(3600)
+    {
+        crate::bad_input!("--interval {:?}: use 100ms to 1h", a.interval);
+    }
+    if a.bake
+        .is_some_and(|b| b > std::time::Duration::from_secs(86_400))
+    {
+        crate::bad_input!("--bake: at most 24h");
+    }
     let url = a.service.trim_end_matches('/');
     if !url.starts_with("http://") {
         crate::bad_input!("--service {}: an http:// URL", crate::shown(url));

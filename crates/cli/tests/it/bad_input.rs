@@ -44,6 +44,71 @@ fn bad_arguments_are_clear_errors() {
 }
 
 #[test]
+fn bad_guard_arguments_are_named_before_anything_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let flags = dir.path().join("flags.yaml");
+    std::fs::write(&flags, "flags:\n  - id: f\n    rollout_percentage: 0\n").unwrap();
+    let f = flags.to_str().unwrap();
+    fn guard<'a>(f: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec![
+            "release",
+            "guard",
+            "--flag",
+            "f",
+            "--flags",
+            f,
+            "--service",
+            "http://127.0.0.1:9",
+        ];
+        a.extend_from_slice(extra);
+        a
+    }
+    fails_with(&guard(f, &["--interval", "0s"]), &[], 2, &["--interval"]);
+    fails_with(&guard(f, &["--steps", "50,25"]), &[], 2, &["steps", "50"]);
+    fails_with(
+        &guard(f, &["--objective", "100"]),
+        &[],
+        2,
+        &["--objective", "100"],
+    );
+    fails_with(
+        &[
+            "release",
+            "guard",
+            "--flag",
+            "f",
+            "--flags",
+            "/no/such/flags.yaml",
+        ],
+        &[],
+        2,
+        &["/no/such/flags.yaml"],
+    );
+    fails_with(
+        &[
+            "release",
+            "guard",
+            "--flag",
+            "f",
+            "--flags",
+            f,
+            "--service",
+            "ftp://x",
+        ],
+        &[],
+        2,
+        &["--service", "ftp://x"],
+    );
+    // Nothing moved: the rollout is untouched and no ledger was written.
+    assert!(
+        std::fs::read_to_string(&flags)
+            .unwrap()
+            .contains("rollout_percentage: 0")
+    );
+    assert!(!dir.path().join(".guard-f").exists());
+}
+
+#[test]
 fn an_unwritable_output_directory_is_named() {
     fails_with(
         &["demo", "--requests", "1", "--out", "/proc/flightdeck-out"],
