@@ -282,7 +282,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     }
     let link = playbook_link(root, &out);
     let mut md = format!(
-        "# Rollback rehearsal — {}\n\nEach scenario ran in a fresh local production (stable behind HAProxy, scraped by Prometheus, {} requests/s of steady traffic); the canary started with the fault, the controller judged it every {} s. Detection is from the canary's first traffic to the rollback decision; rollback is from the decision to all traffic on stable. Targets: detection within the scenario's target, at most 5 % of requests failed, stable available throughout, `healthy` promoted.\n\n{}\n",
+        "# Rollback rehearsal — {}\n\nEach scenario ran in a fresh local production (stable behind HAProxy, scraped by Prometheus, {} requests/s of steady traffic); the fault went in through the canary's admin API the moment it first carried traffic (for `flag_regression`, on the flag-on path of one service under a guarded rollout), and the controller judged every {} s. Detection is from the fault to the rollback decision; rollback is from the decision to all traffic on stable. Targets: detection within the scenario's target, at most 5 % of requests failed, stable available throughout, `healthy` promoted.\n\n{}\n",
         crate::deploy::time_of(run_ms),
         opts.traffic_rps,
         opts.interval.as_secs_f64(),

@@ -376,54 +376,21 @@ pub fn run_scenario(
         (k, _) => k,
     };
     // The incident's moments from the ledger.
-    let entries = env.ledger().entries().unwrap_or_default();
-    let release = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::Start && e.release.starts_with("rag-"))
-        .map(|e| e.release.clone());
-    let mine: Vec<_> = entries
-        .iter()
-        .filter(|e| Some(&e.release) == release.as_ref())
-        .collect();
-    let fault_ms = fault_ms.or_else(|| {
-        mine.iter()
-            .find(|e| e.kind == EntryKind::Weight && e.weight > 0)
-            .map(|e| e.time_ms)
-    });
-    let detect_ms = mine
-        .iter()
-        .find(|e| e.phase == ReleasePhase::RollingBack)
-        .map(|e| e.time_ms);
-    let rolled_back_ms = mine
-        .iter()
-        .find(|e| e.phase == ReleasePhase::RolledBack)
-        .map(|e| e.time_ms);
-    let promoted_ms = mine
-        .iter()
-        .find(|e| e.phase == ReleasePhase::Succeeded)
-        .map(|e| e.time_ms);
-    let failing = mine
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::Analysis && e.detail["outcome"] == "fail")
-        .or_else(|| mine.iter().rev().find(|e| e.kind == EntryKind::Analysis));
-    let analysis = failing
-        .map(|e| e.detail["analysis"]["metrics"].clone())
-        .unwrap_or(Value::Null);
+    let m = Moments::of(
+        &env.ledger().entries().unwrap_or_default(),
+        "rag-",
+        fault_ms,
+    );
+    let analysis = m.analysis["metrics"].clone();
     let judge = analysis
         .as_array()
         .into_iter()
         .flatten()
-        .find(|m| m["name"] == "judge")
-        .map(|m| m["value"].clone())
+        .find(|x| x["name"] == "judge")
+        .map(|x| x["value"].clone())
         .unwrap_or(Value::Null);
-    let secs = |a: Option<u64>, b: Option<u64>| match (a, b) {
-        (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / 1000.0),
-        _ => None,
-    };
-    let detect_seconds = secs(fault_ms, detect_ms);
-    let rollback_seconds = secs(detect_ms, rolled_back_ms);
+    let detect_seconds = secs(m.fault_ms, m.detect_ms);
+    let rollback_seconds = secs(m.detect_ms, m.rolled_back_ms);
     let requests = after.0.saturating_sub(before.0);
     let failed_requests = after.1.saturating_sub(before.1);
     let failed_share = if requests > 0 {
@@ -434,27 +401,7 @@ pub fn run_scenario(
     let stable_available = misses.load(Ordering::SeqCst) == 0;
     // The picture, from Prometheus, before production goes away.
     let prom = env.urls(&env.topology()).2.unwrap_or_default();
-    let from = started_ms.saturating_sub(2_000);
-    let q = |query: &str| range(&prom, query, from, end_ms);
-    let route = "http_route=\"/v1/answer\"";
-    let timeline = Timeline {
-        legend: None,
-        start_ms: from,
-        end_ms,
-        fault_ms,
-        detect_ms,
-        rolled_back_ms,
-        promoted_ms,
-        traffic: q(&format!(
-            "100 * sum by (role) (rate(http_server_requests_total{{{route}}}[3s])) / scalar(sum(rate(http_server_requests_total{{{route}}}[3s])))"
-        )),
-        errors: q(&format!(
-            "100 * (sum by (role) (rate(http_server_requests_total{{{route},status_class=\"5xx\"}}[3s])) or (0 * sum by (role) (rate(http_server_requests_total{{{route}}}[3s])))) / sum by (role) (rate(http_server_requests_total{{{route}}}[3s]))"
-        )),
-        latency: q(&format!(
-            "1000 * sum by (role) (rate(http_server_request_duration_seconds_sum{{{route}}}[3s])) / sum by (role) (rate(http_server_request_duration_seconds_count{{{route}}}[3s]))"
-        )),
-    };
+    let timeline = prometheus_timeline(&prom, started_ms.saturating_sub(2_000), end_ms, &m);
     let within = match (sc.detect_target_s, detect_seconds) {
         (Some(t), Some(d)) => d <= t as f64,
         (None, _) => true,
@@ -493,6 +440,134 @@ fn token() -> String {
     (0..32)
         .map(|_| format!("{:x}", rng.random_range(0..16u8)))
         .collect()
+}
+
+/// The moments of an incident, from a release ledger.
+#[derive(Debug, Default)]
+struct Moments {
+    fault_ms: Option<u64>,
+    detect_ms: Option<u64>,
+    rolled_back_ms: Option<u64>,
+    promoted_ms: Option<u64>,
+    /// The failing analysis (or the last one): its `detail.analysis`.
+    analysis: Value,
+}
+
+impl Moments {
+    /// The moments of the last release whose id starts with `prefix`; the
+    /// fault's start is `fault_ms`, else the release's first traffic.
+    fn of(entries: &[crate::ledger::Entry], prefix: &str, fault_ms: Option<u64>) -> Self {
+        let release = entries
+            .iter()
+            .rev()
+            .find(|e| e.kind == EntryKind::Start && e.release.starts_with(prefix))
+            .map(|e| e.release.clone());
+        let mine: Vec<_> = entries
+            .iter()
+            .filter(|e| Some(&e.release) == release.as_ref())
+            .collect();
+        let at = |p: ReleasePhase| mine.iter().find(|e| e.phase == p).map(|e| e.time_ms);
+        let failing = mine
+            .iter()
+            .rev()
+            .find(|e| e.kind == EntryKind::Analysis && e.detail["outcome"] == "fail")
+            .or_else(|| mine.iter().rev().find(|e| e.kind == EntryKind::Analysis));
+        Self {
+            fault_ms: fault_ms.or_else(|| {
+                mine.iter()
+                    .find(|e| e.kind == EntryKind::Weight && e.weight > 0)
+                    .map(|e| e.time_ms)
+            }),
+            detect_ms: at(ReleasePhase::RollingBack),
+            rolled_back_ms: at(ReleasePhase::RolledBack),
+            promoted_ms: at(ReleasePhase::Succeeded),
+            analysis: failing
+                .map(|e| e.detail["analysis"].clone())
+                .unwrap_or(Value::Null),
+        }
+    }
+
+    fn timeline(&self, start_ms: u64, end_ms: u64) -> Timeline {
+        Timeline {
+            start_ms,
+            end_ms,
+            fault_ms: self.fault_ms,
+            detect_ms: self.detect_ms,
+            rolled_back_ms: self.rolled_back_ms,
+            promoted_ms: self.promoted_ms,
+            ..Timeline::default()
+        }
+    }
+}
+
+/// Seconds from `a` to `b`, when both happened in that order.
+fn secs(a: Option<u64>, b: Option<u64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / 1000.0),
+        _ => None,
+    }
+}
+
+/// Traffic share, error ratio and mean latency of stable and canary from
+/// Prometheus, second by second.
+fn prometheus_timeline(prom: &str, from: u64, end_ms: u64, m: &Moments) -> Timeline {
+    let q = |query: &str| range(prom, query, from, end_ms);
+    let route = "http_route=\"/v1/answer\"";
+    Timeline {
+        traffic: q(&format!(
+            "100 * sum by (role) (rate(http_server_requests_total{{{route}}}[3s])) / scalar(sum(rate(http_server_requests_total{{{route}}}[3s])))"
+        )),
+        errors: q(&format!(
+            "100 * (sum by (role) (rate(http_server_requests_total{{{route},status_class=\"5xx\"}}[3s])) or (0 * sum by (role) (rate(http_server_requests_total{{{route}}}[3s])))) / sum by (role) (rate(http_server_requests_total{{{route}}}[3s]))"
+        )),
+        latency: q(&format!(
+            "1000 * sum by (role) (rate(http_server_request_duration_seconds_sum{{{route}}}[3s])) / sum by (role) (rate(http_server_request_duration_seconds_count{{{route}}}[3s]))"
+        )),
+        ..m.timeline(from, end_ms)
+    }
+}
+
+/// Traffic share, error ratio and mean latency of the flag-off and flag-on
+/// cohorts, from `/metrics` read once a second.
+fn cohort_timeline(
+    points: &[(u64, [crate::guard::Totals; 2])],
+    from: u64,
+    end_ms: u64,
+    m: &Moments,
+) -> Timeline {
+    let d = |a: f64, b: f64| (a - b).max(0.0);
+    let n = |t: &crate::guard::Totals| t.ok + t.failed;
+    let mut timeline = Timeline {
+        legend: Some(("flag off".into(), "flag on".into())),
+        ..m.timeline(from, end_ms)
+    };
+    for (i, role) in [(0usize, "stable"), (1, "canary")] {
+        let (mut share, mut errors, mut latency) = (Vec::new(), Vec::new(), Vec::new());
+        for w in points.windows(2) {
+            let ((_, a), (t1, b)) = (&w[0], &w[1]);
+            let x = (*t1 as f64 - from as f64) / 1000.0;
+            let total = d(n(&b[0]) + n(&b[1]), n(&a[0]) + n(&a[1]));
+            let mine = d(n(&b[i]), n(&a[i]));
+            if total > 0.0 {
+                share.push((x, 100.0 * mine / total));
+            }
+            if mine > 0.0 {
+                errors.push((x, 100.0 * d(b[i].failed, a[i].failed) / mine));
+                let c = d(b[i].latency.1, a[i].latency.1);
+                if c > 0.0 {
+                    latency.push((x, 1000.0 * d(b[i].latency.0, a[i].latency.0) / c));
+                }
+            }
+        }
+        let series = |points| Series {
+            role: role.into(),
+            points,
+        };
+        timeline.traffic.push(series(share));
+        timeline.errors.push(series(errors));
+        timeline.latency.push(series(latency));
+    }
+    timeline
 }
 
 /// Stops everything in `ws` and answers a production environment with
@@ -666,73 +741,17 @@ fn run_flag_scenario(
     let entries = Ledger::open(dir.join("guard"))
         .and_then(|l| l.entries())
         .unwrap_or_default();
-    let at = |p: ReleasePhase| entries.iter().find(|e| e.phase == p).map(|e| e.time_ms);
-    let (detect_ms, rolled_back_ms) = (at(ReleasePhase::RollingBack), at(ReleasePhase::RolledBack));
-    let failing = entries
-        .iter()
-        .rev()
-        .find(|e| e.kind == EntryKind::Analysis && e.detail["outcome"] == "fail");
-    let analysis = failing
-        .map(|e| e.detail["analysis"].clone())
-        .unwrap_or(Value::Null);
+    let m = Moments::of(&entries, "guard-", fault_ms);
+    let analysis = m.analysis.clone();
     let judge = analysis["judge"].clone();
     let d = |a: f64, b: f64| (a - b).max(0.0);
     let n = |t: &crate::guard::Totals| t.ok + t.failed;
     let requests = d(n(&after[0]) + n(&after[1]), n(&before[0]) + n(&before[1]));
     let failed_on = d(after[1].failed, before[1].failed);
     let failed_off = d(after[0].failed, before[0].failed);
-    let secs = |a: Option<u64>, b: Option<u64>| match (a, b) {
-        (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / 1000.0),
-        _ => None,
-    };
-    let detect_seconds = secs(fault_ms, detect_ms);
-    let rollback_seconds = secs(detect_ms, rolled_back_ms);
-    // The picture: per-second shares, error ratios and latency by cohort.
-    let from = started_ms.saturating_sub(2_000);
-    let mut timeline = Timeline {
-        start_ms: from,
-        end_ms,
-        fault_ms,
-        detect_ms,
-        rolled_back_ms,
-        legend: Some(("flag off".into(), "flag on".into())),
-        ..Timeline::default()
-    };
-    for (i, role) in [(0usize, "stable"), (1, "canary")] {
-        let mut share = Vec::new();
-        let mut errors = Vec::new();
-        let mut latency = Vec::new();
-        for w in points.windows(2) {
-            let (t0, a) = &w[0];
-            let (t1, b) = &w[1];
-            let x = (*t1 as f64 - from as f64) / 1000.0;
-            let total = d(n(&b[0]) + n(&b[1]), n(&a[0]) + n(&a[1]));
-            let mine = d(n(&b[i]), n(&a[i]));
-            let _ = t0;
-            if total > 0.0 {
-                share.push((x, 100.0 * mine / total));
-            }
-            if mine > 0.0 {
-                errors.push((x, 100.0 * d(b[i].failed, a[i].failed) / mine));
-                let c = d(b[i].latency.1, a[i].latency.1);
-                if c > 0.0 {
-                    latency.push((x, 1000.0 * d(b[i].latency.0, a[i].latency.0) / c));
-                }
-            }
-        }
-        timeline.traffic.push(Series {
-            role: role.into(),
-            points: share,
-        });
-        timeline.errors.push(Series {
-            role: role.into(),
-            points: errors,
-        });
-        timeline.latency.push(Series {
-            role: role.into(),
-            points: latency,
-        });
-    }
+    let detect_seconds = secs(m.fault_ms, m.detect_ms);
+    let rollback_seconds = secs(m.detect_ms, m.rolled_back_ms);
+    let timeline = cohort_timeline(&points, started_ms.saturating_sub(2_000), end_ms, &m);
     let failed_requests = (failed_on + failed_off) as u64;
     let failed_share = if requests > 0.0 {
         (failed_on + failed_off) / requests
