@@ -13,6 +13,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use flightdeck_release::env::process::write_atomic;
+
 use crate::deploy::{Flags, workspace};
 use crate::{BadArgs, Finding, print, say};
 
@@ -122,18 +124,11 @@ fn relevance(metrics: &str) -> (f64, f64) {
 }
 
 fn metrics_of(url: &str) -> anyhow::Result<String> {
-    // std has no HTTP client; a plain HTTP/1.0 GET with timeouts is enough
-    // for a loopback /metrics page.
-    use std::io::{Read, Write};
-    let addr = url.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr)
-        .with_context(|| format!("cannot reach staging at {url}"))?;
-    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    s.set_write_timeout(Some(std::time::Duration::from_secs(5)))?;
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut out = String::new();
-    s.take(16 << 20).read_to_string(&mut out)?;
-    Ok(out)
+    flightdeck_release::env::metrics_page(
+        &format!("{url}/metrics"),
+        std::time::Duration::from_secs(5),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot read staging's {url}/metrics: {e}"))
 }
 
 /// `cargo xtask eval-gate [--thresholds FILE] [--out DIR]`.
@@ -270,15 +265,15 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         "checks": checks,
         "golden": golden,
         "load": load_report,
-        "time_ms": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+        "time_ms": crate::deploy::now_ms(),
     });
-    std::fs::write(
-        out.join("report.json.tmp"),
-        serde_json::to_string_pretty(&report)?,
+    let md = markdown(&report);
+    write_atomic(
+        &out.join("report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
     )?;
-    std::fs::rename(out.join("report.json.tmp"), out.join("report.json"))?;
-    std::fs::write(out.join("report.md"), markdown(&report))?;
-    print(&markdown(&report));
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    print(&md);
     say(&format!(
         "xtask eval-gate: report in {}",
         out.join("report.md").display()

@@ -14,6 +14,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use flightdeck_release::env::process::write_atomic;
 use flightdeck_release::env::rehearsal::{self, SCENARIOS, Scenario, ScenarioResult};
 use serde_json::{Value, json};
 
@@ -173,9 +174,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .add(&binary, &format!("canary-{short}"), short, "rehearsal")?;
     let stable = ws.artifacts().get(&stable.version)?;
     let canary = ws.artifacts().get(&canary.version)?;
-    let run_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let run_ms = crate::deploy::now_ms();
     let out = ws
         .root()
         .join("runs")
@@ -219,7 +218,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             t.elapsed().as_secs_f64()
         ));
         let svg = rehearsal::timeline_svg(&format!("{} — {}", r.name, r.outcome), &r.timeline);
-        rehearsal::write(&out.join(format!("timeline-{}.svg", r.name)), &svg)?;
+        write_atomic(
+            &out.join(format!("timeline-{}.svg", r.name)),
+            svg.as_bytes(),
+        )?;
         let mut lesson = match &notes {
             Value::Object(m) => m
                 .get(sc.name)
@@ -257,9 +259,9 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .collect();
     let doc = json!({"run_ms": run_ms, "seconds": started.elapsed().as_secs_f64(), "scenarios": scenarios});
     let text = serde_json::to_string_pretty(&doc)?;
-    rehearsal::write(&out.join("results.json"), &text)?;
+    write_atomic(&out.join("results.json"), text.as_bytes())?;
     if let Some(p) = f.value("--json") {
-        rehearsal::write(Path::new(p), &text)?;
+        write_atomic(Path::new(p), text.as_bytes())?;
     }
     let history = ws.root().join("history.jsonl");
     let previous: Option<Value> = std::fs::read_to_string(&history)
@@ -314,7 +316,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             md.push_str(&format!("\nLessons learned: {lesson}\n"));
         }
     }
-    rehearsal::write(&out.join("report.md"), &md)?;
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
     print(&table(&results, &link));
     say(&format!(
         "xtask rehearse-rollback: report in {}",

@@ -212,18 +212,7 @@ impl CohortAnalyzer {
 
     /// Reads the service once more and adds one sample per cohort.
     fn read(&mut self) -> Result<(), String> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(2)))
-            .build()
-            .into();
-        let page = agent
-            .get(&self.opts.metrics_url)
-            .call()
-            .map_err(|e| format!("cannot read {}: {e}", self.opts.metrics_url))?
-            .body_mut()
-            .with_config()
-            .limit(16 << 20)
-            .read_to_string()
+        let page = crate::env::metrics_page(&self.opts.metrics_url, Duration::from_secs(2))
             .map_err(|e| format!("cannot read {}: {e}", self.opts.metrics_url))?;
         let now = read_totals(&page, &self.opts.flag);
         if let Some(before) = self.last {

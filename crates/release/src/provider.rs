@@ -16,7 +16,9 @@ use crate::judge::{CanaryConfig, Judge, Label, MetricSetPair};
 /// The most bytes read from a provider's answer.
 pub const MAX_ANSWER_BYTES: u64 = 16 * 1024 * 1024;
 
-fn agent(timeout: Duration) -> ureq::Agent {
+/// An HTTP agent whose every request is bounded by `timeout`, and whose
+/// error statuses are answers, not errors.
+pub(crate) fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .timeout_connect(Some(timeout.min(Duration::from_secs(3))))

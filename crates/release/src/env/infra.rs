@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::env::process::{ProcessRecord, write_atomic};
 use crate::error::ReleaseError;
+use crate::provider::agent;
 
 /// The HAProxy backend and its two server slots.
 pub(crate) const BACKEND: &str = "rag";
@@ -23,21 +24,13 @@ pub(crate) fn free_port() -> Result<u16, ReleaseError> {
     Ok(l.local_addr()?.port())
 }
 
-fn agent(timeout: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .http_status_as_error(false)
-        .build()
-        .into()
-}
-
-/// The status and at most 1 MiB of a response's body.
-fn answer(mut r: ureq::http::Response<ureq::Body>) -> Result<(u16, String), String> {
+/// The status and at most `limit` bytes of a response's body.
+fn answer(mut r: ureq::http::Response<ureq::Body>, limit: u64) -> Result<(u16, String), String> {
     let status = r.status().as_u16();
     let body = r
         .body_mut()
         .with_config()
-        .limit(1 << 20)
+        .limit(limit)
         .read_to_string()
         .map_err(|e| e.to_string())?;
     Ok((status, body))
@@ -60,12 +53,36 @@ pub(crate) fn post_json(
     let r = req
         .send(body.to_string().as_bytes())
         .map_err(|e| e.to_string())?;
-    answer(r)
+    answer(r, 1 << 20)
 }
 
 /// GET `url`: the status and at most 1 MiB of the body.
 pub(crate) fn get(url: &str, timeout: Duration) -> Result<(u16, String), String> {
-    answer(agent(timeout).get(url).call().map_err(|e| e.to_string())?)
+    answer(
+        agent(timeout).get(url).call().map_err(|e| e.to_string())?,
+        1 << 20,
+    )
+}
+
+/// The largest `/metrics` page [`metrics_page`] reads.
+pub const METRICS_PAGE_LIMIT: u64 = 16 << 20;
+
+/// A service's `/metrics` page at `url`: a 200 answer, at most
+/// [`METRICS_PAGE_LIMIT`] bytes, within `timeout`.
+///
+/// # Errors
+///
+/// The cause, in words (unreachable, a timeout, another status).
+pub fn metrics_page(url: &str, timeout: Duration) -> Result<String, String> {
+    let (status, page) = answer(
+        agent(timeout).get(url).call().map_err(|e| e.to_string())?,
+        METRICS_PAGE_LIMIT,
+    )?;
+    if status == 200 {
+        Ok(page)
+    } else {
+        Err(format!("status {status}"))
+    }
 }
 
 /// Polls `check` every 50 ms until it answers `Some` or `limit` passes.
@@ -145,18 +162,15 @@ pub(crate) fn write_targets(
     write_atomic(path, Value::Array(groups).to_string().as_bytes())
 }
 
-/// The value of an instant query, when it has one.
+/// The first value of an instant query, when it has one (through the
+/// providers' Prometheus client).
 pub(crate) fn prometheus_value(prometheus: &str, query: &str) -> Option<f64> {
-    let url = format!(
-        "{prometheus}/api/v1/query?query={}",
-        crate::k8s::url_encode(query)
-    );
-    let (status, body) = get(&url, Duration::from_secs(2)).ok()?;
-    if status != 200 {
-        return None;
-    }
-    let v: Value = serde_json::from_str(&body).ok()?;
-    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+    crate::provider::Prometheus::new(prometheus, Duration::from_secs(2))
+        .query(query)
+        .ok()?
+        .as_array()?
+        .first()?
+        .as_f64()
 }
 
 /// The Kayenta canary config the local judge uses: error ratio (critical)

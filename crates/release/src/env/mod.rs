@@ -36,6 +36,7 @@ use serde_json::{Value, json};
 
 use self::artifacts::{Artifact, ArtifactStore};
 use self::infra::{BACKEND, free_port, get, log_tail, poll, post_json};
+pub use self::infra::{METRICS_PAGE_LIMIT, metrics_page};
 use self::process::{ProcessRecord, ProcessSpec, write_atomic};
 use crate::controller::CanaryManager;
 use crate::error::ReleaseError;
@@ -741,11 +742,7 @@ impl Environment {
         let pdir = self.dir.join("prometheus");
         std::fs::create_dir_all(&pdir)?;
         let targets = pdir.join("targets.json");
-        let mut services = vec![("stable", &stable)];
-        if let Some(c) = &t.canary {
-            services.push(("canary", c));
-        }
-        infra::write_targets(&targets, &services)?;
+        self.refresh_targets(t)?;
         if !t.prometheus.as_ref().is_some_and(process::alive) {
             let port = match t.prometheus_port {
                 Some(p) => p,
@@ -955,7 +952,8 @@ impl Environment {
         let mut run = || -> Result<CanaryOutcome, ReleaseError> {
             self.fill_slot("canary", &addr)?;
             self.router().set_weight(0)?;
-            self.ensure_infra(&mut t, supervisor, opts)?;
+            // Prometheus scrapes the canary too from now on.
+            self.refresh_targets(&t)?;
             // The judge needs history on both sides before the first step.
             self.wait_scraped(&t, "stable", 8, Duration::from_secs(60))?;
             self.wait_scraped(&t, "canary", 3, Duration::from_secs(60))?;
@@ -1082,20 +1080,8 @@ impl Environment {
                 };
                 let name = canary.name.replacen("canary-", "stable-", 1);
                 let canary = process::rename(&self.dir, &canary, &name)?;
-                let addr = canary.addr.clone().unwrap_or_default();
-                // The canary carries everything; the stable slot joins it on
-                // the same process, then the canary slot leaves.
-                self.fill_slot("stable", &addr)?;
-                self.router().set_weight(0)?;
-                let _ = self
-                    .router()
-                    .command(&format!("set server {BACKEND}/canary state maint"));
-                let old = t.stable.replace(canary);
-                self.save_topology(&t)?;
-                self.refresh_targets(&t)?;
-                if let Some(old) = old {
-                    process::stop(&self.dir, &old, opts.drain)?;
-                }
+                // The canary carries everything already.
+                self.take_stable_slot(&mut t, canary, opts)?;
             }
             CanaryOutcome::RolledBack(_) => {
                 drop(_lock);
@@ -1106,15 +1092,42 @@ impl Environment {
         Ok(())
     }
 
+    /// Makes `rec`, which already carries all traffic through the canary
+    /// slot, the stable: the stable slot joins it on the same process, the
+    /// canary slot leaves rotation, and the old stable drains and stops.
+    fn take_stable_slot(
+        &self,
+        t: &mut Topology,
+        rec: ProcessRecord,
+        opts: &DeployOptions,
+    ) -> Result<(), ReleaseError> {
+        self.fill_slot("stable", rec.addr.as_deref().unwrap_or_default())?;
+        self.router().set_weight(0)?;
+        self.retire_canary_slot();
+        let old = t.stable.replace(rec);
+        self.save_topology(t)?;
+        self.refresh_targets(t)?;
+        if let Some(old) = old {
+            process::stop(&self.dir, &old, opts.drain)?;
+        }
+        Ok(())
+    }
+
+    /// Puts the canary slot in maintenance (best effort: its weight is
+    /// already 0, this also stops its health checks).
+    fn retire_canary_slot(&self) {
+        let _ = self
+            .router()
+            .command(&format!("set server {BACKEND}/canary state maint"));
+    }
+
     /// Takes the canary out of rotation and stops it.
     fn discard_canary(&self, opts: &DeployOptions) -> Result<(), ReleaseError> {
         let _lock = self.lock_wait(Duration::from_secs(30))?;
         let mut t = self.topology();
         if t.haproxy.as_ref().is_some_and(process::alive) {
             self.router().abort()?;
-            let _ = self
-                .router()
-                .command(&format!("set server {BACKEND}/canary state maint"));
+            self.retire_canary_slot();
         }
         if let Some(c) = t.canary.take() {
             self.save_topology(&t)?;
@@ -1231,19 +1244,10 @@ impl Environment {
         let mut t = self.topology();
         let rec = self.start_service(&art, "stable", &opts)?;
         let addr = rec.addr.clone().unwrap_or_default();
+        // The older build takes all traffic through the canary slot first.
         self.fill_slot("canary", &addr)?;
         self.router().set_weight(100)?;
-        self.fill_slot("stable", &addr)?;
-        self.router().set_weight(0)?;
-        let _ = self
-            .router()
-            .command(&format!("set server {BACKEND}/canary state maint"));
-        let old = t.stable.replace(rec);
-        self.save_topology(&t)?;
-        self.refresh_targets(&t)?;
-        if let Some(old) = old {
-            process::stop(&self.dir, &old, opts.drain)?;
-        }
+        self.take_stable_slot(&mut t, rec, &opts)?;
         self.record_switch(
             "rollback",
             &current,

@@ -123,19 +123,17 @@ pub fn start(
     Ok(record)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` atomically (obs-core's [`write_atomic`]:
+/// a temporary file, a rename, the directory synced).
+///
+/// [`write_atomic`]: flightdeck_obs_core::write_atomic
 ///
 /// # Errors
 ///
 /// [`ReleaseError::Io`] naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
-    let what = || format!("cannot write {}", path.display());
-    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-    let mut f = File::create(&tmp).map_err(|e| ReleaseError::io(what(), e))?;
-    f.write_all(bytes)
-        .map_err(|e| ReleaseError::io(what(), e))?;
-    f.sync_all().map_err(|e| ReleaseError::io(what(), e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ReleaseError::io(what(), e))
+    flightdeck_obs_core::write_atomic(path, bytes)
+        .map_err(|e| ReleaseError::io(format!("cannot write {}", path.display()), e))
 }
 
 /// The pid records under `dir/pids`.

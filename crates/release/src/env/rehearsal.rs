@@ -6,7 +6,6 @@
 //! fully back on stable, the requests HAProxy answered and failed during the
 //! incident, and whether stable answered its readiness probe throughout.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -200,34 +199,28 @@ fn frontend_counters(env: &super::Environment) -> Option<(u64, u64)> {
     })
 }
 
-/// A range query's series by `role`, as seconds since `start_ms`.
-fn range(prometheus: &str, query: &str, start_ms: u64, end_ms: u64) -> Vec<Series> {
-    let url = format!(
-        "{prometheus}/api/v1/query_range?query={}&start={:.3}&end={:.3}&step=1",
-        crate::k8s::url_encode(query),
-        start_ms as f64 / 1000.0,
-        end_ms as f64 / 1000.0
-    );
-    let Ok((200, body)) = get(&url, Duration::from_secs(5)) else {
+/// A range query's series by `role`, from `start_ms` to now, as seconds
+/// since `start_ms` (through the providers' Prometheus client).
+fn range(prometheus: &str, query: &str, start_ms: u64) -> Vec<Series> {
+    let lookback = Duration::from_millis(crate::ledger::now_ms().saturating_sub(start_ms));
+    let client = crate::provider::Prometheus::new(prometheus, Duration::from_secs(5));
+    let Ok(series) = client.query_range(query, lookback, Duration::from_secs(1)) else {
         return Vec::new();
     };
-    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    v["data"]["result"]
-        .as_array()
+    series
         .into_iter()
-        .flatten()
-        .map(|r| Series {
-            role: r["metric"]["role"].as_str().unwrap_or("all").to_owned(),
-            points: r["values"]
-                .as_array()
+        .map(|s| Series {
+            role: s
+                .labels
+                .get("role")
+                .and_then(Value::as_str)
+                .unwrap_or("all")
+                .to_owned(),
+            points: s
+                .points
                 .into_iter()
-                .flatten()
-                .filter_map(|p| {
-                    let t = p[0].as_f64()?;
-                    let y: f64 = p[1].as_str()?.parse().ok()?;
-                    y.is_finite()
-                        .then_some(((t * 1000.0 - start_ms as f64) / 1000.0, y))
-                })
+                .filter(|(_, y)| y.is_finite())
+                .map(|(t, y)| ((t * 1000.0 - start_ms as f64) / 1000.0, y))
                 .collect(),
         })
         .collect()
@@ -511,7 +504,7 @@ fn secs(a: Option<u64>, b: Option<u64>) -> Option<f64> {
 /// Traffic share, error ratio and mean latency of stable and canary from
 /// Prometheus, second by second.
 fn prometheus_timeline(prom: &str, from: u64, end_ms: u64, m: &Moments) -> Timeline {
-    let q = |query: &str| range(prom, query, from, end_ms);
+    let q = |query: &str| range(prom, query, from);
     let route = "http_route=\"/v1/answer\"";
     Timeline {
         traffic: q(&format!(
@@ -908,13 +901,4 @@ pub fn timeline_svg(title: &str, t: &Timeline) -> String {
         esc(&b)
     ));
     out
-}
-
-/// Writes `text` to `path` atomically.
-///
-/// # Errors
-///
-/// [`ReleaseError::Io`] naming the file.
-pub fn write(path: &Path, text: &str) -> Result<(), ReleaseError> {
-    super::process::write_atomic(path, text.as_bytes())
 }
