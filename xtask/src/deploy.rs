@@ -622,6 +622,13 @@ pub(crate) fn history(root: &Path, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Now, in Unix milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Unix milliseconds as `YYYY-MM-DD hh:mm:ss` (UTC).
 pub(crate) fn time_of(ms: u64) -> String {
     let secs = ms / 1000;

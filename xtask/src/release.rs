@@ -132,9 +132,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         .map_or_else(|| "HEAD".to_owned(), |t| format!("{t}..HEAD"));
     let log = git(&["log", "--no-merges", "--format=%s", &range])?;
     let subjects: Vec<String> = log.lines().map(str::to_owned).collect();
-    let date = output_of(Command::new("date").args(["-u", "+%Y-%m-%d"]))
-        .map(|d| d.trim().to_owned())
-        .unwrap_or_else(|_| "unreleased".into());
+    // The day of `YYYY-MM-DD hh:mm:ss`, as deploy-history prints times.
+    let date = crate::deploy::time_of(crate::deploy::now_ms())[..10].to_owned();
     let notes = changelog(&next, &date, &subjects);
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"])?;
     print(&format!(

@@ -86,19 +86,19 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
 
 fn sequence(root: &Path, ws: &Path, binary: &str) -> anyhow::Result<()> {
     let fast = ["--interval", "1s", "--time-scale", "0.1"];
-    xtask(
-        root,
-        ws,
-        &[
+    let build = |version: &str| {
+        let args = [
             "build",
             "--binary",
             binary,
             "--version",
-            "1.0.0",
+            version,
             "--profile",
             "dev",
-        ],
-    )?;
+        ];
+        xtask(root, ws, &args)
+    };
+    build("1.0.0")?;
     xtask(root, ws, &["deploy-staging", "--version", "1.0.0"])?;
     let s = status(root, ws, "staging")?;
     ensure!(
@@ -113,19 +113,7 @@ fn sequence(root: &Path, ws: &Path, binary: &str) -> anyhow::Result<()> {
         "production after its first deploy: {p:#}"
     );
 
-    xtask(
-        root,
-        ws,
-        &[
-            "build",
-            "--binary",
-            binary,
-            "--version",
-            "1.1.0",
-            "--profile",
-            "dev",
-        ],
-    )?;
+    build("1.1.0")?;
     xtask(root, ws, &["deploy-staging", "--version", "1.1.0"])?;
     xtask(root, ws, &["eval-gate"])?;
     let mut canary = vec!["deploy-canary"];

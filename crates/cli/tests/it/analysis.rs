@@ -221,15 +221,7 @@ document.body.setAttribute("data-lifts", String(lifts));
 document.body.setAttribute("data-significant", String(document.querySelectorAll("g.ci.significant").length));
 document.body.setAttribute("data-srm", document.querySelector("p.srm").dataset.mismatch);
 </script></body>"#;
-    let page = dir.path().join("page.html");
-    std::fs::write(&page, html.replace("</body>", script)).unwrap();
-    let profile = dir.path().join("chromium-profile");
-    let out = crate::chromium(&profile)
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = crate::browser_dom(dir.path(), "page.html", &html.replace("</body>", script));
     // 3 metrics × 2 treatments, all drawn; 3 arms; 2 treatments' lift.
     for want in [
         r#"data-cis="6""#,

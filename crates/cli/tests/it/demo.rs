@@ -194,15 +194,7 @@ document.body.setAttribute("data-ops", String(Object.keys(ops).length));
 document.body.setAttribute("data-check", problems.length ? "bad " + problems.join(";") : "ok");
 </script></body></html>"#
     );
-    let html = dir.path().join("dashboard.html");
-    std::fs::write(&html, page).unwrap();
-    let profile = dir.path().join("chromium-profile");
-    let out = crate::chromium(&profile)
-        .arg("--dump-dom")
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = crate::browser_dom(dir.path(), "dashboard.html", &page);
     assert!(
         dom.contains(r#"data-check="ok""#),
         "the browser's measurements: {dom:.2000}"

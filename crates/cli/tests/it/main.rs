@@ -72,6 +72,20 @@ pub(crate) fn tool(name: &str) -> Command {
     Command::new(name)
 }
 
+/// The DOM a real headless Chromium leaves after loading `page` (written
+/// to `dir/name`; the browser's profile lives in `dir` too), for tests
+/// whose script measures what the browser drew into `data-*` attributes.
+pub(crate) fn browser_dom(dir: &Path, name: &str, page: &str) -> String {
+    let html = dir.join(name);
+    std::fs::write(&html, page).unwrap();
+    let out = chromium(&dir.join("chromium-profile"))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Headless Chromium as every browser test runs it (the flags keep it off
 /// the closed network), with its own profile directory.
 pub(crate) fn chromium(profile: &Path) -> Command {

@@ -59,14 +59,7 @@ if (!(stable.y < canary.y)) problems.push("stable above canary");
 document.body.setAttribute("data-check", problems.length ? "bad " + problems.join(";") : "ok");
 </script></body></html>"#
     );
-    let html = dir.path().join("timeline.html");
-    std::fs::write(&html, page).unwrap();
-    let out = crate::chromium(&dir.path().join("profile"))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", html.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
+    let dom = crate::browser_dom(dir.path(), "timeline.html", &page);
     assert!(
         dom.contains(r#"data-check="ok""#),
         "the browser's measurements: {dom:.3000}"
