@@ -434,7 +434,9 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     let out = &args.out;
     std::fs::create_dir_all(out)
         .with_context(|| format!("cannot create the output directory --out {}", out.display()))?;
-    let mut settings = crate::files::load_settings(args.config.as_deref())?;
+    let loaded = crate::files::load_settings(args.config.as_deref())?;
+    let slo_settings = loaded.slo;
+    let mut settings = loaded.observability;
     let traces = out.join("traces.jsonl");
     let logs = out.join("logs.jsonl");
     remove_stale(&traces)?;
@@ -467,7 +469,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         reranker: flightdeck_service::Reranker::new(Some(out)).map_err(anyhow::Error::msg)?,
         flags: flightdeck_service::Flags::new(None, Duration::from_secs(1))
             .map_err(anyhow::Error::msg)?,
-        slos: flightdeck::slo::SloRegistry::rag_defaults(&settings)
+        slos: flightdeck::slo::SloRegistry::rag_defaults(&slo_settings)
             .map_err(|e| crate::BadInput::new(e.to_string()))?,
         chunking: Default::default(),
     });
@@ -620,7 +622,7 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         bail!("no spans were written to {}", traces.display());
     }
     if let Some(addr) = args.serve {
-        serve_dashboard(addr, live, &settings, args.time_scale)?;
+        serve_dashboard(addr, live, &slo_settings, args.time_scale)?;
     }
     match &args.golden {
         Some(dir) => golden_step(dir, &traces),
@@ -636,7 +638,7 @@ fn serve_dashboard(
         MetricsCollector,
         Option<flightdeck::obs::PrometheusExposition>,
     ),
-    settings: &flightdeck::obs::ObservabilitySettings,
+    slo: &flightdeck::slo::SloSettings,
     time_scale: f64,
 ) -> anyhow::Result<()> {
     use std::io::Write as _;
@@ -651,7 +653,7 @@ fn serve_dashboard(
         admin_token: Some(token.clone()),
         ..flightdeck_service::ServiceOptions::default()
     };
-    let service = flightdeck_service::Service::new(options, metrics, exposition, settings)
+    let service = flightdeck_service::Service::new(options, metrics, exposition, slo)
         .map_err(crate::BadInput::new)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -41,19 +41,11 @@ fn decode(path: &Path, bytes: &[u8]) -> anyhow::Result<String> {
 
 /// The settings: defaults, then the TOML file (`--config`, else
 /// `FLIGHTDECK_CONFIG`), then the `OTEL_*` and `FLIGHTDECK_*` variables.
-pub(crate) fn load_settings(
-    config: Option<&Path>,
-) -> anyhow::Result<flightdeck::obs::ObservabilitySettings> {
+pub(crate) fn load_settings(config: Option<&Path>) -> anyhow::Result<flightdeck::Settings> {
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let from_env = env
-        .iter()
-        .find(|(k, _)| k == flightdeck::obs::ENV_CONFIG)
-        .map(|(_, v)| std::path::PathBuf::from(v));
+    let from_env = flightdeck::obs::config_file_from(&env);
     let config = config.map(Path::to_path_buf).or(from_env);
-    Ok(flightdeck::obs::ObservabilitySettings::load(
-        config.as_deref(),
-        env,
-    )?)
+    Ok(flightdeck::Settings::load(config.as_deref(), env)?)
 }
 
 /// Writes `contents` to `path` atomically (obs-core's `write_atomic`: a

@@ -196,22 +196,15 @@ pub(crate) fn run(cmd: GoldenCommand) -> anyhow::Result<()> {
     }
 }
 
-fn settings() -> anyhow::Result<flightdeck::obs::ObservabilitySettings> {
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let config = env
-        .iter()
-        .find(|(k, _)| k == flightdeck::obs::ENV_CONFIG)
-        .map(|(_, v)| PathBuf::from(v));
-    Ok(flightdeck::obs::ObservabilitySettings::load(
-        config.as_deref(),
-        env,
-    )?)
+/// The golden settings: the `golden_*` keys of the settings file and variables.
+fn settings() -> anyhow::Result<golden::GoldenSettings> {
+    Ok(crate::files::load_settings(None)?.golden)
 }
 
 fn golden_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     match given {
         Some(d) => Ok(d),
-        None => Ok(settings()?.golden_traces_path),
+        None => Ok(settings()?.traces_path),
     }
 }
 
@@ -326,7 +319,7 @@ fn record(a: RecordArgs) -> anyhow::Result<()> {
 }
 
 fn tolerances(a: &CheckArgs, dir: Option<&Path>) -> anyhow::Result<Spec> {
-    let base = golden::tolerances_from_settings(&settings()?);
+    let base = settings()?.tolerances();
     let mut spec = match dir {
         Some(d) => Spec::load(d, base)?,
         None => Spec::load(Path::new("/nonexistent-golden-dir"), base)?,
@@ -786,6 +779,6 @@ fn diff(a: DiffArgs) -> anyhow::Result<()> {
 /// Tolerances as `golden check` would use them for a directory (the demo
 /// reuses them).
 pub(crate) fn spec_for(dir: &Path) -> anyhow::Result<Spec> {
-    let base: Tolerances = golden::tolerances_from_settings(&settings()?);
+    let base: Tolerances = settings()?.tolerances();
     Ok(Spec::load(dir, base)?)
 }

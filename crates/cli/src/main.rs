@@ -183,13 +183,10 @@ fn exit_code(e: &anyhow::Error) -> u8 {
                 _ => 2,
             };
         }
-        if let Some(i) = cause.downcast_ref::<obs::InitError>() {
+        if let Some(i) = cause.downcast_ref::<flightdeck::InitError>() {
             // Bad settings or OTEL_* variables are bad input; a second
             // init or an unopenable file is a failure to run.
-            return match i {
-                obs::InitError::Settings(_) | obs::InitError::Otel(_) => 2,
-                _ => 1,
-            };
+            return if i.is_bad_input() { 2 } else { 1 };
         }
         if let Some(r) = cause.downcast_ref::<experiments::ResultsError>() {
             return match r {

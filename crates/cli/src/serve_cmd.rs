@@ -100,7 +100,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
             .set(f)
             .map_err(|e| crate::BadInput::new(format!("--fault {e}")))?;
     }
-    let mut settings = crate::files::load_settings(args.config.as_deref())?;
+    let loaded = crate::files::load_settings(args.config.as_deref())?;
+    let mut settings = loaded.observability;
     settings.metrics_enabled = true;
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)
@@ -126,7 +127,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         options,
         guard.metrics().clone(),
         guard.prometheus().cloned(),
-        &settings,
+        &loaded.slo,
     )
     .map_err(crate::BadInput::new)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

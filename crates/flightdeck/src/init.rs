@@ -4,11 +4,13 @@ use std::fmt;
 use std::time::Duration;
 
 use flightdeck_obs_core::{
-    BuildError, ConsoleExporter, DashboardData, ExportError, FanOutExporter, InitError,
-    JsonLinesExporter, JsonLogLayer, LogHandle, MetricsCollector, ObservabilitySettings,
-    PrometheusExposition, SpanExporter, SpanLayer, WriterStats,
+    BuildError, ConsoleExporter, DashboardData, ExportError, FanOutExporter, JsonLinesExporter,
+    JsonLogLayer, LogHandle, MetricsCollector, ObservabilitySettings, PrometheusExposition,
+    SpanExporter, SpanLayer, WriterStats,
 };
 use tracing_core::{Interest, Metadata};
+
+use crate::InitError;
 use tracing_subscriber::filter::{self, FilterExt, LevelFilter};
 use tracing_subscriber::layer::{Filter, Layer, SubscriberExt};
 use tracing_subscriber::{EnvFilter, Registry};
@@ -174,24 +176,19 @@ fn spans_and_logs(log_filter: EnvFilter) -> impl Filter<Registry> + Send + Sync 
 ///
 /// # Errors
 ///
-/// [`InitError::Settings`] for invalid settings; [`InitError::Build`] naming
-/// the path when a trace or log file cannot be opened; and
-/// [`InitError::AlreadyInstalled`] when a global subscriber or metrics
-/// recorder is already set.
-pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitError> {
+/// [`InitError::Core`] with obs-core's `Settings` for invalid settings,
+/// `Build` naming the path when a trace or log file cannot be opened, and
+/// `AlreadyInstalled` when a global subscriber or metrics recorder is
+/// already set; [`InitError::Otel`] when the OTLP export cannot be built.
+pub fn init(settings: impl Into<ObservabilitySettings>) -> Result<ObservabilityGuard, InitError> {
     // Checked first: finding out after the metrics recorder is installed
     // would leave half a set-up behind.
     if tracing::dispatcher::has_been_set() {
-        return Err(InitError::AlreadyInstalled {
-            what: "tracing subscriber",
-        });
+        return Err(InitError::already_installed("tracing subscriber"));
     }
     let (layer, guard) = layers(settings)?;
-    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).map_err(
-        |_| InitError::AlreadyInstalled {
-            what: "tracing subscriber",
-        },
-    )?;
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+        .map_err(|_| InitError::already_installed("tracing subscriber"))?;
     Ok(guard)
 }
 
@@ -221,8 +218,9 @@ pub fn init(settings: ObservabilitySettings) -> Result<ObservabilityGuard, InitE
 ///
 /// As [`init`], except that no subscriber is installed here.
 pub fn layers(
-    settings: ObservabilitySettings,
+    settings: impl Into<ObservabilitySettings>,
 ) -> Result<(ObservabilityLayer, ObservabilityGuard), InitError> {
+    let settings: ObservabilitySettings = settings.into();
     settings.validate()?;
     flightdeck_obs_core::limits::attribute_value_limit_from_env()?;
     let span_file = match (&settings.trace_file_path, settings.tracing_enabled) {

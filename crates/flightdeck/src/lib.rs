@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod error;
 mod init;
+mod settings;
 
 #[cfg(feature = "experiments")]
 #[cfg_attr(docsrs, doc(cfg(feature = "experiments")))]
@@ -14,7 +16,7 @@ pub use flightdeck_flags as flags;
 pub use flightdeck_golden as golden;
 pub use flightdeck_obs_core as obs;
 pub use flightdeck_obs_core::{
-    CorrelationContext, CorrelationId, DashboardData, ExportError, InitError, MetricsCollector,
+    CorrelationContext, CorrelationId, DashboardData, ExportError, MetricsCollector,
     ObservabilitySettings, RequestScope, SettingsError, WriterStats,
 };
 #[cfg(feature = "otel")]
@@ -30,4 +32,6 @@ pub use flightdeck_slo as slo;
 #[cfg_attr(docsrs, doc(cfg(feature = "stats")))]
 pub use flightdeck_stats as stats;
 
+pub use self::error::InitError;
 pub use self::init::{ObservabilityGuard, ObservabilityLayer, ShutdownReport, init, layers};
+pub use self::settings::Settings;

@@ -7,6 +7,7 @@ mod error;
 mod profile;
 mod runner;
 mod selector;
+mod settings;
 mod source;
 mod spec;
 mod template;
@@ -25,6 +26,7 @@ pub use self::runner::{
 pub use self::selector::{
     Assertion, AssertionOutcome, Op, Operand, SELECTED_SPANS_COUNT, Selectable, Selector, apply,
 };
+pub use self::settings::{GOLDEN_KEYS, GoldenSettings};
 pub use self::source::{
     MAX_LINE_BYTES, TraceReader, capture, looks_like_otlp, read_otlp, read_otlp_value, sampled,
     traces_from_records,
@@ -34,15 +36,3 @@ pub use self::template::{Template, template, templates};
 pub use self::tree::{
     Attrs, CaseKey, Event, MAX_DEPTH, RawSpan, RawTrace, Span, Tree, attr_to_json, escape_segment,
 };
-
-/// Tolerances from the observability settings (`golden_trace_latency_tolerance`,
-/// `golden_trace_quality_tolerance`), with the default 5 ms latency floor.
-pub fn tolerances_from_settings(
-    settings: &flightdeck_obs_core::ObservabilitySettings,
-) -> Tolerances {
-    Tolerances {
-        latency: settings.golden_trace_latency_tolerance,
-        quality: settings.golden_trace_quality_tolerance,
-        ..Tolerances::default()
-    }
-}

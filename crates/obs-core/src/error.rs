@@ -143,6 +143,9 @@ pub enum SettingsError {
 }
 
 /// Setting up observability failed.
+///
+/// The facade's `flightdeck::InitError` wraps it and adds the OpenTelemetry
+/// export's errors.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
@@ -159,10 +162,6 @@ pub enum InitError {
         /// Which global: "tracing subscriber" or "metrics recorder".
         what: &'static str,
     },
-    /// The OpenTelemetry export could not be set up (a bad `OTEL_*` variable
-    /// or endpoint); the message names it.
-    #[error("OpenTelemetry export: {0}")]
-    Otel(String),
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ pub use self::sampler::{SAMPLER_NAMES, Sampler, SamplerError};
 pub use self::settings::{
     DEFAULT_SERVICE_NAME, ENV_CONFIG, ENV_OTEL_SERVICE_NAME, ENV_OTEL_TRACES_SAMPLER,
     ENV_OTEL_TRACES_SAMPLER_ARG, ENV_PREFIX, ENV_RUST_LOG, KNOWN_KEYS, ObservabilitySettings,
+    SettingValue, SettingsCheck, SettingsSection, config_file_from,
 };
 pub use self::state_file::{update_locked, update_locked_by, write_atomic};
 pub use self::strict::UniqueKeys;

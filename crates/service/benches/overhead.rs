@@ -195,7 +195,7 @@ fn bench(c: &mut Criterion) {
                         .expect("flags"),
                     reranker: flightdeck_service::Reranker::new(None).expect("experiment"),
                     slos: flightdeck::slo::SloRegistry::rag_defaults(
-                        &flightdeck::obs::ObservabilitySettings::default(),
+                        &flightdeck::slo::SloSettings::default(),
                     )
                     .expect("slos"),
                 });

@@ -187,7 +187,8 @@ fn error(
 
 impl Service {
     /// A service recording into `metrics` (and exposing `exposition` on
-    /// `/metrics`), with the default RAG SLOs of `settings`.
+    /// `/metrics`), with the default RAG SLOs of `slo` (the settings'
+    /// `slo_*` keys: `flightdeck::Settings::slo`).
     ///
     /// # Errors
     ///
@@ -196,9 +197,9 @@ impl Service {
         options: ServiceOptions,
         metrics: MetricsCollector,
         exposition: Option<PrometheusExposition>,
-        settings: &flightdeck::obs::ObservabilitySettings,
+        slo: &flightdeck::slo::SloSettings,
     ) -> Result<Arc<Self>, String> {
-        let slos = SloRegistry::rag_defaults(settings).map_err(|e| e.to_string())?;
+        let slos = SloRegistry::rag_defaults(slo).map_err(|e| e.to_string())?;
         describe_service_metrics();
         let reranker = experiment::Reranker::new(options.data_dir.as_deref())?;
         let flags = flags::Flags::new(options.flags_file.as_deref(), options.flags_interval)?;

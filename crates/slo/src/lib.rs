@@ -8,6 +8,7 @@ mod openslo;
 mod promtest;
 mod registry;
 mod rules;
+mod settings;
 mod spec;
 mod windows;
 
@@ -21,5 +22,6 @@ pub use self::openslo::{OpenSloProblem, validate_openslo};
 pub use self::promtest::promtool_tests;
 pub use self::registry::{RegistryError, SloRegistry};
 pub use self::rules::{GenerateOptions, Rule, RuleFile, RuleGroup, generate, unreachable_alerts};
+pub use self::settings::{SLO_KEYS, SloSettings};
 pub use self::spec::{AlertSettings, Alerting, Sli, Slo, SloSpec, SpecFormat};
 pub use self::windows::{AlertWindows, BurnWindow};

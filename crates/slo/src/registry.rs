@@ -3,10 +3,9 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use flightdeck_obs_core::ObservabilitySettings;
-//! use flightdeck_slo::SloRegistry;
+//! use flightdeck_slo::{SloRegistry, SloSettings};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let slos = SloRegistry::rag_defaults(&ObservabilitySettings::default())?;
+//! let slos = SloRegistry::rag_defaults(&SloSettings::default())?;
 //! // Per SLO by name…
 //! slos.record_success("availability")?;
 //! slos.record_latency_ms("latency", 120.0)?;
@@ -98,9 +97,7 @@ impl SloRegistry {
     /// # Errors
     ///
     /// [`SpecError`] when a settings value makes an objective invalid.
-    pub fn rag_defaults(
-        settings: &flightdeck_obs_core::ObservabilitySettings,
-    ) -> Result<Self, SpecError> {
+    pub fn rag_defaults(settings: &crate::SloSettings) -> Result<Self, SpecError> {
         let mut r = Self::new();
         for def in rag_defaults(settings)? {
             // The defaults have distinct names.
@@ -222,16 +219,16 @@ impl SloRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flightdeck_obs_core::{ManualClock, ObservabilitySettings};
+    use flightdeck_obs_core::ManualClock;
 
     #[test]
     fn requests_feed_each_slo_by_kind_and_names_are_checked() {
         let clock = ManualClock::from_secs(1_700_000_000);
         let mut r = SloRegistry::with_clock(clock.clone());
-        for def in rag_defaults(&ObservabilitySettings::default()).unwrap() {
+        for def in rag_defaults(&crate::SloSettings::default()).unwrap() {
             r.register(def).unwrap();
         }
-        let dup = rag_defaults(&ObservabilitySettings::default())
+        let dup = rag_defaults(&crate::SloSettings::default())
             .unwrap()
             .remove(0);
         assert_eq!(

@@ -17,7 +17,14 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
         ..Default::default()
     };
     let err = flightdeck::init(bad).unwrap_err();
-    assert!(matches!(err, InitError::Build(_)), "{err:?}");
+    assert!(
+        matches!(err, InitError::Core(flightdeck::obs::InitError::Build(_))),
+        "{err:?}"
+    );
+    assert!(
+        !err.is_bad_input(),
+        "a file that cannot be opened is a failure to run"
+    );
     assert!(
         err.to_string()
             .contains("/proc/flightdeck-cannot-write/traces.jsonl"),
@@ -31,6 +38,7 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
     };
     let err = flightdeck::init(bad).unwrap_err();
     assert!(err.to_string().contains("trace_sample_rate"), "{err}");
+    assert!(err.is_bad_input(), "{err:?}");
 
     // 3. A real set-up: log level warn still records info spans, and warn
     //    lines carry the request's ids.
@@ -57,7 +65,13 @@ fn init_reports_bad_paths_then_wires_spans_logs_and_metrics_together() {
 
     // A second init in the same process is refused, not silently ignored.
     let err = flightdeck::init(ObservabilitySettings::default()).unwrap_err();
-    assert!(matches!(err, InitError::AlreadyInstalled { .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            InitError::Core(flightdeck::obs::InitError::AlreadyInstalled { .. })
+        ),
+        "{err:?}"
+    );
 
     let prom = guard
         .prometheus()

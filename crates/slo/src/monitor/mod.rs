@@ -45,7 +45,7 @@ pub enum SliKind {
     },
 }
 
-/// The default RAG SLOs from the observability settings, over 30 days:
+/// The default RAG SLOs from the SLO settings, over 30 days:
 ///
 /// | SLO | good event | objective |
 /// |---|---|---|
@@ -57,21 +57,19 @@ pub enum SliKind {
 /// # Errors
 ///
 /// [`SpecError::Invalid`] when a settings value makes an objective invalid.
-pub fn rag_defaults(
-    settings: &flightdeck_obs_core::ObservabilitySettings,
-) -> Result<Vec<SloDefinition>, SpecError> {
+pub fn rag_defaults(settings: &crate::SloSettings) -> Result<Vec<SloDefinition>, SpecError> {
     let d30 = PromDuration::parse("30d").expect("a valid literal");
     Ok(vec![
         SloDefinition::new(
             "availability",
             SliKind::Availability,
-            settings.slo_availability_target,
+            settings.availability_target,
             d30,
         )?,
         SloDefinition::new(
             "latency",
             SliKind::Latency {
-                threshold_ms: settings.slo_latency_p99_ms,
+                threshold_ms: settings.latency_p99_ms,
             },
             0.99,
             d30,
@@ -79,7 +77,7 @@ pub fn rag_defaults(
         SloDefinition::new(
             "quality",
             SliKind::Quality {
-                threshold: settings.slo_quality_target,
+                threshold: settings.quality_target,
             },
             0.95,
             d30,
@@ -87,7 +85,7 @@ pub fn rag_defaults(
         SloDefinition::new(
             "error-rate",
             SliKind::Availability,
-            1.0 - settings.slo_error_rate_target,
+            1.0 - settings.error_rate_target,
             d30,
         )?,
     ])
@@ -659,7 +657,7 @@ mod tests {
 
     #[test]
     fn rag_defaults_follow_the_settings_and_snapshot_as_json() {
-        let settings = flightdeck_obs_core::ObservabilitySettings::default();
+        let settings = crate::SloSettings::default();
         let defs = rag_defaults(&settings).unwrap();
         let names: Vec<&str> = defs.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["availability", "latency", "quality", "error-rate"]);

@@ -1,13 +1,19 @@
-//! [`ObservabilitySettings`]: every knob in one place, loaded from defaults,
-//! then a TOML file, then the environment.
+//! [`ObservabilitySettings`]: the observability knobs, loaded from defaults,
+//! then a TOML file, then the environment; and [`SettingsSection`], how the
+//! crates above obs-core load their own keys from the same file and variables.
 
-use std::collections::HashMap;
+mod section;
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::SettingsError;
 use crate::metrics::{MIN_BINS, ModelPrice, PriceTable};
+
+pub(crate) use self::section::Raw;
+use self::section::Sections;
+pub use self::section::{SettingValue, SettingsCheck, SettingsSection};
 
 /// The default service name.
 pub const DEFAULT_SERVICE_NAME: &str = "rag-service";
@@ -30,8 +36,11 @@ pub const ENV_OTEL_TRACES_SAMPLER_ARG: &str = "OTEL_TRACES_SAMPLER_ARG";
 /// The `tracing-subscriber` filter variable.
 pub const ENV_RUST_LOG: &str = "RUST_LOG";
 
-/// Every key a settings file or `FLIGHTDECK_*` variable may set.
-pub const KNOWN_KEYS: [&str; 20] = [
+/// Every key of [`ObservabilitySettings`] a settings file or `FLIGHTDECK_*`
+/// variable may set. The `slo_*` and `golden_*` keys belong to the `slo` and
+/// `golden` crates' sections, which the facade's `flightdeck::Settings` loads
+/// together with these.
+pub const KNOWN_KEYS: [&str; 13] = [
     "service_name",
     "service_version",
     "environment",
@@ -44,17 +53,10 @@ pub const KNOWN_KEYS: [&str; 20] = [
     "log_file_path",
     "metrics_enabled",
     "metrics_max_samples",
-    "slo_availability_target",
-    "slo_latency_p99_ms",
-    "slo_quality_target",
-    "slo_error_rate_target",
-    "golden_traces_path",
-    "golden_trace_latency_tolerance",
-    "golden_trace_quality_tolerance",
     "prices",
 ];
 
-/// [`ObservabilitySettings`]: every knob in one place, loaded from defaults,
+/// [`ObservabilitySettings`]: the observability knobs, loaded from defaults,
 /// then a TOML file, then the environment.
 ///
 /// Precedence, lowest first:
@@ -68,6 +70,8 @@ pub const KNOWN_KEYS: [&str; 20] = [
 /// Unknown keys (in the file, or `FLIGHTDECK_*` variables) are errors, so
 /// typos do not pass silently. Every value is validated in [`validate`](ObservabilitySettings::validate);
 /// an error names the key, the value, where it came from and what is allowed.
+/// Crates above obs-core add their own keys as [`SettingsSection`]s loaded
+/// with [`load_with`](ObservabilitySettings::load_with), under the same rules.
 ///
 /// | key | default | allowed |
 /// |---|---|---|
@@ -83,13 +87,6 @@ pub const KNOWN_KEYS: [&str; 20] = [
 /// | `log_file_path` | none (standard output) | path |
 /// | `metrics_enabled` | `true` | bool |
 /// | `metrics_max_samples` | `2048` | 1600 to 1,048,576: sketch bins per operation (2048 cover 1 µs to 6 days) |
-/// | `slo_availability_target` | `0.999` | above 0, below 1 |
-/// | `slo_latency_p99_ms` | `500` | above 0 |
-/// | `slo_quality_target` | `0.8` | 0 to 1 |
-/// | `slo_error_rate_target` | `0.001` | above 0, below 1 |
-/// | `golden_traces_path` | `golden_traces` | path |
-/// | `golden_trace_latency_tolerance` | `0.2` | 0 or more (a share: 0.2 = 20 %) |
-/// | `golden_trace_quality_tolerance` | `0.05` | 0 to 1 |
 /// | `[prices.<model>]` | none | `input_usd_per_mtok`, `output_usd_per_mtok`, 0 or more |
 ///
 /// `metrics_max_samples` was a sample reservoir's size in the original
@@ -122,20 +119,6 @@ pub struct ObservabilitySettings {
     pub metrics_enabled: bool,
     /// Sketch bins per operation (bounds memory).
     pub metrics_max_samples: usize,
-    /// Availability objective.
-    pub slo_availability_target: f64,
-    /// p99 latency objective in milliseconds.
-    pub slo_latency_p99_ms: f64,
-    /// Minimum mean quality score.
-    pub slo_quality_target: f64,
-    /// Maximum error rate.
-    pub slo_error_rate_target: f64,
-    /// Where golden traces are stored.
-    pub golden_traces_path: PathBuf,
-    /// Allowed relative latency change against a golden trace.
-    pub golden_trace_latency_tolerance: f64,
-    /// Allowed absolute quality change against a golden trace.
-    pub golden_trace_quality_tolerance: f64,
     /// Model prices for cost metrics.
     pub prices: PriceTable,
 }
@@ -155,36 +138,17 @@ impl Default for ObservabilitySettings {
             log_file_path: None,
             metrics_enabled: true,
             metrics_max_samples: crate::metrics::DEFAULT_MAX_BINS,
-            slo_availability_target: 0.999,
-            slo_latency_p99_ms: 500.0,
-            slo_quality_target: 0.8,
-            slo_error_rate_target: 0.001,
-            golden_traces_path: PathBuf::from("golden_traces"),
-            golden_trace_latency_tolerance: 0.2,
-            golden_trace_quality_tolerance: 0.05,
             prices: PriceTable::new(),
         }
     }
 }
 
-/// A raw value from a file or a variable.
-enum Raw<'a> {
-    Toml(&'a toml::Value),
-    Text(&'a str),
+/// The settings file `FLIGHTDECK_CONFIG` names in `env`, if any.
+pub fn config_file_from(env: &[(String, String)]) -> Option<PathBuf> {
+    env.iter()
+        .find(|(k, _)| k == ENV_CONFIG)
+        .map(|(_, v)| PathBuf::from(v))
 }
-
-impl Raw<'_> {
-    fn shown(&self) -> String {
-        match self {
-            Raw::Toml(v) => v.to_string(),
-            Raw::Text(s) => (*s).to_owned(),
-        }
-    }
-}
-
-/// Tracks where each key's value came from, for error messages.
-#[derive(Debug, Default)]
-struct Origins(HashMap<&'static str, String>);
 
 impl ObservabilitySettings {
     /// Defaults, then the file named by `FLIGHTDECK_CONFIG` (if set), then
@@ -195,10 +159,7 @@ impl ObservabilitySettings {
     /// [`SettingsError`] naming the key, value and origin of the first problem.
     pub fn from_env() -> Result<Self, SettingsError> {
         let env: Vec<(String, String)> = std::env::vars().collect();
-        let file = env
-            .iter()
-            .find(|(k, _)| k == ENV_CONFIG)
-            .map(|(_, v)| PathBuf::from(v));
+        let file = config_file_from(&env);
         Self::load(file.as_deref(), env)
     }
 
@@ -228,17 +189,41 @@ impl ObservabilitySettings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
+        Self::load_with(file, env, &mut [])
+    }
+
+    /// Like [`load`](Self::load), and sets the keys `others` own from the
+    /// same file and variables, under the same precedence: an unknown key is
+    /// one no section owns. Each section is validated after everything is set.
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError`] naming the key, value and origin of the first problem
+    /// in any section.
+    pub fn load_with(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        others: &mut [&mut dyn SettingsSection],
+    ) -> Result<Self, SettingsError> {
         let mut s = Self::default();
-        let mut origins = Origins::default();
-        if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|e| SettingsError::Read {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
-            s.apply_toml(&text, path, &mut origins)?;
+        let text = match file {
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|e| SettingsError::Read {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        {
+            let mut sections = Sections::new(&mut s, others)?;
+            if let (Some(path), Some(text)) = (file, &text) {
+                sections.apply_toml(text, path)?;
+            }
+            apply_env(&mut sections, &env)?;
+            sections.validate()?;
         }
-        s.apply_env(env, &mut origins)?;
-        s.validate_with(&origins)?;
         Ok(s)
     }
 
@@ -248,190 +233,27 @@ impl ObservabilitySettings {
     ///
     /// [`SettingsError`] for syntax errors, unknown keys or invalid values.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self, SettingsError> {
-        let mut s = Self::default();
-        let mut origins = Origins::default();
-        s.apply_toml(text, origin, &mut origins)?;
-        s.validate_with(&origins)?;
-        Ok(s)
+        Self::from_toml_str_with(text, origin, &mut [])
     }
 
-    fn apply_toml(
-        &mut self,
+    /// Like [`from_toml_str`](Self::from_toml_str), with other sections'
+    /// keys (see [`load_with`](Self::load_with)).
+    ///
+    /// # Errors
+    ///
+    /// [`SettingsError`] for syntax errors, unknown keys or invalid values.
+    pub fn from_toml_str_with(
         text: &str,
-        path: &Path,
-        origins: &mut Origins,
-    ) -> Result<(), SettingsError> {
-        let table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| SettingsError::Parse {
-                    path: path.to_path_buf(),
-                    message: e.to_string().trim_end().replace('\n', " "),
-                })?;
-        for (key, value) in &table {
-            let origin = match line_of_key(text, key) {
-                Some(line) => format!("{}:{line}", path.display()),
-                None => path.display().to_string(),
-            };
-            self.apply(key, Raw::Toml(value), &origin, origins)?;
+        origin: &Path,
+        others: &mut [&mut dyn SettingsSection],
+    ) -> Result<Self, SettingsError> {
+        let mut s = Self::default();
+        {
+            let mut sections = Sections::new(&mut s, others)?;
+            sections.apply_toml(text, origin)?;
+            sections.validate()?;
         }
-        Ok(())
-    }
-
-    fn apply_env(
-        &mut self,
-        env: impl IntoIterator<Item = (String, String)>,
-        origins: &mut Origins,
-    ) -> Result<(), SettingsError> {
-        let env: Vec<(String, String)> = env.into_iter().collect();
-        let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-        // Standard variables first, so FLIGHTDECK_* (applied after) win.
-        if let Some(v) = get(ENV_OTEL_SERVICE_NAME) {
-            self.apply(
-                "service_name",
-                Raw::Text(v),
-                &format!("environment {ENV_OTEL_SERVICE_NAME}"),
-                origins,
-            )?;
-        }
-        if let Some(rate) = otel_sampler_rate(
-            get(ENV_OTEL_TRACES_SAMPLER),
-            get(ENV_OTEL_TRACES_SAMPLER_ARG),
-        )? {
-            let origin =
-                format!("environment {ENV_OTEL_TRACES_SAMPLER}/{ENV_OTEL_TRACES_SAMPLER_ARG}");
-            self.apply("trace_sample_rate", Raw::Text(&rate), &origin, origins)?;
-        }
-        if let Some(v) = get(ENV_RUST_LOG) {
-            self.apply(
-                "log_level",
-                Raw::Text(v),
-                &format!("environment {ENV_RUST_LOG}"),
-                origins,
-            )?;
-        }
-        let mut ours: Vec<&(String, String)> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_NOT_SETTINGS.contains(&k.as_str()))
-            .collect();
-        ours.sort();
-        for (name, value) in ours {
-            let key = name[ENV_PREFIX.len()..].to_ascii_lowercase();
-            if key == "prices" {
-                return Err(SettingsError::UnknownKey {
-                    key: name.clone(),
-                    origin: "environment (prices can only be set in the settings file)".into(),
-                    known: known_env_names(),
-                });
-            }
-            if !KNOWN_KEYS.contains(&key.as_str()) {
-                return Err(SettingsError::UnknownKey {
-                    key: name.clone(),
-                    origin: "environment".into(),
-                    known: known_env_names(),
-                });
-            }
-            self.apply(
-                &key,
-                Raw::Text(value),
-                &format!("environment {name}"),
-                origins,
-            )?;
-        }
-        Ok(())
-    }
-
-    fn apply(
-        &mut self,
-        key: &str,
-        raw: Raw<'_>,
-        origin: &str,
-        origins: &mut Origins,
-    ) -> Result<(), SettingsError> {
-        let Some(&key) = KNOWN_KEYS.iter().find(|k| **k == key) else {
-            return Err(SettingsError::UnknownKey {
-                key: key.to_owned(),
-                origin: origin.to_owned(),
-                known: KNOWN_KEYS.join(", "),
-            });
-        };
-        let invalid = |expected: &str| SettingsError::InvalidValue {
-            key,
-            value: raw.shown(),
-            origin: origin.to_owned(),
-            expected: expected.to_owned(),
-        };
-        let string = || -> Result<String, SettingsError> {
-            match &raw {
-                Raw::Toml(toml::Value::String(s)) => Ok(s.clone()),
-                Raw::Text(s) => Ok((*s).to_owned()),
-                Raw::Toml(_) => Err(invalid("a string")),
-            }
-        };
-        let boolean = || -> Result<bool, SettingsError> {
-            match &raw {
-                Raw::Toml(toml::Value::Boolean(b)) => Ok(*b),
-                Raw::Text(s) => match s.trim().to_ascii_lowercase().as_str() {
-                    "true" | "1" | "yes" | "on" => Ok(true),
-                    "false" | "0" | "no" | "off" => Ok(false),
-                    _ => Err(invalid("true or false")),
-                },
-                Raw::Toml(_) => Err(invalid("true or false")),
-            }
-        };
-        let number = || -> Result<f64, SettingsError> {
-            match &raw {
-                Raw::Toml(toml::Value::Float(f)) => Ok(*f),
-                Raw::Toml(toml::Value::Integer(i)) => Ok(*i as f64),
-                Raw::Text(s) => s.trim().parse::<f64>().map_err(|_| invalid("a number")),
-                Raw::Toml(_) => Err(invalid("a number")),
-            }
-        };
-        let integer = || -> Result<usize, SettingsError> {
-            match &raw {
-                Raw::Toml(toml::Value::Integer(i)) => {
-                    usize::try_from(*i).map_err(|_| invalid("a whole number, 0 or more"))
-                }
-                Raw::Text(s) => s
-                    .trim()
-                    .parse::<usize>()
-                    .map_err(|_| invalid("a whole number, 0 or more")),
-                Raw::Toml(_) => Err(invalid("a whole number")),
-            }
-        };
-        let path = || -> Result<Option<PathBuf>, SettingsError> {
-            let s = string()?;
-            Ok((!s.is_empty()).then(|| PathBuf::from(s)))
-        };
-        match key {
-            "service_name" => self.service_name = string()?,
-            "service_version" => {
-                let v = string()?;
-                self.service_version = (!v.trim().is_empty()).then_some(v);
-            }
-            "environment" => self.environment = string()?,
-            "tracing_enabled" => self.tracing_enabled = boolean()?,
-            "trace_file_path" => self.trace_file_path = path()?,
-            "trace_console_output" => self.trace_console_output = boolean()?,
-            "trace_sample_rate" => self.trace_sample_rate = number()?,
-            "structured_logging" => self.structured_logging = boolean()?,
-            "log_level" => self.log_level = string()?,
-            "log_file_path" => self.log_file_path = path()?,
-            "metrics_enabled" => self.metrics_enabled = boolean()?,
-            "metrics_max_samples" => self.metrics_max_samples = integer()?,
-            "slo_availability_target" => self.slo_availability_target = number()?,
-            "slo_latency_p99_ms" => self.slo_latency_p99_ms = number()?,
-            "slo_quality_target" => self.slo_quality_target = number()?,
-            "slo_error_rate_target" => self.slo_error_rate_target = number()?,
-            "golden_traces_path" => {
-                self.golden_traces_path = path()?.ok_or_else(|| invalid("a non-empty path"))?;
-            }
-            "golden_trace_latency_tolerance" => self.golden_trace_latency_tolerance = number()?,
-            "golden_trace_quality_tolerance" => self.golden_trace_quality_tolerance = number()?,
-            "prices" => self.prices = parse_prices(&raw, origin)?,
-            _ => unreachable!("every KNOWN_KEYS entry has an arm"),
-        }
-        origins.0.insert(key, origin.to_owned());
-        Ok(())
+        Ok(s)
     }
 
     /// Checks every value against its allowed range.
@@ -440,132 +262,117 @@ impl ObservabilitySettings {
     ///
     /// [`SettingsError::InvalidValue`] naming the first bad key and its value.
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.validate_with(&Origins::default())
+        SettingsSection::validate(self, &SettingsCheck::in_code())
+    }
+}
+
+impl SettingsSection for ObservabilitySettings {
+    fn keys(&self) -> &'static [&'static str] {
+        &KNOWN_KEYS
     }
 
-    fn validate_with(&self, origins: &Origins) -> Result<(), SettingsError> {
-        let origin = |key: &str| {
-            origins
-                .0
-                .get(key)
-                .cloned()
-                .unwrap_or_else(|| "settings".into())
-        };
-        let bad = |key: &'static str, value: String, expected: &str| SettingsError::InvalidValue {
-            key,
-            value,
-            origin: origin(key),
-            expected: expected.to_owned(),
-        };
-        let in_range = |key: &'static str,
-                        v: f64,
-                        lo: f64,
-                        hi: f64,
-                        lo_open: bool,
-                        hi_open: bool,
-                        expected: &str| {
-            let ok = v.is_finite()
-                && if lo_open { v > lo } else { v >= lo }
-                && if hi_open { v < hi } else { v <= hi };
-            if ok {
-                Ok(())
-            } else {
-                Err(bad(key, v.to_string(), expected))
+    fn set(&mut self, value: &SettingValue<'_>) -> Result<(), SettingsError> {
+        match value.key() {
+            "service_name" => self.service_name = value.string()?,
+            "service_version" => {
+                let v = value.string()?;
+                self.service_version = (!v.trim().is_empty()).then_some(v);
             }
-        };
+            "environment" => self.environment = value.string()?,
+            "tracing_enabled" => self.tracing_enabled = value.boolean()?,
+            "trace_file_path" => self.trace_file_path = value.path()?,
+            "trace_console_output" => self.trace_console_output = value.boolean()?,
+            "trace_sample_rate" => self.trace_sample_rate = value.number()?,
+            "structured_logging" => self.structured_logging = value.boolean()?,
+            "log_level" => self.log_level = value.string()?,
+            "log_file_path" => self.log_file_path = value.path()?,
+            "metrics_enabled" => self.metrics_enabled = value.boolean()?,
+            "metrics_max_samples" => self.metrics_max_samples = value.integer()?,
+            "prices" => self.prices = parse_prices(value)?,
+            other => return Err(value.invalid(&format!("a key of {other}'s own section"))),
+        }
+        Ok(())
+    }
+
+    fn validate(&self, check: &SettingsCheck<'_>) -> Result<(), SettingsError> {
         if self.service_name.trim().is_empty() {
-            return Err(bad(
+            return Err(check.invalid(
                 "service_name",
                 self.service_name.clone(),
                 "a non-empty name",
             ));
         }
         if self.environment.trim().is_empty() {
-            return Err(bad(
-                "environment",
-                self.environment.clone(),
-                "a non-empty name",
-            ));
+            return Err(check.invalid("environment", self.environment.clone(), "a non-empty name"));
         }
-        in_range(
+        check.within(
             "trace_sample_rate",
             self.trace_sample_rate,
-            0.0,
-            1.0,
-            false,
-            false,
+            0.0..=1.0,
             "a number from 0.0 to 1.0",
         )?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
-            return Err(bad(
+            return Err(check.invalid(
                 "log_level",
                 self.log_level.clone(),
                 &format!("a level (error, warn, info, debug, trace) or filter directive: {e}"),
             ));
         }
         if !(MIN_BINS..=1 << 20).contains(&self.metrics_max_samples) {
-            return Err(bad(
+            return Err(check.invalid(
                 "metrics_max_samples",
                 self.metrics_max_samples.to_string(),
                 "a whole number from 1600 to 1048576 (sketch bins per operation)",
             ));
         }
-        in_range(
-            "slo_availability_target",
-            self.slo_availability_target,
-            0.0,
-            1.0,
-            true,
-            true,
-            "a number above 0 and below 1, e.g. 0.999",
-        )?;
-        in_range(
-            "slo_latency_p99_ms",
-            self.slo_latency_p99_ms,
-            0.0,
-            f64::INFINITY,
-            true,
-            true,
-            "a number of milliseconds above 0",
-        )?;
-        in_range(
-            "slo_quality_target",
-            self.slo_quality_target,
-            0.0,
-            1.0,
-            false,
-            false,
-            "a number from 0.0 to 1.0",
-        )?;
-        in_range(
-            "slo_error_rate_target",
-            self.slo_error_rate_target,
-            0.0,
-            1.0,
-            true,
-            true,
-            "a number above 0 and below 1, e.g. 0.001",
-        )?;
-        in_range(
-            "golden_trace_latency_tolerance",
-            self.golden_trace_latency_tolerance,
-            0.0,
-            f64::INFINITY,
-            false,
-            true,
-            "a share of 0 or more, e.g. 0.2 for 20%",
-        )?;
-        in_range(
-            "golden_trace_quality_tolerance",
-            self.golden_trace_quality_tolerance,
-            0.0,
-            1.0,
-            false,
-            false,
-            "a number from 0.0 to 1.0",
-        )?;
         Ok(())
     }
+}
+
+/// Applies the variables: the standard ones first, then `FLIGHTDECK_*`
+/// (which win). Every `FLIGHTDECK_*` variable must name a key some section owns.
+fn apply_env(
+    sections: &mut Sections<'_, '_>,
+    env: &[(String, String)],
+) -> Result<(), SettingsError> {
+    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    if let Some(v) = get(ENV_OTEL_SERVICE_NAME) {
+        let origin = format!("environment {ENV_OTEL_SERVICE_NAME}");
+        sections.apply("service_name", Raw::Text(v), &origin)?;
+    }
+    if let Some(rate) = otel_sampler_rate(
+        get(ENV_OTEL_TRACES_SAMPLER),
+        get(ENV_OTEL_TRACES_SAMPLER_ARG),
+    )? {
+        let origin = format!("environment {ENV_OTEL_TRACES_SAMPLER}/{ENV_OTEL_TRACES_SAMPLER_ARG}");
+        sections.apply("trace_sample_rate", Raw::Text(&rate), &origin)?;
+    }
+    if let Some(v) = get(ENV_RUST_LOG) {
+        let origin = format!("environment {ENV_RUST_LOG}");
+        sections.apply("log_level", Raw::Text(v), &origin)?;
+    }
+    let mut ours: Vec<&(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !ENV_NOT_SETTINGS.contains(&k.as_str()))
+        .collect();
+    ours.sort();
+    for (name, value) in ours {
+        let key = name[ENV_PREFIX.len()..].to_ascii_lowercase();
+        if key == "prices" || !sections.owns(&key) {
+            let origin = if key == "prices" {
+                "environment (prices can only be set in the settings file)"
+            } else {
+                "environment"
+            };
+            return Err(SettingsError::UnknownKey {
+                key: name.clone(),
+                origin: origin.into(),
+                known: known_env_names(&sections.keys()),
+            });
+        }
+        sections.apply(&key, Raw::Text(value), &format!("environment {name}"))?;
+    }
+    Ok(())
 }
 
 /// The sample rate the standard OTel sampler variables ask for, if any
@@ -584,9 +391,8 @@ fn otel_sampler_rate(
         })
 }
 
-fn known_env_names() -> String {
-    KNOWN_KEYS
-        .iter()
+fn known_env_names(keys: &[&str]) -> String {
+    keys.iter()
         .filter(|k| **k != "prices")
         .map(|k| format!("{ENV_PREFIX}{}", k.to_ascii_uppercase()))
         .chain(std::iter::once(ENV_CONFIG.to_owned()))
@@ -594,18 +400,17 @@ fn known_env_names() -> String {
         .join(", ")
 }
 
-fn parse_prices(raw: &Raw<'_>, origin: &str) -> Result<PriceTable, SettingsError> {
-    let bad = |value: String, expected: &str| SettingsError::InvalidValue {
+fn parse_prices(value: &SettingValue<'_>) -> Result<PriceTable, SettingsError> {
+    let bad = |shown: String, expected: &str| SettingsError::InvalidValue {
         key: "prices",
-        value,
-        origin: origin.to_owned(),
+        value: shown,
+        origin: value.origin().to_owned(),
         expected: expected.to_owned(),
     };
-    let Raw::Toml(toml::Value::Table(models)) = raw else {
-        return Err(bad(
-            raw.shown(),
-            "a table of models: [prices.\"model\"] input_usd_per_mtok = 0.15",
-        ));
+    let Some(toml::Value::Table(models)) = value.toml() else {
+        return Err(
+            value.invalid("a table of models: [prices.\"model\"] input_usd_per_mtok = 0.15")
+        );
     };
     let mut table = PriceTable::new();
     for (model, entry) in models {
@@ -653,23 +458,6 @@ fn parse_prices(raw: &Raw<'_>, origin: &str) -> Result<PriceTable, SettingsError
     Ok(table)
 }
 
-/// The 1-based line where `key` is set at the top level of a TOML text.
-fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            let l = line.trim_start();
-            let rest = l
-                .strip_prefix(key)
-                .or_else(|| l.strip_prefix(&format!("\"{key}\"")))
-                .or_else(|| l.strip_prefix(&format!("[{key}")));
-            rest.is_some_and(|r| {
-                let r = r.trim_start();
-                r.starts_with('=') || r.starts_with('.') || r.starts_with(']')
-            })
-        })
-        .map(|i| i + 1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -693,10 +481,6 @@ mod tests {
         let s = ObservabilitySettings::load(None, env(&[])).unwrap();
         assert_eq!(s.service_name, "rag-service");
         assert_eq!(s.trace_sample_rate, 1.0);
-        assert_eq!(s.slo_latency_p99_ms, 500.0);
-        assert_eq!(s.slo_availability_target, 0.999);
-        assert_eq!(s.slo_quality_target, 0.8);
-        assert_eq!(s.slo_error_rate_target, 0.001);
         assert!(s.tracing_enabled && s.structured_logging && s.metrics_enabled);
     }
 
@@ -820,19 +604,7 @@ mod tests {
     #[test]
     fn every_range_is_checked() {
         let cases = [
-            ("slo_availability_target = 1.0", "slo_availability_target"),
-            ("slo_latency_p99_ms = 0", "slo_latency_p99_ms"),
-            ("slo_quality_target = 1.2", "slo_quality_target"),
-            ("slo_error_rate_target = 0", "slo_error_rate_target"),
             ("metrics_max_samples = 10", "metrics_max_samples"),
-            (
-                "golden_trace_latency_tolerance = -1",
-                "golden_trace_latency_tolerance",
-            ),
-            (
-                "golden_trace_quality_tolerance = 2",
-                "golden_trace_quality_tolerance",
-            ),
             ("service_name = \"\"", "service_name"),
             ("log_level = \"info,[[[\"", "log_level"),
             ("trace_sample_rate = nan", "trace_sample_rate"),
@@ -887,5 +659,83 @@ mod tests {
             err.to_string().contains("prices.m.input_usd_per_mtok = -1"),
             "{err}"
         );
+    }
+
+    /// A section of another crate: one key, a share in (0, 1).
+    #[derive(Debug, Default)]
+    struct Other {
+        share: Option<f64>,
+    }
+
+    impl SettingsSection for Other {
+        fn keys(&self) -> &'static [&'static str] {
+            &["other_share"]
+        }
+        fn set(&mut self, value: &SettingValue<'_>) -> Result<(), SettingsError> {
+            self.share = Some(value.number()?);
+            Ok(())
+        }
+        fn validate(&self, check: &SettingsCheck<'_>) -> Result<(), SettingsError> {
+            match self.share {
+                Some(v) => check.open_share("other_share", v, "a share above 0 and below 1"),
+                None => Ok(()),
+            }
+        }
+    }
+
+    #[test]
+    fn other_sections_load_from_the_same_file_and_variables() {
+        let (_d, path) = write("service_name = \"x\"\nother_share = 0.5\n");
+        let mut other = Other::default();
+        let s = ObservabilitySettings::load_with(Some(&path), env(&[]), &mut [&mut other]).unwrap();
+        assert_eq!((s.service_name.as_str(), other.share), ("x", Some(0.5)));
+
+        // The variable wins over the file, as for obs-core's own keys.
+        let mut other = Other::default();
+        ObservabilitySettings::load_with(
+            Some(&path),
+            env(&[("FLIGHTDECK_OTHER_SHARE", "0.25")]),
+            &mut [&mut other],
+        )
+        .unwrap();
+        assert_eq!(other.share, Some(0.25));
+
+        // Its range errors name the key, the value and where it was set.
+        let (_d, bad) = write("service_name = \"x\"\n\nother_share = 1.5\n");
+        let mut other = Other::default();
+        let err =
+            ObservabilitySettings::load_with(Some(&bad), env(&[]), &mut [&mut other]).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("`other_share`") && msg.contains("\"1.5\""),
+            "{msg}"
+        );
+        assert!(msg.contains("flightdeck.toml:3"), "{msg}");
+
+        // Without the section its key is unknown, and the known list says so.
+        let err = ObservabilitySettings::load(Some(&path), env(&[])).unwrap_err();
+        assert!(
+            matches!(&err, SettingsError::UnknownKey { key, .. } if key == "other_share"),
+            "{err}"
+        );
+        let err = ObservabilitySettings::load_with(
+            None,
+            env(&[("FLIGHTDECK_OTHER_SHAER", "0.1")]),
+            &mut [&mut Other::default()],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("FLIGHTDECK_OTHER_SHARE"), "{err}");
+    }
+
+    #[test]
+    fn two_sections_cannot_own_one_key() {
+        let err = ObservabilitySettings::load_with(
+            None,
+            env(&[]),
+            &mut [&mut Other::default(), &mut Other::default()],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("other_share"), "{err}");
+        assert!(err.to_string().contains("two settings sections"), "{err}");
     }
 }
