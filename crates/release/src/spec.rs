@@ -469,14 +469,7 @@ impl CanarySpec {
         };
         let doc = yaml(text, &name_of)?;
         let base = file.parent().unwrap_or(Path::new("."));
-        let resolve = |p: &str| {
-            let p = Path::new(p);
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let resolve = |p: &str| resolve(base, p);
         let name = cx
             .opt_str(&doc, "name", "")?
             .ok_or_else(|| cx.err("name", "a canary spec needs a name"))?;
@@ -487,118 +480,13 @@ impl CanarySpec {
             .opt_str(&doc, "canaryVersion", "")?
             .unwrap_or_else(|| "canary".into());
         let state_dir = cx.opt_str(&doc, "stateDir", "")?.map(|p| resolve(&p));
-        let r = doc
-            .get("router")
-            .ok_or_else(|| cx.err("router", "a canary spec needs a router"))?;
-        let router = if let Some(h) = r.get("haproxy") {
-            let get = |k: &str| {
-                cx.opt_str(h, k, "router.haproxy")?
-                    .ok_or_else(|| cx.err(&format!("router.haproxy.{k}"), "missing"))
-            };
-            RouterSpec::Haproxy {
-                socket: resolve(&get("socket")?),
-                backend: get("backend")?,
-                stable: get("stable")?,
-                canary: get("canary")?,
-            }
-        } else if let Some(f) = r.get("flag") {
-            let get = |k: &str| {
-                cx.opt_str(f, k, "router.flag")?
-                    .ok_or_else(|| cx.err(&format!("router.flag.{k}"), "missing"))
-            };
-            RouterSpec::Flag {
-                file: resolve(&get("file")?),
-                flag: get("flag")?,
-            }
-        } else {
-            return Err(cx.err("router", "supported routers: haproxy, flag"));
-        };
+        let router = router_spec(&cx, &doc, base)?;
         let a = doc.get("analysis").cloned().unwrap_or(Value::Null);
-        let mut progression = Progression::default();
-        if let Some(i) = cx.duration(&a, "interval", "analysis")? {
-            progression.interval = i;
-        }
-        if let Some(d) = cx.duration(&a, "progressDeadline", "analysis")? {
-            progression.progress_deadline = d;
-        }
-        if let Some(d) = cx.duration(&a, "bakeTime", "analysis")? {
-            progression.bake_time = d;
-        }
-        if let Some(t) = cx.int(&a, "threshold", "analysis")? {
-            progression.threshold = u32::try_from(t)
-                .ok()
-                .filter(|t| *t >= 1)
-                .ok_or_else(|| cx.err("analysis.threshold", format!("{t}: must be 1 or more")))?;
-        }
-        if let Some(ws) = a.get("stepWeights") {
-            let list = ws
-                .as_array()
-                .ok_or_else(|| cx.err("analysis.stepWeights", "expected a list of weights"))?;
-            let mut v = Vec::with_capacity(list.len());
-            for (i, w) in list.iter().enumerate() {
-                v.push(
-                    w.as_u64()
-                        .and_then(|w| u32::try_from(w).ok())
-                        .ok_or_else(|| {
-                            cx.err(
-                                &format!("analysis.stepWeights[{i}]"),
-                                format!("{}: not a weight", short(w)),
-                            )
-                        })?,
-                );
-            }
-            progression.steps = Steps::Explicit(v);
-        } else if let Some(step) = cx.int(&a, "stepWeight", "analysis")? {
-            let max = cx.int(&a, "maxWeight", "analysis")?.unwrap_or(100);
-            progression.steps = Steps::Linear {
-                step_weight: u32::try_from(step).unwrap_or(0),
-                max_weight: u32::try_from(max).unwrap_or(0),
-            };
-        }
-        progression
-            .steps
-            .validate()
-            .map_err(|e| cx.err("analysis.stepWeights", e))?;
-        if let Some(s) = cx.opt_str(&a, "onNoData", "analysis")? {
-            progression.on_no_data = match s.as_str() {
-                "pause" => OnNoData::Pause,
-                "fail" => OnNoData::Fail,
-                other => {
-                    return Err(cx.err(
-                        "analysis.onNoData",
-                        format!("{}: use pause or fail", flightdeck_obs_core::shown(other)),
-                    ));
-                }
-            };
-        }
-        if let Some(s) = cx.opt_str(&a, "onFailure", "analysis")? {
-            progression.on_failure = match s.as_str() {
-                "rollback" => OnFailure::Rollback,
-                "pause" => OnFailure::Pause,
-                other => {
-                    return Err(cx.err(
-                        "analysis.onFailure",
-                        format!(
-                            "{}: use rollback or pause",
-                            flightdeck_obs_core::shown(other)
-                        ),
-                    ));
-                }
-            };
-        }
+        let progression = progression_spec(&cx, &a)?;
         let rollback_window = cx
             .duration(&a, "rollbackWindow", "analysis")?
             .unwrap_or(Duration::from_secs(600));
-        let mut args = BTreeMap::new();
-        if let Some(m) = a.get("args").and_then(Value::as_object) {
-            for (k, v) in m {
-                let v = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                args.insert(k.clone(), v);
-            }
-        }
+        let args = analysis_args(&a);
         let mut metrics = Vec::new();
         if let Some(ts) = a.get("templates").and_then(Value::as_array) {
             for (i, t) in ts.iter().enumerate() {
@@ -618,143 +506,12 @@ impl CanarySpec {
             }
         }
         if let Some(j) = a.get("judge") {
-            let get = |k: &str| {
-                cx.opt_str(j, k, "analysis.judge")?
-                    .ok_or_else(|| cx.err(&format!("analysis.judge.{k}"), "missing"))
-            };
-            let config_path = resolve(&get("config")?);
-            let config_text = std::fs::read_to_string(&config_path).map_err(|e| {
-                cx.err(
-                    "analysis.judge.config",
-                    format!("cannot read {}: {e}", config_path.display()),
-                )
-            })?;
-            let config = CanaryConfig::from_json(&config_text, &config_path.display().to_string())?;
-            let judge = JudgeProvider {
-                prometheus: Prometheus::new(&get("prometheus")?, Duration::from_secs(10)),
-                config,
-                baseline: substitute(&get("baseline")?, &args),
-                canary: substitute(&get("canary")?, &args),
-                lookback: cx
-                    .duration(j, "lookback", "analysis.judge")?
-                    .unwrap_or(Duration::from_secs(60)),
-                step: cx
-                    .duration(j, "step", "analysis.judge")?
-                    .unwrap_or(Duration::from_secs(5)),
-                min_samples: cx
-                    .int(j, "minSamples", "analysis.judge")?
-                    .map_or(5, |n| usize::try_from(n.max(1)).unwrap_or(5)),
-            };
-            let mut spec = MetricSpec::new(
-                cx.opt_str(j, "name", "analysis.judge")?
-                    .unwrap_or_else(|| "judge".into()),
-            );
-            spec.interval = Some(progression.interval);
-            metrics.push(AnalysisMetric::new(spec, Provider::Judge(Box::new(judge))));
+            metrics.push(judge_metric(&cx, j, &args, base, progression.interval)?);
         }
         if let Some(b) = a.get("sloBurn") {
-            let p = "analysis.sloBurn";
-            let get = |k: &str| {
-                cx.opt_str(b, k, p)?
-                    .ok_or_else(|| cx.err(&format!("{p}.{k}"), "missing"))
-            };
-            let error_ratio = substitute(&get("errorRatio")?, &args);
-            if !error_ratio.contains("${window}") {
-                return Err(cx.err(
-                    &format!("{p}.errorRatio"),
-                    "the query must use ${window} for the range",
-                ));
-            }
-            let objective = b
-                .get("objective")
-                .and_then(Value::as_f64)
-                .filter(|o| *o > 0.0 && *o < 100.0)
-                .ok_or_else(|| {
-                    cx.err(
-                        &format!("{p}.objective"),
-                        "give the objective in percent, e.g. 99.9",
-                    )
-                })?
-                / 100.0;
-            let period = cx.opt_str(b, "windows", p)?.unwrap_or_else(|| "30d".into());
-            let windows = flightdeck_slo::PromDuration::parse(&period)
-                .ok()
-                .and_then(flightdeck_slo::AlertWindows::builtin)
-                .ok_or_else(|| {
-                    cx.err(
-                        &format!("{p}.windows"),
-                        format!("{}: use 30d or 28d", flightdeck_obs_core::shown(&period)),
-                    )
-                })?;
-            let scale = b.get("scale").and_then(Value::as_f64).unwrap_or(1.0);
-            if !(scale > 0.0 && scale <= 1.0) {
-                return Err(cx.err(&format!("{p}.scale"), format!("{scale}: must be in (0, 1]")));
-            }
-            let mut spec = MetricSpec::new(
-                cx.opt_str(b, "name", p)?
-                    .unwrap_or_else(|| "slo-burn".into()),
-            );
-            spec.interval = Some(progression.interval);
-            spec.dry_run = b.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
-            metrics.push(AnalysisMetric::new(
-                spec,
-                Provider::SloBurn(Box::new(crate::provider::SloBurnProvider {
-                    prometheus: Prometheus::new(&get("prometheus")?, Duration::from_secs(10)),
-                    error_ratio,
-                    objective,
-                    windows,
-                    scale,
-                })),
-            ));
+            metrics.push(slo_burn_metric(&cx, b, &args, progression.interval)?);
         }
-        let mut hooks = Vec::new();
-        if let Some(ws) = a.get("webhooks") {
-            let list = ws
-                .as_array()
-                .ok_or_else(|| cx.err("analysis.webhooks", "expected a list"))?;
-            for (i, w) in list.iter().enumerate() {
-                let p = format!("analysis.webhooks[{i}]");
-                let name = cx
-                    .opt_str(w, "name", &p)?
-                    .ok_or_else(|| cx.err(&format!("{p}.name"), "a webhook needs a name"))?;
-                let kind_text = cx
-                    .opt_str(w, "type", &p)?
-                    .unwrap_or_else(|| "rollout".into());
-                let kind = crate::hooks::HookKind::parse(&kind_text).ok_or_else(|| {
-                    cx.err(
-                        &format!("{p}.type"),
-                        format!(
-                            "{}: use confirm-rollout, pre-rollout, rollout, confirm-traffic-increase, confirm-promotion, post-rollout or rollback",
-                            flightdeck_obs_core::shown(&kind_text)
-                        ),
-                    )
-                })?;
-                let target = if let Some(url) = cx.opt_str(w, "url", &p)? {
-                    crate::hooks::HookTarget::Web {
-                        url: substitute(&url, &args),
-                    }
-                } else if let Some(list) = w.get("command").and_then(Value::as_array) {
-                    let mut argv = Vec::with_capacity(list.len());
-                    for x in list {
-                        argv.push(substitute(cx.str(x, &format!("{p}.command"))?, &args));
-                    }
-                    if argv.is_empty() {
-                        return Err(cx.err(&format!("{p}.command"), "give a program"));
-                    }
-                    crate::hooks::HookTarget::Command { argv }
-                } else {
-                    return Err(cx.err(&p, "a webhook needs a url or a command"));
-                };
-                hooks.push(crate::hooks::Hook {
-                    name,
-                    kind,
-                    target,
-                    timeout: cx
-                        .duration(w, "timeout", &p)?
-                        .unwrap_or(Duration::from_secs(10)),
-                });
-            }
-        }
+        let hooks = webhooks(&cx, &a, &args)?;
         if metrics.is_empty() {
             return Err(cx.err("analysis", "no metrics: give templates, metrics or a judge"));
         }
@@ -770,6 +527,303 @@ impl CanarySpec {
             hooks,
         })
     }
+}
+
+/// `p` relative to the spec's directory, unless absolute.
+fn resolve(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The `router` section.
+fn router_spec(cx: &Ctx<'_>, doc: &Value, base: &Path) -> Result<RouterSpec, ReleaseError> {
+    let resolve = |p: &str| resolve(base, p);
+    let r = doc
+        .get("router")
+        .ok_or_else(|| cx.err("router", "a canary spec needs a router"))?;
+    if let Some(h) = r.get("haproxy") {
+        let get = |k: &str| {
+            cx.opt_str(h, k, "router.haproxy")?
+                .ok_or_else(|| cx.err(&format!("router.haproxy.{k}"), "missing"))
+        };
+        Ok(RouterSpec::Haproxy {
+            socket: resolve(&get("socket")?),
+            backend: get("backend")?,
+            stable: get("stable")?,
+            canary: get("canary")?,
+        })
+    } else if let Some(f) = r.get("flag") {
+        let get = |k: &str| {
+            cx.opt_str(f, k, "router.flag")?
+                .ok_or_else(|| cx.err(&format!("router.flag.{k}"), "missing"))
+        };
+        Ok(RouterSpec::Flag {
+            file: resolve(&get("file")?),
+            flag: get("flag")?,
+        })
+    } else {
+        Err(cx.err("router", "supported routers: haproxy, flag"))
+    }
+}
+
+/// The progression part of the `analysis` section: interval, deadlines,
+/// threshold, steps and what to do on no data or failure.
+fn progression_spec(cx: &Ctx<'_>, a: &Value) -> Result<Progression, ReleaseError> {
+    let mut progression = Progression::default();
+    if let Some(i) = cx.duration(&a, "interval", "analysis")? {
+        progression.interval = i;
+    }
+    if let Some(d) = cx.duration(&a, "progressDeadline", "analysis")? {
+        progression.progress_deadline = d;
+    }
+    if let Some(d) = cx.duration(&a, "bakeTime", "analysis")? {
+        progression.bake_time = d;
+    }
+    if let Some(t) = cx.int(&a, "threshold", "analysis")? {
+        progression.threshold = u32::try_from(t)
+            .ok()
+            .filter(|t| *t >= 1)
+            .ok_or_else(|| cx.err("analysis.threshold", format!("{t}: must be 1 or more")))?;
+    }
+    if let Some(ws) = a.get("stepWeights") {
+        let list = ws
+            .as_array()
+            .ok_or_else(|| cx.err("analysis.stepWeights", "expected a list of weights"))?;
+        let mut v = Vec::with_capacity(list.len());
+        for (i, w) in list.iter().enumerate() {
+            v.push(
+                w.as_u64()
+                    .and_then(|w| u32::try_from(w).ok())
+                    .ok_or_else(|| {
+                        cx.err(
+                            &format!("analysis.stepWeights[{i}]"),
+                            format!("{}: not a weight", short(w)),
+                        )
+                    })?,
+            );
+        }
+        progression.steps = Steps::Explicit(v);
+    } else if let Some(step) = cx.int(&a, "stepWeight", "analysis")? {
+        let max = cx.int(&a, "maxWeight", "analysis")?.unwrap_or(100);
+        progression.steps = Steps::Linear {
+            step_weight: u32::try_from(step).unwrap_or(0),
+            max_weight: u32::try_from(max).unwrap_or(0),
+        };
+    }
+    progression
+        .steps
+        .validate()
+        .map_err(|e| cx.err("analysis.stepWeights", e))?;
+    if let Some(s) = cx.opt_str(&a, "onNoData", "analysis")? {
+        progression.on_no_data = match s.as_str() {
+            "pause" => OnNoData::Pause,
+            "fail" => OnNoData::Fail,
+            other => {
+                return Err(cx.err(
+                    "analysis.onNoData",
+                    format!("{}: use pause or fail", flightdeck_obs_core::shown(other)),
+                ));
+            }
+        };
+    }
+    if let Some(s) = cx.opt_str(&a, "onFailure", "analysis")? {
+        progression.on_failure = match s.as_str() {
+            "rollback" => OnFailure::Rollback,
+            "pause" => OnFailure::Pause,
+            other => {
+                return Err(cx.err(
+                    "analysis.onFailure",
+                    format!(
+                        "{}: use rollback or pause",
+                        flightdeck_obs_core::shown(other)
+                    ),
+                ));
+            }
+        };
+    }
+    Ok(progression)
+}
+
+/// `analysis.args`, as text.
+fn analysis_args(a: &Value) -> BTreeMap<String, String> {
+    let mut args = BTreeMap::new();
+    if let Some(m) = a.get("args").and_then(Value::as_object) {
+        for (k, v) in m {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            args.insert(k.clone(), v);
+        }
+    }
+    args
+}
+
+/// `analysis.judge`: Kayenta's judge over Prometheus, as one analysis metric.
+fn judge_metric(
+    cx: &Ctx<'_>,
+    j: &Value,
+    args: &BTreeMap<String, String>,
+    base: &Path,
+    interval: Duration,
+) -> Result<AnalysisMetric, ReleaseError> {
+    let resolve = |p: &str| resolve(base, p);
+    let get = |k: &str| {
+        cx.opt_str(j, k, "analysis.judge")?
+            .ok_or_else(|| cx.err(&format!("analysis.judge.{k}"), "missing"))
+    };
+    let config_path = resolve(&get("config")?);
+    let config_text = std::fs::read_to_string(&config_path).map_err(|e| {
+        cx.err(
+            "analysis.judge.config",
+            format!("cannot read {}: {e}", config_path.display()),
+        )
+    })?;
+    let config = CanaryConfig::from_json(&config_text, &config_path.display().to_string())?;
+    let judge = JudgeProvider {
+        prometheus: Prometheus::new(&get("prometheus")?, Duration::from_secs(10)),
+        config,
+        baseline: substitute(&get("baseline")?, &args),
+        canary: substitute(&get("canary")?, &args),
+        lookback: cx
+            .duration(j, "lookback", "analysis.judge")?
+            .unwrap_or(Duration::from_secs(60)),
+        step: cx
+            .duration(j, "step", "analysis.judge")?
+            .unwrap_or(Duration::from_secs(5)),
+        min_samples: cx
+            .int(j, "minSamples", "analysis.judge")?
+            .map_or(5, |n| usize::try_from(n.max(1)).unwrap_or(5)),
+    };
+    let mut spec = MetricSpec::new(
+        cx.opt_str(j, "name", "analysis.judge")?
+            .unwrap_or_else(|| "judge".into()),
+    );
+    spec.interval = Some(interval);
+    Ok(AnalysisMetric::new(spec, Provider::Judge(Box::new(judge))))
+}
+
+/// `analysis.sloBurn`: the SLO's multi-window burn rates, as one analysis metric.
+fn slo_burn_metric(
+    cx: &Ctx<'_>,
+    b: &Value,
+    args: &BTreeMap<String, String>,
+    interval: Duration,
+) -> Result<AnalysisMetric, ReleaseError> {
+    let p = "analysis.sloBurn";
+    let get = |k: &str| {
+        cx.opt_str(b, k, p)?
+            .ok_or_else(|| cx.err(&format!("{p}.{k}"), "missing"))
+    };
+    let error_ratio = substitute(&get("errorRatio")?, &args);
+    if !error_ratio.contains("${window}") {
+        return Err(cx.err(
+            &format!("{p}.errorRatio"),
+            "the query must use ${window} for the range",
+        ));
+    }
+    let objective = b
+        .get("objective")
+        .and_then(Value::as_f64)
+        .filter(|o| *o > 0.0 && *o < 100.0)
+        .ok_or_else(|| {
+            cx.err(
+                &format!("{p}.objective"),
+                "give the objective in percent, e.g. 99.9",
+            )
+        })?
+        / 100.0;
+    let period = cx.opt_str(b, "windows", p)?.unwrap_or_else(|| "30d".into());
+    let windows = flightdeck_slo::PromDuration::parse(&period)
+        .ok()
+        .and_then(flightdeck_slo::AlertWindows::builtin)
+        .ok_or_else(|| {
+            cx.err(
+                &format!("{p}.windows"),
+                format!("{}: use 30d or 28d", flightdeck_obs_core::shown(&period)),
+            )
+        })?;
+    let scale = b.get("scale").and_then(Value::as_f64).unwrap_or(1.0);
+    if !(scale > 0.0 && scale <= 1.0) {
+        return Err(cx.err(&format!("{p}.scale"), format!("{scale}: must be in (0, 1]")));
+    }
+    let mut spec = MetricSpec::new(
+        cx.opt_str(b, "name", p)?
+            .unwrap_or_else(|| "slo-burn".into()),
+    );
+    spec.interval = Some(interval);
+    spec.dry_run = b.get("dryRun").and_then(Value::as_bool).unwrap_or(false);
+    Ok(AnalysisMetric::new(
+        spec,
+        Provider::SloBurn(Box::new(crate::provider::SloBurnProvider {
+            prometheus: Prometheus::new(&get("prometheus")?, Duration::from_secs(10)),
+            error_ratio,
+            objective,
+            windows,
+            scale,
+        })),
+    ))
+}
+
+/// `analysis.webhooks`: Flagger-style hooks (a URL or a command).
+fn webhooks(
+    cx: &Ctx<'_>,
+    a: &Value,
+    args: &BTreeMap<String, String>,
+) -> Result<Vec<crate::hooks::Hook>, ReleaseError> {
+    let mut hooks = Vec::new();
+    if let Some(ws) = a.get("webhooks") {
+        let list = ws
+            .as_array()
+            .ok_or_else(|| cx.err("analysis.webhooks", "expected a list"))?;
+        for (i, w) in list.iter().enumerate() {
+            let p = format!("analysis.webhooks[{i}]");
+            let name = cx
+                .opt_str(w, "name", &p)?
+                .ok_or_else(|| cx.err(&format!("{p}.name"), "a webhook needs a name"))?;
+            let kind_text = cx
+                .opt_str(w, "type", &p)?
+                .unwrap_or_else(|| "rollout".into());
+            let kind = crate::hooks::HookKind::parse(&kind_text).ok_or_else(|| {
+                cx.err(
+                    &format!("{p}.type"),
+                    format!(
+                        "{}: use confirm-rollout, pre-rollout, rollout, confirm-traffic-increase, confirm-promotion, post-rollout or rollback",
+                        flightdeck_obs_core::shown(&kind_text)
+                    ),
+                )
+            })?;
+            let target = if let Some(url) = cx.opt_str(w, "url", &p)? {
+                crate::hooks::HookTarget::Web {
+                    url: substitute(&url, &args),
+                }
+            } else if let Some(list) = w.get("command").and_then(Value::as_array) {
+                let mut argv = Vec::with_capacity(list.len());
+                for x in list {
+                    argv.push(substitute(cx.str(x, &format!("{p}.command"))?, &args));
+                }
+                if argv.is_empty() {
+                    return Err(cx.err(&format!("{p}.command"), "give a program"));
+                }
+                crate::hooks::HookTarget::Command { argv }
+            } else {
+                return Err(cx.err(&p, "a webhook needs a url or a command"));
+            };
+            hooks.push(crate::hooks::Hook {
+                name,
+                kind,
+                target,
+                timeout: cx
+                    .duration(w, "timeout", &p)?
+                    .unwrap_or(Duration::from_secs(10)),
+            });
+        }
+    }
+    Ok(hooks)
 }
 
 #[cfg(test)]

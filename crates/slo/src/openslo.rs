@@ -149,6 +149,31 @@ impl Checker {
         let is_ratio = indicator
             .and_then(|i| i.get("spec"))
             .is_some_and(|s| s.get("ratioMetric").is_some());
+        self.time_window(spec);
+        let method = spec.get("budgetingMethod").and_then(Value::as_str);
+        match method {
+            Some("Occurrences" | "Timeslices" | "RatioTimeslices") => {}
+            Some(m) => self.err(
+                "spec.budgetingMethod",
+                format!("value '{m}' must be one of Occurrences, Timeslices, RatioTimeslices"),
+            ),
+            None => self.err("spec.budgetingMethod", "is required"),
+        }
+        let Some(objectives) = spec
+            .get("objectives")
+            .and_then(Value::as_sequence)
+            .filter(|o| !o.is_empty())
+        else {
+            self.err("spec.objectives", "at least one objective is required");
+            return;
+        };
+        for (j, o) in objectives.iter().enumerate() {
+            self.objective(j, o, method, is_ratio);
+        }
+    }
+
+    /// `spec.timeWindow`: exactly one, with a duration, and a calendar unless rolling.
+    fn time_window(&mut self, spec: &Value) {
         match spec.get("timeWindow").and_then(Value::as_sequence) {
             Some(w) if w.len() == 1 => {
                 let tw = &w[0];
@@ -193,106 +218,89 @@ impl Checker {
             ),
             None => self.err("spec.timeWindow", "is required"),
         }
-        let method = spec.get("budgetingMethod").and_then(Value::as_str);
-        match method {
-            Some("Occurrences" | "Timeslices" | "RatioTimeslices") => {}
-            Some(m) => self.err(
-                "spec.budgetingMethod",
-                format!("value '{m}' must be one of Occurrences, Timeslices, RatioTimeslices"),
-            ),
-            None => self.err("spec.budgetingMethod", "is required"),
+    }
+
+    /// One of `spec.objectives`: its fields, op, target and time slices.
+    fn objective(&mut self, j: usize, o: &Value, method: Option<&str>, is_ratio: bool) {
+        let at = |f: &str| format!("spec.objectives[{j}].{f}");
+        self.only_fields(
+            o,
+            &format!("spec.objectives[{j}]"),
+            &[
+                "displayName",
+                "op",
+                "value",
+                "target",
+                "targetPercent",
+                "timeSliceTarget",
+                "timeSliceWindow",
+                "indicator",
+                "indicatorRef",
+                "compositeWeight",
+            ],
+        );
+        if let Some(op) = o.get("op") {
+            if is_ratio {
+                self.err(
+                    at("op"),
+                    format!(
+                        "with value {}: property is forbidden for a ratioMetric indicator",
+                        show(op)
+                    ),
+                );
+            } else if !matches!(op.as_str(), Some("lte" | "gte" | "lt" | "gt")) {
+                self.err(
+                    at("op"),
+                    format!("value {} must be one of lte, gte, lt, gt", show(op)),
+                );
+            }
         }
-        let Some(objectives) = spec
-            .get("objectives")
-            .and_then(Value::as_sequence)
-            .filter(|o| !o.is_empty())
-        else {
-            self.err("spec.objectives", "at least one objective is required");
-            return;
-        };
-        for (j, o) in objectives.iter().enumerate() {
-            let at = |f: &str| format!("spec.objectives[{j}].{f}");
-            self.only_fields(
-                o,
-                &format!("spec.objectives[{j}]"),
-                &[
-                    "displayName",
-                    "op",
-                    "value",
-                    "target",
-                    "targetPercent",
-                    "timeSliceTarget",
-                    "timeSliceWindow",
-                    "indicator",
-                    "indicatorRef",
-                    "compositeWeight",
-                ],
-            );
-            if let Some(op) = o.get("op") {
-                if is_ratio {
-                    self.err(
-                        at("op"),
-                        format!(
-                            "with value {}: property is forbidden for a ratioMetric indicator",
-                            show(op)
-                        ),
-                    );
-                } else if !matches!(op.as_str(), Some("lte" | "gte" | "lt" | "gt")) {
-                    self.err(
-                        at("op"),
-                        format!("value {} must be one of lte, gte, lt, gt", show(op)),
-                    );
-                }
+        match (
+            o.get("target").and_then(Value::as_f64),
+            o.get("targetPercent").and_then(Value::as_f64),
+        ) {
+            (Some(t), None) if !(0.0..1.0).contains(&t) => {
+                self.err(at("target"), format!("value {t} must be within [0, 1)"))
             }
-            match (
-                o.get("target").and_then(Value::as_f64),
-                o.get("targetPercent").and_then(Value::as_f64),
-            ) {
-                (Some(t), None) if !(0.0..1.0).contains(&t) => {
-                    self.err(at("target"), format!("value {t} must be within [0, 1)"))
-                }
-                (None, Some(t)) if !(0.0..100.0).contains(&t) => self.err(
-                    at("targetPercent"),
-                    format!("value {t} must be within [0, 100)"),
+            (None, Some(t)) if !(0.0..100.0).contains(&t) => self.err(
+                at("targetPercent"),
+                format!("value {t} must be within [0, 100)"),
+            ),
+            (Some(_), Some(_)) => self.err(
+                at("target"),
+                "give either target or targetPercent, not both",
+            ),
+            (None, None) => self.err(at("target"), "one of target or targetPercent is required"),
+            _ => {}
+        }
+        if method == Some("Timeslices") {
+            match o.get("timeSliceTarget").and_then(Value::as_f64) {
+                Some(t) if t > 0.0 && t <= 1.0 => {}
+                Some(t) => self.err(
+                    at("timeSliceTarget"),
+                    format!("value {t} must be within (0, 1]"),
                 ),
-                (Some(_), Some(_)) => self.err(
-                    at("target"),
-                    "give either target or targetPercent, not both",
+                None => self.err(
+                    at("timeSliceTarget"),
+                    "is required with budgetingMethod Timeslices",
                 ),
-                (None, None) => {
-                    self.err(at("target"), "one of target or targetPercent is required")
-                }
-                _ => {}
             }
-            if method == Some("Timeslices") {
-                match o.get("timeSliceTarget").and_then(Value::as_f64) {
-                    Some(t) if t > 0.0 && t <= 1.0 => {}
-                    Some(t) => self.err(
-                        at("timeSliceTarget"),
-                        format!("value {t} must be within (0, 1]"),
+        }
+        if matches!(method, Some("Timeslices" | "RatioTimeslices")) {
+            let w = o.get("timeSliceWindow");
+            let ok = match w {
+                Some(Value::Number(n)) => n.as_f64().is_some_and(|v| v > 0.0),
+                Some(Value::String(s)) => PromDuration::parse(s).is_ok(),
+                _ => false,
+            };
+            if !ok {
+                self.err(
+                    at("timeSliceWindow"),
+                    format!(
+                        "value {} must be a duration like 1m (a bare number is minutes)",
+                        w.map_or("missing".into(), show)
                     ),
-                    None => self.err(
-                        at("timeSliceTarget"),
-                        "is required with budgetingMethod Timeslices",
-                    ),
-                }
-            }
-            if matches!(method, Some("Timeslices" | "RatioTimeslices")) {
-                let w = o.get("timeSliceWindow");
-                let ok = match w {
-                    Some(Value::Number(n)) => n.as_f64().is_some_and(|v| v > 0.0),
-                    Some(Value::String(s)) => PromDuration::parse(s).is_ok(),
-                    _ => false,
-                };
-                if !ok {
-                    self.err(
-                        at("timeSliceWindow"),
-                        format!(
-                            "value {} must be a duration like 1m (a bare number is minutes)",
-                            w.map_or("missing".into(), show)
-                        ),
-                    );
-                }
+                );
             }
         }
     }

@@ -710,28 +710,23 @@ fn verdict(m: &MetricResult, comp: &Comparison, c: &AnalysisConfig) -> (Verdict,
     }
 }
 
-fn decide(
+/// The checks before any verdict: records exist, no sample ratio mismatch,
+/// every arm has users, a goal metric, and enough users per arm. Answers
+/// the goal metric, or the recommendation that stops here.
+fn gate<'r>(
     agg: &Aggregate,
     srm: &SrmReport,
-    results: &[MetricResult],
-    power: Option<&PowerReport>,
+    results: &'r [MetricResult],
     c: &AnalysisConfig,
-) -> Recommendation {
-    let rec = |decision, reasons| Recommendation {
-        decision,
-        variation_id: None,
-        confidence: None,
-        metric: None,
-        reasons,
-    };
+) -> Result<&'r MetricResult, Recommendation> {
     if agg.lines == 0 {
-        return rec(
+        return Err(rec(
             Decision::Invalid,
             vec!["there are no result records for this experiment".into()],
-        );
+        ));
     }
     if srm.mismatch {
-        return rec(
+        return Err(rec(
             Decision::Invalid,
             vec![format!(
                 "sample ratio mismatch: the arms got {:?} users where the configured split expects {:?} (p = {:.2e}). \
@@ -743,72 +738,124 @@ fn decide(
                     .collect::<Vec<_>>(),
                 srm.p_value
             )],
-        );
+        ));
     }
     if let Some((id, n)) = srm.observed.iter().enumerate().find(|(_, n)| **n == 0) {
-        return rec(
+        return Err(rec(
             Decision::Invalid,
             vec![format!("variation {id} has no users (got {n})")],
-        );
+        ));
     }
     let Some(goal) = primary(results) else {
-        return rec(
+        return Err(rec(
             Decision::KeepRunning,
             vec!["no goal metric to decide on".into()],
-        );
+        ));
     };
     let smallest = srm.observed.iter().copied().min().unwrap_or(0);
     if smallest < c.min_users {
-        return rec(
+        return Err(rec(
             Decision::KeepRunning,
             vec![format!(
                 "only {smallest} users in the smallest arm; at least {} per arm are needed before any verdict",
                 c.min_users
             )],
-        );
+        ));
     }
+    Ok(goal)
+}
+
+/// A recommendation without a variation, confidence or metric.
+fn rec(decision: Decision, reasons: Vec<String>) -> Recommendation {
+    Recommendation {
+        decision,
+        variation_id: None,
+        confidence: None,
+        metric: None,
+        reasons,
+    }
+}
+
+/// How one treatment fares on every metric.
+struct TreatmentOutcome {
+    /// The first goal it improves: the metric, the confidence, the relative change.
+    better_on: Option<(String, f64, f64)>,
+    /// Why it cannot ship: a worse goal or a harmed guardrail.
+    blocked: Vec<String>,
+    /// Whether it is worse on a goal metric.
+    worse_goal: bool,
+}
+
+fn treatment_outcome(
+    t: &Comparison,
+    results: &[MetricResult],
+    c: &AnalysisConfig,
+) -> TreatmentOutcome {
+    let mut better_on: Option<(String, f64, f64)> = None;
+    let mut blocked = Vec::new();
+    let mut worse_goal = false;
+    for m in results {
+        let Some(comp) = m
+            .comparisons
+            .iter()
+            .find(|x| x.variation_id == t.variation_id)
+        else {
+            continue;
+        };
+        let (v, conf) = verdict(m, comp, c);
+        let est = comp.frequentist.relative.estimate;
+        match (m.role, v) {
+            (Role::Goal, Verdict::Better) if better_on.is_none() => {
+                better_on = Some((m.name.clone(), conf, est));
+            }
+            (Role::Goal, Verdict::Worse) => {
+                worse_goal = true;
+                blocked.push(format!(
+                    "{} is worse on goal {} ({})",
+                    t.key,
+                    m.name,
+                    pct(est)
+                ));
+            }
+            (Role::Guardrail, Verdict::Worse) => {
+                blocked.push(format!(
+                    "{} harms guardrail {} ({})",
+                    t.key,
+                    m.name,
+                    pct(est)
+                ));
+            }
+            _ => {}
+        }
+    }
+    TreatmentOutcome {
+        better_on,
+        blocked,
+        worse_goal,
+    }
+}
+
+fn decide(
+    agg: &Aggregate,
+    srm: &SrmReport,
+    results: &[MetricResult],
+    power: Option<&PowerReport>,
+    c: &AnalysisConfig,
+) -> Recommendation {
+    let goal = match gate(agg, srm, results, c) {
+        Ok(goal) => goal,
+        Err(rec) => return rec,
+    };
     let mut reasons = Vec::new();
     let mut shippable: Vec<(usize, f64, f64, String)> = Vec::new();
     let mut all_worse = true;
     let treatments: Vec<&Comparison> = goal.comparisons.iter().collect();
     for t in &treatments {
-        let mut better_on: Option<(String, f64, f64)> = None;
-        let mut blocked = Vec::new();
-        let mut worse_goal = false;
-        for m in results {
-            let Some(comp) = m
-                .comparisons
-                .iter()
-                .find(|x| x.variation_id == t.variation_id)
-            else {
-                continue;
-            };
-            let (v, conf) = verdict(m, comp, c);
-            let est = comp.frequentist.relative.estimate;
-            match (m.role, v) {
-                (Role::Goal, Verdict::Better) if better_on.is_none() => {
-                    better_on = Some((m.name.clone(), conf, est));
-                }
-                (Role::Goal, Verdict::Worse) => {
-                    worse_goal = true;
-                    blocked.push(format!(
-                        "{} is worse on goal {} ({})",
-                        t.key,
-                        m.name,
-                        pct(est)
-                    ));
-                }
-                (Role::Guardrail, Verdict::Worse) => {
-                    blocked.push(format!(
-                        "{} harms guardrail {} ({})",
-                        t.key,
-                        m.name,
-                        pct(est)
-                    ));
-                }
-                _ => {}
-            }
-        }
+        let TreatmentOutcome {
+            better_on,
+            blocked,
+            worse_goal,
+        } = treatment_outcome(t, results, c);
         if !worse_goal {
             all_worse = false;
         }

@@ -458,51 +458,78 @@ pub fn render_html(a: &ExperimentAnalysis) -> String {
         )),
         p(a.srm.p_value)
     );
-    if !a.timeline.at_ms.is_empty() {
+    html_timeline(&mut body, a, &names);
+    html_results(&mut body, a);
+    html_how_to_read(&mut body, a);
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Experiment {}</title><style>
+body{{font-family:system-ui,sans-serif;max-width:780px;margin:2em auto;padding:0 1em;color:#222}}
+.decision{{padding:.8em 1em;border-radius:6px;margin:1em 0}}.ship{{background:#e6f4ea}}.keep-control{{background:#fdecea}}
+.keep-running{{background:#fff8e1}}.invalid{{background:#fdecea;border:2px solid #d62728}}
+table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border-bottom:1px solid #ddd;padding:.25em .6em;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}svg{{display:block;margin:.5em 0}}code{{background:#f3f3f3;padding:0 .2em}}
+</style></head><body>{body}</body></html>
+"#,
+        esc(&a.experiment)
+    )
+}
+
+/// The users-per-arm and lift charts over time.
+fn html_timeline(
+    body: &mut String,
+    a: &ExperimentAnalysis,
+    names: &std::collections::BTreeMap<usize, String>,
+) {
+    if a.timeline.at_ms.is_empty() {
+        return;
+    }
+    let series: Vec<(String, Vec<Option<f64>>)> = a
+        .timeline
+        .users
+        .iter()
+        .map(|(arm, v)| {
+            (
+                names.get(arm).cloned().unwrap_or_else(|| arm.to_string()),
+                v.iter().map(|n| Some(*n as f64)).collect(),
+            )
+        })
+        .collect();
+    body.push_str(&lines_chart(
+        "exposures",
+        &format!(
+            "Users per arm over time — SRM {}",
+            if a.srm.mismatch { "MISMATCH" } else { "ok" }
+        ),
+        &a.timeline.at_ms,
+        &series,
+        |v| format!("{v:.0}"),
+        false,
+    ));
+    if let Some(metric) = &a.timeline.metric {
         let series: Vec<(String, Vec<Option<f64>>)> = a
             .timeline
-            .users
+            .lift
             .iter()
             .map(|(arm, v)| {
                 (
                     names.get(arm).cloned().unwrap_or_else(|| arm.to_string()),
-                    v.iter().map(|n| Some(*n as f64)).collect(),
+                    v.clone(),
                 )
             })
             .collect();
         body.push_str(&lines_chart(
-            "exposures",
-            &format!(
-                "Users per arm over time — SRM {}",
-                if a.srm.mismatch { "MISMATCH" } else { "ok" }
-            ),
+            "lift",
+            &format!("Cumulative change in {metric} against the control"),
             &a.timeline.at_ms,
             &series,
-            |v| format!("{v:.0}"),
-            false,
+            pct,
+            true,
         ));
-        if let Some(metric) = &a.timeline.metric {
-            let series: Vec<(String, Vec<Option<f64>>)> = a
-                .timeline
-                .lift
-                .iter()
-                .map(|(arm, v)| {
-                    (
-                        names.get(arm).cloned().unwrap_or_else(|| arm.to_string()),
-                        v.clone(),
-                    )
-                })
-                .collect();
-            body.push_str(&lines_chart(
-                "lift",
-                &format!("Cumulative change in {metric} against the control"),
-                &a.timeline.at_ms,
-                &series,
-                pct,
-                true,
-            ));
-        }
     }
+}
+
+/// Per metric: the forest plot and the table of arms.
+fn html_results(body: &mut String, a: &ExperimentAnalysis) {
     body.push_str("<h2>Results</h2>");
     for m in &a.metrics {
         let _ = write!(
@@ -548,6 +575,10 @@ pub fn render_html(a: &ExperimentAnalysis) -> String {
         }
         body.push_str("</table>");
     }
+}
+
+/// The Markdown's "How to read this" list, as HTML.
+fn html_how_to_read(body: &mut String, a: &ExperimentAnalysis) {
     let md = render_markdown(a);
     let how = md.split("## How to read this").nth(1).unwrap_or("");
     body.push_str("<h2>How to read this</h2><ul>");
@@ -565,15 +596,4 @@ pub fn render_html(a: &ExperimentAnalysis) -> String {
         let _ = write!(body, "<li>{html}</li>");
     }
     body.push_str("</ul>");
-    format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Experiment {}</title><style>
-body{{font-family:system-ui,sans-serif;max-width:780px;margin:2em auto;padding:0 1em;color:#222}}
-.decision{{padding:.8em 1em;border-radius:6px;margin:1em 0}}.ship{{background:#e6f4ea}}.keep-control{{background:#fdecea}}
-.keep-running{{background:#fff8e1}}.invalid{{background:#fdecea;border:2px solid #d62728}}
-table{{border-collapse:collapse;margin:.5em 0 1.5em}}td,th{{border-bottom:1px solid #ddd;padding:.25em .6em;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}svg{{display:block;margin:.5em 0}}code{{background:#f3f3f3;padding:0 .2em}}
-</style></head><body>{body}</body></html>
-"#,
-        esc(&a.experiment)
-    )
 }

@@ -345,109 +345,17 @@ pub(super) fn compile_flag(
             };
             (FlagKind::Bool, default, feature)
         }
-        Some(vs) => {
-            if vs.len() < 2 {
-                bad(
-                    "variants",
-                    format!("needs at least 2 variants, found {}", vs.len()),
-                );
-            }
-            let mut keys = BTreeSet::new();
-            for v in vs {
-                if !keys.insert(v.key.as_str()) {
-                    bad("variants", format!("duplicate variant key {:?}", v.key));
-                }
-                if !(v.weight.is_finite() && v.weight >= 0.0) {
-                    bad(
-                        "variants",
-                        format!("variant {:?}: weight {} must be >= 0", v.key, v.weight),
-                    );
-                }
-            }
-            let total: f64 = vs.iter().map(|v| v.weight).sum();
-            if vs.len() >= 2 && total <= 0.0 {
-                bad("variants", "variant weights sum to 0".into());
-            }
-            let kind = vs
-                .first()
-                .map_or(FlagKind::Json, |v| FlagKind::of(&v.value));
-            if let Some(v) = vs.iter().find(|v| FlagKind::of(&v.value) != kind) {
-                bad(
-                    "variants",
-                    format!(
-                        "variant {:?} is {:?} but the first variant is {kind:?}",
-                        v.key,
-                        FlagKind::of(&v.value)
-                    ),
-                );
-            }
-            let default = match &d.default {
-                Some(Value::String(k)) => match vs.iter().find(|v| &v.key == k) {
-                    Some(v) => v.value.clone(),
-                    None => {
-                        bad("default", format!("default {k:?} names no variant"));
-                        Value::Null
-                    }
-                },
-                Some(other) => {
-                    bad(
-                        "default",
-                        format!("default {other} must name a variant key"),
-                    );
-                    Value::Null
-                }
-                None => vs.first().map(|v| v.value.clone()).unwrap_or(Value::Null),
-            };
-            // Built as a typed experiment rule, as boolean flags are built
-            // as typed force rules (the payload JSON cost more than the
-            // compile). The condition is the targeting's when only
-            // attributes are given, else the `$or` of ids, groups and
-            // attributes.
-            let condition = if t.user_ids.is_empty() && t.groups.is_empty() {
-                targeting
-            } else {
-                let mut any = Vec::new();
-                if !t.user_ids.is_empty() {
-                    any.push(json!({"id": {"$in": t.user_ids}}));
-                }
-                if !t.groups.is_empty() {
-                    any.push(json!({"groups": {"$in": t.groups}}));
-                }
-                if let Some(a) = t.attributes {
-                    any.push(Value::Object(a));
-                }
-                let (condition, w) = Condition::compile(&json!({ "$or": any }));
-                warnings.extend(w.into_iter().map(|mut w| {
-                    w.path = format!("features.{}.rules[0].condition.{}", d.id, w.path);
-                    w
-                }));
-                Some(condition)
-            };
-            let weights: Vec<f64> = vs
-                .iter()
-                .map(|v| if total > 0.0 { v.weight / total } else { 0.0 })
-                .collect();
-            let mut feature = Feature::new(default.clone());
-            if live {
-                let variations = vs
-                    .iter()
-                    .map(|v| (v.key.clone(), v.value.clone()))
-                    .collect();
-                let mut rule = ExperimentRule::new(d.id.clone(), variations)
-                    .with_id("variants")
-                    .with_seed(d.id.clone())
-                    .with_weights(weights)
-                    .with_coverage(d.rollout_percentage.unwrap_or(100.0) / 100.0);
-                if let Some(c) = condition {
-                    rule = rule.with_condition(c);
-                }
-                for p in &d.depends_on {
-                    rule = rule.with_gate(p.clone(), FLAG_IS_ON.clone());
-                }
-                feature = feature.with_experiment_rule(rule);
-            }
-            (kind, default, feature)
-        }
+        Some(vs) => variant_feature(
+            &d,
+            vs,
+            VariantInputs {
+                targeting: t,
+                compiled: targeting,
+                live,
+            },
+            &mut bad,
+            &mut warnings,
+        ),
     };
     CompiledFlag {
         meta: FlagMeta {
@@ -463,5 +371,148 @@ pub(super) fn compile_flag(
         feature,
         problems,
         warnings,
+    }
+}
+
+/// What a multi-variant flag's rule is built from besides its definition.
+struct VariantInputs {
+    /// The targeting (ids, groups, attributes).
+    targeting: Targeting,
+    /// The attributes' condition, compiled once by the caller.
+    compiled: Option<Condition>,
+    /// Enabled and not killed: only a live flag gets a rule.
+    live: bool,
+}
+
+/// A multi-variant flag: its kind, its off value and its feature (one
+/// typed experiment rule over the weighted variants).
+fn variant_feature(
+    d: &FlagDefinition,
+    vs: &[VariantDefinition],
+    inputs: VariantInputs,
+    bad: &mut dyn FnMut(&str, String),
+    warnings: &mut Vec<ConditionWarning>,
+) -> (FlagKind, Value, Feature) {
+    let VariantInputs {
+        targeting: t,
+        compiled: targeting,
+        live,
+    } = inputs;
+    let (total, kind) = check_variants(vs, bad);
+    let default = variant_default(d, vs, bad);
+    // Built as a typed experiment rule, as boolean flags are built
+    // as typed force rules (the payload JSON cost more than the
+    // compile). The condition is the targeting's when only
+    // attributes are given, else the `$or` of ids, groups and
+    // attributes.
+    let condition = if t.user_ids.is_empty() && t.groups.is_empty() {
+        targeting
+    } else {
+        let mut any = Vec::new();
+        if !t.user_ids.is_empty() {
+            any.push(json!({"id": {"$in": t.user_ids}}));
+        }
+        if !t.groups.is_empty() {
+            any.push(json!({"groups": {"$in": t.groups}}));
+        }
+        if let Some(a) = t.attributes {
+            any.push(Value::Object(a));
+        }
+        let (condition, w) = Condition::compile(&json!({ "$or": any }));
+        warnings.extend(w.into_iter().map(|mut w| {
+            w.path = format!("features.{}.rules[0].condition.{}", d.id, w.path);
+            w
+        }));
+        Some(condition)
+    };
+    let weights: Vec<f64> = vs
+        .iter()
+        .map(|v| if total > 0.0 { v.weight / total } else { 0.0 })
+        .collect();
+    let mut feature = Feature::new(default.clone());
+    if live {
+        let variations = vs
+            .iter()
+            .map(|v| (v.key.clone(), v.value.clone()))
+            .collect();
+        let mut rule = ExperimentRule::new(d.id.clone(), variations)
+            .with_id("variants")
+            .with_seed(d.id.clone())
+            .with_weights(weights)
+            .with_coverage(d.rollout_percentage.unwrap_or(100.0) / 100.0);
+        if let Some(c) = condition {
+            rule = rule.with_condition(c);
+        }
+        for p in &d.depends_on {
+            rule = rule.with_gate(p.clone(), FLAG_IS_ON.clone());
+        }
+        feature = feature.with_experiment_rule(rule);
+    }
+    (kind, default, feature)
+}
+
+/// Checks the variants (count, unique keys, weights, one kind); answers
+/// the weights' total and the kind.
+fn check_variants(vs: &[VariantDefinition], bad: &mut dyn FnMut(&str, String)) -> (f64, FlagKind) {
+    if vs.len() < 2 {
+        bad(
+            "variants",
+            format!("needs at least 2 variants, found {}", vs.len()),
+        );
+    }
+    let mut keys = BTreeSet::new();
+    for v in vs {
+        if !keys.insert(v.key.as_str()) {
+            bad("variants", format!("duplicate variant key {:?}", v.key));
+        }
+        if !(v.weight.is_finite() && v.weight >= 0.0) {
+            bad(
+                "variants",
+                format!("variant {:?}: weight {} must be >= 0", v.key, v.weight),
+            );
+        }
+    }
+    let total: f64 = vs.iter().map(|v| v.weight).sum();
+    if vs.len() >= 2 && total <= 0.0 {
+        bad("variants", "variant weights sum to 0".into());
+    }
+    let kind = vs
+        .first()
+        .map_or(FlagKind::Json, |v| FlagKind::of(&v.value));
+    if let Some(v) = vs.iter().find(|v| FlagKind::of(&v.value) != kind) {
+        bad(
+            "variants",
+            format!(
+                "variant {:?} is {:?} but the first variant is {kind:?}",
+                v.key,
+                FlagKind::of(&v.value)
+            ),
+        );
+    }
+    (total, kind)
+}
+
+/// The value the flag's `default` names (a variant key), else the first variant's.
+fn variant_default(
+    d: &FlagDefinition,
+    vs: &[VariantDefinition],
+    bad: &mut dyn FnMut(&str, String),
+) -> Value {
+    match &d.default {
+        Some(Value::String(k)) => match vs.iter().find(|v| &v.key == k) {
+            Some(v) => v.value.clone(),
+            None => {
+                bad("default", format!("default {k:?} names no variant"));
+                Value::Null
+            }
+        },
+        Some(other) => {
+            bad(
+                "default",
+                format!("default {other} must name a variant key"),
+            );
+            Value::Null
+        }
+        None => vs.first().map(|v| v.value.clone()).unwrap_or(Value::Null),
     }
 }
