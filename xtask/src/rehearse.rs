@@ -153,17 +153,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     // staging or production.
     let base = workspace(root, &f);
     let ws = flightdeck_release::env::Workspace::new(base.root().join("rehearsal"));
-    let binary = match f.value("--binary") {
-        Some(b) => PathBuf::from(b),
-        None => {
-            let mut b = Vec::new();
-            if let Some(r) = f.value("--root") {
-                b.extend(["--root".to_owned(), r.to_owned()]);
-            }
-            let v = crate::deploy::build(root, &b)?;
-            base.artifacts().get(&v)?.binary
-        }
-    };
+    let binary = rehearsal_binary(root, &f, &base)?;
     let digest = flightdeck_release::env::artifacts::digest(&binary)?;
     let short = &digest[..10];
     let stable = ws
@@ -222,29 +212,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             &out.join(format!("timeline-{}.svg", r.name)),
             svg.as_bytes(),
         )?;
-        let mut lesson = match &notes {
-            Value::Object(m) => m
-                .get(sc.name)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-            Value::String(s) => s.clone(),
-            _ => String::new(),
-        };
-        if interactive {
-            let mut e = std::io::stderr();
-            write!(
-                e,
-                "Lessons learned from {} (one line, empty to skip): ",
-                sc.name
-            )?;
-            e.flush()?;
-            let mut l = String::new();
-            std::io::stdin().lock().read_line(&mut l)?;
-            if !l.trim().is_empty() {
-                lesson = l.trim().to_owned();
-            }
-        }
+        let lesson = lesson_for(&notes, sc, interactive)?;
         results.push((r, lesson));
     }
     // The results, the report, the history.
@@ -263,59 +231,9 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     if let Some(p) = f.value("--json") {
         write_atomic(Path::new(p), text.as_bytes())?;
     }
-    let history = ws.root().join("history.jsonl");
-    let previous: Option<Value> = std::fs::read_to_string(&history)
-        .ok()
-        .and_then(|t| t.lines().last().and_then(|l| serde_json::from_str(l).ok()));
-    let line = json!({
-        "run_ms": run_ms,
-        "scenarios": results.iter().map(|(r, _)| json!({
-            "name": r.name, "outcome": r.outcome, "detect_seconds": r.detect_seconds,
-            "rollback_seconds": r.rollback_seconds, "failed_share": r.failed_share, "passed": r.passed,
-        })).collect::<Vec<_>>(),
-    });
-    {
-        let mut h = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&history)?;
-        writeln!(h, "{line}")?;
-        h.sync_all()?;
-    }
+    let previous = append_history(&ws.root().join("history.jsonl"), run_ms, &results)?;
     let link = playbook_link(root, &out);
-    let mut md = format!(
-        "# Rollback rehearsal — {}\n\nEach scenario ran in a fresh local production (stable behind HAProxy, scraped by Prometheus, {} requests/s of steady traffic); the fault went in through the canary's admin API the moment it first carried traffic (for `flag_regression`, on the flag-on path of one service under a guarded rollout), and the controller judged every {} s. Detection is from the fault to the rollback decision; rollback is from the decision to all traffic on stable. Targets: detection within the scenario's target, at most 5 % of requests failed, stable available throughout, `healthy` promoted.\n\n{}\n",
-        crate::deploy::time_of(run_ms),
-        opts.traffic_rps,
-        opts.interval.as_secs_f64(),
-        table(&results, &link)
-    );
-    if let Some(prev) = &previous {
-        md.push_str("\n## Compared with the previous run\n\n| scenario | detect now (s) | detect before (s) |\n|---|---|---|\n");
-        for (r, _) in &results {
-            let before = prev["scenarios"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|s| s["name"] == r.name.as_str())
-                .and_then(|s| s["detect_seconds"].as_f64());
-            md.push_str(&format!(
-                "| {} | {} | {} |\n",
-                r.name,
-                secs(r.detect_seconds),
-                secs(before)
-            ));
-        }
-    }
-    for (r, lesson) in &results {
-        md.push_str(&format!(
-            "\n## `{}`\n\nNoticed through {}; playbook: [docs/rollback-playbook.md#{}]({link}#{}).\n\n{}: {}\n\n![timeline](timeline-{}.svg)\n",
-            r.name, r.noticed_by, r.name, r.name, r.outcome, r.reason, r.name
-        ));
-        if !lesson.is_empty() {
-            md.push_str(&format!("\nLessons learned: {lesson}\n"));
-        }
-    }
+    let md = report_md(&results, previous.as_ref(), run_ms, &opts, &link);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     print(&table(&results, &link));
     say(&format!(
@@ -340,6 +258,126 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         ));
         Err(Finding.into())
     }
+}
+
+/// The lesson recorded for a scenario: from `--notes` (an object by
+/// scenario, or one text for all), or typed in on a terminal.
+fn lesson_for(notes: &Value, sc: &Scenario, interactive: bool) -> anyhow::Result<String> {
+    let mut lesson = match notes {
+        Value::Object(m) => m
+            .get(sc.name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        Value::String(s) => s.clone(),
+        _ => String::new(),
+    };
+    if interactive {
+        let mut e = std::io::stderr();
+        write!(
+            e,
+            "Lessons learned from {} (one line, empty to skip): ",
+            sc.name
+        )?;
+        e.flush()?;
+        let mut l = String::new();
+        std::io::stdin().lock().read_line(&mut l)?;
+        if !l.trim().is_empty() {
+            lesson = l.trim().to_owned();
+        }
+    }
+    Ok(lesson)
+}
+
+/// Appends this run's line to the history; answers the previous run's line.
+fn append_history(
+    history: &Path,
+    run_ms: u64,
+    results: &[(ScenarioResult, String)],
+) -> anyhow::Result<Option<Value>> {
+    let previous: Option<Value> = std::fs::read_to_string(history)
+        .ok()
+        .and_then(|t| t.lines().last().and_then(|l| serde_json::from_str(l).ok()));
+    let line = json!({
+        "run_ms": run_ms,
+        "scenarios": results.iter().map(|(r, _)| json!({
+            "name": r.name, "outcome": r.outcome, "detect_seconds": r.detect_seconds,
+            "rollback_seconds": r.rollback_seconds, "failed_share": r.failed_share, "passed": r.passed,
+        })).collect::<Vec<_>>(),
+    });
+    {
+        let mut h = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(history)?;
+        writeln!(h, "{line}")?;
+        h.sync_all()?;
+    }
+    Ok(previous)
+}
+
+/// The run's report: the table, the comparison with the previous run, and
+/// a section per scenario with its timeline and lessons.
+fn report_md(
+    results: &[(ScenarioResult, String)],
+    previous: Option<&Value>,
+    run_ms: u64,
+    opts: &flightdeck_release::env::DeployOptions,
+    link: &str,
+) -> String {
+    let mut md = format!(
+        "# Rollback rehearsal — {}\n\nEach scenario ran in a fresh local production (stable behind HAProxy, scraped by Prometheus, {} requests/s of steady traffic); the fault went in through the canary's admin API the moment it first carried traffic (for `flag_regression`, on the flag-on path of one service under a guarded rollout), and the controller judged every {} s. Detection is from the fault to the rollback decision; rollback is from the decision to all traffic on stable. Targets: detection within the scenario's target, at most 5 % of requests failed, stable available throughout, `healthy` promoted.\n\n{}\n",
+        crate::deploy::time_of(run_ms),
+        opts.traffic_rps,
+        opts.interval.as_secs_f64(),
+        table(results, link)
+    );
+    if let Some(prev) = previous {
+        md.push_str("\n## Compared with the previous run\n\n| scenario | detect now (s) | detect before (s) |\n|---|---|---|\n");
+        for (r, _) in results {
+            let before = prev["scenarios"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|s| s["name"] == r.name.as_str())
+                .and_then(|s| s["detect_seconds"].as_f64());
+            md.push_str(&format!(
+                "| {} | {} | {} |\n",
+                r.name,
+                secs(r.detect_seconds),
+                secs(before)
+            ));
+        }
+    }
+    for (r, lesson) in results {
+        md.push_str(&format!(
+            "\n## `{}`\n\nNoticed through {}; playbook: [docs/rollback-playbook.md#{}]({link}#{}).\n\n{}: {}\n\n![timeline](timeline-{}.svg)\n",
+            r.name, r.noticed_by, r.name, r.name, r.outcome, r.reason, r.name
+        ));
+        if !lesson.is_empty() {
+            md.push_str(&format!("\nLessons learned: {lesson}\n"));
+        }
+    }
+    md
+}
+
+/// The binary rehearsed: `--binary`, else a fresh build into the artifacts.
+fn rehearsal_binary(
+    root: &Path,
+    f: &Flags,
+    base: &flightdeck_release::env::Workspace,
+) -> anyhow::Result<PathBuf> {
+    Ok(match f.value("--binary") {
+        Some(b) => PathBuf::from(b),
+        None => {
+            let mut b = Vec::new();
+            if let Some(r) = f.value("--root") {
+                b.extend(["--root".to_owned(), r.to_owned()]);
+            }
+            let v = crate::deploy::build(root, &b)?;
+            base.artifacts().get(&v)?.binary
+        }
+    })
 }
 
 #[cfg(test)]

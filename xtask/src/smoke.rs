@@ -84,6 +84,78 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The production ledger after the sequence: the canary's steps, the
+/// approval and its approver, the transitions, traffic back on stable
+/// within a second of the rollback decision, and the rollback's cause.
+fn check_history(root: &Path, ws: &Path) -> anyhow::Result<()> {
+    let history = xtask(
+        root,
+        ws,
+        &["deploy-history", "--env", "production", "--json"],
+    )?;
+    let entries: Vec<Value> = history
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let weights: Vec<u64> = entries
+        .iter()
+        .filter(|e| e["kind"] == "weight")
+        .filter_map(|e| e["weight"].as_u64())
+        .collect();
+    ensure!(
+        weights.starts_with(&[5, 25]),
+        "the canary's steps: {weights:?}"
+    );
+    ensure!(
+        entries.iter().any(
+            |e| e["detail"]["command"] == "approve" && e["detail"]["approver"] == "ci-reviewer"
+        ),
+        "the approval and its approver are in the ledger"
+    );
+    let phases: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["kind"] == "transition")
+        .filter_map(|e| e["phase"].as_str())
+        .collect();
+    ensure!(
+        phases.ends_with(&[
+            "Promoting",
+            "Succeeded",
+            "RolledBack",
+            "RollingBack",
+            "RolledBack"
+        ]),
+        "transitions: {phases:?}"
+    );
+    let decided = entries
+        .iter()
+        .rev()
+        .find(|e| e["phase"] == "RollingBack")
+        .and_then(|e| e["time_ms"].as_u64());
+    let done = entries.last().and_then(|e| e["time_ms"].as_u64());
+    let (Some(a), Some(b)) = (decided, done) else {
+        bail!("no rollback decision in the ledger");
+    };
+    ensure!(
+        b - a <= 1000,
+        "traffic back on stable {} ms after the rollback decision",
+        b - a
+    );
+    say(&format!(
+        "xtask ci: traffic was back on stable {} ms after the rollback decision",
+        b - a
+    ));
+    let reason = entries
+        .last()
+        .and_then(|e| e["reason"].as_str())
+        .unwrap_or("");
+    ensure!(
+        reason.contains("judge") || reason.contains("slo"),
+        "the rollback names its cause: {reason}"
+    );
+    Ok(())
+}
+
 fn sequence(root: &Path, ws: &Path, binary: &str) -> anyhow::Result<()> {
     let fast = ["--interval", "1s", "--time-scale", "0.1"];
     let build = |version: &str| {
@@ -176,71 +248,7 @@ fn sequence(root: &Path, ws: &Path, binary: &str) -> anyhow::Result<()> {
         .any(|x| x["name"].as_str().is_some_and(|n| n.starts_with("canary-")));
     ensure!(!canary_left, "the rolled-back canary was stopped: {p:#}");
 
-    let history = xtask(
-        root,
-        ws,
-        &["deploy-history", "--env", "production", "--json"],
-    )?;
-    let entries: Vec<Value> = history
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()?;
-    let weights: Vec<u64> = entries
-        .iter()
-        .filter(|e| e["kind"] == "weight")
-        .filter_map(|e| e["weight"].as_u64())
-        .collect();
-    ensure!(
-        weights.starts_with(&[5, 25]),
-        "the canary's steps: {weights:?}"
-    );
-    ensure!(
-        entries.iter().any(
-            |e| e["detail"]["command"] == "approve" && e["detail"]["approver"] == "ci-reviewer"
-        ),
-        "the approval and its approver are in the ledger"
-    );
-    let phases: Vec<&str> = entries
-        .iter()
-        .filter(|e| e["kind"] == "transition")
-        .filter_map(|e| e["phase"].as_str())
-        .collect();
-    ensure!(
-        phases.ends_with(&[
-            "Promoting",
-            "Succeeded",
-            "RolledBack",
-            "RollingBack",
-            "RolledBack"
-        ]),
-        "transitions: {phases:?}"
-    );
-    let decided = entries
-        .iter()
-        .rev()
-        .find(|e| e["phase"] == "RollingBack")
-        .and_then(|e| e["time_ms"].as_u64());
-    let done = entries.last().and_then(|e| e["time_ms"].as_u64());
-    let (Some(a), Some(b)) = (decided, done) else {
-        bail!("no rollback decision in the ledger");
-    };
-    ensure!(
-        b - a <= 1000,
-        "traffic back on stable {} ms after the rollback decision",
-        b - a
-    );
-    say(&format!(
-        "xtask ci: traffic was back on stable {} ms after the rollback decision",
-        b - a
-    ));
-    let reason = entries
-        .last()
-        .and_then(|e| e["reason"].as_str())
-        .unwrap_or("");
-    ensure!(
-        reason.contains("judge") || reason.contains("slo"),
-        "the rollback names its cause: {reason}"
-    );
+    check_history(root, ws)?;
 
     // The whole pipeline in one task, with this checkout's debug build
     // (the tests are what `ci` is already running, so they are skipped).

@@ -430,19 +430,24 @@ fn remove_stale(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let out = &args.out;
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("cannot create the output directory --out {}", out.display()))?;
-    let loaded = crate::files::load_settings(args.config.as_deref())?;
+/// The settings (`--config`, `FLIGHTDECK_CONFIG`, the variables) with the
+/// demo's files, every signal on, its version and default prices; and the
+/// SLO settings.
+fn demo_settings(
+    config: Option<&Path>,
+    traces: &Path,
+    logs: &Path,
+) -> anyhow::Result<(
+    flightdeck::ObservabilitySettings,
+    flightdeck::slo::SloSettings,
+)> {
+    let loaded = crate::files::load_settings(config)?;
     let slo_settings = loaded.slo;
     let mut settings = loaded.observability;
-    let traces = out.join("traces.jsonl");
-    let logs = out.join("logs.jsonl");
-    remove_stale(&traces)?;
-    remove_stale(&logs)?;
-    settings.trace_file_path = Some(traces.clone());
-    settings.log_file_path = Some(logs.clone());
+    remove_stale(traces)?;
+    remove_stale(logs)?;
+    settings.trace_file_path = Some(traces.to_path_buf());
+    settings.log_file_path = Some(logs.to_path_buf());
     settings.tracing_enabled = true;
     settings.structured_logging = true;
     settings.metrics_enabled = true;
@@ -453,6 +458,73 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
     if settings.prices.is_empty() {
         settings.prices = default_prices();
     }
+    Ok((settings, slo_settings))
+}
+
+/// Sends the demo's requests through the simulated pipeline, `--concurrency`
+/// at a time, killing the flag at `kill_at`; answers how many failed.
+fn drive(
+    args: &DemoArgs,
+    sim: &Sim,
+    toolkit: &Arc<Toolkit>,
+    kill_at: u32,
+    progress: &ProgressBar,
+) -> anyhow::Result<u32> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .thread_name("flightdeck-demo")
+        .build()
+        .context("cannot start the async runtime")?;
+    let failures = runtime.block_on(async {
+        let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency as usize));
+        let mut tasks = Vec::with_capacity(args.requests as usize);
+        for index in 0..args.requests {
+            if index == kill_at && kill_at > 0 {
+                // The kill drill: the flag goes off for everyone mid-run.
+                let _ = toolkit.flags.manager.kill(
+                    flightdeck_service::CHUNKING_FLAG,
+                    "demo",
+                    "mid-run kill drill",
+                );
+            }
+            let permit = Arc::clone(&permits)
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let sim = sim.clone();
+            let progress = progress.clone();
+            let mut plan = Plan::draw(args.seed, index);
+            if args.golden.is_some() {
+                // One stable case name per request, as a test harness sets.
+                plan.inbound_header = Some(format!("golden-{index:05}").into_bytes());
+            }
+            tasks.push(tokio::spawn(async move {
+                let ok = sim.request(plan).await;
+                progress.inc(1);
+                drop(permit);
+                ok
+            }));
+        }
+        let mut failures = 0u32;
+        for t in tasks {
+            if !t.await.unwrap_or(false) {
+                failures += 1;
+            }
+        }
+        failures
+    });
+    drop(runtime);
+    Ok(failures)
+}
+
+pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let out = &args.out;
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("cannot create the output directory --out {}", out.display()))?;
+    let traces = out.join("traces.jsonl");
+    let logs = out.join("logs.jsonl");
+    let (settings, slo_settings) = demo_settings(args.config.as_deref(), &traces, &logs)?;
 
     for f in ["exposures.jsonl", "results.jsonl"] {
         remove_stale(&out.join(f))?;
@@ -500,57 +572,13 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<()> {
         .expect("the progress template is a valid constant"),
     );
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .thread_name("flightdeck-demo")
-        .build()
-        .context("cannot start the async runtime")?;
     let sim = Sim {
         metrics: guard.metrics().clone(),
         time_scale: args.time_scale,
         toolkit: Arc::clone(&toolkit),
     };
     let started = Instant::now();
-    let failures = runtime.block_on(async {
-        let permits = Arc::new(tokio::sync::Semaphore::new(args.concurrency as usize));
-        let mut tasks = Vec::with_capacity(args.requests as usize);
-        for index in 0..args.requests {
-            if index == kill_at && kill_at > 0 {
-                // The kill drill: the flag goes off for everyone mid-run.
-                let _ = toolkit.flags.manager.kill(
-                    flightdeck_service::CHUNKING_FLAG,
-                    "demo",
-                    "mid-run kill drill",
-                );
-            }
-            let permit = Arc::clone(&permits)
-                .acquire_owned()
-                .await
-                .expect("the semaphore is never closed");
-            let sim = sim.clone();
-            let progress = progress.clone();
-            let mut plan = Plan::draw(args.seed, index);
-            if args.golden.is_some() {
-                // One stable case name per request, as a test harness sets.
-                plan.inbound_header = Some(format!("golden-{index:05}").into_bytes());
-            }
-            tasks.push(tokio::spawn(async move {
-                let ok = sim.request(plan).await;
-                progress.inc(1);
-                drop(permit);
-                ok
-            }));
-        }
-        let mut failures = 0u32;
-        for t in tasks {
-            if !t.await.unwrap_or(false) {
-                failures += 1;
-            }
-        }
-        failures
-    });
-    drop(runtime);
+    let failures = drive(&args, &sim, &toolkit, kill_at, &progress)?;
     progress.finish_and_clear();
     let elapsed = started.elapsed();
 

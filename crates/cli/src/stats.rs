@@ -253,165 +253,177 @@ struct PowerOut {
 
 pub(crate) fn run(cmd: StatsCommand) -> anyhow::Result<()> {
     match cmd {
-        StatsCommand::Ttest(a) => {
-            let (xa, xb) = (read_numbers(&a.a)?, read_numbers(&a.b)?);
-            let kind = if a.equal_var {
-                TTestKind::Student
-            } else {
-                TTestKind::Welch
-            };
-            let r = ttest_slices(&xa, &xb, kind, a.alpha).map_err(|e| named(e, &a.a, &a.b))?;
-            let out = TtestOut {
-                test: if a.equal_var { "student" } else { "welch" },
-                statistic: r.statistic,
-                df: r.df,
-                p_value: r.p_value,
-                mean_a: r.mean_a,
-                mean_b: r.mean_b,
-                diff: r.diff,
-                ci_low: r.ci_low,
-                ci_high: r.ci_high,
-                alpha: r.alpha,
-            };
-            let level = format!("{}% interval", (1.0 - a.alpha) * 100.0);
-            emit(
-                a.json,
-                &out,
-                &[
-                    ("test", out.test.to_owned()),
-                    ("mean a (control)", g(out.mean_a)),
-                    ("mean b (treatment)", g(out.mean_b)),
-                    ("diff (b - a)", g(out.diff)),
-                    (&level, format!("[{}, {}]", g(out.ci_low), g(out.ci_high))),
-                    ("t statistic", g(out.statistic)),
-                    ("df", g(out.df)),
-                    ("p-value (two-sided)", g(out.p_value)),
-                ],
-            )
-        }
-        StatsCommand::Mannwhitney(a) => {
-            let (xa, xb) = (read_numbers(&a.a)?, read_numbers(&a.b)?);
-            let r = mann_whitney(&xa, &xb, a.confidence).map_err(|e| named(e, &a.a, &a.b))?;
-            let out = MannWhitneyOut {
-                statistic: r.statistic,
-                p_value: r.p_value,
-                estimate: r.estimate,
-                ci_low: r.ci_low,
-                ci_high: r.ci_high,
-            };
-            let level = format!("{}% interval", a.confidence * 100.0);
-            emit(
-                a.json,
-                &out,
-                &[
-                    ("U (of b)", g(out.statistic)),
-                    ("p-value (two-sided)", g(out.p_value)),
-                    ("shift estimate (b - a)", g(out.estimate)),
-                    (&level, format!("[{}, {}]", g(out.ci_low), g(out.ci_high))),
-                ],
-            )
-        }
-        StatsCommand::Chisq(a) => {
-            let table: Vec<Vec<f64>> = a
-                .table
-                .split(';')
-                .map(|row| parse_list::<f64>("--table", row))
-                .collect::<anyhow::Result<_>>()?;
-            let r = chi_square_independence(&table, a.yates)
-                .map_err(|e| crate::BadInput::new(format!("--table: {e}")))?;
-            emit(
-                a.json,
-                &r,
-                &[
-                    ("chi-square", g(r.statistic)),
-                    ("df", g(r.df)),
-                    ("p-value", g(r.p_value)),
-                ],
-            )
-        }
-        StatsCommand::Srm(a) => {
-            let observed = parse_list::<u64>("--observed", &a.observed)?;
-            let weights = match &a.weights {
-                Some(w) => parse_list::<f64>("--weights", w)?,
-                None => vec![1.0; observed.len()],
-            };
-            let r = sample_ratio_mismatch(&observed, &weights, a.alpha)
-                .map_err(|e| crate::BadInput::new(format!("--observed/--weights: {e}")))?;
-            #[derive(Serialize)]
-            struct Out {
-                statistic: f64,
-                df: f64,
-                p_value: f64,
-                mismatch: bool,
-            }
-            let out = Out {
-                statistic: r.statistic,
-                df: r.df,
-                p_value: r.p_value,
-                mismatch: r.mismatch,
-            };
-            emit(
-                a.json,
-                &out,
-                &[
-                    ("chi-square", g(r.statistic)),
-                    ("df", g(r.df)),
-                    ("p-value", g(r.p_value)),
-                    ("mismatch", format!("{} (p < {})", r.mismatch, a.alpha)),
-                ],
-            )?;
-            // A mismatch is a finding (exit 3), as for `experiments srm`.
-            if r.mismatch {
-                return Err(crate::Finding.into());
-            }
-            Ok(())
-        }
-        StatsCommand::Power(a) => {
-            let (label, effect, n) = match (a.effect_size, a.baseline, a.treatment) {
-                (Some(d), _, _) => {
-                    let n = ttest_sample_size(d, a.alpha, a.power).map_err(power_arg)?;
-                    ("effect size (Cohen's d, t-test)", d, n)
-                }
-                (None, Some(p1), Some(p2)) => {
-                    let h = cohens_h(p2, p1).context("--baseline/--treatment")?;
-                    let n = normal_sample_size(h, a.alpha, a.power).map_err(power_arg)?;
-                    ("effect size (Cohen's h, proportions)", h, n)
-                }
-                _ => crate::bad_input!("give --effect-size, or --baseline and --treatment"),
-            };
-            let out = PowerOut {
-                n_per_group: n.n_per_group,
-                n_per_group_exact: n.n_per_group_exact,
-            };
-            emit(
-                a.json,
-                &out,
-                &[
-                    (label, g(effect)),
-                    ("n per group", n.n_per_group.to_string()),
-                    ("n per group (exact)", g(n.n_per_group_exact)),
-                ],
-            )
-        }
-        StatsCommand::Proportions(a) => {
-            let (pa, pb) = (parse_fraction("--a", &a.a)?, parse_fraction("--b", &a.b)?);
-            let r = proportions_ztest(pa, pb, a.alpha)
-                .map_err(|e| crate::BadInput::new(format!("--a/--b: {e}")))?;
-            let level = format!("{}% interval", (1.0 - a.alpha) * 100.0);
-            emit(
-                a.json,
-                &r,
-                &[
-                    ("rate a (control)", g(r.rate_a)),
-                    ("rate b (treatment)", g(r.rate_b)),
-                    ("diff (b - a)", g(r.diff)),
-                    (&level, format!("[{}, {}]", g(r.ci_low), g(r.ci_high))),
-                    ("z statistic", g(r.statistic)),
-                    ("p-value (two-sided)", g(r.p_value)),
-                ],
-            )
-        }
+        StatsCommand::Ttest(a) => ttest(a),
+        StatsCommand::Mannwhitney(a) => mannwhitney(a),
+        StatsCommand::Chisq(a) => chisq(a),
+        StatsCommand::Srm(a) => srm(a),
+        StatsCommand::Power(a) => power(a),
+        StatsCommand::Proportions(a) => proportions(a),
     }
+}
+
+fn ttest(a: TtestArgs) -> anyhow::Result<()> {
+    let (xa, xb) = (read_numbers(&a.a)?, read_numbers(&a.b)?);
+    let kind = if a.equal_var {
+        TTestKind::Student
+    } else {
+        TTestKind::Welch
+    };
+    let r = ttest_slices(&xa, &xb, kind, a.alpha).map_err(|e| named(e, &a.a, &a.b))?;
+    let out = TtestOut {
+        test: if a.equal_var { "student" } else { "welch" },
+        statistic: r.statistic,
+        df: r.df,
+        p_value: r.p_value,
+        mean_a: r.mean_a,
+        mean_b: r.mean_b,
+        diff: r.diff,
+        ci_low: r.ci_low,
+        ci_high: r.ci_high,
+        alpha: r.alpha,
+    };
+    let level = format!("{}% interval", (1.0 - a.alpha) * 100.0);
+    emit(
+        a.json,
+        &out,
+        &[
+            ("test", out.test.to_owned()),
+            ("mean a (control)", g(out.mean_a)),
+            ("mean b (treatment)", g(out.mean_b)),
+            ("diff (b - a)", g(out.diff)),
+            (&level, format!("[{}, {}]", g(out.ci_low), g(out.ci_high))),
+            ("t statistic", g(out.statistic)),
+            ("df", g(out.df)),
+            ("p-value (two-sided)", g(out.p_value)),
+        ],
+    )
+}
+
+fn mannwhitney(a: MannWhitneyArgs) -> anyhow::Result<()> {
+    let (xa, xb) = (read_numbers(&a.a)?, read_numbers(&a.b)?);
+    let r = mann_whitney(&xa, &xb, a.confidence).map_err(|e| named(e, &a.a, &a.b))?;
+    let out = MannWhitneyOut {
+        statistic: r.statistic,
+        p_value: r.p_value,
+        estimate: r.estimate,
+        ci_low: r.ci_low,
+        ci_high: r.ci_high,
+    };
+    let level = format!("{}% interval", a.confidence * 100.0);
+    emit(
+        a.json,
+        &out,
+        &[
+            ("U (of b)", g(out.statistic)),
+            ("p-value (two-sided)", g(out.p_value)),
+            ("shift estimate (b - a)", g(out.estimate)),
+            (&level, format!("[{}, {}]", g(out.ci_low), g(out.ci_high))),
+        ],
+    )
+}
+
+fn chisq(a: ChisqArgs) -> anyhow::Result<()> {
+    let table: Vec<Vec<f64>> = a
+        .table
+        .split(';')
+        .map(|row| parse_list::<f64>("--table", row))
+        .collect::<anyhow::Result<_>>()?;
+    let r = chi_square_independence(&table, a.yates)
+        .map_err(|e| crate::BadInput::new(format!("--table: {e}")))?;
+    emit(
+        a.json,
+        &r,
+        &[
+            ("chi-square", g(r.statistic)),
+            ("df", g(r.df)),
+            ("p-value", g(r.p_value)),
+        ],
+    )
+}
+
+fn srm(a: SrmArgs) -> anyhow::Result<()> {
+    let observed = parse_list::<u64>("--observed", &a.observed)?;
+    let weights = match &a.weights {
+        Some(w) => parse_list::<f64>("--weights", w)?,
+        None => vec![1.0; observed.len()],
+    };
+    let r = sample_ratio_mismatch(&observed, &weights, a.alpha)
+        .map_err(|e| crate::BadInput::new(format!("--observed/--weights: {e}")))?;
+    #[derive(Serialize)]
+    struct Out {
+        statistic: f64,
+        df: f64,
+        p_value: f64,
+        mismatch: bool,
+    }
+    let out = Out {
+        statistic: r.statistic,
+        df: r.df,
+        p_value: r.p_value,
+        mismatch: r.mismatch,
+    };
+    emit(
+        a.json,
+        &out,
+        &[
+            ("chi-square", g(r.statistic)),
+            ("df", g(r.df)),
+            ("p-value", g(r.p_value)),
+            ("mismatch", format!("{} (p < {})", r.mismatch, a.alpha)),
+        ],
+    )?;
+    // A mismatch is a finding (exit 3), as for `experiments srm`.
+    if r.mismatch {
+        return Err(crate::Finding.into());
+    }
+    Ok(())
+}
+
+fn power(a: PowerArgs) -> anyhow::Result<()> {
+    let (label, effect, n) = match (a.effect_size, a.baseline, a.treatment) {
+        (Some(d), _, _) => {
+            let n = ttest_sample_size(d, a.alpha, a.power).map_err(power_arg)?;
+            ("effect size (Cohen's d, t-test)", d, n)
+        }
+        (None, Some(p1), Some(p2)) => {
+            let h = cohens_h(p2, p1).context("--baseline/--treatment")?;
+            let n = normal_sample_size(h, a.alpha, a.power).map_err(power_arg)?;
+            ("effect size (Cohen's h, proportions)", h, n)
+        }
+        _ => crate::bad_input!("give --effect-size, or --baseline and --treatment"),
+    };
+    let out = PowerOut {
+        n_per_group: n.n_per_group,
+        n_per_group_exact: n.n_per_group_exact,
+    };
+    emit(
+        a.json,
+        &out,
+        &[
+            (label, g(effect)),
+            ("n per group", n.n_per_group.to_string()),
+            ("n per group (exact)", g(n.n_per_group_exact)),
+        ],
+    )
+}
+
+fn proportions(a: ProportionsArgs) -> anyhow::Result<()> {
+    let (pa, pb) = (parse_fraction("--a", &a.a)?, parse_fraction("--b", &a.b)?);
+    let r = proportions_ztest(pa, pb, a.alpha)
+        .map_err(|e| crate::BadInput::new(format!("--a/--b: {e}")))?;
+    let level = format!("{}% interval", (1.0 - a.alpha) * 100.0);
+    emit(
+        a.json,
+        &r,
+        &[
+            ("rate a (control)", g(r.rate_a)),
+            ("rate b (treatment)", g(r.rate_b)),
+            ("diff (b - a)", g(r.diff)),
+            (&level, format!("[{}, {}]", g(r.ci_low), g(r.ci_high))),
+            ("z statistic", g(r.statistic)),
+            ("p-value (two-sided)", g(r.p_value)),
+        ],
+    )
 }
 
 /// Names the flag a power-analysis error is about (`--power`, `--alpha`

@@ -574,16 +574,16 @@ fn router_spec(cx: &Ctx<'_>, doc: &Value, base: &Path) -> Result<RouterSpec, Rel
 /// threshold, steps and what to do on no data or failure.
 fn progression_spec(cx: &Ctx<'_>, a: &Value) -> Result<Progression, ReleaseError> {
     let mut progression = Progression::default();
-    if let Some(i) = cx.duration(&a, "interval", "analysis")? {
+    if let Some(i) = cx.duration(a, "interval", "analysis")? {
         progression.interval = i;
     }
-    if let Some(d) = cx.duration(&a, "progressDeadline", "analysis")? {
+    if let Some(d) = cx.duration(a, "progressDeadline", "analysis")? {
         progression.progress_deadline = d;
     }
-    if let Some(d) = cx.duration(&a, "bakeTime", "analysis")? {
+    if let Some(d) = cx.duration(a, "bakeTime", "analysis")? {
         progression.bake_time = d;
     }
-    if let Some(t) = cx.int(&a, "threshold", "analysis")? {
+    if let Some(t) = cx.int(a, "threshold", "analysis")? {
         progression.threshold = u32::try_from(t)
             .ok()
             .filter(|t| *t >= 1)
@@ -607,8 +607,8 @@ fn progression_spec(cx: &Ctx<'_>, a: &Value) -> Result<Progression, ReleaseError
             );
         }
         progression.steps = Steps::Explicit(v);
-    } else if let Some(step) = cx.int(&a, "stepWeight", "analysis")? {
-        let max = cx.int(&a, "maxWeight", "analysis")?.unwrap_or(100);
+    } else if let Some(step) = cx.int(a, "stepWeight", "analysis")? {
+        let max = cx.int(a, "maxWeight", "analysis")?.unwrap_or(100);
         progression.steps = Steps::Linear {
             step_weight: u32::try_from(step).unwrap_or(0),
             max_weight: u32::try_from(max).unwrap_or(0),
@@ -618,7 +618,7 @@ fn progression_spec(cx: &Ctx<'_>, a: &Value) -> Result<Progression, ReleaseError
         .steps
         .validate()
         .map_err(|e| cx.err("analysis.stepWeights", e))?;
-    if let Some(s) = cx.opt_str(&a, "onNoData", "analysis")? {
+    if let Some(s) = cx.opt_str(a, "onNoData", "analysis")? {
         progression.on_no_data = match s.as_str() {
             "pause" => OnNoData::Pause,
             "fail" => OnNoData::Fail,
@@ -630,7 +630,7 @@ fn progression_spec(cx: &Ctx<'_>, a: &Value) -> Result<Progression, ReleaseError
             }
         };
     }
-    if let Some(s) = cx.opt_str(&a, "onFailure", "analysis")? {
+    if let Some(s) = cx.opt_str(a, "onFailure", "analysis")? {
         progression.on_failure = match s.as_str() {
             "rollback" => OnFailure::Rollback,
             "pause" => OnFailure::Pause,
@@ -687,8 +687,8 @@ fn judge_metric(
     let judge = JudgeProvider {
         prometheus: Prometheus::new(&get("prometheus")?, Duration::from_secs(10)),
         config,
-        baseline: substitute(&get("baseline")?, &args),
-        canary: substitute(&get("canary")?, &args),
+        baseline: substitute(&get("baseline")?, args),
+        canary: substitute(&get("canary")?, args),
         lookback: cx
             .duration(j, "lookback", "analysis.judge")?
             .unwrap_or(Duration::from_secs(60)),
@@ -719,7 +719,7 @@ fn slo_burn_metric(
         cx.opt_str(b, k, p)?
             .ok_or_else(|| cx.err(&format!("{p}.{k}"), "missing"))
     };
-    let error_ratio = substitute(&get("errorRatio")?, &args);
+    let error_ratio = substitute(&get("errorRatio")?, args);
     if !error_ratio.contains("${window}") {
         return Err(cx.err(
             &format!("{p}.errorRatio"),
@@ -799,12 +799,12 @@ fn webhooks(
             })?;
             let target = if let Some(url) = cx.opt_str(w, "url", &p)? {
                 crate::hooks::HookTarget::Web {
-                    url: substitute(&url, &args),
+                    url: substitute(&url, args),
                 }
             } else if let Some(list) = w.get("command").and_then(Value::as_array) {
                 let mut argv = Vec::with_capacity(list.len());
                 for x in list {
-                    argv.push(substitute(cx.str(x, &format!("{p}.command"))?, &args));
+                    argv.push(substitute(cx.str(x, &format!("{p}.command"))?, args));
                 }
                 if argv.is_empty() {
                     return Err(cx.err(&format!("{p}.command"), "give a program"));

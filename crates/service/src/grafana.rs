@@ -46,6 +46,13 @@ const W: &str = "$__rate_interval";
 const JOB: &str = "job=~\"$job\"";
 
 fn panels() -> Vec<Panel> {
+    let mut panels = service_panels();
+    panels.extend(reliability_panels());
+    panels
+}
+
+/// Traffic, latency, tokens, cost and quality.
+fn service_panels() -> Vec<Panel> {
     let requests = "http_server_requests_total";
     let quantile = |q: &str| {
         format!(
@@ -128,6 +135,12 @@ fn panels() -> Vec<Panel> {
             )],
             thresholds: &[],
         },
+    ]
+}
+
+/// SLO budgets and burn rates, the experiment, flags, faults and versions.
+fn reliability_panels() -> Vec<Panel> {
+    vec![
         Panel {
             title: "SLO error budget remaining",
             kind: "bargauge",

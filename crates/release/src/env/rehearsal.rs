@@ -226,6 +226,98 @@ fn range(prometheus: &str, query: &str, start_ms: u64) -> Vec<Series> {
         .collect()
 }
 
+/// Stable's readiness, probed every 200 ms on its own thread through an
+/// incident. Once the canary is promoted the old stable retires by design
+/// (it drains and stops), and its probes stop counting.
+struct StableProbe {
+    stop: Arc<AtomicBool>,
+    misses: Arc<AtomicU64>,
+    retired: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl StableProbe {
+    fn start(url: String) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let misses = Arc::new(AtomicU64::new(0));
+        let retired = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (stop, misses, retired) =
+                (Arc::clone(&stop), Arc::clone(&misses), Arc::clone(&retired));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let t = Instant::now();
+                    let up = get(&url, Duration::from_secs(1)).is_ok_and(|(s, _)| s == 200);
+                    if !up && !retired.load(Ordering::SeqCst) {
+                        misses.fetch_add(1, Ordering::SeqCst);
+                    }
+                    std::thread::sleep(Duration::from_millis(200).saturating_sub(t.elapsed()));
+                }
+            })
+        };
+        Self {
+            stop,
+            misses,
+            retired,
+            thread,
+        }
+    }
+
+    /// The stable being probed is retiring by design.
+    fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops probing; answers the probes stable failed before it retired.
+    fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.thread.join();
+        self.misses.load(Ordering::SeqCst)
+    }
+}
+
+/// What became of the canary (`rolled_back`, `promoted`, `missed` or
+/// `error`) and why. A faulty canary left waiting or paused was missed,
+/// and is taken away here.
+fn classify(
+    outcome: &Result<CanaryOutcome, ReleaseError>,
+    inject_error: Option<String>,
+    sc: &Scenario,
+    env: &super::Environment,
+    ws: &Workspace,
+    opts: &DeployOptions,
+) -> (&'static str, String) {
+    let (kind, reason) = match outcome {
+        Ok(CanaryOutcome::RolledBack(s)) => ("rolled_back", s.reason.clone().unwrap_or_default()),
+        Ok(CanaryOutcome::Promoted(s)) => ("promoted", s.reason.clone().unwrap_or_default()),
+        Ok(CanaryOutcome::AwaitingApproval(s) | CanaryOutcome::Paused(s)) => {
+            // A faulty canary that got this far was missed; take it away.
+            let _ = env.rollback(
+                ws.artifacts(),
+                None,
+                "rehearsal cleanup: the fault was missed",
+                opts,
+            );
+            (
+                "missed",
+                s.reason
+                    .clone()
+                    .unwrap_or_else(|| format!("{:?} at {}%", s.phase, s.weight)),
+            )
+        }
+        Err(e) => ("error", e.to_string()),
+    };
+    let (kind, reason) = match inject_error {
+        Some(e) => ("error", e),
+        None => (kind, reason),
+    };
+    let kind = match (kind, sc.detect_target_s) {
+        ("promoted", Some(_)) => "missed",
+        (k, _) => k,
+    };
+    (kind, reason)
+}
+
 /// Runs one scenario in `ws` (whose production is replaced by a fresh
 /// one): `stable` serves, `canary` is the build started with the fault.
 ///
@@ -256,26 +348,7 @@ pub fn run_scenario(
         .and_then(|s| s.addr)
         .unwrap_or_default();
     // Stable's readiness, probed every 200 ms through the incident.
-    let stop = Arc::new(AtomicBool::new(false));
-    let misses = Arc::new(AtomicU64::new(0));
-    // Once the canary is promoted, the old stable retires by design (it
-    // drains and stops): its probes stop counting.
-    let retired = Arc::new(AtomicBool::new(false));
-    let prober = {
-        let (stop, misses, retired) =
-            (Arc::clone(&stop), Arc::clone(&misses), Arc::clone(&retired));
-        let url = format!("http://{stable_addr}/readyz");
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                let t = Instant::now();
-                let up = get(&url, Duration::from_secs(1)).is_ok_and(|(s, _)| s == 200);
-                if !up && !retired.load(Ordering::SeqCst) {
-                    misses.fetch_add(1, Ordering::SeqCst);
-                }
-                std::thread::sleep(Duration::from_millis(200).saturating_sub(t.elapsed()));
-            }
-        })
-    };
+    let probe = StableProbe::start(format!("http://{stable_addr}/readyz"));
     let before = frontend_counters(&env).unwrap_or((0, 0));
     let started_ms = crate::ledger::now_ms();
     let mut canary_opts = opts.clone();
@@ -301,7 +374,7 @@ pub fn run_scenario(
     let mut last_line = String::new();
     let mut on_state = |s: &crate::ledger::ReleaseState| {
         if matches!(s.phase, ReleasePhase::Promoting | ReleasePhase::Succeeded) {
-            retired.store(true, Ordering::SeqCst);
+            probe.retire();
         }
         if fault_ms.is_none() && s.weight > 0 && !s.phase.is_terminal() {
             fault_ms = Some(crate::ledger::now_ms());
@@ -337,37 +410,9 @@ pub fn run_scenario(
     while Instant::now() < settle {
         std::thread::sleep(Duration::from_millis(100));
     }
-    stop.store(true, Ordering::SeqCst);
-    let _ = prober.join();
+    let stable_available = probe.finish() == 0;
     let end_ms = crate::ledger::now_ms();
-    let (kind, reason) = match &outcome {
-        Ok(CanaryOutcome::RolledBack(s)) => ("rolled_back", s.reason.clone().unwrap_or_default()),
-        Ok(CanaryOutcome::Promoted(s)) => ("promoted", s.reason.clone().unwrap_or_default()),
-        Ok(CanaryOutcome::AwaitingApproval(s) | CanaryOutcome::Paused(s)) => {
-            // A faulty canary that got this far was missed; take it away.
-            let _ = env.rollback(
-                ws.artifacts(),
-                None,
-                "rehearsal cleanup: the fault was missed",
-                opts,
-            );
-            (
-                "missed",
-                s.reason
-                    .clone()
-                    .unwrap_or_else(|| format!("{:?} at {}%", s.phase, s.weight)),
-            )
-        }
-        Err(e) => ("error", e.to_string()),
-    };
-    let (kind, reason) = match inject_error {
-        Some(e) => ("error", e),
-        None => (kind, reason),
-    };
-    let kind = match (kind, sc.detect_target_s) {
-        ("promoted", Some(_)) => "missed",
-        (k, _) => k,
-    };
+    let (kind, reason) = classify(&outcome, inject_error, sc, &env, ws, opts);
     // The incident's moments from the ledger.
     let m = Moments::of(
         &env.ledger().entries().unwrap_or_default(),
@@ -391,7 +436,6 @@ pub fn run_scenario(
     } else {
         0.0
     };
-    let stable_available = misses.load(Ordering::SeqCst) == 0;
     // The picture, from Prometheus, before production goes away.
     let prom = env.urls(&env.topology()).2.unwrap_or_default();
     let timeline = prometheus_timeline(&prom, started_ms.saturating_sub(2_000), end_ms, &m);
@@ -601,6 +645,79 @@ fn faults_doc(sc: &Scenario) -> Value {
     Value::Object(doc)
 }
 
+/// Steady load on `addr`'s answers from the build's own load generator,
+/// supervised with the environment (stopped by `down`).
+fn start_traffic(
+    dir: &std::path::Path,
+    build: &Artifact,
+    addr: &str,
+    rps: u32,
+) -> Result<(), ReleaseError> {
+    super::process::start(
+        dir,
+        &build.binary,
+        &super::process::ProcessSpec {
+            name: "traffic".into(),
+            role: "traffic".into(),
+            argv: vec![
+                build.binary.clone().into(),
+                "load".into(),
+                "--target".into(),
+                format!("http://{addr}/v1/answer").into(),
+                "--rps".into(),
+                rps.max(1).to_string().into(),
+                "--concurrency".into(),
+                "16".into(),
+                "--duration".into(),
+                "24h".into(),
+            ],
+            restarts: 0,
+            addr: None,
+            version: None,
+            env: Vec::new(),
+        },
+    )?;
+    Ok(())
+}
+
+/// The flag's per-cohort totals from `/metrics`, sampled every second on
+/// its own thread, for the picture.
+struct CohortSampler {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(u64, [crate::guard::Totals; 2])>>,
+}
+
+impl CohortSampler {
+    fn start(url: String, flag: &'static str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut points: Vec<(u64, [crate::guard::Totals; 2])> = Vec::new();
+                while !stop.load(Ordering::SeqCst) {
+                    let t = Instant::now();
+                    if let Some(tot) = get(&url, Duration::from_secs(2))
+                        .ok()
+                        .filter(|(s, _)| *s == 200)
+                        .map(|(_, p)| crate::guard::read_totals(&p, flag))
+                    {
+                        points.push((crate::ledger::now_ms(), tot));
+                    }
+                    std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
+                }
+                points
+            })
+        };
+        Self { stop, thread }
+    }
+
+    /// Stops sampling; answers the samples (time in ms, off and on totals).
+    fn finish(self) -> Vec<(u64, [crate::guard::Totals; 2])> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
 /// `flag_regression`: one service watching a flags file, under steady
 /// load, a guarded rollout of `new_chunking_strategy` (5 → 25 → 50 →
 /// 100), and a fault on the flag-on path only from the rollout's first
@@ -631,56 +748,14 @@ fn run_flag_scenario(
     ));
     let rec = env.start_service(build, "service", &service_opts)?;
     let addr = rec.addr.clone().unwrap_or_default();
-    let traffic = super::process::start(
-        &dir,
-        &build.binary,
-        &super::process::ProcessSpec {
-            name: "traffic".into(),
-            role: "traffic".into(),
-            argv: vec![
-                build.binary.clone().into(),
-                "load".into(),
-                "--target".into(),
-                format!("http://{addr}/v1/answer").into(),
-                "--rps".into(),
-                opts.traffic_rps.max(1).to_string().into(),
-                "--concurrency".into(),
-                "16".into(),
-                "--duration".into(),
-                "24h".into(),
-            ],
-            restarts: 0,
-            addr: None,
-            version: None,
-            env: Vec::new(),
-        },
-    )?;
-    let _ = traffic;
+    start_traffic(&dir, build, &addr, opts.traffic_rps)?;
     let metrics_url = format!("http://{addr}/metrics");
     let read = |url: &str| -> Option<[crate::guard::Totals; 2]> {
         let (st, page) = get(url, Duration::from_secs(2)).ok()?;
         (st == 200).then(|| read_totals(&page, FLAG))
     };
     // Per-second cohort samples for the picture.
-    let stop = Arc::new(AtomicBool::new(false));
-    let sampler = {
-        let (stop, url) = (Arc::clone(&stop), metrics_url.clone());
-        std::thread::spawn(move || {
-            let mut points: Vec<(u64, [crate::guard::Totals; 2])> = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                let t = Instant::now();
-                if let Some(tot) = get(&url, Duration::from_secs(2))
-                    .ok()
-                    .filter(|(s, _)| *s == 200)
-                    .map(|(_, p)| read_totals(&p, FLAG))
-                {
-                    points.push((crate::ledger::now_ms(), tot));
-                }
-                std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
-            }
-            points
-        })
-    };
+    let sampler = CohortSampler::start(metrics_url.clone(), FLAG);
     let before = read(&metrics_url).unwrap_or_default();
     let started_ms = crate::ledger::now_ms();
     let mut g = GuardOptions::new(FLAG, flags.clone(), &metrics_url, dir.join("guard"));
@@ -713,8 +788,7 @@ fn run_flag_scenario(
     while Instant::now() < settle {
         std::thread::sleep(Duration::from_millis(100));
     }
-    stop.store(true, Ordering::SeqCst);
-    let points = sampler.join().unwrap_or_default();
+    let points = sampler.finish();
     let end_ms = crate::ledger::now_ms();
     let killed = flightdeck_flags::KillStore::beside(&flags)
         .load()
