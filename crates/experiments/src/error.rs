@@ -18,19 +18,12 @@ pub enum LoadError {
     },
     /// The file is not valid JSON, or a field has the wrong type. Fix the
     /// value at the position given.
-    #[error("{path}:{line}:{column}: {field}: {message}")]
-    Invalid {
-        /// The file (or `<inline>` for text given directly).
-        path: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// The field, as a path such as `weights[1]` (`.` for the document).
-        field: String,
-        /// What is wrong.
-        message: String,
-    },
+    /// Printed as `file:line:column: field: message` (obs-core's located
+    /// [`Problem`](flightdeck_obs_core::locate::Problem), as flag files'
+    /// problems are); the field is a path such as `weights[1]` (`.` for the
+    /// document).
+    #[error("{0}")]
+    Invalid(flightdeck_obs_core::locate::Problem),
 }
 
 /// A sticky-bucket store failed.
@@ -147,13 +140,15 @@ mod tests {
 
     #[test]
     fn load_errors_name_file_line_and_field() {
-        let e = LoadError::Invalid {
-            path: "exp.json".into(),
-            line: 3,
-            column: 14,
-            field: "weights[1]".into(),
-            message: "invalid type: string \"x\", expected f64".into(),
-        };
+        let e = LoadError::Invalid(
+            flightdeck_obs_core::locate::Problem::new(
+                "exp.json",
+                3,
+                14,
+                "invalid type: string \"x\", expected f64",
+            )
+            .with_field("weights[1]"),
+        );
         assert_eq!(
             e.to_string(),
             "exp.json:3:14: weights[1]: invalid type: string \"x\", expected f64"

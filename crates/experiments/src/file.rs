@@ -79,22 +79,12 @@ struct MetaDef {
     passthrough: Option<bool>,
 }
 
-/// 1-based line and column of top-level `key` in `text`, or (1, 1) when it
-/// cannot be found.
-fn locate(text: &str, key: &str) -> (usize, usize) {
-    locate::find_key(text, key, 0, text.len()).map_or((1, 1), |at| locate::line_column(text, at))
-}
-
+/// A problem with `field`, located at its top-level key in `text` (the
+/// document's start when the key cannot be found).
 fn invalid(path: &str, text: &str, field: &str, message: String) -> LoadError {
     let top = field.split(['.', '[']).next().unwrap_or(field);
-    let (line, column) = locate(text, top);
-    LoadError::Invalid {
-        path: path.to_owned(),
-        line,
-        column,
-        field: field.to_owned(),
-        message,
-    }
+    let at = locate::find_key(text, top, 0, text.len()).unwrap_or(0);
+    LoadError::Invalid(locate::Problem::at(path, text, at, message).with_field(field))
 }
 
 /// Parses and validates an experiment from `text`; `path` names it in
@@ -124,21 +114,10 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
     let def: ExperimentDef = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let field = e.path().to_string();
         let inner = e.into_inner();
-        LoadError::Invalid {
-            path: path.to_owned(),
-            line: inner.line(),
-            column: inner.column().max(1),
-            field,
-            message: strip_position(&inner.to_string()),
-        }
+        LoadError::Invalid(locate::Problem::json(path, &inner).with_field(field))
     })?;
-    de.end().map_err(|e| LoadError::Invalid {
-        path: path.to_owned(),
-        line: e.line(),
-        column: e.column().max(1),
-        field: ".".to_owned(),
-        message: strip_position(&e.to_string()),
-    })?;
+    de.end()
+        .map_err(|e| LoadError::Invalid(locate::Problem::json(path, &e).with_field(".")))?;
     let n = def.variations.len();
     let bad = |field: &str, message: String| Err(invalid(path, text, field, message));
     if def.key.trim().is_empty() {
@@ -222,13 +201,8 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
             format!("{} meta entries for {n} variations", m.len()),
         );
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Invalid {
-        path: path.to_owned(),
-        line: e.line(),
-        column: e.column().max(1),
-        field: ".".to_owned(),
-        message: strip_position(&e.to_string()),
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| LoadError::Invalid(locate::Problem::json(path, &e).with_field(".")))?;
     if let Some(c) = value.get("condition")
         && let Some(w) = Condition::compile(c).1.first()
     {
@@ -242,13 +216,6 @@ pub fn parse_experiment(path: &str, text: &str) -> Result<Experiment, LoadError>
     Ok(exp)
 }
 
-fn strip_position(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
-    }
-}
-
 /// Reads and validates an experiment file (GrowthBook's JSON shape).
 ///
 /// # Errors
@@ -260,12 +227,16 @@ pub fn load_experiment_file(path: &Path) -> Result<Experiment, LoadError> {
         source,
     })?;
     let name = path.display().to_string();
-    let text = locate::utf8_text(&bytes).map_err(|e| LoadError::Invalid {
-        path: name.clone(),
-        line: e.line,
-        column: e.column,
-        field: ".".into(),
-        message: format!("not UTF-8 text (byte 0x{:02x})", e.byte),
+    let text = locate::utf8_text(&bytes).map_err(|e| {
+        LoadError::Invalid(
+            locate::Problem::new(
+                name.clone(),
+                e.line,
+                e.column,
+                format!("not UTF-8 text (byte 0x{:02x})", e.byte),
+            )
+            .with_field("."),
+        )
     })?;
     parse_experiment(&name, text)
 }

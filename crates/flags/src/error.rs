@@ -2,28 +2,10 @@
 
 use std::path::PathBuf;
 
-/// One problem in a flags file, located as `file:line:column`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    /// The file (or `<inline>`).
-    pub path: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// What is wrong, naming the flag and field.
-    pub message: String,
-}
-
-impl std::fmt::Display for Problem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.path, self.line, self.column, self.message
-        )
-    }
-}
+/// One problem in a flags file, located as `file:line:column` (obs-core's
+/// [`Problem`](flightdeck_obs_core::locate::Problem), shared with experiment
+/// files).
+pub use flightdeck_obs_core::locate::Problem;
 
 /// A flags file (or payload) could not be loaded. Nothing changes in what
 /// is served: the last good configuration stays.
@@ -138,12 +120,12 @@ mod tests {
 
     #[test]
     fn problems_print_as_file_line_column() {
-        let p = Problem {
-            path: "flags.yaml".into(),
-            line: 7,
-            column: 5,
-            message: "flag \"x\": rollout_percentage 120 is outside 0..=100".into(),
-        };
+        let p = Problem::new(
+            "flags.yaml",
+            7,
+            5,
+            "flag \"x\": rollout_percentage 120 is outside 0..=100",
+        );
         assert_eq!(
             p.to_string(),
             "flags.yaml:7:5: flag \"x\": rollout_percentage 120 is outside 0..=100"

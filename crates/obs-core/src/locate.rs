@@ -6,6 +6,181 @@
 //! per format) would slow every load to serve the rare bad one. The key is
 //! found again in the text instead, for JSON and YAML alike.
 
+/// One problem in a configuration file (experiments, flags, SLO specs),
+/// located as `file:line:column`, with the field when it is known:
+/// `flags.yaml:7:5: rollout_percentage: 120 is outside 0..=100`. A line of
+/// 0 means the position is unknown (a value not read from a file): it prints
+/// as `origin: field: message`.
+///
+/// ```
+/// use flightdeck_obs_core::locate::Problem;
+/// let p = Problem::at("flags.yaml", "a: 1\nbb: 2\n", 9, "2 is too many").with_field("bb");
+/// assert_eq!(p.to_string(), "flags.yaml:2:5: bb: 2 is too many");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file (or `<inline>` for text given directly).
+    pub path: String,
+    /// 1-based line; 0 when unknown.
+    pub line: usize,
+    /// 1-based column; 0 when unknown.
+    pub column: usize,
+    /// The field, as a path such as `weights[1]` (`.` for the whole
+    /// document); empty when the message names it.
+    pub field: String,
+    /// What is wrong, naming the value.
+    pub message: String,
+}
+
+impl Problem {
+    /// A problem at `line` and `column` of `path`.
+    pub fn new(
+        path: impl Into<String>,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            path: path.into(),
+            line,
+            column,
+            field: String::new(),
+            message: message.into(),
+        }
+    }
+
+    /// A problem at byte `offset` of `text` (see [`line_column`]).
+    pub fn at(
+        path: impl Into<String>,
+        text: &str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        let (line, column) = line_column(text, offset);
+        Self::new(path, line, column, message)
+    }
+
+    /// A JSON syntax or type error from `serde_json`, at its line and column,
+    /// with the parser's message less its trailing position.
+    pub fn json(path: impl Into<String>, e: &serde_json::Error) -> Self {
+        Self::new(
+            path,
+            e.line(),
+            e.column().max(1),
+            without_position(&e.to_string()),
+        )
+    }
+
+    /// The same problem at the field's place in `text` when its position
+    /// is unknown and [`find_path`] finds the field (or its nearest parent).
+    #[must_use]
+    pub fn located_in(mut self, text: &str) -> Self {
+        if self.line == 0
+            && let Some(at) = find_path(text, &self.field)
+        {
+            (self.line, self.column) = line_column(text, at);
+        }
+        self
+    }
+
+    /// The same problem, naming its field.
+    #[must_use]
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = field.into();
+        self
+    }
+}
+
+/// The byte offset of a field path such as `slos[1].sli.events.error_query`
+/// in a YAML or JSON text: each key is found after the one before it
+/// ([`find_key`]); for `list[n]` the next key's `n+1`-th occurrence after
+/// the list is taken as the item's. When a key cannot be found the nearest
+/// parent's offset is the answer; `None` when not even the first key is
+/// found. Best effort, like every locator here: it reads text, not a tree.
+///
+/// ```
+/// use flightdeck_obs_core::locate::{find_path, line_column};
+/// let text = "slos:\n  - name: a\n    objective: 99\n  - name: b\n    objective: 101\n";
+/// let at = find_path(text, "slos[1].objective").unwrap();
+/// assert_eq!(line_column(text, at), (5, 5));
+/// // A missing key falls back to its nearest parent found: the list.
+/// assert_eq!(find_path(text, "slos[1].missing").map(|at| line_column(text, at)), Some((1, 1)));
+/// assert_eq!(find_path(text, "nowhere"), None);
+/// ```
+pub fn find_path(text: &str, path: &str) -> Option<usize> {
+    // `a[1].b` → [("a", [1]), ("b", [])]
+    let segments: Vec<(&str, Vec<usize>)> = path
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .map(|seg| {
+            let (key, rest) = seg.split_once('[').unwrap_or((seg, ""));
+            let indexes = rest
+                .split('[')
+                .filter_map(|i| i.trim_end_matches(']').parse().ok())
+                .collect();
+            (key, indexes)
+        })
+        .collect();
+    let mut from = 0;
+    let mut found = None;
+    for (i, (key, indexes)) in segments.iter().enumerate() {
+        if key.is_empty() {
+            continue;
+        }
+        let Some(at) = find_key(text, key, from, text.len()) else {
+            return found;
+        };
+        found = Some(at);
+        from = at + key.len();
+        // An item of a list: the next key's n+1-th occurrence from here.
+        if let (Some(&n), Some((next, _))) = (indexes.first(), segments.get(i + 1)) {
+            let mut item = from;
+            for _ in 0..n {
+                match find_key(text, next, item, text.len()) {
+                    Some(at) => item = at + next.len(),
+                    None => return found,
+                }
+            }
+            match find_key(text, next, item, text.len()) {
+                Some(at) => {
+                    found = Some(at);
+                    from = at;
+                }
+                None => return found,
+            }
+        }
+    }
+    found
+}
+
+/// A parser's message without its trailing ` at line L column C` (the
+/// position is given as `file:line:column` instead).
+///
+/// ```
+/// use flightdeck_obs_core::locate::without_position;
+/// assert_eq!(without_position("expected `,` at line 3 column 7"), "expected `,`");
+/// ```
+pub fn without_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: ", self.path)?;
+        } else {
+            write!(f, "{}:{}:{}: ", self.path, self.line, self.column)?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
 /// 1-based line and column of byte `offset` in `text` (an offset past the
 /// end counts as the end).
 ///

@@ -14,16 +14,13 @@ pub enum SpecError {
         /// The parser's message, with line and column when known.
         message: String,
     },
-    /// A field has a value the spec does not allow.
-    #[error("{origin}: {field}: {message}")]
-    Invalid {
-        /// The file (or "input"), with the document or SLO when known.
-        origin: String,
-        /// The field path, e.g. `slos[1].objective`.
-        field: String,
-        /// What is wrong, naming the value.
-        message: String,
-    },
+    /// A field has a value the spec does not allow: obs-core's located
+    /// [`Problem`](flightdeck_obs_core::locate::Problem), as experiment and
+    /// flag files report theirs. `file:line:column: field: message` when the
+    /// field is found in the text, else `origin: field: message`; the field
+    /// is a path such as `slos[1].objective`.
+    #[error("{0}")]
+    Invalid(flightdeck_obs_core::locate::Problem),
 }
 
 impl SpecError {
@@ -47,10 +44,18 @@ impl SpecError {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        Self::Invalid {
-            origin: origin.to_owned(),
-            field: field.into(),
-            message: message.into(),
+        Self::Invalid(
+            flightdeck_obs_core::locate::Problem::new(origin, 0, 0, message).with_field(field),
+        )
+    }
+
+    /// The same error, with an invalid field's line and column in `text`
+    /// when they can be found.
+    #[must_use]
+    pub(crate) fn located_in(self, text: &str) -> Self {
+        match self {
+            Self::Invalid(p) => Self::Invalid(p.located_in(text)),
+            other => other,
         }
     }
 }

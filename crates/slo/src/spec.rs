@@ -326,17 +326,20 @@ impl SloSpec {
         };
         SpecError::check_nesting(text, origin)?;
         let probe: serde_norway::Value = serde_norway::from_str(text).map_err(parse_err)?;
-        let spec = if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1") {
-            Self::from_openslo_v1(&probe, text, origin)?
-        } else if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1alpha") {
-            let doc: OpenSloDoc = serde_norway::from_str(text).map_err(parse_err)?;
-            Self::from_openslo(doc, origin)?
-        } else {
-            let doc: SlothDoc = serde_norway::from_str(text).map_err(parse_err)?;
-            Self::from_sloth(doc, origin)?
+        let read = || {
+            let spec = if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1") {
+                Self::from_openslo_v1(&probe, text, origin)?
+            } else if probe.get("apiVersion").and_then(|v| v.as_str()) == Some("openslo/v1alpha") {
+                let doc: OpenSloDoc = serde_norway::from_str(text).map_err(parse_err)?;
+                Self::from_openslo(doc, origin)?
+            } else {
+                let doc: SlothDoc = serde_norway::from_str(text).map_err(parse_err)?;
+                Self::from_sloth(doc, origin)?
+            };
+            spec.check_names(origin)?;
+            Ok(spec)
         };
-        spec.check_names(origin)?;
-        Ok(spec)
+        read().map_err(|e: SpecError| e.located_in(text))
     }
 
     /// What every source format must satisfy for the generated rules to be

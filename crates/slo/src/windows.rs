@@ -104,6 +104,10 @@ impl AlertWindows {
     /// [`SpecError`] naming the origin and field for bad YAML, wrong kind,
     /// bad durations or budget percentages outside (0, 100].
     pub fn from_yaml(text: &str, origin: &str) -> Result<Self, SpecError> {
+        Self::read_yaml(text, origin).map_err(|e| e.located_in(text))
+    }
+
+    fn read_yaml(text: &str, origin: &str) -> Result<Self, SpecError> {
         SpecError::check_nesting(text, origin)?;
         let doc: WindowsDoc = serde_norway::from_str(text).map_err(|e| SpecError::Parse {
             origin: origin.to_owned(),
@@ -213,7 +217,7 @@ mod tests {
         let e = AlertWindows::from_yaml(&text, "w.yaml").unwrap_err();
         assert_eq!(
             e.to_string(),
-            "w.yaml: spec.page.slow.errorBudgetPercent: 150 is not within (0, 100]"
+            "w.yaml:14:7: spec.page.slow.errorBudgetPercent: 150 is not within (0, 100]"
         );
         let text =
             include_str!("windows/google-30d.yaml").replace("shortWindow: 5m", "shortWindow: 5x");
@@ -221,7 +225,7 @@ mod tests {
             AlertWindows::from_yaml(&text, "w.yaml")
                 .unwrap_err()
                 .to_string()
-                .contains("spec.page.quick.shortWindow")
+                .contains("w.yaml:11:7: spec.page.quick.shortWindow")
         );
     }
 }

@@ -78,7 +78,7 @@ fn bad_specs_fail_with_one_line_naming_file_and_field() {
         assert_eq!(out.status.code(), Some(2), "{stderr}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
         assert!(
-            stderr.contains("bad.yaml: slos[0].objective: 150 is not within (0, 100]"),
+            stderr.contains("bad.yaml:7:5: slos[0].objective: 150 is not within (0, 100]"),
             "{stderr}"
         );
     }

@@ -95,15 +95,9 @@ pub(super) fn decrypt_features(
 }
 
 pub(super) fn decrypted_not_json(e: &serde_json::Error, loc: &Locator<'_>) -> LoadError {
-    LoadError::Invalid(vec![Problem {
-        path: loc.path.to_owned(),
-        line: e.line(),
-        column: e.column().max(1),
-        message: format!(
-            "decrypted features are not valid JSON: {}",
-            strip_position(&e.to_string())
-        ),
-    }])
+    let mut p = Problem::json(loc.path, e);
+    p.message = format!("decrypted features are not valid JSON: {}", p.message);
+    LoadError::Invalid(vec![p])
 }
 
 /// A GrowthBook payload already parsed as a `Value` (a YAML document).

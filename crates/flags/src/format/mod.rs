@@ -249,7 +249,7 @@ pub struct FlagSet {
 /// what is wrong is that the number is out of range. Positions in the
 /// message are dropped (the problem carries them).
 fn explain_decode_error(message: &str) -> String {
-    let message = strip_position(message);
+    let message = locate::without_position(message);
     if let Some(rest) = message.strip_prefix("invalid type: string \"")
         && let Some((value, _)) = rest.split_once('"')
         && value.parse::<f64>().is_ok_and(f64::is_infinite)
@@ -312,10 +312,6 @@ struct Locator<'t> {
 }
 
 impl Locator<'_> {
-    fn at(&self, offset: usize) -> (usize, usize) {
-        locate::line_column(self.text, offset)
-    }
-
     /// The byte offset of `key` (as `key:` or `"key":`) at or after `from`,
     /// before `until`.
     fn find_key(&self, key: &str, from: usize, until: usize) -> Option<usize> {
@@ -323,13 +319,7 @@ impl Locator<'_> {
     }
 
     fn problem(&self, offset: usize, message: String) -> Problem {
-        let (line, column) = self.at(offset);
-        Problem {
-            path: self.path.to_owned(),
-            line,
-            column,
-            message,
-        }
+        Problem::at(self.path, self.text, offset, message)
     }
 }
 
@@ -337,12 +327,9 @@ fn parse_document(path: &str, text: &str) -> Result<Value, LoadError> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         serde_json::from_str(text).map_err(|e| {
-            LoadError::Invalid(vec![Problem {
-                path: path.to_owned(),
-                line: e.line(),
-                column: e.column().max(1),
-                message: format!("invalid JSON: {}", strip_position(&e.to_string())),
-            }])
+            let mut p = Problem::json(path, &e);
+            p.message = format!("invalid JSON: {}", p.message);
+            LoadError::Invalid(vec![p])
         })
     } else {
         // Read through `UniqueKeys`: a `Value` alone keeps the last of two
@@ -353,12 +340,12 @@ fn parse_document(path: &str, text: &str) -> Result<Value, LoadError> {
                 let (line, column) = e
                     .location()
                     .map_or((1, 1), |l| (l.line().max(1), l.column().max(1)));
-                LoadError::Invalid(vec![Problem {
-                    path: path.to_owned(),
+                LoadError::Invalid(vec![Problem::new(
+                    path.to_owned(),
                     line,
                     column,
-                    message: format!("invalid YAML: {}", strip_position(&e.to_string())),
-                }])
+                    format!("invalid YAML: {}", locate::without_position(&e.to_string())),
+                )])
             })
     }
 }
@@ -367,20 +354,13 @@ fn parse_document(path: &str, text: &str) -> Result<Value, LoadError> {
 /// not UTF-8 (a reload then keeps the last good flags).
 pub(crate) fn text_of<'b>(origin: &str, bytes: &'b [u8]) -> Result<&'b str, LoadError> {
     locate::utf8_text(bytes).map_err(|e| {
-        LoadError::Invalid(vec![Problem {
-            path: origin.to_owned(),
-            line: e.line,
-            column: e.column,
-            message: format!("not UTF-8 text (byte 0x{:02x})", e.byte),
-        }])
+        LoadError::Invalid(vec![Problem::new(
+            origin.to_owned(),
+            e.line,
+            e.column,
+            format!("not UTF-8 text (byte 0x{:02x})", e.byte),
+        )])
     })
-}
-
-fn strip_position(msg: &str) -> String {
-    match msg.find(" at line ") {
-        Some(i) => msg[..i].to_owned(),
-        None => msg.to_owned(),
-    }
 }
 
 impl FlagSet {
@@ -406,12 +386,12 @@ impl FlagSet {
         // Before any recursive reader sees the text: a file nested
         // thousands deep would overflow its stack.
         if let Err(e) = locate::check_nesting(text, locate::MAX_NESTING) {
-            return Err(LoadError::Invalid(vec![Problem {
-                path: path.to_owned(),
-                line: e.line,
-                column: e.column,
-                message: format!("collections nested deeper than {} levels", e.limit),
-            }]));
+            return Err(LoadError::Invalid(vec![Problem::new(
+                path.to_owned(),
+                e.line,
+                e.column,
+                format!("collections nested deeper than {} levels", e.limit),
+            )]));
         }
         if let Some(result) = parse_json_document(text, &loc, key) {
             return result;
