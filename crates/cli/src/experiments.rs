@@ -340,17 +340,27 @@ fn open_results(path: &std::path::Path) -> anyhow::Result<std::io::BufReader<std
     Ok(std::io::BufReader::with_capacity(1 << 16, f))
 }
 
-fn analyze(a: &AnalyzeArgs) -> anyhow::Result<()> {
-    let exp = load_experiment_file(&a.experiment)?;
-    let analyzer = ExperimentAnalyzer::new(a.analysis.config()?);
-    let analysis = analyzer
+/// The analysis of `exp`'s lines in the results file; a bad line is bad
+/// input (exit 2).
+fn analyze_results(
+    analyzer: &ExperimentAnalyzer,
+    exp: &flightdeck::experiments::Experiment,
+    results: &std::path::Path,
+) -> anyhow::Result<flightdeck::experiments::analysis::ExperimentAnalysis> {
+    analyzer
         .analyze_reader(
-            open_results(&a.results)?,
-            &a.results.display().to_string(),
+            open_results(results)?,
+            &results.display().to_string(),
             exp.key(),
             Some(exp.weights()),
         )
-        .map_err(|e| crate::BadInput::new(e.to_string()))?;
+        .map_err(|e| crate::BadInput::new(e.to_string()).into())
+}
+
+fn analyze(a: &AnalyzeArgs) -> anyhow::Result<()> {
+    let exp = load_experiment_file(&a.experiment)?;
+    let analyzer = ExperimentAnalyzer::new(a.analysis.config()?);
+    let analysis = analyze_results(&analyzer, &exp, &a.results)?;
     let mut stdout = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut stdout, &analysis)?;
@@ -388,14 +398,7 @@ fn report(a: &ReportArgs) -> anyhow::Result<()> {
     };
     // Check the results once up front, so bad input fails at once (exit 2).
     let analyzer = ExperimentAnalyzer::new(a.analysis.config()?);
-    analyzer
-        .analyze_reader(
-            open_results(&a.results)?,
-            &a.results.display().to_string(),
-            exp.key(),
-            Some(exp.weights()),
-        )
-        .map_err(|e| crate::BadInput::new(e.to_string()))?;
+    analyze_results(&analyzer, &exp, &a.results)?;
     let generator = ReportGenerator::new(&a.out, analyzer)
         .with_formats(&formats)
         .with_job(ReportJob {
