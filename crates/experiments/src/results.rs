@@ -141,23 +141,32 @@ impl ResultsTracker {
             });
         }
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let variation = state
-            .entry(record.experiment.clone())
-            .or_default()
-            .entry(record.variation_id)
-            .or_default();
+        // Looked up before inserting: the names are cloned only the first
+        // time an experiment or metric is seen, not on every record.
+        if !state.contains_key(&record.experiment) {
+            state.insert(record.experiment.clone(), Default::default());
+        }
+        let Some(experiment) = state.get_mut(&record.experiment) else {
+            return Ok(());
+        };
+        let variation = experiment.entry(record.variation_id).or_default();
         if variation.key.is_empty() {
             variation.key.clone_from(&record.variation_key);
         }
         variation.records += 1;
         for (name, value) in &record.metrics {
-            let m = variation
-                .metrics
-                .entry(name.clone())
-                .or_insert_with(|| MetricSummary {
-                    summary: Summary::new(),
-                    conversions: 0,
-                });
+            if !variation.metrics.contains_key(name) {
+                variation.metrics.insert(
+                    name.clone(),
+                    MetricSummary {
+                        summary: Summary::new(),
+                        conversions: 0,
+                    },
+                );
+            }
+            let Some(m) = variation.metrics.get_mut(name) else {
+                continue;
+            };
             m.summary.push(*value)?;
             if *value > 0.0 {
                 m.conversions += 1;

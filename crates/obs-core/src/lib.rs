@@ -46,7 +46,7 @@ pub use self::metrics::{
     ModelPrice, OperationTimer, PriceTable, PrometheusExposition,
 };
 pub use self::record::{AttrValue, Attributes, SpanEvent, SpanKind, SpanRecord, SpanStatus};
-pub use self::request::{Outcome, REQUEST_TARGET, RequestScope};
+pub use self::request::{Outcome, REQUEST_TARGET, RequestScope, StartLine};
 pub use self::sampler::{SAMPLER_NAMES, Sampler, SamplerError};
 pub use self::settings::{
     DEFAULT_SERVICE_NAME, ENV_CONFIG, ENV_OTEL_SERVICE_NAME, ENV_OTEL_TRACES_SAMPLER,

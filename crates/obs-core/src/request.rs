@@ -40,6 +40,21 @@ impl Outcome {
     }
 }
 
+/// The level of a [`RequestScope`]'s `request started` line.
+///
+/// Behind a server layer that already marks the request's start (obs-otel's
+/// `ServerLayer` opens the HTTP server span), the start line repeats it:
+/// [`Debug`](Self::Debug) keeps it out of an `info` log and off the hot path,
+/// and the finish line still carries the duration and the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartLine {
+    /// Logged at `info` (the default).
+    #[default]
+    Info,
+    /// Logged at `debug`.
+    Debug,
+}
+
 /// One request: its root span (named [`span::REQUEST`]), its correlation
 /// id, and the start time.
 ///
@@ -79,6 +94,15 @@ impl fmt::Debug for RequestScope {
 impl RequestScope {
     /// Opens the request span for `operation` and logs the start line.
     pub fn start(operation: &str, correlation_id: CorrelationId) -> Self {
+        Self::start_with(operation, correlation_id, StartLine::Info)
+    }
+
+    /// As [`start`](Self::start), with the start line at `start_line`'s level.
+    pub fn start_with(
+        operation: &str,
+        correlation_id: CorrelationId,
+        start_line: StartLine,
+    ) -> Self {
         let span = tracing::info_span!(
             target: REQUEST_TARGET,
             span::REQUEST,
@@ -89,8 +113,13 @@ impl RequestScope {
             otel.status_code = Empty,
             otel.status_message = Empty,
         );
-        span.in_scope(|| {
-            tracing::info!(target: REQUEST_TARGET, operation, "request started");
+        span.in_scope(|| match start_line {
+            StartLine::Info => {
+                tracing::info!(target: REQUEST_TARGET, operation, "request started");
+            }
+            StartLine::Debug => {
+                tracing::debug!(target: REQUEST_TARGET, operation, "request started");
+            }
         });
         Self {
             span,

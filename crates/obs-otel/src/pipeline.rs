@@ -551,11 +551,22 @@ impl OtelPipeline {
     }
 
     /// The `tracing` layer that turns spans into OTel spans.
+    ///
+    /// Leaner than `tracing-opentelemetry`'s defaults: no `code.*` location
+    /// and `thread.*` attributes on every span and event, and no busy/idle
+    /// time tracked on every enter and exit. Each span is seven attributes
+    /// lighter on the wire, a span's place in the code is its name, and the
+    /// service's overhead bench measured 1.4 µs less per request in the same
+    /// run (`docs/benchmarks.md`, fifth session).
     pub fn layer<S>(&self) -> tracing_opentelemetry::OpenTelemetryLayer<S, SdkTracer>
     where
         S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
     {
-        tracing_opentelemetry::layer().with_tracer(self.tracer())
+        tracing_opentelemetry::layer()
+            .with_location(false)
+            .with_threads(false)
+            .with_tracked_inactivity(false)
+            .with_tracer(self.tracer())
     }
 
     /// What happened so far.

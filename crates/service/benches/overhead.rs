@@ -6,7 +6,8 @@
 //! * `bare`: the handler (parse the JSON body, answer JSON), nothing else.
 //! * `flightdeck`: the same handler wired as the reference service is:
 //!   obs-otel's `ServerLayer` (W3C context, correlation id, SERVER span, RED
-//!   metrics), a `RequestScope`, one log line, a timed operation, the
+//!   metrics), a `RequestScope` (its start line at debug, as the service
+//!   has it behind the server span), one log line, a timed operation, the
 //!   `new_chunking_strategy` flag, the `reranker-v2` experiment (exposure
 //!   and result), the SLO registry; span records and JSON logs to a sink,
 //!   OTel export to a no-op exporter, a Prometheus recorder.
@@ -14,6 +15,12 @@
 //!   tower-http's `TraceLayer`, tracing-subscriber's JSON layer,
 //!   tracing-opentelemetry with the SDK's batch processor (same no-op
 //!   exporter), and RED metrics into metrics-exporter-prometheus.
+//!
+//! Both stacks run twice: recording every level (nothing filtered: the
+//! request scope's debug start line and tower-http's debug request and
+//! response lines are all written), then at `info` as a service runs in
+//! production (tower-http's span and response line raised to info, as a
+//! team sets them; the debug lines filtered out).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -23,11 +30,14 @@ use axum::Router;
 use axum::extract::{MatchedPath, State};
 use axum::routing::post;
 use criterion::{Criterion, criterion_group, criterion_main};
-use flightdeck::obs::{CorrelationId, MetricsCollector, RequestScope, current_span_context};
+use flightdeck::obs::{
+    CorrelationId, MetricsCollector, RequestScope, StartLine, current_span_context,
+};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
 use tower::ServiceExt;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
 #[derive(Debug, Clone, Copy)]
@@ -81,9 +91,10 @@ async fn instrumented(
         .unwrap_or_else(CorrelationId::generate);
     let started = Instant::now();
     let (ask, answer) = answer_body(&body);
-    let assignment = kit.reranker.assign(&ask.user_id);
-    let (_, chunker) = kit.flags.chunker(&ask.user_id);
-    let scope = RequestScope::start("answer", correlation);
+    let ctx = flightdeck_service::request_context(&ask.user_id);
+    let assignment = kit.reranker.assign_in(&ctx);
+    let (_, chunker) = kit.flags.chunker_in(&ctx);
+    let scope = RequestScope::start_with("answer", correlation, StartLine::Debug);
     scope.in_scope(|| {
         let _t = kit.metrics.time_operation("rag.generate");
         tracing::info!(target: "rag.http", chunker, variation = %assignment.key, "answered");
@@ -156,7 +167,32 @@ fn bench(c: &mut Criterion) {
         g.bench_function("bare", |b| b.iter(|| run(&bare_router)));
     });
 
-    // Ours.
+    // Every level recorded (nothing filtered), then the `info` level a
+    // service runs at in production.
+    for (suffix, level) in [("", LevelFilter::TRACE), ("-info", LevelFilter::INFO)] {
+        ours(&mut g, &run, &format!("flightdeck{suffix}"), level, false);
+        common(&mut g, &run, &format!("common{suffix}"), level);
+    }
+    ours(
+        &mut g,
+        &run,
+        "flightdeck-info-otel-defaults",
+        LevelFilter::INFO,
+        true,
+    );
+    g.finish();
+}
+
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
+
+/// Ours, wired as the reference service is, recording at `level`.
+fn ours(
+    g: &mut Group<'_>,
+    run: &dyn Fn(&Router),
+    name: &str,
+    level: LevelFilter,
+    otel_defaults: bool,
+) {
     {
         let pipeline = flightdeck::otel::OtelPipeline::with_exporter(
             NoopExporter,
@@ -171,7 +207,14 @@ fn bench(c: &mut Criterion) {
         .expect("records");
         let dispatch = tracing::Dispatch::new(
             tracing_subscriber::registry()
-                .with(pipeline.layer())
+                .with(level)
+                .with(if otel_defaults {
+                    // tracing-opentelemetry's defaults: location, thread and
+                    // busy/idle attributes on (the ablation of our layer's choice).
+                    tracing_opentelemetry::layer().with_tracer(pipeline.tracer())
+                } else {
+                    pipeline.layer()
+                })
                 .with(
                     flightdeck_obs_core::SpanLayer::builder()
                         .with_exporter(records)
@@ -211,13 +254,15 @@ fn bench(c: &mut Criterion) {
                             .with_known_routes(["/v1/answer"]),
                     )
                     .with_state(kit);
-                g.bench_function("flightdeck", |b| b.iter(|| run(&router)));
+                g.bench_function(name, |b| b.iter(|| run(&router)));
             });
         });
         let _ = pipeline.shutdown(Duration::from_secs(2));
     }
+}
 
-    // The common stack.
+/// The common stack a team would assemble, recording at `level`.
+fn common(g: &mut Group<'_>, run: &dyn Fn(&Router), name: &str, level: LevelFilter) {
     {
         let provider = SdkTracerProvider::builder()
             .with_span_processor(BatchSpanProcessor::builder(NoopExporter).build())
@@ -225,6 +270,7 @@ fn bench(c: &mut Criterion) {
         let tracer = provider.tracer("bench");
         let dispatch = tracing::Dispatch::new(
             tracing_subscriber::registry()
+                .with(level)
                 .with(tracing_opentelemetry::layer().with_tracer(tracer))
                 .with(
                     tracing_subscriber::fmt::layer()
@@ -240,13 +286,24 @@ fn bench(c: &mut Criterion) {
                 let router = Router::new()
                     .route("/v1/answer", post(common_handler))
                     .layer(axum::middleware::from_fn(common_red))
-                    .layer(tower_http::trace::TraceLayer::new_for_http());
-                g.bench_function("common", |b| b.iter(|| run(&router)));
+                    .layer(
+                        // At info, as a service logs in production: its span
+                        // and its response line at info (they default to debug).
+                        tower_http::trace::TraceLayer::new_for_http()
+                            .make_span_with(
+                                tower_http::trace::DefaultMakeSpan::new()
+                                    .level(tracing::Level::INFO),
+                            )
+                            .on_response(
+                                tower_http::trace::DefaultOnResponse::new()
+                                    .level(tracing::Level::INFO),
+                            ),
+                    );
+                g.bench_function(name, |b| b.iter(|| run(&router)));
             });
         });
         let _ = provider.shutdown();
     }
-    g.finish();
 }
 
 criterion_group!(benches, bench);

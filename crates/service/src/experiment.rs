@@ -92,8 +92,13 @@ impl Reranker {
 
     /// The user's variation; the exposure is logged once per user.
     pub fn assign(&self, user_id: &str) -> Assignment {
-        let ctx = Context::new(serde_json::json!({ "id": user_id }));
-        let r = self.experiment.run(&ctx);
+        self.assign_in(&Context::new(serde_json::json!({ "id": user_id })))
+    }
+
+    /// The variation for a request's context (hashed on its `id`), so one
+    /// context built per request serves the experiment and the flags.
+    pub fn assign_in(&self, ctx: &Context) -> Assignment {
+        let r = self.experiment.run(ctx);
         if self.exposures.log(&r) {
             // Low cardinality: one series per variation.
             metrics::counter!(EXPOSURES_TOTAL, "experiment" => RERANKER_EXPERIMENT, "variation" => r.key.to_owned())

@@ -65,8 +65,12 @@ impl Flags {
 
     /// The chunker for this user, and whether the flag was on.
     pub fn chunker(&self, user_id: &str) -> (bool, &'static str) {
-        let ctx = Context::new(serde_json::json!({ "id": user_id, "plan": "pro" }));
-        let on = self.manager.is_enabled(CHUNKING_FLAG, &ctx);
+        self.chunker_in(&request_context(user_id))
+    }
+
+    /// The chunker for a request's context (see [`request_context`]).
+    pub fn chunker_in(&self, ctx: &Context) -> (bool, &'static str) {
+        let on = self.manager.is_enabled(CHUNKING_FLAG, ctx);
         (on, if on { "semantic" } else { "fixed-512" })
     }
 
@@ -88,4 +92,11 @@ impl Flags {
             .collect();
         serde_json::json!({ "ready": self.manager.is_ready(), "flags": flags })
     }
+}
+
+/// A request's targeting context: the user's id (what the flag's rollout
+/// and the experiment hash) and the plan the rollout targets. Built once per
+/// request for the flags and the experiment.
+pub fn request_context(user_id: &str) -> Context {
+    Context::new(serde_json::json!({ "id": user_id, "plan": "pro" }))
 }

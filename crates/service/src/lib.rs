@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flightdeck::obs::{
-    CorrelationId, MetricsCollector, PrometheusExposition, RequestScope, current_span_context,
-    shown,
+    CorrelationId, MetricsCollector, PrometheusExposition, RequestScope, StartLine,
+    current_span_context, shown,
 };
 use flightdeck::slo::SloRegistry;
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ pub use self::experiment::{
     Assignment, RERANKER_EXPERIMENT, Reranker, definition as reranker_definition,
 };
 pub use self::faults::{FaultError, Faults};
-pub use self::flags::{CHUNKING_FLAG, Flags};
+pub use self::flags::{CHUNKING_FLAG, Flags, request_context};
 pub use self::pipeline::{Answer, Pipeline, tool_for};
 
 /// A gauge of 1 labelled with the build's `version`.
@@ -232,6 +232,14 @@ impl Service {
         self.reranker.flush(timeout);
     }
 
+    /// Answers being worked on now.
+    pub fn in_flight(&self) -> usize {
+        self.options
+            .max_in_flight
+            .max(1)
+            .saturating_sub(self.slots.available_permits())
+    }
+
     /// Answers served so far.
     pub fn answers(&self) -> u64 {
         self.answers.load(Ordering::Relaxed)
@@ -393,15 +401,17 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
             );
         }
     }
-    let assignment = s.reranker.assign(&body.user_id);
-    let (chunking_on, _chunker) = s.flags.chunker(&body.user_id);
+    let ctx = flags::request_context(&body.user_id);
+    let assignment = s.reranker.assign_in(&ctx);
+    let (chunking_on, _chunker) = s.flags.chunker_in(&ctx);
     let faults = if chunking_on {
         s.faults.get().for_flag_on()
     } else {
         s.faults.get()
     };
     let cohort = &s.cohorts[usize::from(chunking_on)];
-    let scope = RequestScope::start("answer", correlation.clone());
+    // The server span marks the start; the start line is debug.
+    let scope = RequestScope::start_with("answer", correlation.clone(), StartLine::Debug);
     let span = scope.span().clone();
     let started = Instant::now();
     let outcome = async {
@@ -604,6 +614,7 @@ async fn dashboard(State(s): State<Arc<Service>>) -> Response {
                 "uptime_secs": s.started.elapsed().as_secs_f64(),
                 "version": s.options.version,
                 "answers": s.answers(),
+                "in_flight": s.in_flight(),
                 "draining": s.draining.load(Ordering::SeqCst),
                 "faults": s.faults.get(),
                 "metrics": s.metrics.dashboard(),

@@ -18,7 +18,9 @@ pub(crate) const TOKEN: &str = "test-admin-token-0123456789";
 pub(crate) struct Server {
     pub(crate) child: Child,
     pub(crate) addr: SocketAddr,
-    lines: mpsc::Receiver<String>,
+    /// Kept so the reader threads keep draining the server's output (a
+    /// dropped receiver would stop them, and a full pipe would stall it).
+    _lines: mpsc::Receiver<String>,
 }
 
 impl Server {
@@ -62,7 +64,11 @@ impl Server {
                 break rest.split_whitespace().next().unwrap().parse().unwrap();
             }
         };
-        Self { child, addr, lines }
+        Self {
+            child,
+            addr,
+            _lines: lines,
+        }
     }
 
     fn request(
@@ -286,7 +292,7 @@ fn answers_metrics_faults_and_auth() {
 
 #[test]
 fn sigterm_answers_every_request_in_flight_then_exits_0() {
-    let server = Server::start(&["--fault", "added_latency_ms=400"]);
+    let server = Server::start(&["--fault", "added_latency_ms=2000"]);
     let addr = server.addr;
     let clients: Vec<_> = (0..20)
         .map(|i| {
@@ -301,15 +307,18 @@ fn sigterm_answers_every_request_in_flight_then_exits_0() {
             })
         })
         .collect();
-    // Wait until all 20 requests have started (the request logs say so).
+    // Wait until all 20 requests are in flight (the dashboard counts them;
+    // its snapshot may lag by up to 250 ms, so poll).
     let deadline = Instant::now() + Duration::from_secs(30);
-    let mut started = 0;
-    while started < 20 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = server.lines.recv_timeout(left).expect("20 requests start");
-        if line.contains("\"request started\"") {
-            started += 1;
+    loop {
+        let (_, _, body) = server.request("GET", "/api/dashboard", &[], "");
+        let d: Value = serde_json::from_str(&body).expect("dashboard JSON");
+        // Long enough (2 s each) for every one to be seen in flight.
+        if d["in_flight"].as_u64() == Some(20) {
+            break;
         }
+        assert!(Instant::now() < deadline, "20 requests in flight: {d}");
+        std::thread::sleep(Duration::from_millis(20));
     }
     let status = server.stop();
     let results: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();

@@ -1,4 +1,4 @@
-use flightdeck_obs_core::{CorrelationId, RequestScope};
+use flightdeck_obs_core::{CorrelationId, RequestScope, StartLine};
 
 use crate::capture;
 
@@ -91,4 +91,28 @@ fn async_requests_end_by_their_result_or_as_cancelled() {
             ("cancel-1".into(), "cancelled".into())
         ]
     );
+}
+
+#[test]
+fn the_start_line_takes_the_level_asked_for_and_the_end_line_stays_info() {
+    let (subscriber, _spans, logs) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        RequestScope::start("answer", CorrelationId::new("lvl-1").unwrap()).finish_ok();
+        RequestScope::start_with(
+            "answer",
+            CorrelationId::new("lvl-2").unwrap(),
+            StartLine::Debug,
+        )
+        .finish_ok();
+    });
+    let lines = logs.json();
+    let level = |cid: &str, message: &str| {
+        lines
+            .iter()
+            .find(|l| l["correlation_id"] == cid && l["message"] == message)
+            .map(|l| l["level"].clone())
+    };
+    assert_eq!(level("lvl-1", "request started"), Some("INFO".into()));
+    assert_eq!(level("lvl-2", "request started"), Some("DEBUG".into()));
+    assert_eq!(level("lvl-2", "request finished"), Some("INFO".into()));
 }
