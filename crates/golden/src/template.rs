@@ -1,12 +1,14 @@
 //! Structure-only goldens for the common RAG shapes, so a new pipeline can
 //! be checked for its shape before it has goldens of its own.
 //!
-//! A template looks at the root (`rag.request`) and the sequence of its
+//! A template looks at the request (the `rag.request` span, or a server span
+//! carrying `flightdeck.request.operation` when the request scope is the
+//! server span) and the sequence of its
 //! direct children that are pipeline stages (the span names in
 //! `flightdeck_obs_core::names::span`), in start order; other spans and
 //! anything deeper (retrieval shards, say) are free.
 
-use flightdeck_obs_core::names::span;
+use flightdeck_obs_core::names::{attr, span};
 use regex::Regex;
 use serde_json::Value;
 
@@ -95,8 +97,14 @@ impl Template {
             return Vec::new();
         };
         // A service's trace starts with its HTTP server span; the request
-        // span is then below it. Take the first rag.request in pre-order.
-        let request = tree.spans().iter().position(|s| s.name == span::REQUEST);
+        // is either a rag.request span below it or, with one span per
+        // request (`RequestScope::in_current_span`), the server span itself,
+        // carrying the request's operation. Take the first in pre-order.
+        let request = tree.spans().iter().position(|s| {
+            s.name == span::REQUEST
+                || s.attributes
+                    .contains_key(attr::FLIGHTDECK_REQUEST_OPERATION)
+        });
         let mut out = Vec::new();
         let Some(request) = request else {
             let root = first;

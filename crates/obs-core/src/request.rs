@@ -113,19 +113,62 @@ impl RequestScope {
             otel.status_code = Empty,
             otel.status_message = Empty,
         );
-        span.in_scope(|| match start_line {
+        Self::begin(span, operation, correlation_id, start_line)
+    }
+
+    /// The request in the current span, when that span is a server span
+    /// declaring the request's fields ([`attr::FLIGHTDECK_REQUEST_OPERATION`]
+    /// and [`attr::FLIGHTDECK_REQUEST_OUTCOME`], as obs-otel's `ServerLayer`
+    /// span does): that span is the request's root, and no second span is
+    /// opened. Its outcome, status and the finish line are as with
+    /// [`start_with`](Self::start_with). Without such a span it is
+    /// `start_with`.
+    ///
+    /// One span per request instead of two: each span costs its way through
+    /// every layer (OpenTelemetry, span records, log fields).
+    pub fn in_current_span(
+        operation: &str,
+        correlation_id: CorrelationId,
+        start_line: StartLine,
+    ) -> Self {
+        let span = tracing::Span::current();
+        let declares = |name: &str| {
+            span.metadata()
+                .is_some_and(|m| m.fields().field(name).is_some())
+        };
+        if !(declares(attr::FLIGHTDECK_REQUEST_OPERATION)
+            && declares(attr::FLIGHTDECK_REQUEST_OUTCOME))
+        {
+            return Self::start_with(operation, correlation_id, start_line);
+        }
+        span.record(attr::FLIGHTDECK_REQUEST_OPERATION, operation);
+        Self::begin(span, operation, correlation_id, start_line)
+    }
+
+    /// Logs the start line in `span` and starts the clock.
+    fn begin(
+        span: tracing::Span,
+        operation: &str,
+        correlation_id: CorrelationId,
+        start_line: StartLine,
+    ) -> Self {
+        span.in_scope(|| Self::log_start(operation, start_line));
+        Self {
+            span,
+            correlation_id,
+            started: Instant::now(),
+            finished: false,
+        }
+    }
+
+    fn log_start(operation: &str, start_line: StartLine) {
+        match start_line {
             StartLine::Info => {
                 tracing::info!(target: REQUEST_TARGET, operation, "request started");
             }
             StartLine::Debug => {
                 tracing::debug!(target: REQUEST_TARGET, operation, "request started");
             }
-        });
-        Self {
-            span,
-            correlation_id,
-            started: Instant::now(),
-            finished: false,
         }
     }
 

@@ -304,6 +304,11 @@ where
                 otel.name = name.as_str(),
                 otel.kind = "server",
                 otel.status_code = tracing::field::Empty,
+                otel.status_message = tracing::field::Empty,
+                // Declared so obs-core's `RequestScope::in_current_span`
+                // makes this span the request's root (one span per request).
+                flightdeck.request.operation = tracing::field::Empty,
+                flightdeck.request.outcome = tracing::field::Empty,
                 http.request.method = method.as_str(),
                 url.path = parts.uri.path(),
                 http.route = route.as_deref().unwrap_or(""),

@@ -6,8 +6,8 @@
 //! * `bare`: the handler (parse the JSON body, answer JSON), nothing else.
 //! * `flightdeck`: the same handler wired as the reference service is:
 //!   obs-otel's `ServerLayer` (W3C context, correlation id, SERVER span, RED
-//!   metrics), a `RequestScope` (its start line at debug, as the service
-//!   has it behind the server span), one log line, a timed operation, the
+//!   metrics), a `RequestScope` in the server span (one span per request,
+//!   its start line at debug, as the service has it), one log line, a timed operation, the
 //!   `new_chunking_strategy` flag, the `reranker-v2` experiment (exposure
 //!   and result), the SLO registry; span records and JSON logs to a sink,
 //!   OTel export to a no-op exporter, a Prometheus recorder.
@@ -94,7 +94,7 @@ async fn instrumented(
     let ctx = flightdeck_service::request_context(&ask.user_id);
     let assignment = kit.reranker.assign_in(&ctx);
     let (_, chunker) = kit.flags.chunker_in(&ctx);
-    let scope = RequestScope::start_with("answer", correlation, StartLine::Debug);
+    let scope = RequestScope::in_current_span("answer", correlation, StartLine::Debug);
     scope.in_scope(|| {
         let _t = kit.metrics.time_operation("rag.generate");
         tracing::info!(target: "rag.http", chunker, variation = %assignment.key, "answered");

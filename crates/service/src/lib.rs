@@ -410,8 +410,9 @@ async fn answer(State(s): State<Arc<Service>>, headers: HeaderMap, request: Requ
         s.faults.get()
     };
     let cohort = &s.cohorts[usize::from(chunking_on)];
-    // The server span marks the start; the start line is debug.
-    let scope = RequestScope::start_with("answer", correlation.clone(), StartLine::Debug);
+    // One span per request: the server span is the request's root (it
+    // marks the start, so the start line is debug).
+    let scope = RequestScope::in_current_span("answer", correlation.clone(), StartLine::Debug);
     let span = scope.span().clone();
     let started = Instant::now();
     let outcome = async {

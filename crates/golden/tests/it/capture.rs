@@ -161,3 +161,64 @@ proptest! {
         }
     }
 }
+
+/// With one span per request (`RequestScope::in_current_span` inside a
+/// server span that declares the request's fields, as obs-otel's
+/// `ServerLayer` span does), the server span is the request: no
+/// `rag.request` span is opened, and the templates still find the stages.
+#[test]
+fn a_request_in_its_server_span_fits_the_templates() {
+    use flightdeck_obs_core::names::attr;
+    use flightdeck_obs_core::{CorrelationId, RequestScope, StartLine};
+    let spans = InMemoryExporter::new();
+    let layer = SpanLayer::builder()
+        .with_exporter(spans.clone())
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let server = tracing::info_span!(
+            "http.server",
+            correlation_id = "one-span",
+            flightdeck.request.operation = tracing::field::Empty,
+            flightdeck.request.outcome = tracing::field::Empty,
+        );
+        server.in_scope(|| {
+            let scope = RequestScope::in_current_span(
+                "answer",
+                CorrelationId::new("one-span").unwrap(),
+                StartLine::Debug,
+            );
+            scope.in_scope(|| {
+                tracing::info_span!(span::EMBED).in_scope(|| {});
+                tracing::info_span!(span::RETRIEVE).in_scope(|| {});
+                tracing::info_span!(span::GENERATE).in_scope(|| {});
+            });
+            scope.finish_ok();
+        });
+    });
+    let traces = capture(&spans, 1.0);
+    assert_eq!(traces.len(), 1);
+    let tree = Tree::from_trace(traces.into_iter().next().unwrap()).unwrap();
+    let names: Vec<&str> = tree.spans().iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["http.server", span::EMBED, span::RETRIEVE, span::GENERATE],
+        "one span per request: no rag.request"
+    );
+    let root = &tree.spans()[0];
+    assert_eq!(
+        root.attributes.get(attr::FLIGHTDECK_REQUEST_OPERATION),
+        Some(&serde_json::Value::from("answer"))
+    );
+    assert_eq!(
+        root.attributes.get(attr::FLIGHTDECK_REQUEST_OUTCOME),
+        Some(&serde_json::Value::from("ok"))
+    );
+    let simple = flightdeck_golden::template("simple-rag").unwrap();
+    assert!(simple.check(&tree).is_empty(), "{:#?}", simple.check(&tree));
+    let reranked = flightdeck_golden::template("reranked-rag").unwrap();
+    assert!(
+        !reranked.check(&tree).is_empty(),
+        "a missing rerank is named"
+    );
+}

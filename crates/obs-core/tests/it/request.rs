@@ -116,3 +116,57 @@ fn the_start_line_takes_the_level_asked_for_and_the_end_line_stays_info() {
     assert_eq!(level("lvl-2", "request started"), Some("DEBUG".into()));
     assert_eq!(level("lvl-2", "request finished"), Some("INFO".into()));
 }
+
+#[test]
+fn in_current_span_reuses_a_server_span_that_declares_the_request_fields() {
+    let (subscriber, spans, logs) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        // Without such a span it opens its own, as `start_with` does.
+        RequestScope::in_current_span(
+            "answer",
+            CorrelationId::new("own").unwrap(),
+            StartLine::Info,
+        )
+        .finish_ok();
+        let server = tracing::info_span!(
+            "http.server",
+            flightdeck.request.operation = tracing::field::Empty,
+            flightdeck.request.outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+            otel.status_message = tracing::field::Empty,
+        );
+        server.in_scope(|| {
+            RequestScope::in_current_span(
+                "answer",
+                CorrelationId::new("reused").unwrap(),
+                StartLine::Info,
+            )
+            .finish_err(&"the model timed out");
+        });
+    });
+    let records = spans.take();
+    let names: Vec<&str> = records.iter().map(|r| &*r.name).collect();
+    assert_eq!(names, ["rag.request", "http.server"], "one span each");
+    let server = &records[1];
+    assert_eq!(
+        server
+            .attribute("flightdeck.request.outcome")
+            .unwrap()
+            .as_str(),
+        Some("error")
+    );
+    assert_eq!(
+        server
+            .attribute("flightdeck.request.operation")
+            .unwrap()
+            .as_str(),
+        Some("answer")
+    );
+    assert!(server.status.is_error());
+    let end = logs
+        .json()
+        .into_iter()
+        .find(|l| l["message"] == "request finished" && l["fields"]["outcome"] == "error")
+        .expect("the finish line");
+    assert_eq!(end["fields"]["error"], "the model timed out");
+}
