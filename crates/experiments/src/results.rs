@@ -143,11 +143,9 @@ impl ResultsTracker {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         // Looked up before inserting: the names are cloned only the first
         // time an experiment or metric is seen, not on every record.
-        if !state.contains_key(&record.experiment) {
-            state.insert(record.experiment.clone(), Default::default());
-        }
-        let Some(experiment) = state.get_mut(&record.experiment) else {
-            return Ok(());
+        let experiment = match state.get_mut(&record.experiment) {
+            Some(e) => e,
+            None => state.entry(record.experiment.clone()).or_default(),
         };
         let variation = experiment.entry(record.variation_id).or_default();
         if variation.key.is_empty() {
@@ -155,17 +153,15 @@ impl ResultsTracker {
         }
         variation.records += 1;
         for (name, value) in &record.metrics {
-            if !variation.metrics.contains_key(name) {
-                variation.metrics.insert(
-                    name.clone(),
-                    MetricSummary {
+            let m = match variation.metrics.get_mut(name) {
+                Some(m) => m,
+                None => variation
+                    .metrics
+                    .entry(name.clone())
+                    .or_insert_with(|| MetricSummary {
                         summary: Summary::new(),
                         conversions: 0,
-                    },
-                );
-            }
-            let Some(m) = variation.metrics.get_mut(name) else {
-                continue;
+                    }),
             };
             m.summary.push(*value)?;
             if *value > 0.0 {

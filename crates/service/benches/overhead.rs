@@ -193,117 +193,108 @@ fn ours(
     level: LevelFilter,
     otel_defaults: bool,
 ) {
-    {
-        let pipeline = flightdeck::otel::OtelPipeline::with_exporter(
-            NoopExporter,
-            &flightdeck::otel::OtlpSettings::default(),
-            flightdeck::otel::BatchSettings::default(),
-        )
-        .expect("an export pipeline");
-        let records = flightdeck_obs_core::JsonLinesExporter::to_writer_with_capacity(
-            std::io::sink(),
-            65_536,
-        )
-        .expect("records");
-        let dispatch = tracing::Dispatch::new(
-            tracing_subscriber::registry()
-                .with(level)
-                .with(if otel_defaults {
-                    // tracing-opentelemetry's defaults: location, thread and
-                    // busy/idle attributes on (the ablation of our layer's choice).
-                    tracing_opentelemetry::layer().with_tracer(pipeline.tracer())
-                } else {
-                    pipeline.layer()
-                })
-                .with(
-                    flightdeck_obs_core::SpanLayer::builder()
-                        .with_exporter(records)
-                        .with_trace_context_hook(flightdeck_obs_otel::OtelIds)
-                        .build()
-                        .expect("span layer"),
+    let pipeline = flightdeck::otel::OtelPipeline::with_exporter(
+        NoopExporter,
+        &flightdeck::otel::OtlpSettings::default(),
+        flightdeck::otel::BatchSettings::default(),
+    )
+    .expect("an export pipeline");
+    let records =
+        flightdeck_obs_core::JsonLinesExporter::to_writer_with_capacity(std::io::sink(), 65_536)
+            .expect("records");
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(level)
+            .with(if otel_defaults {
+                // tracing-opentelemetry's defaults: location, thread and
+                // busy/idle attributes on (the ablation of our layer's choice).
+                tracing_opentelemetry::layer().with_tracer(pipeline.tracer())
+            } else {
+                pipeline.layer()
+            })
+            .with(
+                flightdeck_obs_core::SpanLayer::builder()
+                    .with_exporter(records)
+                    .with_trace_context_hook(flightdeck_obs_otel::OtelIds)
+                    .build()
+                    .expect("span layer"),
+            )
+            .with(
+                flightdeck_obs_core::JsonLogLayer::builder()
+                    .with_blocking_writer(std::io::sink())
+                    .build()
+                    .expect("logs"),
+            ),
+    );
+    let (local, _exposition) = flightdeck_obs_core::LocalPrometheus::new();
+    local.scoped(|| {
+        tracing::dispatcher::with_default(&dispatch, || {
+            let kit = Arc::new(Kit {
+                metrics: MetricsCollector::new(),
+                flags: flightdeck_service::Flags::new(None, Duration::from_secs(1)).expect("flags"),
+                reranker: flightdeck_service::Reranker::new(None).expect("experiment"),
+                slos: flightdeck::slo::SloRegistry::rag_defaults(
+                    &flightdeck::slo::SloSettings::default(),
                 )
-                .with(
-                    flightdeck_obs_core::JsonLogLayer::builder()
-                        .with_blocking_writer(std::io::sink())
-                        .build()
-                        .expect("logs"),
-                ),
-        );
-        let (local, _exposition) = flightdeck_obs_core::LocalPrometheus::new();
-        local.scoped(|| {
-            tracing::dispatcher::with_default(&dispatch, || {
-                let kit = Arc::new(Kit {
-                    metrics: MetricsCollector::new(),
-                    flags: flightdeck_service::Flags::new(None, Duration::from_secs(1))
-                        .expect("flags"),
-                    reranker: flightdeck_service::Reranker::new(None).expect("experiment"),
-                    slos: flightdeck::slo::SloRegistry::rag_defaults(
-                        &flightdeck::slo::SloSettings::default(),
-                    )
-                    .expect("slos"),
-                });
-                let router = Router::new()
-                    .route("/v1/answer", post(instrumented))
-                    .layer(
-                        flightdeck::otel::ServerLayer::new()
-                            .with_route(|p| {
-                                p.extensions
-                                    .get::<MatchedPath>()
-                                    .map(|m| m.as_str().to_owned())
-                            })
-                            .with_known_routes(["/v1/answer"]),
-                    )
-                    .with_state(kit);
-                g.bench_function(name, |b| b.iter(|| run(&router)));
+                .expect("slos"),
             });
+            let router = Router::new()
+                .route("/v1/answer", post(instrumented))
+                .layer(
+                    flightdeck::otel::ServerLayer::new()
+                        .with_route(|p| {
+                            p.extensions
+                                .get::<MatchedPath>()
+                                .map(|m| m.as_str().to_owned())
+                        })
+                        .with_known_routes(["/v1/answer"]),
+                )
+                .with_state(kit);
+            g.bench_function(name, |b| b.iter(|| run(&router)));
         });
-        let _ = pipeline.shutdown(Duration::from_secs(2));
-    }
+    });
+    let _ = pipeline.shutdown(Duration::from_secs(2));
 }
 
 /// The common stack a team would assemble, recording at `level`.
 fn common(g: &mut Group<'_>, run: &dyn Fn(&Router), name: &str, level: LevelFilter) {
-    {
-        let provider = SdkTracerProvider::builder()
-            .with_span_processor(BatchSpanProcessor::builder(NoopExporter).build())
-            .build();
-        let tracer = provider.tracer("bench");
-        let dispatch = tracing::Dispatch::new(
-            tracing_subscriber::registry()
-                .with(level)
-                .with(tracing_opentelemetry::layer().with_tracer(tracer))
-                .with(
-                    tracing_subscriber::fmt::layer()
-                        .json()
-                        .with_current_span(true)
-                        .with_span_list(true)
-                        .with_writer(std::io::sink),
-                ),
-        );
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-        metrics::with_local_recorder(&recorder, || {
-            tracing::dispatcher::with_default(&dispatch, || {
-                let router = Router::new()
-                    .route("/v1/answer", post(common_handler))
-                    .layer(axum::middleware::from_fn(common_red))
-                    .layer(
-                        // At info, as a service logs in production: its span
-                        // and its response line at info (they default to debug).
-                        tower_http::trace::TraceLayer::new_for_http()
-                            .make_span_with(
-                                tower_http::trace::DefaultMakeSpan::new()
-                                    .level(tracing::Level::INFO),
-                            )
-                            .on_response(
-                                tower_http::trace::DefaultOnResponse::new()
-                                    .level(tracing::Level::INFO),
-                            ),
-                    );
-                g.bench_function(name, |b| b.iter(|| run(&router)));
-            });
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(BatchSpanProcessor::builder(NoopExporter).build())
+        .build();
+    let tracer = provider.tracer("bench");
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(level)
+            .with(tracing_opentelemetry::layer().with_tracer(tracer))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(true)
+                    .with_writer(std::io::sink),
+            ),
+    );
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    metrics::with_local_recorder(&recorder, || {
+        tracing::dispatcher::with_default(&dispatch, || {
+            let router = Router::new()
+                .route("/v1/answer", post(common_handler))
+                .layer(axum::middleware::from_fn(common_red))
+                .layer(
+                    // At info, as a service logs in production: its span
+                    // and its response line at info (they default to debug).
+                    tower_http::trace::TraceLayer::new_for_http()
+                        .make_span_with(
+                            tower_http::trace::DefaultMakeSpan::new().level(tracing::Level::INFO),
+                        )
+                        .on_response(
+                            tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
+                        ),
+                );
+            g.bench_function(name, |b| b.iter(|| run(&router)));
         });
-        let _ = provider.shutdown();
-    }
+    });
+    let _ = provider.shutdown();
 }
 
 criterion_group!(benches, bench);

@@ -205,7 +205,6 @@ impl ObservabilitySettings {
         env: impl IntoIterator<Item = (String, String)>,
         others: &mut [&mut dyn SettingsSection],
     ) -> Result<Self, SettingsError> {
-        let mut s = Self::default();
         let text = match file {
             Some(path) => Some(
                 std::fs::read_to_string(path).map_err(|e| SettingsError::Read {
@@ -216,15 +215,7 @@ impl ObservabilitySettings {
             None => None,
         };
         let env: Vec<(String, String)> = env.into_iter().collect();
-        {
-            let mut sections = Sections::new(&mut s, others)?;
-            if let (Some(path), Some(text)) = (file, &text) {
-                sections.apply_toml(text, path)?;
-            }
-            apply_env(&mut sections, &env)?;
-            sections.validate()?;
-        }
-        Ok(s)
+        Self::build(file.zip(text.as_deref()), &env, others)
     }
 
     /// Parses TOML text on top of the defaults (no environment), for tests and tools.
@@ -247,10 +238,23 @@ impl ObservabilitySettings {
         origin: &Path,
         others: &mut [&mut dyn SettingsSection],
     ) -> Result<Self, SettingsError> {
+        Self::build(Some((origin, text)), &[], others)
+    }
+
+    /// The defaults, then the TOML text (with the file it came from), then
+    /// the variables, into every section; then each section is validated.
+    fn build(
+        toml: Option<(&Path, &str)>,
+        env: &[(String, String)],
+        others: &mut [&mut dyn SettingsSection],
+    ) -> Result<Self, SettingsError> {
         let mut s = Self::default();
         {
             let mut sections = Sections::new(&mut s, others)?;
-            sections.apply_toml(text, origin)?;
+            if let Some((path, text)) = toml {
+                sections.apply_toml(text, path)?;
+            }
+            apply_env(&mut sections, env)?;
             sections.validate()?;
         }
         Ok(s)
