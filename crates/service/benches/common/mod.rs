@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{MatchedPath, State};
 use axum::routing::post;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use flightdeck::obs::{
     CorrelationId, MetricsCollector, RequestScope, StartLine, current_span_context,
 };
@@ -148,7 +148,8 @@ fn request() -> http::Request<axum::body::Body> {
         .expect("a request")
 }
 
-fn bench(c: &mut Criterion) {
+/// Every case of the overhead comparison, in one criterion group.
+pub(crate) fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
@@ -296,6 +297,3 @@ fn common(g: &mut Group<'_>, run: &dyn Fn(&Router), name: &str, level: LevelFilt
     });
     let _ = provider.shutdown();
 }
-
-criterion_group!(benches, bench);
-criterion_main!(benches);
