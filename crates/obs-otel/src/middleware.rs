@@ -277,16 +277,21 @@ where
         };
         let remote_parent = {
             use opentelemetry::trace::TraceContextExt as _;
-            let sc = parent.span().span_context().clone();
-            if sc.is_valid() {
-                format!(
-                    "00-{}-{}-{:02x}",
-                    sc.trace_id(),
-                    sc.span_id(),
-                    sc.trace_flags().to_u8() & 1
+            let span = parent.span();
+            let sc = span.span_context();
+            // obs-core's ids print through a hex table, faster than the
+            // OTel ids' `u128` formatting.
+            let ids = sc.is_valid().then(|| {
+                (
+                    flightdeck_obs_core::TraceId::from_bytes(sc.trace_id().to_bytes()),
+                    flightdeck_obs_core::SpanId::from_bytes(sc.span_id().to_bytes()),
                 )
-            } else {
-                String::new()
+            });
+            match ids {
+                Some((Some(trace), Some(span_id))) => {
+                    format!("00-{trace}-{span_id}-{:02x}", sc.trace_flags().to_u8() & 1)
+                }
+                _ => String::new(),
             }
         };
         let span = {
