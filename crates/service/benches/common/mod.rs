@@ -21,6 +21,11 @@
 //! response lines are all written), then at `info` as a service runs in
 //! production (tower-http's span and response line raised to info, as a
 //! team sets them; the debug lines filtered out).
+//!
+//! Two ablations of ours at `info`: with tracing-opentelemetry's default
+//! attributes (`-otel-defaults`), and without the OTel layer at all
+//! (`-no-otel-layer`: span records, logs and metrics only), the ceiling of a
+//! design that exported OTel spans from the span records.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -171,7 +176,13 @@ pub(crate) fn bench(c: &mut Criterion) {
     // Every level recorded (nothing filtered), then the `info` level a
     // service runs at in production.
     for (suffix, level) in [("", LevelFilter::TRACE), ("-info", LevelFilter::INFO)] {
-        ours(&mut g, &run, &format!("flightdeck{suffix}"), level, false);
+        ours(
+            &mut g,
+            &run,
+            &format!("flightdeck{suffix}"),
+            level,
+            OtelLayer::Lean,
+        );
         common(&mut g, &run, &format!("common{suffix}"), level);
     }
     ours(
@@ -179,21 +190,33 @@ pub(crate) fn bench(c: &mut Criterion) {
         &run,
         "flightdeck-info-otel-defaults",
         LevelFilter::INFO,
-        true,
+        OtelLayer::Defaults,
+    );
+    ours(
+        &mut g,
+        &run,
+        "flightdeck-info-no-otel-layer",
+        LevelFilter::INFO,
+        OtelLayer::None,
     );
     g.finish();
+}
+
+/// Which OpenTelemetry layer our stack runs with.
+#[derive(Clone, Copy)]
+enum OtelLayer {
+    /// `OtelPipeline::layer`, as the service has it.
+    Lean,
+    /// tracing-opentelemetry's defaults.
+    Defaults,
+    /// None: span records, logs and metrics only.
+    None,
 }
 
 type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
 /// Ours, wired as the reference service is, recording at `level`.
-fn ours(
-    g: &mut Group<'_>,
-    run: &dyn Fn(&Router),
-    name: &str,
-    level: LevelFilter,
-    otel_defaults: bool,
-) {
+fn ours(g: &mut Group<'_>, run: &dyn Fn(&Router), name: &str, level: LevelFilter, otel: OtelLayer) {
     let pipeline = flightdeck::otel::OtelPipeline::with_exporter(
         NoopExporter,
         &flightdeck::otel::OtlpSettings::default(),
@@ -206,12 +229,14 @@ fn ours(
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(level)
-            .with(if otel_defaults {
+            .with(match otel {
+                OtelLayer::Lean => Some(pipeline.layer()),
                 // tracing-opentelemetry's defaults: location, thread and
                 // busy/idle attributes on (the ablation of our layer's choice).
-                tracing_opentelemetry::layer().with_tracer(pipeline.tracer())
-            } else {
-                pipeline.layer()
+                OtelLayer::Defaults => {
+                    Some(tracing_opentelemetry::layer().with_tracer(pipeline.tracer()))
+                }
+                OtelLayer::None => None,
             })
             .with(
                 flightdeck_obs_core::SpanLayer::builder()
