@@ -239,6 +239,11 @@ pub fn layers(
     };
     let log_handle = log_layer.as_ref().map(JsonLogLayer::handle);
 
+    // OTLP export (feature `otel`): on when the settings or the standard
+    // variables give an endpoint.
+    #[cfg(feature = "otel")]
+    let otel = otlp_pipeline(&settings)?;
+
     // The span layer is always installed (filtered off when tracing is
     // disabled): wrapped in an `Option`, tracing-subscriber would not pass
     // it the dispatcher its OpenTelemetry id hook needs.
@@ -248,6 +253,10 @@ pub fn layers(
     }
     if settings.tracing_enabled && settings.trace_console_output {
         fan_out = fan_out.with(ConsoleExporter::stderr());
+    }
+    #[cfg(feature = "otel")]
+    if let Some(pipeline) = &otel {
+        fan_out = fan_out.with(pipeline.record_exporter());
     }
     let handle = std::sync::Arc::new(fan_out);
     let span_builder = SpanLayer::builder()
@@ -270,45 +279,12 @@ pub fn layers(
         LevelFilter::OFF
     };
 
-    // OTLP export (feature `otel`): on when the settings or the standard
-    // variables give an endpoint. Its layer sits below the span layer, whose
-    // hook then copies the OTel ids into span records and log lines.
-    #[cfg(feature = "otel")]
-    let (otel, otel_layer, span_layer) = {
-        let mut otel_settings = flightdeck_obs_otel::OtlpSettings::from_env()
-            .map_err(|e| InitError::Otel(e.to_string()))?
-            .with_service_name(&settings.service_name);
-        // OTEL_RESOURCE_ATTRIBUTES may name the environment and version;
-        // else ours.
-        let has = |s: &flightdeck_obs_otel::OtlpSettings, key: &str| {
-            s.resource_attributes().any(|(k, _)| k == key)
-        };
-        if !has(&otel_settings, "deployment.environment.name") {
-            otel_settings = otel_settings
-                .with_resource_attribute("deployment.environment.name", &settings.environment);
-        }
-        if let Some(version) = settings.service_version.as_deref()
-            && !has(&otel_settings, "service.version")
-        {
-            otel_settings = otel_settings.with_resource_attribute("service.version", version);
-        }
-        let pipeline = if settings.tracing_enabled {
-            flightdeck_obs_otel::OtelPipeline::build(&otel_settings, Default::default())
-                .map_err(|e| InitError::Otel(e.to_string()))?
-        } else {
-            None
-        };
-        let layer = pipeline.as_ref().map(|p| p.layer().with_filter(span_level));
-        let span_builder = if pipeline.is_some() {
-            span_builder.with_trace_context_hook(flightdeck_obs_otel::OtelIds)
-        } else {
-            span_builder
-        };
-        (pipeline, layer, span_builder.build()?)
-    };
-    #[cfg(not(feature = "otel"))]
-    let otel_layer: Option<tracing_subscriber::layer::Identity> = None;
-    #[cfg(not(feature = "otel"))]
+    // One span pipeline (feature `otel`): the span records go over OTLP
+    // through obs-otel's `RecordBridge`, so tracing-opentelemetry's layer,
+    // a second copy of every span, stays off the request path (it was about
+    // a third of the instrumentation's time per request; docs/benchmarks.md,
+    // sixth session). obs-core's span layer gives the ids and applies the
+    // OTel sampler's ratio.
     let span_layer = span_builder.build()?;
 
     // Everything fallible has passed: install the metrics recorder (the
@@ -329,7 +305,8 @@ pub fn layers(
         opentelemetry::global::set_text_map_propagator(flightdeck_obs_otel::W3cPropagator);
     }
 
-    let stack = Layer::and_then(otel_layer, span_layer.with_filter(span_level))
+    let stack = span_layer
+        .with_filter(span_level)
         .and_then(log_layer.map(|l| l.with_filter(spans_and_logs(log_filter))));
     let layer: ObservabilityLayer = Layer::boxed(stack);
     Ok((
@@ -345,4 +322,33 @@ pub fn layers(
             done: false,
         },
     ))
+}
+
+/// The OTLP pipeline the settings and the standard `OTEL_*` variables ask
+/// for, or `None` when export is off.
+#[cfg(feature = "otel")]
+fn otlp_pipeline(
+    settings: &ObservabilitySettings,
+) -> Result<Option<flightdeck_obs_otel::OtelPipeline>, InitError> {
+    let mut otel_settings = flightdeck_obs_otel::OtlpSettings::from_env()
+        .map_err(|e| InitError::Otel(e.to_string()))?
+        .with_service_name(&settings.service_name);
+    // OTEL_RESOURCE_ATTRIBUTES may name the environment and version; else ours.
+    let has = |s: &flightdeck_obs_otel::OtlpSettings, key: &str| {
+        s.resource_attributes().any(|(k, _)| k == key)
+    };
+    if !has(&otel_settings, "deployment.environment.name") {
+        otel_settings = otel_settings
+            .with_resource_attribute("deployment.environment.name", &settings.environment);
+    }
+    if let Some(version) = settings.service_version.as_deref()
+        && !has(&otel_settings, "service.version")
+    {
+        otel_settings = otel_settings.with_resource_attribute("service.version", version);
+    }
+    if !settings.tracing_enabled {
+        return Ok(None);
+    }
+    flightdeck_obs_otel::OtelPipeline::build(&otel_settings, Default::default())
+        .map_err(|e| InitError::Otel(e.to_string()))
 }

@@ -245,6 +245,17 @@ impl Attributes {
     }
 }
 
+/// The attributes by value, in insertion order (for exporters that convert
+/// them without copying the strings).
+impl IntoIterator for Attributes {
+    type Item = (Cow<'static, str>, AttrValue);
+    type IntoIter = std::vec::IntoIter<(Cow<'static, str>, AttrValue)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
 impl Serialize for Attributes {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bridge;
 mod error;
 mod ids;
 mod middleware;
@@ -11,6 +12,7 @@ mod settings;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+pub use self::bridge::RecordBridge;
 pub use self::error::{PipelineError, SettingsError};
 pub use self::ids::OtelIds;
 pub use self::middleware::{

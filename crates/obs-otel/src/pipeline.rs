@@ -157,7 +157,7 @@ const IDLE_POLLS_BEFORE_PARKING: u32 = 20;
 /// counted in `flightdeck_otel_export_failures_total`, and each batch is a
 /// fresh attempt, so export resumes by itself when the collector returns.
 #[derive(Debug)]
-struct QueueProcessor {
+pub(crate) struct QueueProcessor {
     tx: std::sync::mpsc::SyncSender<Msg>,
     counts: Arc<Counts>,
     dropped: metrics::Counter,
@@ -329,6 +329,52 @@ impl QueueProcessor {
     }
 }
 
+impl QueueProcessor {
+    /// Waits until everything queued so far is exported, within `timeout`.
+    /// After shutdown there is nothing left to flush: shutdown delivered
+    /// what it could and its report says so.
+    pub(crate) fn flush_within(&self, timeout: Duration) -> OTelSdkResult {
+        if self
+            .give_up_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+        {
+            return Ok(());
+        }
+        self.control(Msg::Flush, timeout)
+    }
+}
+
+/// The queue processor shared between the provider (tracing-opentelemetry's
+/// spans) and [`RecordBridge`](crate::RecordBridge) (span records).
+#[derive(Debug)]
+struct SharedProcessor(Arc<QueueProcessor>);
+
+impl SpanProcessor for SharedProcessor {
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, span: SpanData) {
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        if let Ok(mut e) = self.0.exporter.lock() {
+            e.set_resource(resource);
+        }
+    }
+}
+
 impl SpanProcessor for QueueProcessor {
     fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
 
@@ -425,6 +471,7 @@ impl Default for BatchSettings {
 #[derive(Debug)]
 pub struct OtelPipeline {
     provider: SdkTracerProvider,
+    processor: Arc<QueueProcessor>,
     counts: Arc<Counts>,
     service_name: String,
     // gRPC needs a live multi-thread runtime until shutdown
@@ -518,7 +565,12 @@ impl OtelPipeline {
             counts: counts.clone(),
             failures: metrics::counter!(OTLP_EXPORT_FAILURES_TOTAL),
         };
-        let processor = QueueProcessor::spawn(Box::new(exporter), exec, batch, counts.clone())?;
+        let processor = Arc::new(QueueProcessor::spawn(
+            Box::new(exporter),
+            exec,
+            batch,
+            counts.clone(),
+        )?);
         let mut attrs = vec![KeyValue::new(
             "service.name",
             settings.service_name().to_owned(),
@@ -533,16 +585,26 @@ impl OtelPipeline {
             attrs.push(KeyValue::new("service.version", "unknown"));
         }
         let provider = SdkTracerProvider::builder()
-            .with_span_processor(processor)
+            .with_span_processor(SharedProcessor(Arc::clone(&processor)))
             .with_sampler(sampler(settings.sampler()))
             .with_resource(Resource::builder().with_attributes(attrs).build())
             .build();
         Ok(Self {
             provider,
+            processor,
             counts,
             service_name: settings.service_name().to_owned(),
             runtime,
         })
+    }
+
+    /// An obs-core span exporter that sends span records over this
+    /// pipeline: one span pipeline instead of two, without
+    /// tracing-opentelemetry's layer (see [`RecordBridge`](crate::RecordBridge)).
+    /// Add it to the `SpanLayer`'s exporters, and leave [`layer`](Self::layer)
+    /// and `OtelIds` out.
+    pub fn record_exporter(&self) -> crate::RecordBridge {
+        crate::RecordBridge::new(Arc::clone(&self.processor), &self.service_name)
     }
 
     /// A tracer for `tracing-opentelemetry`'s layer.

@@ -138,3 +138,98 @@ fn no_endpoint_means_no_pipeline() {
             .is_none()
     );
 }
+
+/// Span records sent through the pipeline's `RecordBridge`, with no
+/// tracing-opentelemetry layer: the collector gets each record with its ids,
+/// parent, kind, fields, events and status.
+#[test]
+fn span_records_arrive_through_the_bridge_with_their_ids() {
+    let collector = Collector::start();
+    let settings = OtlpSettings::default()
+        .with_traces_endpoint(format!("http://127.0.0.1:{}/v1/traces", collector.http))
+        .with_service_name("bridge-e2e");
+    let pipeline = OtelPipeline::build(&settings, fast())
+        .unwrap()
+        .expect("export is on");
+    let records = flightdeck_obs_core::InMemoryExporter::new();
+    let span_layer = flightdeck_obs_core::SpanLayer::builder()
+        .with_exporter(
+            flightdeck_obs_core::FanOutExporter::new()
+                .with(records.clone())
+                .with(pipeline.record_exporter()),
+        )
+        .build()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(span_layer);
+    tracing::subscriber::with_default(subscriber, || {
+        let root = tracing::info_span!(
+            "rag.request",
+            otel.kind = "server",
+            http.request.method = "GET",
+            correlation_id = "bridge-cid-1",
+        );
+        root.in_scope(|| {
+            let child = tracing::info_span!(
+                "rag.retrieve",
+                retrieve.k = 8_u64,
+                retrieve.big = u64::MAX,
+                score = 0.5_f64,
+                cached = true,
+            );
+            child.in_scope(|| tracing::error!(shard = 3_i64, "shard timed out"));
+        });
+    });
+    let report = pipeline
+        .shutdown(Duration::from_secs(5))
+        .expect("everything delivered");
+    assert_eq!((report.ended, report.exported, report.failed), (2, 2, 0));
+    let spans = records.records();
+    let root = spans.iter().find(|r| r.name == "rag.request").unwrap();
+    let child = spans.iter().find(|r| r.name == "rag.retrieve").unwrap();
+    let out = collector.wait_for(&root.trace_id.to_string(), 2);
+    assert!(out.contains("service.name: Str(bridge-e2e)"), "{out}");
+    let block = |name: &str| {
+        out.split("Span #")
+            .find(|b| b.contains(name))
+            .unwrap_or_else(|| panic!("{name} not at the collector: {out}"))
+            .to_owned()
+    };
+    let root_block = block("rag.request");
+    assert!(
+        root_block.contains(&root.span_id.to_string()),
+        "{root_block}"
+    );
+    assert!(root_block.contains("SPAN_KIND_SERVER"), "{root_block}");
+    assert!(
+        root_block.contains("http.request.method: Str(GET)"),
+        "{root_block}"
+    );
+    assert!(
+        root_block.contains("correlation_id: Str(bridge-cid-1)"),
+        "{root_block}"
+    );
+    let child_block = block("rag.retrieve");
+    assert!(
+        child_block.contains(&child.span_id.to_string()),
+        "{child_block}"
+    );
+    assert!(
+        child_block.contains(&root.span_id.to_string()),
+        "the child's parent is the root: {child_block}"
+    );
+    assert!(child_block.contains("SPAN_KIND_INTERNAL"), "{child_block}");
+    assert!(child_block.contains("retrieve.k: Int(8)"), "{child_block}");
+    // Past i64, the decimal string (OTLP has no unsigned integers).
+    assert!(
+        child_block.contains(&format!("retrieve.big: Str({})", u64::MAX)),
+        "{child_block}"
+    );
+    assert!(child_block.contains("score: Double(0.5)"), "{child_block}");
+    assert!(child_block.contains("cached: Bool(true)"), "{child_block}");
+    // The ERROR event marked the span failed, with its message, and arrives
+    // as an event with its level and fields.
+    assert!(child_block.contains("STATUS_CODE_ERROR"), "{child_block}");
+    assert!(child_block.contains("shard timed out"), "{child_block}");
+    assert!(child_block.contains("level: Str(ERROR)"), "{child_block}");
+    assert!(child_block.contains("shard: Int(3)"), "{child_block}");
+}

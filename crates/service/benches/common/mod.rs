@@ -10,7 +10,8 @@
 //!   its start line at debug, as the service has it), one log line, a timed operation, the
 //!   `new_chunking_strategy` flag, the `reranker-v2` experiment (exposure
 //!   and result), the SLO registry; span records and JSON logs to a sink,
-//!   OTel export to a no-op exporter, a Prometheus recorder.
+//!   OTel export (from the span records) to a no-op exporter, a Prometheus
+//!   recorder.
 //! * `common`: the same handler with the stack a team would assemble:
 //!   tower-http's `TraceLayer`, tracing-subscriber's JSON layer,
 //!   tracing-opentelemetry with the SDK's batch processor (same no-op
@@ -22,10 +23,11 @@
 //! production (tower-http's span and response line raised to info, as a
 //! team sets them; the debug lines filtered out).
 //!
-//! Two ablations of ours at `info`: with tracing-opentelemetry's default
-//! attributes (`-otel-defaults`), and without the OTel layer at all
-//! (`-no-otel-layer`: span records, logs and metrics only), the ceiling of a
-//! design that exported OTel spans from the span records.
+//! Ours exports OTel spans from its span records (obs-otel's `RecordBridge`,
+//! as the facade wires it). Three ablations at `info`: with
+//! tracing-opentelemetry's layer instead, as the facade had it before
+//! (`-otel-layer`), the same with that layer's default attributes
+//! (`-otel-defaults`), and with no OTel export at all (`-no-otel`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -181,35 +183,31 @@ pub(crate) fn bench(c: &mut Criterion) {
             &run,
             &format!("flightdeck{suffix}"),
             level,
-            OtelLayer::Lean,
+            OtelLayer::Bridge,
         );
         common(&mut g, &run, &format!("common{suffix}"), level);
     }
-    ours(
-        &mut g,
-        &run,
-        "flightdeck-info-otel-defaults",
-        LevelFilter::INFO,
-        OtelLayer::Defaults,
-    );
-    ours(
-        &mut g,
-        &run,
-        "flightdeck-info-no-otel-layer",
-        LevelFilter::INFO,
-        OtelLayer::None,
-    );
+    for (name, otel) in [
+        ("flightdeck-info-otel-layer", OtelLayer::Lean),
+        ("flightdeck-info-otel-defaults", OtelLayer::Defaults),
+        ("flightdeck-info-no-otel", OtelLayer::None),
+    ] {
+        ours(&mut g, &run, name, LevelFilter::INFO, otel);
+    }
     g.finish();
 }
 
-/// Which OpenTelemetry layer our stack runs with.
-#[derive(Clone, Copy)]
+/// How our stack exports OTel spans.
+#[derive(Clone, Copy, PartialEq)]
 enum OtelLayer {
-    /// `OtelPipeline::layer`, as the service has it.
+    /// From the span records (`OtelPipeline::record_exporter`), as the
+    /// facade and the service wire it.
+    Bridge,
+    /// `OtelPipeline::layer` (tracing-opentelemetry, lean attributes).
     Lean,
     /// tracing-opentelemetry's defaults.
     Defaults,
-    /// None: span records, logs and metrics only.
+    /// No OTel export: span records, logs and metrics only.
     None,
 }
 
@@ -223,28 +221,35 @@ fn ours(g: &mut Group<'_>, run: &dyn Fn(&Router), name: &str, level: LevelFilter
         flightdeck::otel::BatchSettings::default(),
     )
     .expect("an export pipeline");
-    let records =
+    let mut records = flightdeck_obs_core::FanOutExporter::new().with(
         flightdeck_obs_core::JsonLinesExporter::to_writer_with_capacity(std::io::sink(), 65_536)
-            .expect("records");
+            .expect("records"),
+    );
+    if otel == OtelLayer::Bridge {
+        records = records.with(pipeline.record_exporter());
+    }
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(level)
             .with(match otel {
+                OtelLayer::Bridge | OtelLayer::None => None,
                 OtelLayer::Lean => Some(pipeline.layer()),
                 // tracing-opentelemetry's defaults: location, thread and
                 // busy/idle attributes on (the ablation of our layer's choice).
                 OtelLayer::Defaults => {
                     Some(tracing_opentelemetry::layer().with_tracer(pipeline.tracer()))
                 }
-                OtelLayer::None => None,
             })
-            .with(
-                flightdeck_obs_core::SpanLayer::builder()
-                    .with_exporter(records)
-                    .with_trace_context_hook(flightdeck_obs_otel::OtelIds)
-                    .build()
-                    .expect("span layer"),
-            )
+            .with({
+                let spans = flightdeck_obs_core::SpanLayer::builder().with_exporter(records);
+                // With tracing-opentelemetry's layer, the records take its ids.
+                let spans = if matches!(otel, OtelLayer::Lean | OtelLayer::Defaults) {
+                    spans.with_trace_context_hook(flightdeck_obs_otel::OtelIds)
+                } else {
+                    spans
+                };
+                spans.build().expect("span layer")
+            })
             .with(
                 flightdeck_obs_core::JsonLogLayer::builder()
                     .with_blocking_writer(std::io::sink())
