@@ -120,9 +120,29 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
 // span for the sake of the rare control messages.
 #[allow(clippy::large_enum_variant)]
 enum Msg {
-    Span(SpanData),
+    Span(Item),
     Flush(std::sync::mpsc::SyncSender<()>),
     Shutdown(std::sync::mpsc::SyncSender<()>),
+}
+
+/// A span on the queue: the SDK's, or a span record from `RecordBridge`,
+/// converted on the worker thread (the span's thread only moves it).
+#[allow(clippy::large_enum_variant)]
+enum Item {
+    Data(SpanData),
+    Record(
+        flightdeck_obs_core::SpanRecord,
+        opentelemetry::InstrumentationScope,
+    ),
+}
+
+impl Item {
+    fn into_span_data(self) -> SpanData {
+        match self {
+            Self::Data(span) => span,
+            Self::Record(record, scope) => crate::bridge::span_data(record, &scope),
+        }
+    }
 }
 
 /// How the worker runs an export future: plain `block_on` for HTTP (the
@@ -257,9 +277,9 @@ impl QueueProcessor {
                         }
                     };
                     match next {
-                        Some(Msg::Span(span)) => {
+                        Some(Msg::Span(item)) => {
                             idle = 0;
-                            pending.push(span);
+                            pending.push(item.into_span_data());
                             if pending.len() >= batch.max_batch {
                                 export(&mut pending);
                                 deadline = Instant::now() + batch.delay;
@@ -331,6 +351,24 @@ impl QueueProcessor {
 
 impl QueueProcessor {
     /// Waits until everything queued so far is exported, within `timeout`.
+    /// Queues a span record (always sampled: obs-core exports only those)
+    /// without blocking; a full queue drops it, counted.
+    pub(crate) fn queue_record(
+        &self,
+        record: flightdeck_obs_core::SpanRecord,
+        scope: opentelemetry::InstrumentationScope,
+    ) {
+        self.counts.ended.fetch_add(1, Ordering::Relaxed);
+        if self
+            .tx
+            .try_send(Msg::Span(Item::Record(record, scope)))
+            .is_err()
+        {
+            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.increment(1);
+        }
+    }
+
     /// After shutdown there is nothing left to flush: shutdown delivered
     /// what it could and its report says so.
     pub(crate) fn flush_within(&self, timeout: Duration) -> OTelSdkResult {
@@ -384,7 +422,7 @@ impl SpanProcessor for QueueProcessor {
         }
         self.counts.ended.fetch_add(1, Ordering::Relaxed);
         // Never block the caller: a full queue drops the span, counted.
-        if self.tx.try_send(Msg::Span(span)).is_err() {
+        if self.tx.try_send(Msg::Span(Item::Data(span))).is_err() {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             self.dropped.increment(1);
         }
