@@ -448,56 +448,66 @@ impl LogSpanFields {
     }
 }
 
-/// Collects span fields as (name, JSON value) pairs.
-struct SpanFieldCollector<'a>(&'a mut Vec<(&'static str, Box<str>)>);
+/// Collects span fields as (name, JSON value) pairs. Each value is written
+/// into one reused scratch buffer and kept as an exact-size string; fields
+/// routed elsewhere are skipped before they are formatted.
+struct SpanFieldCollector<'a> {
+    pairs: &'a mut Vec<(&'static str, Box<str>)>,
+    scratch: Vec<u8>,
+}
 
-impl SpanFieldCollector<'_> {
+impl<'a> SpanFieldCollector<'a> {
+    fn new(pairs: &'a mut Vec<(&'static str, Box<str>)>) -> Self {
+        Self {
+            pairs,
+            scratch: Vec::new(),
+        }
+    }
+
     fn keep(name: &str) -> bool {
         // These are routed elsewhere: correlation_id has its own key, otel.*
         // are span metadata, log.* come from the `log` crate bridge.
         name != attr::CORRELATION_ID && !name.starts_with("otel.") && !name.starts_with("log.")
     }
 
-    fn put(&mut self, field: &Field, json: Vec<u8>) {
-        if Self::keep(field.name()) {
-            let value = String::from_utf8(json).unwrap_or_default().into_boxed_str();
-            LogSpanFields::set(self.0, field.name(), value);
+    fn put(&mut self, field: &Field, write: impl FnOnce(&mut Vec<u8>)) {
+        if !Self::keep(field.name()) {
+            return;
         }
+        self.scratch.clear();
+        write(&mut self.scratch);
+        // Every writer below produces valid UTF-8 (escaped JSON).
+        let value: Box<str> = std::str::from_utf8(&self.scratch)
+            .map(Box::from)
+            .unwrap_or_default();
+        LogSpanFields::set(self.pairs, field.name(), value);
     }
 }
 
 impl Visit for SpanFieldCollector<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        let value = crate::limits::capped(value);
-        let mut v = Vec::with_capacity(value.len() + 2);
-        write_json_str(&mut v, value);
-        self.put(field, v);
+        self.put(field, |v| write_json_str(v, crate::limits::capped(value)));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        let mut v = Vec::with_capacity(32);
-        write_json_debug(&mut v, value);
-        self.put(field, v);
+        self.put(field, |v| write_json_debug(v, value));
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.to_string().into_bytes());
+        self.put(field, |v| {
+            let _ = write!(v, "{value}");
+        });
     }
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.to_string().into_bytes());
+        self.put(field, |v| {
+            let _ = write!(v, "{value}");
+        });
     }
     fn record_f64(&mut self, field: &Field, value: f64) {
-        let mut v = Vec::new();
-        write_json_f64(&mut v, value);
-        self.put(field, v);
+        self.put(field, |v| write_json_f64(v, value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(
-            field,
-            if value {
-                b"true".to_vec()
-            } else {
-                b"false".to_vec()
-            },
-        );
+        self.put(field, |v| {
+            v.extend_from_slice(if value { b"true" } else { b"false" });
+        });
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         self.record_str(field, &error_chain(value));
@@ -607,7 +617,7 @@ where
                     .map(|f| f.pairs.clone())
             })
             .unwrap_or_default();
-        attrs.record(&mut SpanFieldCollector(&mut pairs));
+        attrs.record(&mut SpanFieldCollector::new(&mut pairs));
         span.extensions_mut().insert(LogSpanFields {
             pairs,
             rendered: OnceLock::new(),
@@ -620,7 +630,7 @@ where
         let Some(fields) = ext.get_mut::<LogSpanFields>() else {
             return;
         };
-        values.record(&mut SpanFieldCollector(&mut fields.pairs));
+        values.record(&mut SpanFieldCollector::new(&mut fields.pairs));
         fields.rendered = OnceLock::new();
     }
 
