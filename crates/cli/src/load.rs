@@ -310,10 +310,7 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
             std::thread::Builder::new()
                 .name("flightdeck-pacer".into())
                 .spawn(move || pace(&shared))
-        };
-        let pacer = match pacer {
-            Ok(p) => p,
-            Err(e) => return Err(anyhow::anyhow!("cannot start the pacer thread: {e}")),
+                .context("cannot start the pacer thread")?
         };
         let workers: Vec<_> = (0..args.concurrency)
             .map(|_| {
@@ -349,7 +346,7 @@ pub(crate) fn run(args: LoadArgs) -> anyhow::Result<()> {
         shared.stop.store(true, Ordering::Relaxed);
         shared.due.close();
         let _ = pacer.join();
-        Ok((hist, status, elapsed))
+        Ok::<_, anyhow::Error>((hist, status, elapsed))
     })?;
     progress.finish_and_clear();
     let sent: u64 = status.values().sum();

@@ -244,9 +244,8 @@ pub fn layers(
     #[cfg(feature = "otel")]
     let otel = otlp_pipeline(&settings)?;
 
-    // The span layer is always installed (filtered off when tracing is
-    // disabled): wrapped in an `Option`, tracing-subscriber would not pass
-    // it the dispatcher its OpenTelemetry id hook needs.
+    // The span layer is always installed, filtered off when tracing is
+    // disabled.
     let mut fan_out = FanOutExporter::new();
     if let Some(file) = &span_file {
         fan_out = fan_out.with(file.clone());

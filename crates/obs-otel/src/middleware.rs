@@ -280,15 +280,13 @@ where
             let span = parent.span();
             let sc = span.span_context();
             // obs-core's ids print through a hex table, faster than the
-            // OTel ids' `u128` formatting.
-            let ids = sc.is_valid().then(|| {
-                (
-                    flightdeck_obs_core::TraceId::from_bytes(sc.trace_id().to_bytes()),
-                    flightdeck_obs_core::SpanId::from_bytes(sc.span_id().to_bytes()),
-                )
-            });
-            match ids {
-                Some((Some(trace), Some(span_id))) => {
+            // OTel ids' `u128` formatting. Both are `None` when zero, which
+            // is exactly when the context is not valid.
+            match (
+                flightdeck_obs_core::TraceId::from_bytes(sc.trace_id().to_bytes()),
+                flightdeck_obs_core::SpanId::from_bytes(sc.span_id().to_bytes()),
+            ) {
+                (Some(trace), Some(span_id)) => {
                     format!("00-{trace}-{span_id}-{:02x}", sc.trace_flags().to_u8() & 1)
                 }
                 _ => String::new(),

@@ -350,25 +350,33 @@ impl QueueProcessor {
 }
 
 impl QueueProcessor {
-    /// Waits until everything queued so far is exported, within `timeout`.
-    /// Queues a span record (always sampled: obs-core exports only those)
-    /// without blocking; a full queue drops it, counted.
-    pub(crate) fn queue_record(
-        &self,
-        record: flightdeck_obs_core::SpanRecord,
-        scope: opentelemetry::InstrumentationScope,
-    ) {
+    /// Queues an ended span without blocking the caller: a full queue drops
+    /// it, counted.
+    fn enqueue(&self, item: Item) {
         self.counts.ended.fetch_add(1, Ordering::Relaxed);
-        if self
-            .tx
-            .try_send(Msg::Span(Item::Record(record, scope)))
-            .is_err()
-        {
+        if self.tx.try_send(Msg::Span(item)).is_err() {
             self.counts.dropped.fetch_add(1, Ordering::Relaxed);
             self.dropped.increment(1);
         }
     }
 
+    /// Queues a span record (always sampled: obs-core exports only those).
+    pub(crate) fn queue_record(
+        &self,
+        record: flightdeck_obs_core::SpanRecord,
+        scope: opentelemetry::InstrumentationScope,
+    ) {
+        self.enqueue(Item::Record(record, scope));
+    }
+
+    /// Hands the pipeline's resource to the exporter.
+    fn set_exporter_resource(&self, resource: &Resource) {
+        if let Ok(mut e) = self.exporter.lock() {
+            e.set_resource(resource);
+        }
+    }
+
+    /// Waits until everything queued so far is exported, within `timeout`.
     /// After shutdown there is nothing left to flush: shutdown delivered
     /// what it could and its report says so.
     pub(crate) fn flush_within(&self, timeout: Duration) -> OTelSdkResult {
@@ -407,9 +415,7 @@ impl SpanProcessor for SharedProcessor {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        if let Ok(mut e) = self.0.exporter.lock() {
-            e.set_resource(resource);
-        }
+        self.0.set_exporter_resource(resource);
     }
 }
 
@@ -420,12 +426,7 @@ impl SpanProcessor for QueueProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
-        self.counts.ended.fetch_add(1, Ordering::Relaxed);
-        // Never block the caller: a full queue drops the span, counted.
-        if self.tx.try_send(Msg::Span(Item::Data(span))).is_err() {
-            self.counts.dropped.fetch_add(1, Ordering::Relaxed);
-            self.dropped.increment(1);
-        }
+        self.enqueue(Item::Data(span));
     }
 
     fn force_flush(&self) -> OTelSdkResult {
@@ -460,9 +461,7 @@ impl SpanProcessor for QueueProcessor {
     }
 
     fn set_resource(&mut self, resource: &Resource) {
-        if let Ok(mut e) = self.exporter.lock() {
-            e.set_resource(resource);
-        }
+        self.set_exporter_resource(resource);
     }
 }
 

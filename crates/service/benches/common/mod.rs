@@ -183,14 +183,14 @@ pub(crate) fn bench(c: &mut Criterion) {
             &run,
             &format!("flightdeck{suffix}"),
             level,
-            OtelLayer::Bridge,
+            OtelExport::Bridge,
         );
         common(&mut g, &run, &format!("common{suffix}"), level);
     }
     for (name, otel) in [
-        ("flightdeck-info-otel-layer", OtelLayer::Lean),
-        ("flightdeck-info-otel-defaults", OtelLayer::Defaults),
-        ("flightdeck-info-no-otel", OtelLayer::None),
+        ("flightdeck-info-otel-layer", OtelExport::Lean),
+        ("flightdeck-info-otel-defaults", OtelExport::Defaults),
+        ("flightdeck-info-no-otel", OtelExport::None),
     ] {
         ours(&mut g, &run, name, LevelFilter::INFO, otel);
     }
@@ -199,7 +199,7 @@ pub(crate) fn bench(c: &mut Criterion) {
 
 /// How our stack exports OTel spans.
 #[derive(Clone, Copy, PartialEq)]
-enum OtelLayer {
+enum OtelExport {
     /// From the span records (`OtelPipeline::record_exporter`), as the
     /// facade and the service wire it.
     Bridge,
@@ -214,7 +214,13 @@ enum OtelLayer {
 type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
 /// Ours, wired as the reference service is, recording at `level`.
-fn ours(g: &mut Group<'_>, run: &dyn Fn(&Router), name: &str, level: LevelFilter, otel: OtelLayer) {
+fn ours(
+    g: &mut Group<'_>,
+    run: &dyn Fn(&Router),
+    name: &str,
+    level: LevelFilter,
+    otel: OtelExport,
+) {
     let pipeline = flightdeck::otel::OtelPipeline::with_exporter(
         NoopExporter,
         &flightdeck::otel::OtlpSettings::default(),
@@ -225,25 +231,25 @@ fn ours(g: &mut Group<'_>, run: &dyn Fn(&Router), name: &str, level: LevelFilter
         flightdeck_obs_core::JsonLinesExporter::to_writer_with_capacity(std::io::sink(), 65_536)
             .expect("records"),
     );
-    if otel == OtelLayer::Bridge {
+    if otel == OtelExport::Bridge {
         records = records.with(pipeline.record_exporter());
     }
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
             .with(level)
             .with(match otel {
-                OtelLayer::Bridge | OtelLayer::None => None,
-                OtelLayer::Lean => Some(pipeline.layer()),
+                OtelExport::Bridge | OtelExport::None => None,
+                OtelExport::Lean => Some(pipeline.layer()),
                 // tracing-opentelemetry's defaults: location, thread and
                 // busy/idle attributes on (the ablation of our layer's choice).
-                OtelLayer::Defaults => {
+                OtelExport::Defaults => {
                     Some(tracing_opentelemetry::layer().with_tracer(pipeline.tracer()))
                 }
             })
             .with({
                 let spans = flightdeck_obs_core::SpanLayer::builder().with_exporter(records);
                 // With tracing-opentelemetry's layer, the records take its ids.
-                let spans = if matches!(otel, OtelLayer::Lean | OtelLayer::Defaults) {
+                let spans = if matches!(otel, OtelExport::Lean | OtelExport::Defaults) {
                     spans.with_trace_context_hook(flightdeck_obs_otel::OtelIds)
                 } else {
                     spans
