@@ -30,7 +30,26 @@ fn facade_features() -> anyhow::Result<Vec<String>> {
 }
 
 /// Runs every CI step in order, stopping at the first failure.
+///
+/// The steps run without incremental compilation: `ci` is one cold build,
+/// so incremental caches only cost disk (they doubled target/ to about
+/// 12 GB, and a CI machine once ran out of space in the test build). The
+/// task re-runs itself once with `CARGO_INCREMENTAL=0` so that every cargo
+/// it starts, the nested ones in the delivery run included, inherits it.
 pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
+    if std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        let me = std::env::current_exe().context("cannot find the xtask binary")?;
+        let status = Command::new(&me)
+            .arg("ci")
+            .env("CARGO_INCREMENTAL", "0")
+            .status()
+            .with_context(|| format!("cannot re-run {}", me.display()))?;
+        if !status.success() {
+            bail!("xtask ci failed ({status})");
+        }
+        return Ok(());
+    }
+    disk_report(root, "before");
     install_test_deps()?;
     run_cmd(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))
         .context("formatting differs; run `cargo fmt --all`")?;
@@ -120,8 +139,30 @@ pub(crate) fn run(root: &Path) -> anyhow::Result<()> {
             "skipping the fuzz smoke run: cargo fuzz needs a nightly toolchain (`rustup toolchain install nightly`)",
         );
     }
+    disk_report(root, "after");
     say("xtask ci: all steps passed");
     Ok(())
+}
+
+/// Prints the free space where target/ lives and, after the run, its size:
+/// a run that fills the disk then says how close it came.
+fn disk_report(root: &Path, when: &str) {
+    let free = crate::output_of(Command::new("df").args(["-Pk"]).arg(root))
+        .ok()
+        .and_then(|t| {
+            let line = t.lines().nth(1)?.to_owned();
+            let kib: u64 = line.split_whitespace().nth(3)?.parse().ok()?;
+            Some(kib)
+        });
+    let target = crate::output_of(Command::new("du").args(["-sk"]).arg(root.join("target")))
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u64>().ok());
+    let gib = |kib: u64| kib as f64 / (1024.0 * 1024.0);
+    say(&format!(
+        "disk {when} the run: {} free, target/ {}",
+        free.map_or("unknown".into(), |k| format!("{:.1} GiB", gib(k))),
+        target.map_or("absent".into(), |k| format!("{:.1} GiB", gib(k))),
+    ));
 }
 
 fn have(program: &str) -> bool {
