@@ -78,6 +78,7 @@ fn record(
         status: SpanStatus::Ok,
         correlation_id: Some(CorrelationId::new(key).expect("valid")),
         service_name: Arc::from("rag-service"),
+        trace_state: None,
     }
 }
 

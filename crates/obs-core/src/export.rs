@@ -453,6 +453,7 @@ mod tests {
             },
             correlation_id: Some(CorrelationId::new("req-1").unwrap()),
             service_name: Arc::from("svc"),
+            trace_state: None,
         };
         assert_eq!(
             ConsoleExporter::format(&record),
@@ -503,6 +504,7 @@ mod tests {
             status: SpanStatus::Ok,
             correlation_id: None,
             service_name: Arc::from("svc"),
+            trace_state: None,
         };
         fan.export(record);
         assert_eq!((a.len(), b.len()), (1, 1));

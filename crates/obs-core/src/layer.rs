@@ -72,6 +72,9 @@ pub struct SpanContext {
     pub correlation_id: Option<CorrelationId>,
     /// Whether the span's record will be exported.
     pub sampled: bool,
+    /// The caller's W3C `tracestate`, when the trace came from another
+    /// process with one ([`attr::FLIGHTDECK_TRACESTATE`]).
+    pub trace_state: Option<Arc<str>>,
 }
 
 /// Per-span state, stored in the span's registry extensions.
@@ -83,6 +86,7 @@ pub(crate) struct SpanData {
     parent_is_remote: bool,
     pub(crate) correlation_id: Option<CorrelationId>,
     sampled: bool,
+    trace_state: Option<Arc<str>>,
     start_unix_nanos: u64,
     name: Cow<'static, str>,
     kind: SpanKind,
@@ -99,6 +103,7 @@ impl SpanData {
             span_id: self.span_id,
             correlation_id: self.correlation_id.clone(),
             sampled: self.sampled,
+            trace_state: self.trace_state.clone(),
         }
     }
 }
@@ -335,8 +340,10 @@ where
         let Some(span) = ctx.span(id) else { return };
         let parent = span.parent().and_then(|p| {
             let ext = p.extensions();
-            ext.get::<SpanData>()
-                .map(|d| (d.trace_id, d.span_id, d.correlation_id.clone(), d.sampled))
+            ext.get::<SpanData>().map(|d| {
+                let ids = (d.trace_id, d.span_id, d.sampled);
+                (ids, d.correlation_id.clone(), d.trace_state.clone())
+            })
         });
         let metadata = attrs.metadata();
         let mut visitor = AttrVisitor::new(
@@ -350,13 +357,18 @@ where
         } = visitor;
 
         let mut parent_is_remote = false;
+        let mut trace_state = None;
         let (mut trace_id, mut span_id, mut parent_span_id, inherited, mut sampled) = match parent {
-            Some((t, s, c, sampled)) => (t, SpanId::random(), Some(s), c, sampled),
+            Some(((t, s, sampled), c, state)) => {
+                trace_state = state;
+                (t, SpanId::random(), Some(s), c, sampled)
+            }
             None => match fields.remote_parent {
                 // Continuing a remote trace: its trace id, its span as the
-                // (remote) parent, its sampling decision.
+                // (remote) parent, its sampling decision, its tracestate.
                 Some((t, p, sampled)) => {
                     parent_is_remote = true;
+                    trace_state = fields.trace_state;
                     (
                         t,
                         SpanId::random(),
@@ -405,6 +417,7 @@ where
             parent_is_remote,
             correlation_id: fields.correlation_id.or(inherited),
             sampled,
+            trace_state,
             start_unix_nanos: self.clock.now_unix_nanos(),
             name: fields
                 .name
@@ -505,6 +518,7 @@ where
             status: data.status,
             correlation_id: data.correlation_id,
             service_name: Arc::clone(&self.service_name),
+            trace_state: data.trace_state,
         });
     }
 }
@@ -579,6 +593,16 @@ struct SpanFields {
     name: Option<String>,
     /// (trace id, parent span id, sampled) from an inbound `traceparent`.
     remote_parent: Option<(TraceId, SpanId, bool)>,
+    /// The inbound `tracestate` beside it.
+    trace_state: Option<Arc<str>>,
+}
+
+/// A `tracestate` worth carrying: not empty, printable ASCII, bounded.
+fn tracestate(v: &str) -> Option<Arc<str>> {
+    let ok = !v.is_empty()
+        && v.len() <= crate::MAX_TRACESTATE_LEN
+        && v.bytes().all(|b| (0x20..=0x7e).contains(&b));
+    ok.then(|| Arc::from(v))
 }
 
 /// A W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), strictly: lowercase
@@ -631,6 +655,7 @@ impl Special for SpanFields {
             }
             attr::OTEL_NAME => self.name = Some(value.to_owned()),
             attr::FLIGHTDECK_REMOTE_PARENT => self.remote_parent = parse_traceparent(value),
+            attr::FLIGHTDECK_TRACESTATE => self.trace_state = tracestate(value),
             _ => return false,
         }
         true
@@ -708,6 +733,45 @@ mod tests {
             .unwrap();
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), f);
         spans.take()
+    }
+
+    #[test]
+    fn the_callers_tracestate_is_kept_when_valid_and_inherited() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let longest = format!("k={}", "v".repeat(crate::MAX_TRACESTATE_LEN - 2));
+        let too_long = format!("{longest}v");
+        // The root's and its child's record, continuing `parent` with `state`.
+        let kept = |state: &str| {
+            let records = capture(1.0, || {
+                tracing::info_span!(
+                    "root",
+                    flightdeck.remote_parent = parent,
+                    flightdeck.tracestate = state,
+                )
+                .in_scope(|| {
+                    let inside = current_span_context().unwrap().trace_state;
+                    let child = tracing::info_span!("child");
+                    let child_inside =
+                        child.in_scope(|| current_span_context().unwrap().trace_state);
+                    assert_eq!(inside, child_inside, "the context carries it too");
+                });
+            });
+            let [child, root] = records.as_slice() else {
+                panic!("two records: {records:?}")
+            };
+            assert_eq!(root.trace_state, child.trace_state, "children inherit it");
+            root.trace_state.as_deref().map(str::to_owned)
+        };
+        assert_eq!(kept("a=1,b=2").as_deref(), Some("a=1,b=2"));
+        assert_eq!(kept(&longest).as_deref(), Some(longest.as_str()));
+        assert_eq!(kept(&too_long), None, "past the W3C maximum");
+        assert_eq!(kept(""), None);
+        assert_eq!(kept("a=\u{e9}"), None, "not printable ASCII");
+        // Without a remote parent there is nothing to continue.
+        let records = capture(1.0, || {
+            drop(tracing::info_span!("root", flightdeck.tracestate = "a=1"));
+        });
+        assert_eq!(records[0].trace_state, None);
     }
 
     #[test]

@@ -45,7 +45,9 @@ pub use self::metrics::{
     DashboardData, LabelCap, LatencyHandle, LatencySketch, LocalPrometheus, MetricsCollector,
     ModelPrice, OperationTimer, PriceTable, PrometheusExposition,
 };
-pub use self::record::{AttrValue, Attributes, SpanEvent, SpanKind, SpanRecord, SpanStatus};
+pub use self::record::{
+    AttrValue, Attributes, MAX_TRACESTATE_LEN, SpanEvent, SpanKind, SpanRecord, SpanStatus,
+};
 pub use self::request::{Outcome, REQUEST_TARGET, RequestScope, StartLine};
 pub use self::sampler::{SAMPLER_NAMES, Sampler, SamplerError};
 pub use self::settings::{

@@ -78,6 +78,13 @@ pub mod attr {
     /// trace ids carry across services without an OpenTelemetry layer.
     /// Malformed values are ignored (a new trace starts, as W3C says).
     pub const FLIGHTDECK_REMOTE_PARENT: &str = "flightdeck.remote_parent";
+    /// Ours: beside [`FLIGHTDECK_REMOTE_PARENT`], the caller's W3C
+    /// `tracestate`, already validated (obs-otel's propagator does). The
+    /// trace's spans carry it in their records and context, exporters send
+    /// it and the client layer passes it on. Kept only with a valid remote
+    /// parent, and only when it is printable ASCII of at most
+    /// [`MAX_TRACESTATE_LEN`](crate::MAX_TRACESTATE_LEN) bytes.
+    pub const FLIGHTDECK_TRACESTATE: &str = "flightdeck.tracestate";
 
     /// GenAI semconv: the operation, e.g. `chat`, `embeddings`, `execute_tool`.
     pub const GEN_AI_OPERATION_NAME: &str = "gen_ai.operation.name";

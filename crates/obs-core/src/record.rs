@@ -58,7 +58,16 @@ pub struct SpanRecord {
     pub correlation_id: Option<CorrelationId>,
     /// The service that produced the span.
     pub service_name: Arc<str>,
+    /// The W3C `tracestate` of the trace this span continues (the caller's,
+    /// from [`attr::FLIGHTDECK_TRACESTATE`](crate::names::attr::FLIGHTDECK_TRACESTATE)),
+    /// shared by every span of the trace in this service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_state: Option<Arc<str>>,
 }
+
+/// The longest `tracestate` kept: 32 members of a 256-byte key, `=` and a
+/// 256-byte value, with 31 commas between them (W3C Trace Context §3.3).
+pub const MAX_TRACESTATE_LEN: usize = 32 * (256 + 1 + 256) + 31;
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -314,6 +323,7 @@ mod tests {
             },
             correlation_id: Some(CorrelationId::new("c-1").unwrap()),
             service_name: Arc::from("svc"),
+            trace_state: None,
         }
     }
 

@@ -25,7 +25,7 @@ use flightdeck_obs_core::{
     AttrValue, Attributes, ExportError, SpanExporter, SpanKind, SpanRecord, SpanStatus,
 };
 use opentelemetry::trace::{
-    Event, SpanContext, SpanId, SpanKind as OtelKind, Status, TraceFlags, TraceId, TraceState,
+    Event, SpanContext, SpanId, SpanKind as OtelKind, Status, TraceFlags, TraceId,
 };
 use opentelemetry::{InstrumentationScope, KeyValue, Value};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
@@ -118,8 +118,8 @@ fn key_values(attributes: Attributes, extra: usize) -> Vec<KeyValue> {
     out
 }
 
-/// The SDK's span for a record: the same ids, parent, kind, times, fields
-/// (plus `correlation_id`), events (with their `level`) and status (an error
+/// The SDK's span for a record: the same ids, tracestate, parent, kind,
+/// times, fields (plus `correlation_id`), events (with their `level`) and status (an error
 /// with its message, else unset, as tracing-opentelemetry leaves it).
 pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData {
     let span_context = SpanContext::new(
@@ -127,7 +127,10 @@ pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData
         SpanId::from_bytes(r.span_id.to_bytes()),
         TraceFlags::SAMPLED,
         false,
-        TraceState::default(),
+        r.trace_state
+            .as_deref()
+            .and_then(crate::propagation::parse_tracestate)
+            .unwrap_or_default(),
     );
     let mut attributes = key_values(r.attributes, 1);
     if let Some(cid) = &r.correlation_id {

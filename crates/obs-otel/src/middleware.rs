@@ -13,7 +13,7 @@ use flightdeck_obs_core::{CorrelationContext, CorrelationId, CorrelationSource, 
 use http::{HeaderValue, Request, Response};
 use opentelemetry::KeyValue;
 use opentelemetry::baggage::BaggageExt;
-use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags, TraceState};
+use opentelemetry::trace::{SpanContext, TraceContextExt as _, TraceFlags};
 use tower::{Layer, Service};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -286,10 +286,11 @@ where
                 flightdeck_obs_core::TraceId::from_bytes(sc.trace_id().to_bytes()),
                 flightdeck_obs_core::SpanId::from_bytes(sc.span_id().to_bytes()),
             ) {
-                (Some(trace), Some(span_id)) => {
-                    format!("00-{trace}-{span_id}-{:02x}", sc.trace_flags().to_u8() & 1)
-                }
-                _ => String::new(),
+                (Some(trace), Some(span_id)) => (
+                    format!("00-{trace}-{span_id}-{:02x}", sc.trace_flags().to_u8() & 1),
+                    sc.trace_state().header(),
+                ),
+                _ => (String::new(), String::new()),
             }
         };
         let span = {
@@ -323,7 +324,9 @@ where
                 // obs-core continues the caller's trace from it even when
                 // no OpenTelemetry layer is installed: the extracted context,
                 // normalized (empty when the header was invalid).
-                flightdeck.remote_parent = remote_parent.as_str(),
+                flightdeck.remote_parent = remote_parent.0.as_str(),
+                // The caller's tracestate, as the propagator validated it.
+                flightdeck.tracestate = remote_parent.1.as_str(),
             )
         };
         let (cap, red) = (self.layer.cap.clone(), self.layer.red.clone());
@@ -435,7 +438,10 @@ where
                     TraceFlags::default()
                 },
                 false,
-                TraceState::default(),
+                ours.trace_state
+                    .as_deref()
+                    .and_then(crate::propagation::parse_tracestate)
+                    .unwrap_or_default(),
             );
             cx = cx.with_remote_span_context(sc);
         }

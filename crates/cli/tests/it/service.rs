@@ -913,9 +913,40 @@ fn the_agent_path_records_tool_calls_that_fit_the_golden_agent_template() {
     );
     assert_eq!(status, 200, "{body}");
     assert!(!body.contains("rag.tool_call"), "{body}");
+    // A caller's trace, with its tracestate.
+    let (caller_trace, caller_state) = (
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+    );
+    let (status, _, body) = server.request(
+        "POST",
+        "/v1/answer",
+        &[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", caller_state),
+        ],
+        r#"{"query":"how do canaries work","user_id":"u3"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
     assert_eq!(server.stop().code(), Some(0));
 
-    let spans = crate::read_jsonl(&out.join("traces.jsonl"));
+    let (callers, spans): (Vec<Value>, Vec<Value>) = crate::read_jsonl(&out.join("traces.jsonl"))
+        .into_iter()
+        .partition(|s| s["trace_id"] == caller_trace);
+    assert!(
+        callers.len() >= 6,
+        "the caller's trace was recorded: {callers:?}"
+    );
+    for s in &callers {
+        assert_eq!(
+            s["trace_state"], caller_state,
+            "every span of the caller's trace keeps its tracestate: {s}"
+        );
+    }
+    assert!(spans.iter().all(|s| s.get("trace_state").is_none()));
     let tool = spans
         .iter()
         .find(|s| s["name"] == "rag.tool_call")

@@ -162,11 +162,14 @@ fn span_records_arrive_through_the_bridge_with_their_ids() {
         .unwrap();
     let subscriber = tracing_subscriber::registry().with(span_layer);
     tracing::subscriber::with_default(subscriber, || {
+        // Continuing a caller's trace, with its tracestate.
         let root = tracing::info_span!(
             "rag.request",
             otel.kind = "server",
             http.request.method = "GET",
             correlation_id = "bridge-cid-1",
+            flightdeck.remote_parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            flightdeck.tracestate = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
         );
         root.in_scope(|| {
             let child = tracing::info_span!(
@@ -200,6 +203,20 @@ fn span_records_arrive_through_the_bridge_with_their_ids() {
         "{root_block}"
     );
     assert!(root_block.contains("SPAN_KIND_SERVER"), "{root_block}");
+    assert_eq!(
+        root.trace_id.to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert!(
+        root_block.contains("Parent ID      : 00f067aa0ba902b7"),
+        "the caller's span is the root's parent: {root_block}"
+    );
+    for block in [&root_block, &block("rag.retrieve")] {
+        assert!(
+            block.contains("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"),
+            "every span of the trace carries the caller's tracestate: {block}"
+        );
+    }
     assert!(
         root_block.contains("http.request.method: Str(GET)"),
         "{root_block}"

@@ -32,6 +32,9 @@ async fn serve(router: Router) -> u16 {
     port
 }
 
+/// The caller of A: its trace continues through A and B.
+const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 #[test]
 fn a_trace_spans_two_services() {
     let collector = Collector::start();
@@ -80,6 +83,8 @@ fn a_trace_spans_two_services() {
                 Client::builder(TokioExecutor::new()).build_http::<Empty<axum::body::Bytes>>();
             let req = http::Request::get(format!("http://127.0.0.1:{a_port}/search"))
                 .header("x-correlation-id", "req-7")
+                .header("traceparent", CALLER)
+                .header("tracestate", "rojo=00f067aa0ba902b7")
                 .body(Empty::new())
                 .unwrap();
             let resp = client.request(req).await.unwrap();
@@ -113,6 +118,23 @@ fn a_trace_spans_two_services() {
         .find(|r| r.kind == SpanKind::Client)
         .expect("client span");
     assert_eq!(a_server.trace_id, b_server.trace_id, "one trace");
+    assert_eq!(
+        a_server.trace_id.to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the caller's"
+    );
+    assert!(a_server.parent_is_remote);
+    assert_eq!(
+        a_server.parent_span_id.map(|p| p.to_string()).as_deref(),
+        Some("00f067aa0ba902b7")
+    );
+    for r in [a_server, client, b_server] {
+        assert_eq!(
+            r.trace_state.as_deref(),
+            Some("rojo=00f067aa0ba902b7"),
+            "the caller's tracestate reaches B: {r:?}"
+        );
+    }
     assert_eq!(client.trace_id, a_server.trace_id);
     assert_eq!(client.parent_span_id, Some(a_server.span_id));
     assert_eq!(
@@ -149,4 +171,5 @@ fn a_trace_spans_two_services() {
         .expect("B's span at the collector");
     assert!(b_block.contains(&client.span_id.to_string()), "{b_block}");
     assert!(b_block.contains("SPAN_KIND_SERVER"), "{b_block}");
+    assert!(b_block.contains("rojo=00f067aa0ba902b7"), "{b_block}");
 }
