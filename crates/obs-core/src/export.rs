@@ -28,6 +28,15 @@ pub trait SpanExporter: Send + Sync + 'static {
     /// Takes one finished span.
     fn export(&self, record: SpanRecord);
 
+    /// Takes one finished span by reference, for an exporter that only
+    /// reads it (encodes or prints it). [`FanOutExporter`] hands the record
+    /// this way to every exporter but the last, which gets it by value, so
+    /// a record is not cloned per exporter. The default clones it into
+    /// [`export`](Self::export).
+    fn export_ref(&self, record: &SpanRecord) {
+        self.export(record.clone());
+    }
+
     /// Waits until everything exported so far has been delivered.
     ///
     /// # Errors
@@ -52,6 +61,9 @@ impl<E: SpanExporter + ?Sized> SpanExporter for Arc<E> {
     fn export(&self, record: SpanRecord) {
         (**self).export(record);
     }
+    fn export_ref(&self, record: &SpanRecord) {
+        (**self).export_ref(record);
+    }
     fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
         (**self).flush(timeout)
     }
@@ -63,6 +75,9 @@ impl<E: SpanExporter + ?Sized> SpanExporter for Arc<E> {
 impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
     fn export(&self, record: SpanRecord) {
         (**self).export(record);
+    }
+    fn export_ref(&self, record: &SpanRecord) {
+        (**self).export_ref(record);
     }
     fn flush(&self, timeout: Duration) -> Result<(), ExportError> {
         (**self).flush(timeout)
@@ -78,6 +93,7 @@ pub struct NoopSpanExporter;
 
 impl SpanExporter for NoopSpanExporter {
     fn export(&self, _record: SpanRecord) {}
+    fn export_ref(&self, _record: &SpanRecord) {}
 }
 
 /// Keeps spans in memory, for tests and golden-trace capture.
@@ -207,7 +223,11 @@ impl ConsoleExporter {
 
 impl SpanExporter for ConsoleExporter {
     fn export(&self, record: SpanRecord) {
-        let mut line = Self::format(&record);
+        self.export_ref(&record);
+    }
+
+    fn export_ref(&self, record: &SpanRecord) {
+        let mut line = Self::format(record);
         line.push('\n');
         if let Ok(mut out) = self.out.lock() {
             // Console output is best effort: a closed stderr must not break the app.
@@ -322,10 +342,14 @@ impl JsonLinesExporter {
 
 impl SpanExporter for JsonLinesExporter {
     fn export(&self, record: SpanRecord) {
+        self.export_ref(&record);
+    }
+
+    fn export_ref(&self, record: &SpanRecord) {
         let mut line = self.pool.take();
         // Serializing our own types into a Vec cannot fail: all map keys
         // are strings.
-        if serde_json::to_writer(&mut line, &record).is_ok() {
+        if serde_json::to_writer(&mut line, record).is_ok() {
             line.push(b'\n');
             self.writer.send(line);
         }
@@ -395,12 +419,20 @@ impl FanOutExporter {
 }
 
 impl SpanExporter for FanOutExporter {
+    /// Lends the record to every exporter but the last, which takes it: put
+    /// the exporter that keeps records (a queue to another thread) last.
     fn export(&self, record: SpanRecord) {
         if let Some((last, rest)) = self.exporters.split_last() {
             for e in rest {
-                e.export(record.clone());
+                e.export_ref(&record);
             }
             last.export(record);
+        }
+    }
+
+    fn export_ref(&self, record: &SpanRecord) {
+        for e in &self.exporters {
+            e.export_ref(record);
         }
     }
 
@@ -509,5 +541,62 @@ mod tests {
         fan.export(record);
         assert_eq!((a.len(), b.len()), (1, 1));
         assert!(fan.shutdown(Duration::from_secs(1)).is_ok());
+    }
+
+    /// Says how each record arrived.
+    #[derive(Clone, Default)]
+    struct Calls(Arc<Mutex<Vec<&'static str>>>);
+
+    impl SpanExporter for Calls {
+        fn export(&self, _record: SpanRecord) {
+            self.0.lock().unwrap().push("owned");
+        }
+        fn export_ref(&self, _record: &SpanRecord) {
+            self.0.lock().unwrap().push("lent");
+        }
+    }
+
+    /// A writer whose bytes the test can read.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn fan_out_lends_the_record_and_gives_it_to_the_last() {
+        let calls = Calls::default();
+        let fan = FanOutExporter::new()
+            .with(calls.clone())
+            .with(calls.clone())
+            .with(calls.clone());
+        let mut record = crate::record::tests::sample();
+        fan.export(record.clone());
+        assert_eq!(*calls.0.lock().unwrap(), ["lent", "lent", "owned"]);
+        calls.0.lock().unwrap().clear();
+        // A fan-out lent a record lends it on to all.
+        FanOutExporter::new().with(fan).export_ref(&record);
+        assert_eq!(*calls.0.lock().unwrap(), ["lent", "lent", "lent"]);
+
+        // JSON lines from a lent record are those from an owned one.
+        let out = Shared::default();
+        let lines = JsonLinesExporter::to_writer_with_capacity(out.clone(), 8).unwrap();
+        record.trace_state = Some(Arc::from("a=1"));
+        lines.export_ref(&record);
+        lines.export(record.clone());
+        lines.shutdown(Duration::from_secs(5)).unwrap();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let back: Vec<SpanRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back, [record.clone(), record]);
     }
 }

@@ -296,10 +296,10 @@ impl<'de> Deserialize<'de> for Attributes {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn sample() -> SpanRecord {
+    pub(crate) fn sample() -> SpanRecord {
         let mut attributes = Attributes::new();
         attributes.set("gen_ai.request.model", AttrValue::Str("m".into()));
         attributes.set("gen_ai.usage.input_tokens", AttrValue::I64(12));
