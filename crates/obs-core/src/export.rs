@@ -556,20 +556,6 @@ mod tests {
         }
     }
 
-    /// A writer whose bytes the test can read.
-    #[derive(Clone, Default)]
-    struct Shared(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Shared {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[test]
     fn fan_out_lends_the_record_and_gives_it_to_the_last() {
         let calls = Calls::default();
@@ -586,7 +572,7 @@ mod tests {
         assert_eq!(*calls.0.lock().unwrap(), ["lent", "lent", "lent"]);
 
         // JSON lines from a lent record are those from an owned one.
-        let out = Shared::default();
+        let out = crate::writer::tests::Shared::default();
         let lines = JsonLinesExporter::to_writer_with_capacity(out.clone(), 8).unwrap();
         record.trace_state = Some(Arc::from("a=1"));
         lines.export_ref(&record);
