@@ -172,7 +172,7 @@ pub(crate) fn bench(c: &mut Criterion) {
     // Bare: no subscriber, no recorder.
     let bare_router = Router::new().route("/v1/answer", post(bare));
     tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
-        g.bench_function("bare", |b| b.iter(|| run(&bare_router)));
+        case(&mut g, "bare", &|| run(&bare_router));
     });
 
     // Every level recorded (nothing filtered), then the `info` level a
@@ -195,6 +195,35 @@ pub(crate) fn bench(c: &mut Criterion) {
         ours(&mut g, &run, name, LevelFilter::INFO, otel);
     }
     g.finish();
+}
+
+/// The variable that runs one case a fixed number of times instead of
+/// timing every case: `CASE=N` (for example `flightdeck-info=2000`). Run
+/// under `valgrind --tool=callgrind`, twice with different N, the
+/// difference of the instruction totals over the difference of N is the
+/// case's instructions per request on every thread, a count this shared
+/// machine's noise does not move (docs/benchmarks.md).
+const COUNT_VAR: &str = "FLIGHTDECK_OVERHEAD_COUNT";
+
+/// Times `one` as the case `name`, or runs it the fixed number of times
+/// [`COUNT_VAR`] asks for when it names this case.
+fn case(g: &mut Group<'_>, name: &str, one: &dyn Fn()) {
+    match std::env::var(COUNT_VAR) {
+        Ok(spec) => {
+            let (case, n) = spec
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{COUNT_VAR}={spec:?}: expected CASE=N"));
+            if case == name {
+                let n: u64 = n.parse().expect("N is a whole number");
+                for _ in 0..n {
+                    one();
+                }
+            }
+        }
+        Err(_) => {
+            g.bench_function(name, |b| b.iter(one));
+        }
+    }
 }
 
 /// How our stack exports OTel spans.
@@ -287,7 +316,7 @@ fn ours(
                         .with_known_routes(["/v1/answer"]),
                 )
                 .with_state(kit);
-            g.bench_function(name, |b| b.iter(|| run(&router)));
+            case(g, name, &|| run(&router));
         });
     });
     let _ = pipeline.shutdown(Duration::from_secs(2));
@@ -328,7 +357,7 @@ fn common(g: &mut Group<'_>, run: &dyn Fn(&Router), name: &str, level: LevelFilt
                             tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                         ),
                 );
-            g.bench_function(name, |b| b.iter(|| run(&router)));
+            case(g, name, &|| run(&router));
         });
     });
     let _ = provider.shutdown();
