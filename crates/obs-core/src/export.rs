@@ -347,12 +347,9 @@ impl SpanExporter for JsonLinesExporter {
 
     fn export_ref(&self, record: &SpanRecord) {
         let mut line = self.pool.take();
-        // Serializing our own types into a Vec cannot fail: all map keys
-        // are strings.
-        if serde_json::to_writer(&mut line, record).is_ok() {
-            line.push(b'\n');
-            self.writer.send(line);
-        }
+        crate::json::write_record(&mut line, record);
+        line.push(b'\n');
+        self.writer.send(line);
     }
 
     fn flush(&self, timeout: Duration) -> Result<(), ExportError> {

@@ -102,19 +102,44 @@ impl SpanId {
 /// Lower-case hex of the low `N / 2` bytes of `value`, most significant
 /// first: a table lookup per nibble, without the formatter's padding
 /// machinery (ids are written into every log line and span record).
-fn hex<const N: usize>(mut value: u128) -> [u8; N] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// The low `N` hex digits of `value`, lowercase, a byte (two digits) at a
+/// time from a table.
+fn hex<const N: usize>(value: u128) -> [u8; N] {
+    const PAIRS: [[u8; 2]; 256] = {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut t = [[0; 2]; 256];
+        let mut i = 0;
+        while i < 256 {
+            t[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+            i += 1;
+        }
+        t
+    };
+    let bytes = value.to_be_bytes();
     let mut out = [b'0'; N];
-    for slot in out.iter_mut().rev() {
-        *slot = DIGITS[(value & 0xf) as usize];
-        value >>= 4;
+    for (pair, b) in out.chunks_exact_mut(2).zip(&bytes[16 - N / 2..]) {
+        pair.copy_from_slice(&PAIRS[usize::from(*b)]);
     }
     out
 }
 
+impl TraceId {
+    /// The 32 lowercase hex digits, as [`Display`](fmt::Display) writes them.
+    pub(crate) fn hex_digits(self) -> [u8; 32] {
+        hex::<32>(self.0)
+    }
+}
+
+impl SpanId {
+    /// The 16 lowercase hex digits, as [`Display`](fmt::Display) writes them.
+    pub(crate) fn hex_digits(self) -> [u8; 16] {
+        hex::<16>(u128::from(self.0))
+    }
+}
+
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = hex::<32>(self.0);
+        let digits = self.hex_digits();
         // Hex digits are ASCII.
         f.pad(std::str::from_utf8(&digits).unwrap_or_default())
     }
@@ -128,7 +153,7 @@ impl fmt::Debug for TraceId {
 
 impl fmt::Display for SpanId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let digits = hex::<16>(u128::from(self.0));
+        let digits = self.hex_digits();
         f.pad(std::str::from_utf8(&digits).unwrap_or_default())
     }
 }

@@ -6,6 +6,7 @@ mod correlation;
 mod error;
 mod export;
 mod ids;
+mod json;
 mod layer;
 pub mod limits;
 pub mod locate;

@@ -103,6 +103,17 @@ pub enum SpanKind {
 }
 
 impl SpanKind {
+    /// The lowercase name, as the span record's JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Internal => "internal",
+            Self::Server => "server",
+            Self::Client => "client",
+            Self::Producer => "producer",
+            Self::Consumer => "consumer",
+        }
+    }
+
     /// Parses the `otel.kind` field's values, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s.to_ascii_lowercase().as_str() {
