@@ -27,7 +27,9 @@
 //! as the facade wires it). Three ablations at `info`: with
 //! tracing-opentelemetry's layer instead, as the facade had it before
 //! (`-otel-layer`), the same with that layer's default attributes
-//! (`-otel-defaults`), and with no OTel export at all (`-no-otel`).
+//! (`-otel-defaults`), with no OTel export at all (`-no-otel`), and composed
+//! as the facade composes it, a filter per layer instead of one global level
+//! (`-layer-filters`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -44,6 +46,7 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider, SpanData, SpanExporter};
 use tower::ServiceExt;
+use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 
@@ -191,6 +194,10 @@ pub(crate) fn bench(c: &mut Criterion) {
         ("flightdeck-info-otel-layer", OtelExport::Lean),
         ("flightdeck-info-otel-defaults", OtelExport::Defaults),
         ("flightdeck-info-no-otel", OtelExport::None),
+        (
+            "flightdeck-info-layer-filters",
+            OtelExport::BridgeLayerFilters,
+        ),
     ] {
         ours(&mut g, &run, name, LevelFilter::INFO, otel);
     }
@@ -238,6 +245,28 @@ enum OtelExport {
     Defaults,
     /// No OTel export: span records, logs and metrics only.
     None,
+    /// As `Bridge`, composed as the facade composes it: a filter per
+    /// layer (the span layer's level; every span and the `EnvFilter`'s
+    /// events for the log layer) instead of one global level.
+    BridgeLayerFilters,
+}
+
+/// The facade's log-layer filter: every span, and the events `directive`
+/// lets through (`flightdeck`'s `spans_and_logs`).
+fn spans_and_logs<S>(directive: &str) -> impl tracing_subscriber::layer::Filter<S> + Send + Sync
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::filter::FilterExt as _;
+    tracing_subscriber::filter::dynamic_filter_fn(|meta: &tracing::Metadata<'_>, _| meta.is_span())
+        .with_callsite_filter(|meta: &'static tracing::Metadata<'static>| {
+            if meta.is_span() {
+                tracing::subscriber::Interest::always()
+            } else {
+                tracing::subscriber::Interest::never()
+            }
+        })
+        .or(tracing_subscriber::EnvFilter::new(directive))
 }
 
 type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
@@ -260,14 +289,39 @@ fn ours(
         flightdeck_obs_core::JsonLinesExporter::to_writer_with_capacity(std::io::sink(), 65_536)
             .expect("records"),
     );
-    if otel == OtelExport::Bridge {
+    if matches!(otel, OtelExport::Bridge | OtelExport::BridgeLayerFilters) {
         records = records.with(pipeline.record_exporter());
     }
+    let per_layer = otel == OtelExport::BridgeLayerFilters;
+    let logs = flightdeck_obs_core::JsonLogLayer::builder()
+        .with_blocking_writer(std::io::sink())
+        .build()
+        .expect("logs");
+    let (logs, filtered_logs) = if per_layer {
+        (None, Some(logs.with_filter(spans_and_logs("info"))))
+    } else {
+        (Some(logs), None)
+    };
+    let (spans, filtered_spans) = {
+        let spans = flightdeck_obs_core::SpanLayer::builder().with_exporter(records);
+        // With tracing-opentelemetry's layer, the records take its ids.
+        let spans = if matches!(otel, OtelExport::Lean | OtelExport::Defaults) {
+            spans.with_trace_context_hook(flightdeck_obs_otel::OtelIds)
+        } else {
+            spans
+        };
+        let spans = spans.build().expect("span layer");
+        if per_layer {
+            (None, Some(spans.with_filter(level)))
+        } else {
+            (Some(spans), None)
+        }
+    };
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::registry()
-            .with(level)
+            .with((!per_layer).then_some(level))
             .with(match otel {
-                OtelExport::Bridge | OtelExport::None => None,
+                OtelExport::Bridge | OtelExport::None | OtelExport::BridgeLayerFilters => None,
                 OtelExport::Lean => Some(pipeline.layer()),
                 // tracing-opentelemetry's defaults: location, thread and
                 // busy/idle attributes on (the ablation of our layer's choice).
@@ -275,22 +329,10 @@ fn ours(
                     Some(tracing_opentelemetry::layer().with_tracer(pipeline.tracer()))
                 }
             })
-            .with({
-                let spans = flightdeck_obs_core::SpanLayer::builder().with_exporter(records);
-                // With tracing-opentelemetry's layer, the records take its ids.
-                let spans = if matches!(otel, OtelExport::Lean | OtelExport::Defaults) {
-                    spans.with_trace_context_hook(flightdeck_obs_otel::OtelIds)
-                } else {
-                    spans
-                };
-                spans.build().expect("span layer")
-            })
-            .with(
-                flightdeck_obs_core::JsonLogLayer::builder()
-                    .with_blocking_writer(std::io::sink())
-                    .build()
-                    .expect("logs"),
-            ),
+            .with(spans)
+            .with(filtered_spans)
+            .with(logs)
+            .with(filtered_logs),
     );
     let (local, _exposition) = flightdeck_obs_core::LocalPrometheus::new();
     local.scoped(|| {
