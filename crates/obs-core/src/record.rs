@@ -249,6 +249,12 @@ impl Attributes {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The entries in insertion order, keys as stored (a borrowed
+    /// `'static` key stays borrowed when an exporter copies it).
+    pub fn entries(&self) -> &[(Cow<'static, str>, AttrValue)] {
+        &self.0
+    }
+
     /// Iterates in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &AttrValue)> {
         self.0.iter().map(|(k, v)| (k.as_ref(), v))

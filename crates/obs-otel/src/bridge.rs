@@ -51,8 +51,9 @@ impl RecordBridge {
 }
 
 impl SpanExporter for RecordBridge {
-    /// Queues the record; the pipeline's worker thread converts it, so the
-    /// span's thread does no more than move it.
+    /// Queues the record; the pipeline's worker thread converts it and hands
+    /// it back, and this thread frees up to two handed-back records first,
+    /// so each thread frees what it allocated.
     fn export(&self, record: SpanRecord) {
         self.processor.queue_record(record, self.scope.clone());
     }
@@ -95,25 +96,36 @@ fn time(unix_nanos: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(unix_nanos)
 }
 
-fn value(v: AttrValue) -> Value {
+fn value(v: &AttrValue) -> Value {
     match v {
-        AttrValue::Bool(b) => Value::Bool(b),
-        AttrValue::I64(i) => Value::I64(i),
+        AttrValue::Bool(b) => Value::Bool(*b),
+        AttrValue::I64(i) => Value::I64(*i),
         // OTLP has no unsigned integers: past i64, the decimal string.
         AttrValue::U64(u) => {
-            i64::try_from(u).map_or_else(|_| Value::from(u.to_string()), Value::I64)
+            i64::try_from(*u).map_or_else(|_| Value::from(u.to_string()), Value::I64)
         }
-        AttrValue::F64(f) => Value::F64(f),
-        AttrValue::Str(s) => Value::from(s),
+        AttrValue::F64(f) => Value::F64(*f),
+        AttrValue::Str(s) => Value::from(s.clone()),
     }
 }
 
-fn key_values(attributes: Attributes, extra: usize) -> Vec<KeyValue> {
+/// A copy of `s` for the SDK: a `'static` name stays borrowed.
+// The `Cow` itself is the point: `&str` would lose whether it is `'static`.
+#[allow(clippy::ptr_arg)]
+fn cow(s: &Cow<'static, str>) -> Cow<'static, str> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(b),
+        Cow::Owned(o) => Cow::Owned(o.clone()),
+    }
+}
+
+fn key_values(attributes: &Attributes, extra: usize) -> Vec<KeyValue> {
     let mut out = Vec::with_capacity(attributes.len() + extra);
     out.extend(
         attributes
-            .into_iter()
-            .map(|(k, v)| KeyValue::new(k, value(v))),
+            .entries()
+            .iter()
+            .map(|(k, v)| KeyValue::new(cow(k), value(v))),
     );
     out
 }
@@ -121,7 +133,10 @@ fn key_values(attributes: Attributes, extra: usize) -> Vec<KeyValue> {
 /// The SDK's span for a record: the same ids, tracestate, parent, kind,
 /// times, fields (plus `correlation_id`), events (with their `level`) and status (an error
 /// with its message, else unset, as tracing-opentelemetry leaves it).
-pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData {
+///
+/// It copies what it needs, so the record can go back to the thread that
+/// built it and be freed there ([`RecordBridge`]'s hand-back).
+pub(crate) fn span_data(r: &SpanRecord, scope: &InstrumentationScope) -> SpanData {
     let span_context = SpanContext::new(
         TraceId::from_bytes(r.trace_id.to_bytes()),
         SpanId::from_bytes(r.span_id.to_bytes()),
@@ -132,7 +147,7 @@ pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData
             .and_then(crate::propagation::parse_tracestate)
             .unwrap_or_default(),
     );
-    let mut attributes = key_values(r.attributes, 1);
+    let mut attributes = key_values(&r.attributes, 1);
     if let Some(cid) = &r.correlation_id {
         attributes.push(KeyValue::new(
             flightdeck_obs_core::names::attr::CORRELATION_ID,
@@ -141,11 +156,11 @@ pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData
     }
     let events = r
         .events
-        .into_iter()
+        .iter()
         .map(|e| {
-            let mut attrs = key_values(e.attributes, 1);
-            attrs.push(KeyValue::new("level", e.level));
-            Event::new(e.name, time(e.time_unix_nanos), attrs, 0)
+            let mut attrs = key_values(&e.attributes, 1);
+            attrs.push(KeyValue::new("level", cow(&e.level)));
+            Event::new(e.name.clone(), time(e.time_unix_nanos), attrs, 0)
         })
         .collect();
     SpanData {
@@ -161,7 +176,7 @@ pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData
             SpanKind::Consumer => OtelKind::Consumer,
             _ => OtelKind::Internal,
         },
-        name: r.name,
+        name: cow(&r.name),
         start_time: time(r.start_unix_nanos),
         end_time: time(r.end_unix_nanos),
         attributes,
@@ -174,9 +189,9 @@ pub(crate) fn span_data(r: SpanRecord, scope: &InstrumentationScope) -> SpanData
             all
         },
         links: SpanLinks::default(),
-        status: match r.status {
+        status: match &r.status {
             SpanStatus::Error { message } => Status::Error {
-                description: Cow::Owned(message),
+                description: Cow::Owned(message.clone()),
             },
             _ => Status::Unset,
         },

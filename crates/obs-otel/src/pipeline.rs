@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use crossbeam_queue::ArrayQueue;
 use opentelemetry::KeyValue;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
@@ -136,11 +137,23 @@ enum Item {
     ),
 }
 
+/// How many finished records wait to go back to the threads that made them.
+const RETURNS: usize = 4096;
+
 impl Item {
-    fn into_span_data(self) -> SpanData {
+    /// The SDK's span. A record is copied, then put on `returns` so that a
+    /// span's thread frees it: under glibc's allocator, freeing on this
+    /// worker what a request thread allocated contends for that thread's
+    /// arena lock (docs/benchmarks.md, sixth and seventh sessions). When
+    /// `returns` is full, the record is freed here.
+    fn into_span_data(self, returns: &ArrayQueue<flightdeck_obs_core::SpanRecord>) -> SpanData {
         match self {
             Self::Data(span) => span,
-            Self::Record(record, scope) => crate::bridge::span_data(record, &scope),
+            Self::Record(record, scope) => {
+                let data = crate::bridge::span_data(&record, &scope);
+                let _ = returns.push(record);
+                data
+            }
         }
     }
 }
@@ -187,6 +200,8 @@ pub(crate) struct QueueProcessor {
     // discards what is queued (counted as undelivered), so a collector that
     // never answers cannot hold shutdown past its deadline.
     give_up_at: Arc<std::sync::Mutex<Option<Instant>>>,
+    /// Records the worker has converted, for span threads to free.
+    returns: Arc<ArrayQueue<flightdeck_obs_core::SpanRecord>>,
 }
 
 fn given_up(at: &std::sync::Mutex<Option<Instant>>) -> bool {
@@ -229,6 +244,8 @@ impl QueueProcessor {
         let give_up_at = Arc::new(std::sync::Mutex::new(None));
         let worker_counts = Arc::clone(&counts);
         let worker_give_up = Arc::clone(&give_up_at);
+        let returns = Arc::new(ArrayQueue::new(RETURNS));
+        let worker_returns = Arc::clone(&returns);
         let worker = std::thread::Builder::new()
             .name("flightdeck-otlp".into())
             .spawn(move || {
@@ -279,7 +296,7 @@ impl QueueProcessor {
                     match next {
                         Some(Msg::Span(item)) => {
                             idle = 0;
-                            pending.push(item.into_span_data());
+                            pending.push(item.into_span_data(&worker_returns));
                             if pending.len() >= batch.max_batch {
                                 export(&mut pending);
                                 deadline = Instant::now() + batch.delay;
@@ -319,6 +336,7 @@ impl QueueProcessor {
             worker: std::sync::Mutex::new(Some(worker)),
             exporter,
             give_up_at,
+            returns,
         })
     }
 
@@ -360,12 +378,20 @@ impl QueueProcessor {
         }
     }
 
-    /// Queues a span record (always sampled: obs-core exports only those).
+    /// Queues a span record (always sampled: obs-core exports only those),
+    /// after freeing up to two records the worker handed back, so frees keep
+    /// pace with records.
     pub(crate) fn queue_record(
         &self,
         record: flightdeck_obs_core::SpanRecord,
         scope: opentelemetry::InstrumentationScope,
     ) {
+        for _ in 0..2 {
+            match self.returns.pop() {
+                Some(done) => drop(done),
+                None => break,
+            }
+        }
         self.enqueue(Item::Record(record, scope));
     }
 
@@ -717,4 +743,55 @@ fn tonic_metadata(
         }
     }
     map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    #[derive(Debug)]
+    struct Discard;
+
+    impl SpanExporter for Discard {
+        async fn export(&self, _batch: Vec<SpanData>) -> OTelSdkResult {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn converted_records_go_back_to_be_freed_by_the_spans_thread() {
+        let pipeline = OtelPipeline::with_exporter(
+            Discard,
+            &OtlpSettings::default(),
+            BatchSettings::default(),
+        )
+        .unwrap();
+        let layer = flightdeck_obs_core::SpanLayer::builder()
+            .with_exporter(pipeline.record_exporter())
+            .build()
+            .unwrap();
+        let dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+        let span =
+            || tracing::dispatcher::with_default(&dispatch, || drop(tracing::info_span!("s")));
+        let returned = || pipeline.processor.returns.len();
+        for _ in 0..10 {
+            span();
+        }
+        pipeline
+            .processor
+            .flush_within(Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(returned(), 10, "every converted record waits to go back");
+        // The next span's thread frees two of them before queueing its own.
+        span();
+        assert_eq!(returned(), 8);
+        pipeline
+            .processor
+            .flush_within(Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(returned(), 9);
+        let report = pipeline.shutdown(Duration::from_secs(5)).unwrap();
+        assert_eq!((report.ended, report.exported), (11, 11));
+    }
 }
