@@ -79,11 +79,11 @@ struct MetaDef {
     passthrough: Option<bool>,
 }
 
-/// A problem with `field`, located at its top-level key in `text` (the
-/// document's start when the key cannot be found).
+/// A problem with `field`, located at its key in `text`: the innermost key
+/// of the path that can be found (`condition.email.$regex` at `$regex`),
+/// the document's start when not even the first can.
 fn invalid(path: &str, text: &str, field: &str, message: String) -> LoadError {
-    let top = field.split(['.', '[']).next().unwrap_or(field);
-    let at = locate::find_key(text, top, 0, text.len()).unwrap_or(0);
+    let at = locate::find_path(text, field).unwrap_or(0);
     LoadError::Invalid(locate::Problem::at(path, text, at, message).with_field(field))
 }
 
@@ -272,6 +272,14 @@ mod tests {
         let e =
             err(r#"{"key": "e", "variations": [0, 1], "condition": {"email": {"$regex": "("}}}"#);
         assert!(e.contains("condition.email.$regex: invalid regex"), "{e}");
+        // On its own line, the nested key itself is located.
+        let e = err(
+            "{\n\"key\": \"e\",\n\"variations\": [0, 1],\n\"condition\": {\n  \"email\": {\n    \"$regex\": \"(\"\n  }\n}\n}",
+        );
+        assert!(
+            e.starts_with("e.json:6:5: condition.email.$regex: invalid regex"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,8 +6,9 @@
 //! two events per request, callgrind), a fifth of the request's
 //! instrumentation; [`write_record`] writes the same JSON with a fraction of
 //! that. The output reads back with serde into an equal record (tested
-//! below over generated records); bytes differ from serde's only in how a
-//! control character or DEL is escaped (`\u0008` here, `\b` there).
+//! below over generated records); bytes differ from serde's only for
+//! control characters and DEL (`\u0008` here for serde's `\b`; DEL escaped
+//! here, written raw there).
 
 use crate::record::{AttrValue, Attributes, SpanEvent, SpanRecord, SpanStatus};
 
