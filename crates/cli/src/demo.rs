@@ -446,10 +446,7 @@ fn demo_settings(
     let mut settings = loaded.observability;
     remove_stale(traces)?;
     remove_stale(logs)?;
-    settings.trace_file_path = Some(traces.to_path_buf());
-    settings.log_file_path = Some(logs.to_path_buf());
-    settings.tracing_enabled = true;
-    settings.structured_logging = true;
+    crate::files::record_to(&mut settings, traces, logs);
     settings.metrics_enabled = true;
     if settings.service_version.is_none() {
         // The demo service is this binary.

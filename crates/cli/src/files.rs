@@ -56,6 +56,19 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Spans and JSON logs into these files, whatever the settings said: what
+/// `demo` and `serve --out` record is what their users read afterwards.
+pub(crate) fn record_to(
+    settings: &mut flightdeck::ObservabilitySettings,
+    traces: &Path,
+    logs: &Path,
+) {
+    settings.trace_file_path = Some(traces.to_path_buf());
+    settings.log_file_path = Some(logs.to_path_buf());
+    settings.tracing_enabled = true;
+    settings.structured_logging = true;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

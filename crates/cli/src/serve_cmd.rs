@@ -106,10 +106,11 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create --out {}", dir.display()))?;
-        settings.trace_file_path = Some(dir.join("traces.jsonl"));
-        settings.log_file_path = Some(dir.join("logs.jsonl"));
-        settings.tracing_enabled = true;
-        settings.structured_logging = true;
+        crate::files::record_to(
+            &mut settings,
+            &dir.join("traces.jsonl"),
+            &dir.join("logs.jsonl"),
+        );
     }
     let guard = flightdeck::init(settings.clone()).context("cannot set up observability")?;
     let options = ServiceOptions {
