@@ -7,7 +7,7 @@
 //! incident, and whether stable answered its readiness probe throughout.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -226,41 +226,63 @@ fn range(prometheus: &str, query: &str, start_ms: u64) -> Vec<Series> {
         .collect()
 }
 
+/// Runs `tick` on its own thread every `period` (less the tick's own time)
+/// until [`finish`](Self::finish), which answers the state it kept.
+struct Poller<T> {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<T>,
+}
+
+impl<T: Send + 'static> Poller<T> {
+    fn start(
+        period: Duration,
+        mut state: T,
+        mut tick: impl FnMut(&mut T) + Send + 'static,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let t = Instant::now();
+                    tick(&mut state);
+                    std::thread::sleep(period.saturating_sub(t.elapsed()));
+                }
+                state
+            })
+        };
+        Self { stop, thread }
+    }
+
+    /// Stops polling; answers the state, or `None` when a tick panicked.
+    fn finish(self) -> Option<T> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().ok()
+    }
+}
+
 /// Stable's readiness, probed every 200 ms on its own thread through an
 /// incident. Once the canary is promoted the old stable retires by design
 /// (it drains and stops), and its probes stop counting.
 struct StableProbe {
-    stop: Arc<AtomicBool>,
-    misses: Arc<AtomicU64>,
     retired: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<()>,
+    /// Counts the probes stable failed before it retired.
+    poller: Poller<u64>,
 }
 
 impl StableProbe {
     fn start(url: String) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let misses = Arc::new(AtomicU64::new(0));
         let retired = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let (stop, misses, retired) =
-                (Arc::clone(&stop), Arc::clone(&misses), Arc::clone(&retired));
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::SeqCst) {
-                    let t = Instant::now();
-                    let up = get(&url, Duration::from_secs(1)).is_ok_and(|(s, _)| s == 200);
-                    if !up && !retired.load(Ordering::SeqCst) {
-                        misses.fetch_add(1, Ordering::SeqCst);
-                    }
-                    std::thread::sleep(Duration::from_millis(200).saturating_sub(t.elapsed()));
+        let poller = {
+            let retired = Arc::clone(&retired);
+            Poller::start(Duration::from_millis(200), 0, move |misses: &mut u64| {
+                let up = get(&url, Duration::from_secs(1)).is_ok_and(|(s, _)| s == 200);
+                if !up && !retired.load(Ordering::SeqCst) {
+                    *misses += 1;
                 }
             })
         };
-        Self {
-            stop,
-            misses,
-            retired,
-            thread,
-        }
+        Self { retired, poller }
     }
 
     /// The stable being probed is retiring by design.
@@ -268,11 +290,10 @@ impl StableProbe {
         self.retired.store(true, Ordering::SeqCst);
     }
 
-    /// Stops probing; answers the probes stable failed before it retired.
+    /// Stops probing; answers the probes stable failed before it retired
+    /// (all of them, counted as failed, if the probe thread died).
     fn finish(self) -> u64 {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = self.thread.join();
-        self.misses.load(Ordering::SeqCst)
+        self.poller.finish().unwrap_or(u64::MAX)
     }
 }
 
@@ -682,39 +703,28 @@ fn start_traffic(
 
 /// The flag's per-cohort totals from `/metrics`, sampled every second on
 /// its own thread, for the picture.
-struct CohortSampler {
-    stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<Vec<(u64, [crate::guard::Totals; 2])>>,
-}
+struct CohortSampler(Poller<Vec<(u64, [crate::guard::Totals; 2])>>);
 
 impl CohortSampler {
     fn start(url: String, flag: &'static str) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                let mut points: Vec<(u64, [crate::guard::Totals; 2])> = Vec::new();
-                while !stop.load(Ordering::SeqCst) {
-                    let t = Instant::now();
-                    if let Some(tot) = get(&url, Duration::from_secs(2))
-                        .ok()
-                        .filter(|(s, _)| *s == 200)
-                        .map(|(_, p)| crate::guard::read_totals(&p, flag))
-                    {
-                        points.push((crate::ledger::now_ms(), tot));
-                    }
-                    std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
+        Self(Poller::start(
+            Duration::from_secs(1),
+            Vec::new(),
+            move |points| {
+                if let Some(tot) = get(&url, Duration::from_secs(2))
+                    .ok()
+                    .filter(|(s, _)| *s == 200)
+                    .map(|(_, p)| crate::guard::read_totals(&p, flag))
+                {
+                    points.push((crate::ledger::now_ms(), tot));
                 }
-                points
-            })
-        };
-        Self { stop, thread }
+            },
+        ))
     }
 
     /// Stops sampling; answers the samples (time in ms, off and on totals).
     fn finish(self) -> Vec<(u64, [crate::guard::Totals; 2])> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap_or_default()
+        self.0.finish().unwrap_or_default()
     }
 }
 
