@@ -164,33 +164,20 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         thresholds_path.display()
     ));
 
-    // 1. The golden regression suite, run by the staging build itself.
+    // 1. The golden regression suite, run by the staging build itself. It
+    // runs beside the staging and production services and their traffic, so
+    // a scheduling hiccup can slow a span past the latency floor (seen in
+    // CI: one batch 15-20 ms late). A suite that failed on latency alone is
+    // run once more, and both attempts are in the report; any structural
+    // difference, or latency failing twice, fails the gate.
     say("  golden suite: the demo pipeline of the staging build against tests/golden/demo");
-    let demo_out = out.join("demo");
-    let demo = Command::new(&art.binary)
-        .arg("demo")
-        .args(crate::golden::DEMO)
-        .arg("--out")
-        .arg(&demo_out)
-        .arg("--golden")
-        .arg(out.join("scratch"))
-        .output()
-        .context("cannot run the staging build's demo")?;
-    let golden = if demo.status.success() {
-        let check = Command::new(&art.binary)
-            .args(["golden", "check", "--json", "--golden"])
-            .arg(root.join("tests/golden/demo"))
-            .arg("--traces")
-            .arg(demo_out.join("traces.jsonl"))
-            .arg("--junit")
-            .arg(out.join("golden-junit.xml"))
-            .output()
-            .context("cannot run golden check")?;
-        let report: Value = serde_json::from_slice(&check.stdout).unwrap_or(Value::Null);
-        json!({"passed": check.status.code() == Some(0), "exit": check.status.code(), "report": report})
-    } else {
-        json!({"passed": false, "error": format!("the demo failed: {}", String::from_utf8_lossy(&demo.stderr).lines().last().unwrap_or(""))})
-    };
+    let mut golden = golden_suite(root, &art.binary, &out)?;
+    if golden["passed"] != true && only_latency(&golden) {
+        say("  golden suite: only latency differences, running it once more");
+        let first = golden;
+        golden = golden_suite(root, &art.binary, &out)?;
+        golden["first_attempt"] = first;
+    }
 
     // 2. A short load against the staging instance.
     say(&format!(
@@ -331,9 +318,84 @@ fn markdown(r: &Value) -> String {
     s
 }
 
+/// Runs the staging build's demo and checks its traces against the goldens:
+/// `{"passed", "exit", "report"}`, or `{"passed": false, "error"}` when the
+/// demo itself failed.
+fn golden_suite(root: &Path, binary: &Path, out: &Path) -> anyhow::Result<Value> {
+    let demo_out = out.join("demo");
+    let _ = std::fs::remove_dir_all(&demo_out);
+    let demo = Command::new(binary)
+        .arg("demo")
+        .args(crate::golden::DEMO)
+        .arg("--out")
+        .arg(&demo_out)
+        .arg("--golden")
+        .arg(out.join("scratch"))
+        .output()
+        .context("cannot run the staging build's demo")?;
+    if !demo.status.success() {
+        return Ok(
+            json!({"passed": false, "error": format!("the demo failed: {}", String::from_utf8_lossy(&demo.stderr).lines().last().unwrap_or(""))}),
+        );
+    }
+    let check = Command::new(binary)
+        .args(["golden", "check", "--json", "--golden"])
+        .arg(root.join("tests/golden/demo"))
+        .arg("--traces")
+        .arg(demo_out.join("traces.jsonl"))
+        .arg("--junit")
+        .arg(out.join("golden-junit.xml"))
+        .output()
+        .context("cannot run golden check")?;
+    let report: Value = serde_json::from_slice(&check.stdout).unwrap_or(Value::Null);
+    Ok(
+        json!({"passed": check.status.code() == Some(0), "exit": check.status.code(), "report": report}),
+    )
+}
+
+/// Whether a failed suite failed on latency alone: it has a report, and
+/// every case that did not pass failed only on `latency` differences.
+fn only_latency(golden: &Value) -> bool {
+    let Some(cases) = golden["report"]["cases"].as_array() else {
+        return false;
+    };
+    let failed: Vec<&Value> = cases.iter().filter(|c| c["status"] != "pass").collect();
+    !failed.is_empty()
+        && failed.iter().all(|c| {
+            c["status"] == "fail"
+                && c["differences"].as_array().is_some_and(|d| {
+                    d.iter()
+                        .filter(|d| d["fails"] == true)
+                        .all(|d| d["kind"] == "latency")
+                })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_latency_failure_is_run_again() {
+        let case = |status: &str, kinds: &[&str]| {
+            let diffs: Vec<Value> = kinds
+                .iter()
+                .map(|k| json!({"kind": k, "fails": true}))
+                .collect();
+            json!({"status": status, "differences": diffs})
+        };
+        let suite = |cases: Vec<Value>| json!({"passed": false, "report": {"cases": cases}});
+        let latency = suite(vec![case("pass", &[]), case("fail", &["latency"])]);
+        assert!(only_latency(&latency));
+        let structure = suite(vec![case("fail", &["latency", "missing_span"])]);
+        assert!(!only_latency(&structure));
+        let missing = suite(vec![case("fail", &["latency"]), case("missing", &[])]);
+        assert!(!only_latency(&missing));
+        assert!(!only_latency(
+            &json!({"passed": false, "error": "the demo failed"})
+        ));
+        assert!(!only_latency(&suite(vec![case("pass", &[])])));
+    }
 
     #[test]
     fn the_committed_thresholds_read_and_bad_ones_are_named() {
