@@ -191,7 +191,18 @@ pub fn alive(record: &ProcessRecord) -> bool {
         if matches!(state, Some("Z" | "X")) {
             return false;
         }
-        let cmdline = std::fs::read(proc_dir.join("cmdline")).unwrap_or_default();
+        let Ok(cmdline) = std::fs::read(proc_dir.join("cmdline")) else {
+            // Gone between the two reads, or unreadable: the stat decides.
+            return proc_dir.exists();
+        };
+        // Empty just after spawn: the parent of a vfork-style spawn resumes
+        // when the child's exec installs its new memory, before the kernel
+        // sets the new argument area (seen once in CI: a live canary judged
+        // dead, then left running). A zombie was answered above, and a
+        // recycled pid shows its own program.
+        if cmdline.is_empty() {
+            return true;
+        }
         let argv0 = cmdline.split(|b| *b == 0).next().unwrap_or_default();
         argv0 == record.program.as_bytes()
     }
