@@ -33,7 +33,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes as SpanAttributes, Id, Record};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::clock::{Clock, SystemClock, civil_from_days};
 use crate::correlation::CorrelationContext;
@@ -372,15 +372,8 @@ impl JsonLogLayer {
         write_json_str(buf, &self.service_name);
 
         let span = ctx.event_span(event);
-        let (ids, span_fields) = match &span {
-            Some(span) => {
-                let ext = span.extensions();
-                let ids = span_data_ids(&ext);
-                let fields = ext.get::<LogSpanFields>().map(LogSpanFields::rendered);
-                (ids, fields)
-            }
-            None => (None, None),
-        };
+        let span_fields = span.as_ref().and_then(LogSpanFields::for_event);
+        let ids = span.as_ref().and_then(|s| span_data_ids(&s.extensions()));
         let correlation = match &ids {
             Some((_, _, Some(c))) => Some(c.clone()),
             _ => CorrelationContext::current_scope(),
@@ -414,20 +407,57 @@ impl JsonLogLayer {
     }
 }
 
-/// A span's fields for log lines, rendered as `"k":v,...` (no braces) when
-/// first needed, merged with its ancestors' fields.
+/// A span's own fields for log lines. A log line shows the fields of its
+/// span and of every ancestor (the nearest span's value wins), merged and
+/// rendered as `"k":v,...` (no braces) at the span's first event and kept
+/// until the span records a field again. Nothing is merged or copied when
+/// a span is made: most spans never log.
 struct LogSpanFields {
-    /// (name, JSON value) pairs: ancestors' first, this span's overriding.
+    /// (name, JSON value) pairs, in the order first recorded.
     pairs: Vec<(&'static str, Box<[u8]>)>,
     rendered: OnceLock<Arc<[u8]>>,
 }
 
 impl LogSpanFields {
-    fn rendered(&self) -> Arc<[u8]> {
-        Arc::clone(self.rendered.get_or_init(|| Self::render(&self.pairs)))
+    /// The merged fields of `span` and its ancestors, rendered once.
+    fn for_event<S>(span: &SpanRef<'_, S>) -> Option<Arc<[u8]>>
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        if let Some(done) = span
+            .extensions()
+            .get::<Self>()
+            .and_then(|f| f.rendered.get().cloned())
+        {
+            return Some(done);
+        }
+        let scope: Vec<SpanRef<'_, S>> = span.scope().from_root().collect();
+        let guards: Vec<_> = scope.iter().map(SpanRef::extensions).collect();
+        let mut merged: Vec<(&'static str, &[u8])> = Vec::new();
+        for fields in guards.iter().filter_map(|g| g.get::<Self>()) {
+            for (k, v) in &fields.pairs {
+                match merged.iter_mut().find(|(m, _)| m == k) {
+                    Some(slot) => slot.1 = v,
+                    None => merged.push((k, v)),
+                }
+            }
+        }
+        let rendered = Self::render(&merged);
+        drop(guards);
+        let mut ext = span.extensions_mut();
+        match ext.get_mut::<Self>() {
+            Some(f) => {
+                let _ = f.rendered.set(Arc::clone(&rendered));
+            }
+            None => ext.insert(Self {
+                pairs: Vec::new(),
+                rendered: OnceLock::from(Arc::clone(&rendered)),
+            }),
+        }
+        Some(rendered)
     }
 
-    fn render(pairs: &[(&'static str, Box<[u8]>)]) -> Arc<[u8]> {
+    fn render(pairs: &[(&'static str, &[u8])]) -> Arc<[u8]> {
         let mut buf = Vec::with_capacity(pairs.len() * 24);
         for (i, (k, v)) in pairs.iter().enumerate() {
             if i > 0 {
@@ -451,7 +481,7 @@ impl LogSpanFields {
 }
 
 /// Collects span fields as (name, JSON value) pairs. Each value is written
-/// into one reused scratch buffer and kept as an exact-size string; fields
+/// into one reused scratch buffer and kept as exact-size bytes; fields
 /// routed elsewhere are skipped before they are formatted.
 struct SpanFieldCollector<'a> {
     pairs: &'a mut Vec<(&'static str, Box<[u8]>)>,
@@ -608,16 +638,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &SpanAttributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let Some(span) = ctx.span(id) else { return };
-        let mut pairs = span
-            .parent()
-            .and_then(|p| {
-                p.extensions()
-                    .get::<LogSpanFields>()
-                    .map(|f| f.pairs.clone())
-            })
-            .unwrap_or_default();
+        let mut pairs = Vec::new();
         attrs.record(&mut SpanFieldCollector::new(&mut pairs));
+        if pairs.is_empty() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
         span.extensions_mut().insert(LogSpanFields {
             pairs,
             rendered: OnceLock::new(),
@@ -627,11 +653,22 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
-        let Some(fields) = ext.get_mut::<LogSpanFields>() else {
-            return;
-        };
-        values.record(&mut SpanFieldCollector::new(&mut fields.pairs));
-        fields.rendered = OnceLock::new();
+        match ext.get_mut::<LogSpanFields>() {
+            Some(fields) => {
+                values.record(&mut SpanFieldCollector::new(&mut fields.pairs));
+                fields.rendered = OnceLock::new();
+            }
+            None => {
+                let mut pairs = Vec::new();
+                values.record(&mut SpanFieldCollector::new(&mut pairs));
+                if !pairs.is_empty() {
+                    ext.insert(LogSpanFields {
+                        pairs,
+                        rendered: OnceLock::new(),
+                    });
+                }
+            }
+        }
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

@@ -57,6 +57,42 @@ fn lines_carry_timestamp_level_target_ids_span_and_merged_span_fields() {
 }
 
 #[test]
+fn span_fields_recorded_later_reach_the_next_line_and_a_field_free_span_inherits() {
+    let (subscriber, _spans, logs) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!("outer", docs = tracing::field::Empty, k = 1);
+        outer.in_scope(|| {
+            tracing::info_span!("bare").in_scope(|| {
+                tracing::info!("first");
+                tracing::Span::current().record("k", 9);
+            });
+            outer.record("docs", 5);
+            let inner = tracing::info_span!("inner", k = 2, n = tracing::field::Empty);
+            inner.in_scope(|| {
+                tracing::info!("second");
+                inner.record("n", 7);
+                tracing::info!("third");
+            });
+        });
+    });
+    let lines = logs.json();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(lines[0]["span"], "bare");
+    assert_eq!(lines[0]["span_fields"], serde_json::json!({"k": 1}));
+    assert_eq!(lines[1]["span"], "inner");
+    assert_eq!(
+        lines[1]["span_fields"],
+        serde_json::json!({"k": 2, "docs": 5}),
+        "the outer span's later field shows, inner's k wins"
+    );
+    assert_eq!(
+        lines[2]["span_fields"],
+        serde_json::json!({"k": 2, "docs": 5, "n": 7}),
+        "a field recorded on the span renders again"
+    );
+}
+
+#[test]
 fn file_output_is_written_off_thread_and_flushed_on_shutdown() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/dir/logs.jsonl");
