@@ -15,7 +15,6 @@
 //! own task meanwhile.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,28 +23,17 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use flightdeck::obs::PrometheusExposition;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::sync::{Semaphore, oneshot};
+use flightdeck_service::ConnectionLimits;
+use tokio::sync::oneshot;
 
 /// The bounds every connection is served under (see the module docs).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Limits {
-    pub(crate) max_connections: usize,
-    pub(crate) max_head_bytes: usize,
-    pub(crate) head_timeout: Duration,
-    pub(crate) connection_lifetime: Duration,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_connections: 64,
-            max_head_bytes: 16 * 1024,
-            head_timeout: Duration::from_secs(5),
-            connection_lifetime: Duration::from_secs(30),
-        }
-    }
+fn limits() -> ConnectionLimits {
+    let mut l = ConnectionLimits::default();
+    l.max_connections = 64;
+    l.max_head_bytes = 16 * 1024;
+    l.head_timeout = Duration::from_secs(5);
+    l.max_lifetime = Some(Duration::from_secs(30));
+    l
 }
 
 /// A running HTTP server on its own thread; stops when dropped.
@@ -56,8 +44,9 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` and serves `router` under `limits`.
-    pub(crate) fn start(addr: SocketAddr, router: Router, limits: Limits) -> anyhow::Result<Self> {
+    /// Binds `addr` and serves `router` under [`limits`] with
+    /// `flightdeck_service::serve_router`.
+    pub(crate) fn start(addr: SocketAddr, router: Router) -> anyhow::Result<Self> {
         let std_listener = std::net::TcpListener::bind(addr)
             .with_context(|| format!("cannot listen on {addr}"))?;
         std_listener.set_nonblocking(true)?;
@@ -66,7 +55,7 @@ impl HttpServer {
             .enable_all()
             .build()
             .context("cannot start the HTTP runtime")?;
-        let (stop, mut stopped) = oneshot::channel::<()>();
+        let (stop, stopped) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("flightdeck-http".into())
             .spawn(move || {
@@ -74,35 +63,18 @@ impl HttpServer {
                     let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
                         return;
                     };
-                    let slots = Arc::new(Semaphore::new(limits.max_connections));
-                    loop {
-                        let stream = tokio::select! {
-                            _ = &mut stopped => break,
-                            accepted = listener.accept() => match accepted {
-                                Ok((stream, _)) => stream,
-                                // Out of descriptors, say: back off briefly.
-                                Err(_) => {
-                                    tokio::time::sleep(Duration::from_millis(50)).await;
-                                    continue;
-                                }
-                            },
-                        };
-                        // Full: close at once rather than queue without bound.
-                        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-                            drop(stream);
-                            continue;
-                        };
-                        let service = TowerToHyperService::new(router.clone());
-                        tokio::spawn(async move {
-                            let conn = hyper::server::conn::http1::Builder::new()
-                                .timer(TokioTimer::new())
-                                .header_read_timeout(limits.head_timeout)
-                                .max_buf_size(limits.max_head_bytes)
-                                .serve_connection(TokioIo::new(stream), service);
-                            let _ = tokio::time::timeout(limits.connection_lifetime, conn).await;
-                            drop(permit);
-                        });
-                    }
+                    let stopped = async move {
+                        let _ = stopped.await;
+                    };
+                    // Scrapes are short: a second is enough to finish one.
+                    let _ = flightdeck_service::serve_router(
+                        router,
+                        listener,
+                        limits(),
+                        stopped,
+                        Duration::from_secs(1),
+                    )
+                    .await;
                 });
             })
             .context("cannot start the HTTP thread")?;
@@ -162,6 +134,5 @@ pub(crate) fn metrics_server(
                 "not found; try /metrics\n",
             )
         });
-    HttpServer::start(addr, router, Limits::default())
-        .with_context(|| format!("--prometheus-listen {addr}"))
+    HttpServer::start(addr, router).with_context(|| format!("--prometheus-listen {addr}"))
 }

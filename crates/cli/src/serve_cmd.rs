@@ -53,6 +53,9 @@ pub(crate) struct ServeArgs {
     /// A settings file (TOML). FLIGHTDECK_* and OTEL_* variables still apply on top.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Threads serving connections, each with its own runtime (default: the machine's cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
 }
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -131,23 +134,27 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
         &loaded.slo,
     )
     .map_err(crate::BadInput::new)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("flightdeck-serve")
-        .build()
-        .context("cannot start the async runtime")?;
+    let threads = args
+        .threads
+        .and_then(|n| std::num::NonZeroUsize::new(usize::from(n)))
+        .or_else(|| std::thread::available_parallelism().ok())
+        .unwrap_or(std::num::NonZeroUsize::MIN);
     let grace = Duration::from_secs(args.grace_secs);
-    let served = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        let addr = listener.local_addr()?;
-        let _ = writeln!(std::io::stderr(), "listening on http://{addr} (POST /v1/answer, GET /metrics, /healthz, /readyz, /api/dashboard)");
-        flightdeck_service::serve(Arc::clone(&service), listener, flightdeck_service::shutdown_signal(), grace)
-            .await
-            .context("the server stopped")
-    });
-    drop(runtime);
+    let listener = std::net::TcpListener::bind(args.listen)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "listening on http://{addr} (POST /v1/answer, GET /metrics, /healthz, /readyz, /api/dashboard)"
+    );
+    let served = flightdeck_service::serve_on_threads(
+        Arc::clone(&service),
+        listener,
+        threads,
+        flightdeck_service::shutdown_signal(),
+        grace,
+    )
+    .context("the server stopped");
     service.flush(Duration::from_secs(10));
     let report = guard.shutdown(Duration::from_secs(10));
     let _ = writeln!(

@@ -6,6 +6,7 @@ mod faults;
 mod flags;
 pub mod grafana;
 mod pipeline;
+mod server;
 mod w3c;
 
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use self::experiment::{
 pub use self::faults::{FaultError, Faults};
 pub use self::flags::{CHUNKING_FLAG, Flags, request_context};
 pub use self::pipeline::{Answer, Pipeline, tool_for};
+pub use self::server::{ConnectionLimits, serve, serve_on_threads, serve_router};
 
 /// A gauge of 1 labelled with the build's `version`.
 pub const BUILD_INFO: &str = "flightdeck_build_info";
@@ -56,6 +58,9 @@ pub struct ServiceOptions {
     pub admin_token: Option<String>,
     /// Requests handled at once; more get 503 at once.
     pub max_in_flight: usize,
+    /// Connections served at once, the request head's size cap and the
+    /// time a client has to send it ([`serve`], [`serve_on_threads`]).
+    pub connections: ConnectionLimits,
     /// Faults active from the start.
     pub faults: Faults,
     /// A flags file to watch (live reload; kills beside it); the built-in
@@ -81,6 +86,7 @@ impl Default for ServiceOptions {
             seed: 42,
             admin_token: None,
             max_in_flight: 512,
+            connections: ConnectionLimits::default(),
             faults: Faults::default(),
             w3c_test_endpoint: false,
             data_dir: None,
@@ -753,47 +759,6 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {}
         () = term => {}
     }
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves; then stops
-/// accepting, marks the service draining, and waits up to `grace` for the
-/// requests in flight.
-///
-/// # Errors
-///
-/// An I/O error from the server.
-pub async fn serve(
-    service: Arc<Service>,
-    listener: tokio::net::TcpListener,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let router = service.router();
-    let faults = tokio::spawn(faults::background(Arc::clone(&service.faults)));
-    let draining = Arc::clone(&service);
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        draining.start_draining();
-        let _ = done_tx.send(());
-    });
-    let handle = tokio::spawn(async move { server.await });
-    // After the signal, give in-flight requests `grace` to finish.
-    let joined = async {
-        match handle.await {
-            Ok(r) => r,
-            Err(e) => Err(std::io::Error::other(e.to_string())),
-        }
-    };
-    tokio::pin!(joined);
-    let result = tokio::select! {
-        r = &mut joined => r,
-        _ = async { let _ = done_rx.await; tokio::time::sleep(grace).await } => {
-            Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("requests still in flight after {grace:?}")))
-        }
-    };
-    faults.abort();
-    result
 }
 
 #[cfg(test)]

@@ -1,0 +1,3 @@
+//! Service integration tests. One binary (docs/style.md §6).
+
+mod server;
