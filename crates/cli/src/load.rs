@@ -10,7 +10,8 @@
 //! it. tokio's own timer fires on a 1 ms tick, which added up to a
 //! millisecond of timer lateness to every latency (a trivial handler measured
 //! p50 1.27 ms that way); spinning to the due time instead took the CPU the
-//! server needed.
+//! server needed. Above 5,000 requests/s the pacer wakes every 200 µs and
+//! releases the requests due since together ([`PACER_QUANTUM`]).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -155,6 +156,14 @@ impl Shared {
     }
 }
 
+/// The pacer's shortest sleep. Above 1 / quantum requests per second
+/// (5,000/s) the pacer releases the requests due in each quantum together
+/// instead of waking once per request: at 15,000/s that is a third of the
+/// wake-ups, of the pacer and of the connection tasks, on the cores the server
+/// shares. A request released late still counts from its due time, so this
+/// adds at most the quantum to its measured latency, never hides any.
+const PACER_QUANTUM: Duration = Duration::from_micros(200);
+
 /// Releases a permit for each request when it falls due, sleeping with the
 /// OS's high-resolution timer between (no spinning). Several requests that
 /// fell due during one sleep are released together, each still measured from
@@ -177,11 +186,12 @@ fn pace(shared: &Shared) {
                 shared.due.add_permits(shared.connections);
             }
         } else {
-            // Wake at the next due time, or within 50 ms to check `stop`.
+            // Wake at the next due time (but no sooner than PACER_QUANTUM),
+            // or within 50 ms to check `stop`.
             let next = shared.due_at(released);
             std::thread::sleep(
                 next.saturating_duration_since(now)
-                    .min(Duration::from_millis(50)),
+                    .clamp(PACER_QUANTUM, Duration::from_millis(50)),
             );
         }
     }
