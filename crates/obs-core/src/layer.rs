@@ -97,6 +97,12 @@ pub(crate) struct SpanData {
 }
 
 impl SpanData {
+    /// The span's attributes so far (the log layer renders them into the
+    /// lines logged inside the span).
+    pub(crate) fn attributes(&self) -> &Attributes {
+        &self.attributes
+    }
+
     fn context(&self) -> SpanContext {
         SpanContext {
             trace_id: self.trace_id,

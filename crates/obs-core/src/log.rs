@@ -40,8 +40,9 @@ use crate::correlation::CorrelationContext;
 use crate::error::{BuildError, ExportError};
 use crate::export::open_append;
 use crate::json::{escape_into, write_int, write_json_str};
-use crate::layer::{error_chain, span_data_ids};
+use crate::layer::{SpanData, error_chain, span_data_ids};
 use crate::names::{attr, metric};
+use crate::record::AttrValue;
 use crate::writer::{BackgroundWriter, LinePool, LossCounters, WriterStats};
 
 /// Default number of log lines the non-blocking queue holds.
@@ -411,11 +412,22 @@ impl JsonLogLayer {
 /// span and of every ancestor (the nearest span's value wins), merged and
 /// rendered as `"k":v,...` (no braces) at the span's first event and kept
 /// until the span records a field again. Nothing is merged or copied when
-/// a span is made: most spans never log.
+/// a span is made: most spans never log. A span that obs-core's
+/// [`SpanLayer`](crate::SpanLayer) saw first keeps no pairs here: its fields
+/// are read from the span layer's attributes (the same fields, capped the
+/// same way), so they are collected once, not twice.
 struct LogSpanFields {
     /// (name, JSON value) pairs, in the order first recorded.
     pairs: Vec<(&'static str, Box<[u8]>)>,
     rendered: OnceLock<Arc<[u8]>>,
+}
+
+/// A field value on its way into a line: rendered already, or a span
+/// layer's attribute.
+#[derive(Clone, Copy)]
+enum FieldValue<'a> {
+    Json(&'a [u8]),
+    Attr(&'a AttrValue),
 }
 
 impl LogSpanFields {
@@ -433,12 +445,15 @@ impl LogSpanFields {
         }
         let scope: Vec<SpanRef<'_, S>> = span.scope().from_root().collect();
         let guards: Vec<_> = scope.iter().map(SpanRef::extensions).collect();
-        let mut merged: Vec<(&'static str, &[u8])> = Vec::new();
-        for fields in guards.iter().filter_map(|g| g.get::<Self>()) {
-            for (k, v) in &fields.pairs {
-                match merged.iter_mut().find(|(m, _)| m == k) {
-                    Some(slot) => slot.1 = v,
-                    None => merged.push((k, v)),
+        let mut merged: Vec<(&str, FieldValue<'_>)> = Vec::new();
+        for ext in &guards {
+            if let Some(own) = ext.get::<Self>().filter(|f| !f.pairs.is_empty()) {
+                for (k, v) in &own.pairs {
+                    merge(&mut merged, k, FieldValue::Json(v));
+                }
+            } else if let Some(data) = ext.get::<SpanData>() {
+                for (k, v) in data.attributes().iter().filter(|(k, _)| log_keeps(k)) {
+                    merge(&mut merged, k, FieldValue::Attr(v));
                 }
             }
         }
@@ -457,7 +472,7 @@ impl LogSpanFields {
         Some(rendered)
     }
 
-    fn render(pairs: &[(&'static str, &[u8])]) -> Arc<[u8]> {
+    fn render(pairs: &[(&str, FieldValue<'_>)]) -> Arc<[u8]> {
         let mut buf = Vec::with_capacity(pairs.len() * 24);
         for (i, (k, v)) in pairs.iter().enumerate() {
             if i > 0 {
@@ -465,7 +480,16 @@ impl LogSpanFields {
             }
             write_json_str(&mut buf, k);
             buf.push(b':');
-            buf.extend_from_slice(v);
+            match v {
+                FieldValue::Json(v) => buf.extend_from_slice(v),
+                FieldValue::Attr(AttrValue::Str(s)) => write_json_str(&mut buf, s),
+                FieldValue::Attr(AttrValue::I64(n)) => write_int(&mut buf, *n),
+                FieldValue::Attr(AttrValue::U64(n)) => write_int(&mut buf, *n),
+                FieldValue::Attr(AttrValue::F64(x)) => write_json_f64(&mut buf, *x),
+                FieldValue::Attr(AttrValue::Bool(b)) => {
+                    buf.extend_from_slice(if *b { b"true" } else { b"false" });
+                }
+            }
         }
         // Escaped JSON throughout: no need to validate it as UTF-8 again.
         Arc::from(buf)
@@ -478,6 +502,27 @@ impl LogSpanFields {
             pairs.push((key, value));
         }
     }
+}
+
+/// Sets `key` in `merged`: a later (nearer) span's value replaces an
+/// ancestor's in place.
+fn merge<'a>(merged: &mut Vec<(&'a str, FieldValue<'a>)>, key: &'a str, value: FieldValue<'a>) {
+    match merged.iter_mut().find(|(m, _)| *m == key) {
+        Some(slot) => slot.1 = value,
+        None => merged.push((key, value)),
+    }
+}
+
+/// Whether a span field belongs in log lines' `span_fields`. These are
+/// routed elsewhere: correlation_id has its own key, otel.* are span
+/// metadata, log.* come from the `log` crate bridge, and the caller's trace
+/// context is in the line's trace id already.
+fn log_keeps(name: &str) -> bool {
+    name != attr::CORRELATION_ID
+        && !name.starts_with("otel.")
+        && !name.starts_with("log.")
+        && name != attr::FLIGHTDECK_REMOTE_PARENT
+        && name != attr::FLIGHTDECK_TRACESTATE
 }
 
 /// Collects span fields as (name, JSON value) pairs. Each value is written
@@ -496,19 +541,8 @@ impl<'a> SpanFieldCollector<'a> {
         }
     }
 
-    fn keep(name: &str) -> bool {
-        // These are routed elsewhere: correlation_id has its own key, otel.*
-        // are span metadata, log.* come from the `log` crate bridge, and the
-        // caller's trace context is in the line's trace id already.
-        name != attr::CORRELATION_ID
-            && !name.starts_with("otel.")
-            && !name.starts_with("log.")
-            && name != attr::FLIGHTDECK_REMOTE_PARENT
-            && name != attr::FLIGHTDECK_TRACESTATE
-    }
-
     fn put(&mut self, field: &Field, write: impl FnOnce(&mut Vec<u8>)) {
-        if !Self::keep(field.name()) {
+        if !log_keeps(field.name()) {
             return;
         }
         self.scratch.clear();
@@ -638,12 +672,16 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &SpanAttributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if span.extensions().get::<SpanData>().is_some() {
+            // The span layer came first and keeps the fields.
+            return;
+        }
         let mut pairs = Vec::new();
         attrs.record(&mut SpanFieldCollector::new(&mut pairs));
         if pairs.is_empty() {
             return;
         }
-        let Some(span) = ctx.span(id) else { return };
         span.extensions_mut().insert(LogSpanFields {
             pairs,
             rendered: OnceLock::new(),
@@ -653,11 +691,17 @@ where
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
+        let from_span_layer = ext.get_mut::<SpanData>().is_some();
         match ext.get_mut::<LogSpanFields>() {
             Some(fields) => {
-                values.record(&mut SpanFieldCollector::new(&mut fields.pairs));
+                // Pairs of its own: this layer saw the span first and keeps
+                // its fields; none: they are the span layer's (or a cache).
+                if !fields.pairs.is_empty() || !from_span_layer {
+                    values.record(&mut SpanFieldCollector::new(&mut fields.pairs));
+                }
                 fields.rendered = OnceLock::new();
             }
+            None if from_span_layer => {}
             None => {
                 let mut pairs = Vec::new();
                 values.record(&mut SpanFieldCollector::new(&mut pairs));

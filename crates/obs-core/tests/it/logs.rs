@@ -92,6 +92,104 @@ fn span_fields_recorded_later_reach_the_next_line_and_a_field_free_span_inherits
     );
 }
 
+/// The same spans and events under `subscriber`; the log lines' span fields.
+fn span_fields_under(subscriber: impl tracing::Subscriber + Send + Sync) -> Vec<serde_json::Value> {
+    #[derive(Debug)]
+    struct Shape {
+        _sides: u8,
+    }
+    tracing::subscriber::with_default(subscriber, || {
+        let outer = tracing::info_span!(
+            "outer",
+            s = "a \"quoted\"\nvalue",
+            big = u64::MAX,
+            neg = -3_i64,
+            x = 0.25,
+            nan = f64::NAN,
+            ok = true,
+            shape = ?Shape { _sides: 3 },
+            correlation_id = "corr-1",
+            otel.kind = "server",
+            late = tracing::field::Empty,
+        );
+        outer.in_scope(|| {
+            tracing::info!("first");
+            outer.record("late", 7);
+            tracing::info_span!("inner", ok = false, extra = "e").in_scope(|| {
+                tracing::info!("second");
+            });
+        });
+    });
+    logs_of_last_capture()
+        .iter()
+        .map(|l| l["span_fields"].clone())
+        .collect()
+}
+
+thread_local! {
+    static LAST: std::cell::RefCell<Option<flightdeck_obs_core::InMemoryLogs>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn logs_of_last_capture() -> Vec<serde_json::Value> {
+    LAST.with(|l| l.borrow().as_ref().unwrap().json())
+}
+
+#[test]
+fn span_fields_read_from_the_span_layer_match_the_log_layers_own() {
+    use flightdeck_obs_core::{InMemoryExporter, InMemoryLogs, JsonLogLayer, SpanLayer};
+    use tracing_subscriber::layer::SubscriberExt;
+    let stack = |span_first: bool| {
+        let logs = InMemoryLogs::new();
+        LAST.with(|l| *l.borrow_mut() = Some(logs.clone()));
+        let spans = SpanLayer::builder()
+            .with_exporter(InMemoryExporter::new())
+            .build()
+            .unwrap();
+        let log = JsonLogLayer::builder()
+            .with_in_memory(logs)
+            .build()
+            .unwrap();
+        // The layer added first sees each new span first.
+        let (a, b): (
+            Box<dyn tracing_subscriber::Layer<_> + Send + Sync>,
+            Box<dyn tracing_subscriber::Layer<_> + Send + Sync>,
+        ) = if span_first {
+            (Box::new(spans), Box::new(log))
+        } else {
+            (Box::new(log), Box::new(spans))
+        };
+        tracing_subscriber::registry().with(a).with(b)
+    };
+    let from_span_layer = span_fields_under(stack(true));
+    let own = span_fields_under(stack(false));
+    let logs_alone = {
+        let logs = InMemoryLogs::new();
+        LAST.with(|l| *l.borrow_mut() = Some(logs.clone()));
+        span_fields_under(
+            tracing_subscriber::registry().with(
+                JsonLogLayer::builder()
+                    .with_in_memory(logs)
+                    .build()
+                    .unwrap(),
+            ),
+        )
+    };
+    assert_eq!(from_span_layer.len(), 2, "{from_span_layer:#?}");
+    assert_eq!(from_span_layer, own);
+    assert_eq!(from_span_layer, logs_alone);
+    let expected_first = serde_json::json!({
+        "s": "a \"quoted\"\nvalue", "big": u64::MAX, "neg": -3, "x": 0.25,
+        "nan": "NaN", "ok": true, "shape": "Shape { _sides: 3 }",
+    });
+    assert_eq!(from_span_layer[0], expected_first);
+    let mut second = expected_first.clone();
+    second["late"] = 7.into();
+    second["ok"] = false.into();
+    second["extra"] = "e".into();
+    assert_eq!(from_span_layer[1], second);
+}
+
 #[test]
 fn file_output_is_written_off_thread_and_flushed_on_shutdown() {
     let dir = tempfile::tempdir().unwrap();
