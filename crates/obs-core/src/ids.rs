@@ -99,26 +99,31 @@ impl SpanId {
     }
 }
 
-/// Lower-case hex of the low `N / 2` bytes of `value`, most significant
-/// first: a table lookup per nibble, without the formatter's padding
-/// machinery (ids are written into every log line and span record).
-/// The low `N` hex digits of `value`, lowercase, a byte (two digits) at a
-/// time from a table.
+/// The two lowercase hex digits of each byte.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
+        i += 1;
+    }
+    t
+};
+
+/// `b` as two lowercase hex digits (also JSON's `\u00XX` escapes).
+pub(crate) fn hex_byte(b: u8) -> [u8; 2] {
+    HEX_PAIRS[usize::from(b)]
+}
+
+/// The low `N` hex digits of `value`, lowercase, most significant first, a
+/// byte (two digits) at a time from a table, without the formatter's
+/// padding machinery (ids are written into every log line and span record).
 fn hex<const N: usize>(value: u128) -> [u8; N] {
-    const PAIRS: [[u8; 2]; 256] = {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut t = [[0; 2]; 256];
-        let mut i = 0;
-        while i < 256 {
-            t[i] = [DIGITS[i >> 4], DIGITS[i & 0xf]];
-            i += 1;
-        }
-        t
-    };
     let bytes = value.to_be_bytes();
     let mut out = [b'0'; N];
     for (pair, b) in out.chunks_exact_mut(2).zip(&bytes[16 - N / 2..]) {
-        pair.copy_from_slice(&PAIRS[usize::from(*b)]);
+        pair.copy_from_slice(&hex_byte(*b));
     }
     out
 }

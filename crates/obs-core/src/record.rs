@@ -103,6 +103,15 @@ pub enum SpanKind {
 }
 
 impl SpanKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Self; 5] = [
+        Self::Internal,
+        Self::Server,
+        Self::Client,
+        Self::Producer,
+        Self::Consumer,
+    ];
+
     /// The lowercase name, as the span record's JSON writes it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -116,14 +125,9 @@ impl SpanKind {
 
     /// Parses the `otel.kind` field's values, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "internal" => Self::Internal,
-            "server" => Self::Server,
-            "client" => Self::Client,
-            "producer" => Self::Producer,
-            "consumer" => Self::Consumer,
-            _ => return None,
-        })
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -370,5 +374,13 @@ pub(crate) mod tests {
     fn span_kind_parses_case_insensitively() {
         assert_eq!(SpanKind::parse("SERVER"), Some(SpanKind::Server));
         assert_eq!(SpanKind::parse("bogus"), None);
+        for kind in SpanKind::ALL {
+            assert_eq!(SpanKind::parse(kind.as_str()), Some(kind));
+            // The serde name is the same word.
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                serde_json::Value::from(kind.as_str())
+            );
+        }
     }
 }
