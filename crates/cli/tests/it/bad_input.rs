@@ -41,6 +41,13 @@ fn bad_arguments_are_clear_errors() {
         2,
         &["--prometheus-listen"],
     );
+    fails_with(&["serve", "--threads", "0"], &[], 2, &["--threads", "0"]);
+    fails_with(
+        &["serve", "--threads", "many"],
+        &[],
+        2,
+        &["--threads", "many"],
+    );
 }
 
 #[test]
@@ -170,5 +177,12 @@ fn a_port_in_use_is_reported() {
         &[],
         1,
         &[&addr],
+    );
+    // The service's listener too: named, exit 1, before anything is served.
+    fails_with(
+        &["serve", "--listen", &addr, "--time-scale", "0"],
+        &[],
+        1,
+        &["cannot listen on", &addr],
     );
 }
