@@ -367,10 +367,19 @@ fn serve(config: CanaryConfig, addr: SocketAddr, analyzer: Option<Analyze>) -> a
             std::io::stderr(),
             "judging on http://{local}/judge (POST the MetricSetPair list, or {{\"config\", \"pairs\"}})"
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(flightdeck_service::shutdown_signal())
-            .await
-            .context("the judge server stopped")
+        // Bounded like the service: 64 connections, a 32 KiB head sent
+        // within 10 s (slow or silent clients cannot hold a slot).
+        let mut limits = flightdeck_service::ConnectionLimits::default();
+        limits.max_connections = 64;
+        flightdeck_service::serve_router(
+            app,
+            listener,
+            limits,
+            flightdeck_service::shutdown_signal(),
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .context("the judge server stopped")
     })
 }
 
