@@ -18,14 +18,18 @@
 //! forge a second line.
 //!
 //! Span fields are rendered to JSON once, at a span's first event (and again
-//! after `Span::record` changes one), not on every event; that is what makes
-//! this layer several times faster than re-serializing span fields per
-//! event. A span that logs nothing never renders them.
+//! after `Span::record` changes one there or in an ancestor), not on every
+//! event; a span's rendering extends its parent's, so a request span's
+//! fields are rendered once per request, not once per line below it. That
+//! is what makes this layer several times faster than re-serializing span
+//! fields per event. A span that logs nothing never renders them.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -399,9 +403,9 @@ impl JsonLogLayer {
             buf.extend_from_slice(&visitor.fields);
             buf.push(b'}');
         }
-        if let Some(fields) = span_fields.filter(|f| !f.is_empty()) {
+        if let Some(fields) = span_fields.filter(|f| !f.json.is_empty()) {
             buf.extend_from_slice(b",\"span_fields\":{");
-            buf.extend_from_slice(&fields);
+            buf.extend_from_slice(&fields.json);
             buf.push(b'}');
         }
         buf.extend_from_slice(b"}\n");
@@ -416,10 +420,32 @@ impl JsonLogLayer {
 /// [`SpanLayer`](crate::SpanLayer) saw first keeps no pairs here: its fields
 /// are read from the span layer's attributes (the same fields, capped the
 /// same way), so they are collected once, not twice.
+///
+/// A span's rendering starts from its parent's (rendered once, kept on the
+/// parent) and appends its own fields, unless one of them overrides an
+/// ancestor's; then the whole scope is merged. The request span's fields are
+/// thus rendered once per request, not once per line below it.
 struct LogSpanFields {
     /// (name, JSON value) pairs, in the order first recorded.
     pairs: Vec<(&'static str, Box<[u8]>)>,
-    rendered: OnceLock<Arc<[u8]>>,
+    rendered: OnceLock<Arc<Rendered>>,
+    /// When the span last recorded a field ([`RECORDS`]); 0 for never.
+    last_record: u64,
+}
+
+/// Counts `Span::record` calls process-wide. A rendering is kept only while
+/// no span in its scope has recorded since it was built, so a line always
+/// shows its ancestors' current fields.
+static RECORDS: AtomicU64 = AtomicU64::new(1);
+
+/// A span's fields merged with its ancestors', as they go into a line.
+struct Rendered {
+    /// [`RECORDS`] when it was built.
+    built_at: u64,
+    /// `"k":v,...`, no braces; escaped JSON throughout.
+    json: Vec<u8>,
+    /// The keys in `json`, in order.
+    keys: Vec<Cow<'static, str>>,
 }
 
 /// A field value on its way into a line: rendered already, or a span
@@ -430,69 +456,145 @@ enum FieldValue<'a> {
     Attr(&'a AttrValue),
 }
 
+/// (key, value) pairs of fields on their way into a line.
+type Fields<'a> = Vec<(Cow<'static, str>, FieldValue<'a>)>;
+
 impl LogSpanFields {
+    fn empty() -> Self {
+        Self {
+            pairs: Vec::new(),
+            rendered: OnceLock::new(),
+            last_record: 0,
+        }
+    }
+
     /// The merged fields of `span` and its ancestors, rendered once.
-    fn for_event<S>(span: &SpanRef<'_, S>) -> Option<Arc<[u8]>>
+    fn for_event<S>(span: &SpanRef<'_, S>) -> Option<Arc<Rendered>>
     where
         S: for<'a> LookupSpan<'a>,
     {
-        if let Some(done) = span
-            .extensions()
-            .get::<Self>()
-            .and_then(|f| f.rendered.get().cloned())
-        {
-            return Some(done);
-        }
         let scope: Vec<SpanRef<'_, S>> = span.scope().from_root().collect();
-        let guards: Vec<_> = scope.iter().map(SpanRef::extensions).collect();
-        let mut merged: Vec<(&str, FieldValue<'_>)> = Vec::new();
-        for ext in &guards {
-            if let Some(own) = ext.get::<Self>().filter(|f| !f.pairs.is_empty()) {
-                for (k, v) in &own.pairs {
-                    merge(&mut merged, k, FieldValue::Json(v));
-                }
-            } else if let Some(data) = ext.get::<SpanData>() {
-                for (k, v) in data.attributes().iter().filter(|(k, _)| log_keeps(k)) {
-                    merge(&mut merged, k, FieldValue::Attr(v));
-                }
+        // Each span's rendering, and the latest record in its scope.
+        let mut newest_record = 0;
+        let mut state = Vec::with_capacity(scope.len());
+        for s in &scope {
+            let ext = s.extensions();
+            let f = ext.get::<Self>();
+            newest_record = newest_record.max(f.map_or(0, |f| f.last_record));
+            state.push((f.and_then(|f| f.rendered.get().cloned()), newest_record));
+        }
+        // Start below the nearest span whose rendering is still current.
+        let mut from = 0;
+        let mut acc: Option<Arc<Rendered>> = None;
+        for (i, (rendered, newest)) in state.into_iter().enumerate().rev() {
+            if let Some(r) = rendered.filter(|r| r.built_at > newest) {
+                acc = Some(r);
+                from = i + 1;
+                break;
             }
         }
-        let rendered = Self::render(&merged);
-        drop(guards);
-        let mut ext = span.extensions_mut();
-        match ext.get_mut::<Self>() {
-            Some(f) => {
-                let _ = f.rendered.set(Arc::clone(&rendered));
+        for i in from..scope.len() {
+            let built_at = RECORDS.load(Ordering::Acquire);
+            let appended = {
+                let ext = scope[i].extensions();
+                let own = Self::own(&ext);
+                let overrides = acc.as_ref().is_some_and(|parent| {
+                    own.iter().any(|(k, _)| parent.keys.iter().any(|p| p == k))
+                });
+                (!overrides).then(|| Self::render(built_at, acc.as_deref(), &own))
+            };
+            let rendered = Arc::new(match appended {
+                Some(r) => r,
+                None => Self::merge_scope(built_at, &scope[..=i]),
+            });
+            let mut ext = scope[i].extensions_mut();
+            match ext.get_mut::<Self>() {
+                Some(f) => f.rendered = OnceLock::from(Arc::clone(&rendered)),
+                None => {
+                    let mut f = Self::empty();
+                    f.rendered = OnceLock::from(Arc::clone(&rendered));
+                    ext.insert(f);
+                }
             }
-            None => ext.insert(Self {
-                pairs: Vec::new(),
-                rendered: OnceLock::from(Arc::clone(&rendered)),
-            }),
+            acc = Some(rendered);
         }
-        Some(rendered)
+        acc
     }
 
-    fn render(pairs: &[(&str, FieldValue<'_>)]) -> Arc<[u8]> {
-        let mut buf = Vec::with_capacity(pairs.len() * 24);
-        for (i, (k, v)) in pairs.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            write_json_str(&mut buf, k);
-            buf.push(b':');
-            match v {
-                FieldValue::Json(v) => buf.extend_from_slice(v),
-                FieldValue::Attr(AttrValue::Str(s)) => write_json_str(&mut buf, s),
-                FieldValue::Attr(AttrValue::I64(n)) => write_int(&mut buf, *n),
-                FieldValue::Attr(AttrValue::U64(n)) => write_int(&mut buf, *n),
-                FieldValue::Attr(AttrValue::F64(x)) => write_json_f64(&mut buf, *x),
-                FieldValue::Attr(AttrValue::Bool(b)) => {
-                    buf.extend_from_slice(if *b { b"true" } else { b"false" });
+    /// A span's own fields: its pairs here, else the span layer's attributes.
+    fn own<'a>(ext: &'a tracing_subscriber::registry::Extensions<'_>) -> Fields<'a> {
+        if let Some(own) = ext.get::<Self>().filter(|f| !f.pairs.is_empty()) {
+            own.pairs
+                .iter()
+                .map(|(k, v)| (Cow::Borrowed(*k), FieldValue::Json(v)))
+                .collect()
+        } else if let Some(data) = ext.get::<SpanData>() {
+            data.attributes()
+                .entries()
+                .iter()
+                .filter(|(k, _)| log_keeps(k))
+                .map(|(k, v)| (k.clone(), FieldValue::Attr(v)))
+                .collect()
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Every span's fields in `scope` (root first), a nearer span's value
+    /// replacing an ancestor's in place.
+    fn merge_scope<S>(built_at: u64, scope: &[SpanRef<'_, S>]) -> Rendered
+    where
+        S: for<'a> LookupSpan<'a>,
+    {
+        let guards: Vec<_> = scope.iter().map(SpanRef::extensions).collect();
+        let mut merged: Fields<'_> = Vec::new();
+        for ext in &guards {
+            for (k, v) in Self::own(ext) {
+                match merged.iter_mut().find(|(m, _)| *m == k) {
+                    Some(slot) => slot.1 = v,
+                    None => merged.push((k, v)),
                 }
             }
         }
-        // Escaped JSON throughout: no need to validate it as UTF-8 again.
-        Arc::from(buf)
+        Self::render(built_at, None, &merged)
+    }
+
+    /// `prefix`'s fields, then `pairs`.
+    fn render(
+        built_at: u64,
+        prefix: Option<&Rendered>,
+        pairs: &[(Cow<'static, str>, FieldValue<'_>)],
+    ) -> Rendered {
+        let (mut json, mut keys) = match prefix {
+            Some(p) => (p.json.clone(), p.keys.clone()),
+            None => (
+                Vec::with_capacity(pairs.len() * 24),
+                Vec::with_capacity(pairs.len()),
+            ),
+        };
+        for (k, v) in pairs {
+            if !json.is_empty() {
+                json.push(b',');
+            }
+            write_json_str(&mut json, k);
+            json.push(b':');
+            match v {
+                FieldValue::Json(v) => json.extend_from_slice(v),
+                FieldValue::Attr(AttrValue::Str(s)) => write_json_str(&mut json, s),
+                FieldValue::Attr(AttrValue::I64(n)) => write_int(&mut json, *n),
+                FieldValue::Attr(AttrValue::U64(n)) => write_int(&mut json, *n),
+                FieldValue::Attr(AttrValue::F64(x)) => write_json_f64(&mut json, *x),
+                FieldValue::Attr(AttrValue::Bool(b)) => {
+                    json.extend_from_slice(if *b { b"true" } else { b"false" });
+                }
+            }
+            keys.push(k.clone());
+        }
+        Rendered {
+            built_at,
+            json,
+            keys,
+        }
     }
 
     fn set(pairs: &mut Vec<(&'static str, Box<[u8]>)>, key: &'static str, value: Box<[u8]>) {
@@ -501,15 +603,6 @@ impl LogSpanFields {
         } else {
             pairs.push((key, value));
         }
-    }
-}
-
-/// Sets `key` in `merged`: a later (nearer) span's value replaces an
-/// ancestor's in place.
-fn merge<'a>(merged: &mut Vec<(&'a str, FieldValue<'a>)>, key: &'a str, value: FieldValue<'a>) {
-    match merged.iter_mut().find(|(m, _)| *m == key) {
-        Some(slot) => slot.1 = value,
-        None => merged.push((key, value)),
     }
 }
 
@@ -684,7 +777,7 @@ where
         }
         span.extensions_mut().insert(LogSpanFields {
             pairs,
-            rendered: OnceLock::new(),
+            ..LogSpanFields::empty()
         });
     }
 
@@ -692,27 +785,19 @@ where
         let Some(span) = ctx.span(id) else { return };
         let mut ext = span.extensions_mut();
         let from_span_layer = ext.get_mut::<SpanData>().is_some();
-        match ext.get_mut::<LogSpanFields>() {
-            Some(fields) => {
-                // Pairs of its own: this layer saw the span first and keeps
-                // its fields; none: they are the span layer's (or a cache).
-                if !fields.pairs.is_empty() || !from_span_layer {
-                    values.record(&mut SpanFieldCollector::new(&mut fields.pairs));
-                }
-                fields.rendered = OnceLock::new();
-            }
-            None if from_span_layer => {}
-            None => {
-                let mut pairs = Vec::new();
-                values.record(&mut SpanFieldCollector::new(&mut pairs));
-                if !pairs.is_empty() {
-                    ext.insert(LogSpanFields {
-                        pairs,
-                        rendered: OnceLock::new(),
-                    });
-                }
-            }
+        if ext.get_mut::<LogSpanFields>().is_none() {
+            ext.insert(LogSpanFields::empty());
         }
+        let Some(fields) = ext.get_mut::<LogSpanFields>() else {
+            return;
+        };
+        // Pairs of its own: this layer saw the span first and keeps its
+        // fields; none: they are the span layer's.
+        if !fields.pairs.is_empty() || !from_span_layer {
+            values.record(&mut SpanFieldCollector::new(&mut fields.pairs));
+        }
+        fields.rendered = OnceLock::new();
+        fields.last_record = RECORDS.fetch_add(1, Ordering::AcqRel);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {

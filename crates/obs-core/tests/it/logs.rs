@@ -92,6 +92,66 @@ fn span_fields_recorded_later_reach_the_next_line_and_a_field_free_span_inherits
     );
 }
 
+#[test]
+fn lines_show_ancestors_current_fields_through_cached_renderings() {
+    let (subscriber, _spans, logs) = capture();
+    tracing::subscriber::with_default(subscriber, || {
+        let root = tracing::info_span!("root", a = 1, b = 2);
+        root.in_scope(|| {
+            let mid = tracing::info_span!("mid", c = 3);
+            mid.in_scope(|| {
+                tracing::info!("mid first"); // renders root and mid, kept
+                tracing::info_span!("leaf", b = 9).in_scope(|| tracing::info!("override"));
+                tracing::info_span!("leaf2", d = 4).in_scope(|| tracing::info!("append"));
+                root.record("a", 5);
+                tracing::info!("mid after root recorded");
+                tracing::info_span!("leaf3", e = 6).in_scope(|| tracing::info!("new child"));
+            });
+        });
+    });
+    let lines = logs.json();
+    let fields = |i: usize| lines[i]["span_fields"].clone();
+    let keys = |i: usize| -> Vec<String> {
+        // Key order as written (serde_json's map keeps insertion order only
+        // with preserve_order, so read the raw line).
+        let raw = &logs.lines()[i];
+        let start = raw.find("\"span_fields\":{").unwrap();
+        raw[start..]
+            .split('"')
+            .skip(3)
+            .step_by(2)
+            .take_while(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    assert_eq!(fields(0), serde_json::json!({"a": 1, "b": 2, "c": 3}));
+    assert_eq!(
+        fields(1),
+        serde_json::json!({"a": 1, "b": 9, "c": 3}),
+        "nearest wins"
+    );
+    assert_eq!(
+        keys(1)[..3],
+        ["a", "b", "c"],
+        "an override keeps the ancestor's place"
+    );
+    assert_eq!(
+        fields(2),
+        serde_json::json!({"a": 1, "b": 2, "c": 3, "d": 4})
+    );
+    assert_eq!(
+        fields(3),
+        serde_json::json!({"a": 5, "b": 2, "c": 3}),
+        "the root's record shows"
+    );
+    assert_eq!(
+        fields(4),
+        serde_json::json!({"a": 5, "b": 2, "c": 3, "e": 6}),
+        "a new child does not start from a stale rendering"
+    );
+}
+
 /// The same spans and events under `subscriber`; the log lines' span fields.
 fn span_fields_under(subscriber: impl tracing::Subscriber + Send + Sync) -> Vec<serde_json::Value> {
     #[derive(Debug)]
