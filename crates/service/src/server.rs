@@ -25,7 +25,7 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::{Service, faults};
 
@@ -91,15 +91,11 @@ pub async fn serve(
     grace: Duration,
 ) -> std::io::Result<()> {
     let background = tokio::spawn(faults::background(Arc::clone(&service.faults)));
-    let draining = Arc::clone(&service);
     let result = serve_router(
         service.router(),
         listener,
         service.options.connections,
-        async move {
-            shutdown.await;
-            draining.start_draining();
-        },
+        draining(&service, shutdown),
         grace,
     )
     .await;
@@ -123,11 +119,9 @@ pub async fn serve_router(
     grace: Duration,
 ) -> std::io::Result<()> {
     let limits = limits.checked();
-    let (stop_tx, stop_rx) = watch::channel(false);
     let (tx, rx) = mpsc::channel::<Conn>(64);
-    let worker = tokio::spawn(worker(router, rx, limits, stop_rx));
+    let worker = tokio::spawn(worker(router, rx, limits));
     let result = accept(listener, vec![tx], limits, shutdown).await;
-    let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(grace, worker).await;
     result?;
     drained.map(|_| ()).map_err(|_| in_flight_after(grace))
@@ -149,7 +143,6 @@ pub fn serve_on_threads(
     grace: Duration,
 ) -> std::io::Result<()> {
     let limits = service.options.connections.checked();
-    let (stop_tx, stop_rx) = watch::channel(false);
     let router = service.router();
     let mut senders = Vec::with_capacity(threads.get());
     let mut finished = Vec::with_capacity(threads.get());
@@ -159,13 +152,13 @@ pub fn serve_on_threads(
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let (router, stop_rx) = (router.clone(), stop_rx.clone());
+        let router = router.clone();
         // Detached: a worker still draining after the grace period must not
         // hold the process (the caller exits and flushes).
         std::thread::Builder::new()
             .name(format!("flightdeck-serve-{i}"))
             .spawn(move || {
-                runtime.block_on(worker(router, rx, limits, stop_rx));
+                runtime.block_on(worker(router, rx, limits));
                 let _ = done_tx.send(());
             })?;
         senders.push(tx);
@@ -178,13 +171,7 @@ pub fn serve_on_threads(
         listener.set_nonblocking(true)?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let background = tokio::spawn(faults::background(Arc::clone(&service.faults)));
-        let draining = Arc::clone(&service);
-        let shutdown = async move {
-            shutdown.await;
-            draining.start_draining();
-        };
-        let result = accept(listener, senders, limits, shutdown).await;
-        let _ = stop_tx.send(true);
+        let result = accept(listener, senders, limits, draining(&service, shutdown)).await;
         let drained = tokio::time::timeout(grace, async {
             for done in finished {
                 let _ = done.await;
@@ -195,6 +182,18 @@ pub fn serve_on_threads(
         result?;
         drained.map_err(|_| in_flight_after(grace))
     })
+}
+
+/// `shutdown`, then the service marked draining (`/readyz` turns 503).
+fn draining(
+    service: &Arc<Service>,
+    shutdown: impl Future<Output = ()>,
+) -> impl Future<Output = ()> {
+    let service = Arc::clone(service);
+    async move {
+        shutdown.await;
+        service.start_draining();
+    }
 }
 
 fn in_flight_after(grace: Duration) -> std::io::Error {
@@ -246,27 +245,16 @@ async fn accept(
     Ok(())
 }
 
-/// Serves the connections handed to it until `stop`, then closes them
+/// Serves the connections handed to it until the acceptor stops, then closes them
 /// gracefully: each finishes its request in flight, idle ones close at once.
-async fn worker(
-    router: Router,
-    mut conns: mpsc::Receiver<Conn>,
-    limits: ConnectionLimits,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn worker(router: Router, mut conns: mpsc::Receiver<Conn>, limits: ConnectionLimits) {
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.head_timeout)
         .max_buf_size(limits.max_head_bytes);
-    loop {
-        let (stream, permit) = tokio::select! {
-            conn = conns.recv() => match conn {
-                Some(c) => c,
-                None => break,
-            },
-            _ = stop.wait_for(|stopped| *stopped) => break,
-        };
+    // The acceptor drops its senders when it stops: then no more come.
+    while let Some((stream, permit)) = conns.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
         };
