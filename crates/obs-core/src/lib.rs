@@ -44,7 +44,7 @@ pub use self::log::{
 };
 pub use self::metrics::{
     DashboardData, LabelCap, LatencyHandle, LatencySketch, LocalPrometheus, MetricsCollector,
-    ModelPrice, OperationTimer, PriceTable, PrometheusExposition,
+    ModelPrice, OperationTimer, PriceTable, PrometheusExposition, UPKEEP_INTERVAL, Upkeep,
 };
 pub use self::record::{
     AttrValue, Attributes, MAX_TRACESTATE_LEN, SpanEvent, SpanKind, SpanRecord, SpanStatus,

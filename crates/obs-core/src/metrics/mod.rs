@@ -24,7 +24,7 @@ pub use self::dashboard::{
 pub use self::labels::{DEFAULT_MAX_LABEL_VALUES, LabelCap};
 pub use self::prometheus::{
     LATENCY_BUCKETS_SECONDS, LocalPrometheus, PrometheusExposition, RATING_BUCKETS, SCORE_BUCKETS,
-    describe_metrics,
+    UPKEEP_INTERVAL, Upkeep, describe_metrics,
 };
 pub use self::sketch::{
     DEFAULT_MAX_BINS, LatencySketch, MIN_BINS, MIN_TRACKED_NANOS, RELATIVE_ACCURACY, SUB_BUCKETS,

@@ -4,12 +4,15 @@
 //! application's job (the CLI does it with `--prometheus-listen`).
 
 use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
 
-use crate::error::InitError;
+use crate::error::{BuildError, InitError};
 use crate::names::metric;
 
 /// Histogram buckets for latencies in seconds: 1 ms to 60 s.
@@ -37,11 +40,24 @@ fn builder() -> PrometheusBuilder {
         .expect("bucket lists are non-empty constants")
 }
 
+/// How often [`PrometheusExposition::install`]'s background thread folds
+/// histogram samples into buckets.
+///
+/// The recorder keeps every histogram sample in a buffer until an upkeep
+/// (or a render) folds it in, so without one a service nobody scrapes grows
+/// by 8 bytes a sample for ever: about 2.4 MB/s for `flightdeck serve` at
+/// 15,000 answers/s (20 samples an answer), measured with heaptrack. Once a
+/// second bounds the buffer at a second's samples.
+pub const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Renders every metric recorded through the `metrics` facade as Prometheus
 /// text: ours and the application's own. Clones share the same registry.
 ///
-/// Call [`run_upkeep`](Self::run_upkeep) now and then (rendering does it too)
-/// so histogram samples are folded into buckets.
+/// Histogram samples are buffered until an upkeep folds them into buckets.
+/// [`install`](Self::install) starts a thread that does it every
+/// [`UPKEEP_INTERVAL`]; for a [`LocalPrometheus`], keep the guard of
+/// [`spawn_upkeep`](Self::spawn_upkeep) or call
+/// [`run_upkeep`](Self::run_upkeep) now and then (rendering does it too).
 ///
 /// ```
 /// use flightdeck_obs_core::{LocalPrometheus, MetricsCollector};
@@ -65,18 +81,68 @@ impl fmt::Debug for PrometheusExposition {
 }
 
 impl PrometheusExposition {
-    /// Installs a Prometheus recorder as the process-wide `metrics` recorder.
+    /// Installs a Prometheus recorder as the process-wide `metrics` recorder,
+    /// with a background thread (`flightdeck-metrics-upkeep`) that folds its
+    /// histogram samples into buckets every [`UPKEEP_INTERVAL`] for the rest
+    /// of the process, as the global recorder lives that long.
     ///
     /// # Errors
     ///
-    /// [`InitError::AlreadyInstalled`] when another recorder is installed.
+    /// [`InitError::AlreadyInstalled`] when another recorder is installed;
+    /// [`BuildError::Thread`] when the upkeep thread cannot start (nothing
+    /// is installed then).
     pub fn install() -> Result<Self, InitError> {
         let recorder = builder().build_recorder();
-        let handle = recorder.handle();
+        let exposition = Self {
+            handle: recorder.handle(),
+        };
+        let upkeep = exposition.spawn_upkeep(UPKEEP_INTERVAL)?;
         metrics::set_global_recorder(recorder).map_err(|_| InitError::AlreadyInstalled {
             what: "metrics recorder",
         })?;
-        Ok(Self { handle })
+        upkeep.detach();
+        Ok(exposition)
+    }
+
+    /// Folds histogram samples into buckets every `every` on a background
+    /// thread until the returned guard is dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use flightdeck_obs_core::LocalPrometheus;
+    /// let (local, prom) = LocalPrometheus::new();
+    /// let upkeep = prom.spawn_upkeep(Duration::from_millis(100)).unwrap();
+    /// local.scoped(|| metrics::histogram!("work_seconds").record(0.2));
+    /// drop(upkeep); // stops and joins the thread
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Thread`] when the thread cannot start.
+    pub fn spawn_upkeep(&self, every: Duration) -> Result<Upkeep, BuildError> {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let handle = self.handle.clone();
+        let thread = {
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("flightdeck-metrics-upkeep".into())
+                .spawn(move || {
+                    let (stopped, wake) = &*stop;
+                    let mut guard = stopped.lock().unwrap_or_else(|p| p.into_inner());
+                    while !*guard {
+                        guard = wake
+                            .wait_timeout(guard, every)
+                            .unwrap_or_else(|p| p.into_inner())
+                            .0;
+                        handle.run_upkeep();
+                    }
+                })
+                .map_err(BuildError::Thread)?
+        };
+        Ok(Upkeep {
+            stop,
+            thread: Some(thread),
+        })
     }
 
     /// The exposition text (format 0.0.4).
@@ -88,6 +154,39 @@ impl PrometheusExposition {
     /// Folds pending histogram samples into buckets.
     pub fn run_upkeep(&self) {
         self.handle.run_upkeep();
+    }
+}
+
+/// The background upkeep of [`PrometheusExposition::spawn_upkeep`]: dropping
+/// it stops the thread (after one last upkeep) and waits for it.
+pub struct Upkeep {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Upkeep {
+    /// Lets the thread run for the rest of the process.
+    fn detach(mut self) {
+        drop(self.thread.take());
+    }
+}
+
+impl fmt::Debug for Upkeep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upkeep")
+            .field("running", &self.thread.is_some())
+            .finish()
+    }
+}
+
+impl Drop for Upkeep {
+    fn drop(&mut self) {
+        if let Some(thread) = self.thread.take() {
+            let (stopped, wake) = &*self.stop;
+            *stopped.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            wake.notify_all();
+            let _ = thread.join();
+        }
     }
 }
 
