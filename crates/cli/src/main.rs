@@ -31,6 +31,12 @@ mod stats;
 /// `free` were 18 % of the request thread's time, and the instrumentation
 /// overhead per request fell from 31.5 to 16.0 µs under mimalloc
 /// (docs/benchmarks.md, `overhead` against `overhead_mimalloc`).
+///
+/// Built without transparent huge pages (the workspace turns on mimalloc's
+/// `no_thp`): faults in its huge-page arena zeroed 2 MiB at a time, some
+/// after a compaction, and stalled a thread for up to tens of milliseconds;
+/// the load test's p99 fell from 83–217 ms to 12.5–13.6 ms without them
+/// (ADR 0024).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
