@@ -550,10 +550,7 @@ impl LogSpanFields {
         let mut merged: Fields<'_> = Vec::new();
         for ext in &guards {
             for (k, v) in Self::own(ext) {
-                match merged.iter_mut().find(|(m, _)| *m == k) {
-                    Some(slot) => slot.1 = v,
-                    None => merged.push((k, v)),
-                }
+                upsert(&mut merged, k, v);
             }
         }
         Self::render(built_at, None, &merged)
@@ -596,13 +593,14 @@ impl LogSpanFields {
             keys,
         }
     }
+}
 
-    fn set(pairs: &mut Vec<(&'static str, Box<[u8]>)>, key: &'static str, value: Box<[u8]>) {
-        if let Some(slot) = pairs.iter_mut().find(|(k, _)| *k == key) {
-            slot.1 = value;
-        } else {
-            pairs.push((key, value));
-        }
+/// Replaces `key`'s value where it stands (a field keeps its first place),
+/// or appends it.
+fn upsert<K: PartialEq, V>(pairs: &mut Vec<(K, V)>, key: K, value: V) {
+    match pairs.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = value,
+        None => pairs.push((key, value)),
     }
 }
 
@@ -641,7 +639,7 @@ impl<'a> SpanFieldCollector<'a> {
         self.scratch.clear();
         write(&mut self.scratch);
         let value: Box<[u8]> = Box::from(self.scratch.as_slice());
-        LogSpanFields::set(self.pairs, field.name(), value);
+        upsert(self.pairs, field.name(), value);
     }
 }
 
