@@ -63,7 +63,8 @@ impl ExposureSink for NoopExposureSink {
     fn record(&self, _exposure: Exposure) {}
 }
 
-/// Keeps exposures in memory (tests, small tools).
+/// Keeps every exposure in memory, without bound: for tests and short-lived
+/// tools, not for a service (one exposure per user, for as long as it runs).
 #[derive(Debug, Default)]
 pub struct InMemoryExposureSink {
     items: Mutex<Vec<Exposure>>,

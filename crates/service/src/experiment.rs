@@ -11,8 +11,8 @@ use flightdeck::experiments::analysis::{
     AnalysisConfig, ExperimentAnalysis, ExperimentAnalyzer, MetricSpec,
 };
 use flightdeck::experiments::{
-    Context, Experiment, ExposureLogger, ExposureSink, InMemoryExposureSink, JsonLinesExposureSink,
-    ResultRecord, ResultsTracker,
+    Context, Experiment, ExposureLogger, ExposureSink, JsonLinesExposureSink, ResultRecord,
+    ResultsTracker, TracingExposureSink,
 };
 
 /// The experiment's key.
@@ -56,7 +56,10 @@ pub struct Assignment {
 
 impl Reranker {
     /// The experiment, logging to `dir/exposures.jsonl` and
-    /// `dir/results.jsonl` when given, else in memory.
+    /// `dir/results.jsonl` when given. Without a directory, exposures go to
+    /// the JSON logs (target `flightdeck::exposure`, with the request's ids)
+    /// and results to the in-memory summaries only: nothing keeps a copy of
+    /// each exposure, so memory does not grow with the number of users.
     ///
     /// # Errors
     ///
@@ -77,10 +80,7 @@ impl Reranker {
                 ResultsTracker::to_file(d.join("results.jsonl"), 65_536)
                     .map_err(|e| e.to_string())?,
             ),
-            None => (
-                Arc::new(InMemoryExposureSink::new()),
-                ResultsTracker::in_memory(),
-            ),
+            None => (Arc::new(TracingExposureSink), ResultsTracker::in_memory()),
         };
         Ok(Self {
             exposures: ExposureLogger::new(Arc::clone(&sink)),
@@ -169,5 +169,51 @@ impl Reranker {
     pub fn flush(&self, timeout: Duration) {
         let _ = self.sink.flush(timeout);
         let _ = self.results.flush(timeout);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use flightdeck_obs_core::{InMemoryLogs, JsonLogLayer};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Regression: without a data directory the exposures went to an
+    /// in-memory list that nothing read and nothing bounded, one entry per
+    /// user for as long as the service ran.
+    #[test]
+    fn without_a_directory_exposures_are_logged_once_per_user_and_not_kept() {
+        let logs = InMemoryLogs::new();
+        let subscriber = tracing_subscriber::registry().with(
+            JsonLogLayer::builder()
+                .with_in_memory(logs.clone())
+                .build()
+                .unwrap(),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let reranker = Reranker::new(None).unwrap();
+            for _ in 0..3 {
+                for user in ["ada", "grace", "edsger"] {
+                    reranker.assign(user);
+                }
+            }
+        });
+        let exposures: Vec<_> = logs
+            .json()
+            .into_iter()
+            .filter(|l| l["target"] == flightdeck::experiments::EXPOSURE_TARGET)
+            .collect();
+        let mut users: Vec<_> = exposures
+            .iter()
+            .map(|l| l["fields"]["hash_value"].as_str().unwrap().to_owned())
+            .collect();
+        users.sort();
+        assert_eq!(users, ["ada", "edsger", "grace"], "{exposures:?}");
+        assert!(
+            exposures
+                .iter()
+                .all(|l| l["fields"]["experiment"] == RERANKER_EXPERIMENT)
+        );
     }
 }
