@@ -30,7 +30,7 @@ use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tracing::field::{Field, Visit};
@@ -428,7 +428,7 @@ impl JsonLogLayer {
 struct LogSpanFields {
     /// (name, JSON value) pairs, in the order first recorded.
     pairs: Vec<(&'static str, Box<[u8]>)>,
-    rendered: OnceLock<Arc<Rendered>>,
+    rendered: Option<Arc<Rendered>>,
     /// When the span last recorded a field ([`RECORDS`]); 0 for never.
     last_record: u64,
 }
@@ -463,7 +463,7 @@ impl LogSpanFields {
     fn empty() -> Self {
         Self {
             pairs: Vec::new(),
-            rendered: OnceLock::new(),
+            rendered: None,
             last_record: 0,
         }
     }
@@ -481,7 +481,7 @@ impl LogSpanFields {
             let ext = s.extensions();
             let f = ext.get::<Self>();
             newest_record = newest_record.max(f.map_or(0, |f| f.last_record));
-            state.push((f.and_then(|f| f.rendered.get().cloned()), newest_record));
+            state.push((f.and_then(|f| f.rendered.clone()), newest_record));
         }
         // Start below the nearest span whose rendering is still current.
         let mut from = 0;
@@ -509,10 +509,10 @@ impl LogSpanFields {
             });
             let mut ext = scope[i].extensions_mut();
             match ext.get_mut::<Self>() {
-                Some(f) => f.rendered = OnceLock::from(Arc::clone(&rendered)),
+                Some(f) => f.rendered = Some(Arc::clone(&rendered)),
                 None => {
                     let mut f = Self::empty();
-                    f.rendered = OnceLock::from(Arc::clone(&rendered));
+                    f.rendered = Some(Arc::clone(&rendered));
                     ext.insert(f);
                 }
             }
@@ -794,7 +794,7 @@ where
         if !fields.pairs.is_empty() || !from_span_layer {
             values.record(&mut SpanFieldCollector::new(&mut fields.pairs));
         }
-        fields.rendered = OnceLock::new();
+        fields.rendered = None;
         fields.last_record = RECORDS.fetch_add(1, Ordering::AcqRel);
     }
 
