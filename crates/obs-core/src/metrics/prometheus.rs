@@ -104,8 +104,9 @@ impl PrometheusExposition {
         Ok(exposition)
     }
 
-    /// Folds histogram samples into buckets every `every` on a background
-    /// thread until the returned guard is dropped.
+    /// Folds histogram samples into buckets every `every` (at least 1 ms, so
+    /// a zero interval cannot spin a core) on a background thread until the
+    /// returned guard is dropped.
     ///
     /// ```
     /// use std::time::Duration;
@@ -120,6 +121,7 @@ impl PrometheusExposition {
     ///
     /// [`BuildError::Thread`] when the thread cannot start.
     pub fn spawn_upkeep(&self, every: Duration) -> Result<Upkeep, BuildError> {
+        let every = every.max(Duration::from_millis(1));
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let handle = self.handle.clone();
         let thread = {
